@@ -1,0 +1,22 @@
+{
+  "targets": [
+    {
+      "target_name": "aha_engine",
+      "sources": [
+        "native/src/addon.cpp",
+        "native/src/model.cpp",
+        "native/src/sampler.cpp",
+        "native/src/cpu/ops.cpp",
+        "native/src/cpu/attention.cpp",
+        "native/src/cpu/blas.cpp"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native/src"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-ffp-contract=fast", "<!(node native/arch-flags.cjs)"],
+      "ldflags": ["-fopenmp"],
+      "libraries": ["<!(node native/find-openblas.cjs)"]
+    }
+  ]
+}

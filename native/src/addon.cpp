@@ -1,0 +1,340 @@
+// N-API surface of the engine. Heavy calls run as AsyncWorkers on libuv's pool and resolve promises; buffers
+// (parameters, gradients, optimizer moments) are exposed to JavaScript as zero-copy Float32Arrays that keep the
+// native memory alive for as long as JavaScript holds them.
+#include <napi.h>
+#include <omp.h>
+
+#include <memory>
+
+#include "cpu/blas.h"
+#include "model.h"
+#include "sampler.h"
+
+namespace {
+
+using aha::Buffer;
+using aha::Model;
+
+Napi::Float32Array externalView(Napi::Env env, Buffer buf) {
+  auto* hold = new Buffer(buf);
+  auto ab = Napi::ArrayBuffer::New(env, buf->data(), buf->size() * sizeof(float),
+                                   [](Napi::Env, void*, Buffer* h) { delete h; }, hold);
+  return Napi::Float32Array::New(env, buf->size(), ab, 0);
+}
+
+std::vector<int32_t> toIds(const Napi::Value& v, const char* what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw Napi::TypeError::New(v.Env(), std::string(what) + " must be an Int32Array");
+  auto a = v.As<Napi::Int32Array>();
+  return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
+}
+
+std::vector<float> toFloats(const Napi::Value& v, const char* what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a Float32Array");
+  auto a = v.As<Napi::Float32Array>();
+  return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
+}
+
+std::vector<std::vector<int32_t>> toSeqs(const Napi::Value& v, const char* what) {
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be an array of Int32Array");
+  auto arr = v.As<Napi::Array>();
+  std::vector<std::vector<int32_t>> out(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++) out[i] = toIds(arr.Get(i), what);
+  return out;
+}
+
+double num(const Napi::Object& o, const char* key, double def) {
+  auto v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def;
+}
+bool flag(const Napi::Object& o, const char* key) {
+  auto v = o.Get(key);
+  return v.IsBoolean() && v.As<Napi::Boolean>().Value();
+}
+
+void checkTokens(const Model& m, const std::vector<std::vector<int32_t>>& seqs, int extra) {
+  const auto& c = m.config();
+  for (size_t s = 0; s < seqs.size(); s++) {
+    if (seqs[s].empty()) throw std::runtime_error("sequence " + std::to_string(s) + " is empty");
+    if ((int)seqs[s].size() + extra > c.maxPos)
+      throw std::runtime_error("sequence " + std::to_string(s) + " has " + std::to_string(seqs[s].size()) +
+                               " tokens, over max_position_embeddings " + std::to_string(c.maxPos));
+    for (int32_t t : seqs[s])
+      if (t < 0 || t >= c.vocab)
+        throw std::runtime_error("token id " + std::to_string(t) + " in sequence " + std::to_string(s) +
+                                 " is out of range [0, " + std::to_string(c.vocab) + ")");
+  }
+}
+
+// A promise-returning worker around one closure run off the main thread.
+class Task : public Napi::AsyncWorker {
+ public:
+  using Run = std::function<void()>;
+  using Done = std::function<Napi::Value(Napi::Env)>;
+  Task(Napi::Env env, std::shared_ptr<Model> model, Run run, Done done)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), model_(model), run_(run), done_(done) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      std::lock_guard<std::mutex> lock(model_->mutex);
+      run_();
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override { deferred_.Resolve(done_(Env())); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Model> model_;
+  Run run_;
+  Done done_;
+};
+
+class NativeModel : public Napi::ObjectWrap<NativeModel> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "NativeModel",
+                       {InstanceMethod("layout", &NativeModel::Layout), InstanceMethod("params", &NativeModel::Params),
+                        InstanceMethod("grads", &NativeModel::Grads), InstanceMethod("adamM", &NativeModel::AdamM),
+                        InstanceMethod("adamV", &NativeModel::AdamV),
+                        InstanceMethod("optimizerSteps", &NativeModel::OptimizerSteps),
+                        InstanceMethod("setOptimizerSteps", &NativeModel::SetOptimizerSteps),
+                        InstanceMethod("zeroGrad", &NativeModel::ZeroGrad),
+                        InstanceMethod("snapshotReference", &NativeModel::SnapshotReference),
+                        InstanceMethod("dropReference", &NativeModel::DropReference),
+                        InstanceMethod("hasReference", &NativeModel::HasReference),
+                        InstanceMethod("forward", &NativeModel::Forward),
+                        InstanceMethod("backward", &NativeModel::Backward),
+                        InstanceMethod("adamwStep", &NativeModel::AdamwStep),
+                        InstanceMethod("generate", &NativeModel::Generate)});
+  }
+
+  NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) throw Napi::TypeError::New(env, "NativeModel(config): config must be an object");
+    auto o = info[0].As<Napi::Object>();
+    aha::Config c;
+    auto need = [&](const char* k) {
+      double v = num(o, k, -1);
+      if (v <= 0 || v != (int)v) throw Napi::TypeError::New(env, std::string("config.") + k + " must be a positive integer");
+      return (int)v;
+    };
+    c.vocab = need("vocabSize");
+    c.hidden = need("hiddenSize");
+    c.inter = need("intermediateSize");
+    c.layers = need("numLayers");
+    c.heads = need("numHeads");
+    c.kvHeads = need("numKvHeads");
+    c.headDim = need("headDim");
+    c.maxPos = need("maxPositionEmbeddings");
+    c.rmsEps = (float)num(o, "rmsNormEps", 1e-6);
+    c.ropeScale = (float)num(o, "ropeAttentionScale", 1.0);
+    c.ropeInvFreq = toFloats(o.Get("ropeInvFreq"), "config.ropeInvFreq");
+    c.tied = flag(o, "tieWordEmbeddings");
+    c.qkvBias = flag(o, "qkvBias");
+    c.oBias = flag(o, "oBias");
+    c.qkNorm = flag(o, "qkNorm");
+    try {
+      model_ = std::make_shared<Model>(c);
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+  }
+
+ private:
+  Napi::Value Layout(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    const auto& ts = model_->layout().tensors;
+    auto arr = Napi::Array::New(env, ts.size());
+    for (size_t i = 0; i < ts.size(); i++) {
+      auto o = Napi::Object::New(env);
+      o.Set("name", ts[i].name);
+      auto shape = Napi::Array::New(env, ts[i].shape.size());
+      for (size_t d = 0; d < ts[i].shape.size(); d++) shape.Set(d, ts[i].shape[d]);
+      o.Set("shape", shape);
+      o.Set("offset", (double)ts[i].offset);
+      o.Set("size", (double)ts[i].size);
+      arr.Set(i, o);
+    }
+    return arr;
+  }
+  Napi::Value Params(const Napi::CallbackInfo& info) { return externalView(info.Env(), model_->params()); }
+  Napi::Value Grads(const Napi::CallbackInfo& info) { return externalView(info.Env(), model_->grads()); }
+  Napi::Value AdamM(const Napi::CallbackInfo& info) { return externalView(info.Env(), model_->adamM()); }
+  Napi::Value AdamV(const Napi::CallbackInfo& info) { return externalView(info.Env(), model_->adamV()); }
+  Napi::Value OptimizerSteps(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), model_->optimizerSteps());
+  }
+  Napi::Value SetOptimizerSteps(const Napi::CallbackInfo& info) {
+    model_->setOptimizerSteps(info[0].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
+  }
+  Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(model_->mutex);
+    model_->zeroGrad();
+    return info.Env().Undefined();
+  }
+  Napi::Value SnapshotReference(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(model_->mutex);
+    model_->snapshotReference();
+    return info.Env().Undefined();
+  }
+  Napi::Value DropReference(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(model_->mutex);
+    model_->dropReference();
+    return info.Env().Undefined();
+  }
+  Napi::Value HasReference(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), model_->hasReference());
+  }
+
+  // forward(seqs: Int32Array[], {train, entropy, reference}) -> Promise<{logprobs, entropy?}>
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto seqs = toSeqs(info[0], "sequences");
+    auto o = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+    bool train = flag(o, "train"), ent = flag(o, "entropy"), ref = flag(o, "reference");
+    auto model = model_;
+    auto lp = std::make_shared<std::vector<float>>();
+    auto en = std::make_shared<std::vector<float>>();
+    auto* t = new Task(
+        env, model,
+        [model, seqs, train, ent, ref, lp, en]() {
+          checkTokens(*model, seqs, 0);
+          model->forward(aha::packSequences(seqs), train, ent, ref, *lp, *en);
+        },
+        [lp, en, ent](Napi::Env env) -> Napi::Value {
+          auto r = Napi::Object::New(env);
+          auto a = Napi::Float32Array::New(env, lp->size());
+          std::copy(lp->begin(), lp->end(), a.Data());
+          r.Set("logprobs", a);
+          if (ent) {
+            auto e = Napi::Float32Array::New(env, en->size());
+            std::copy(en->begin(), en->end(), e.Data());
+            r.Set("entropy", e);
+          }
+          return r;
+        });
+    auto p = t->Promise();
+    t->Queue();
+    return p;
+  }
+
+  // backward(dlogp: Float32Array, dentropy?: Float32Array) -> Promise<void>
+  Napi::Value Backward(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto dl = toFloats(info[0], "dlogprobs");
+    bool hasEnt = info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull();
+    std::vector<float> de = hasEnt ? toFloats(info[1], "dentropy") : std::vector<float>();
+    auto model = model_;
+    auto* t = new Task(
+        env, model, [model, dl, de, hasEnt]() { model->backward(dl, hasEnt ? &de : nullptr); },
+        [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+    auto p = t->Promise();
+    t->Queue();
+    return p;
+  }
+
+  // adamwStep({lr, beta1, beta2, eps, weightDecay, maxGradNorm}) -> Promise<{gradNorm, skipped, step}>
+  Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto o = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+    aha::AdamWOptions a;
+    a.lr = (float)num(o, "lr", a.lr);
+    a.beta1 = (float)num(o, "beta1", a.beta1);
+    a.beta2 = (float)num(o, "beta2", a.beta2);
+    a.eps = (float)num(o, "eps", a.eps);
+    a.weightDecay = (float)num(o, "weightDecay", a.weightDecay);
+    a.maxGradNorm = (float)num(o, "maxGradNorm", a.maxGradNorm);
+    auto model = model_;
+    auto res = std::make_shared<aha::StepResult>();
+    auto* t = new Task(
+        env, model, [model, a, res]() { *res = model->adamwStep(a); },
+        [res](Napi::Env env) -> Napi::Value {
+          auto r = Napi::Object::New(env);
+          r.Set("gradNorm", res->gradNorm);
+          r.Set("skipped", res->skipped);
+          r.Set("step", res->step);
+          return r;
+        });
+    auto p = t->Promise();
+    t->Queue();
+    return p;
+  }
+
+  // generate(prompts: Int32Array[], {temperature, topP, topK, maxNewTokens, stopTokenIds, seeds}) -> Promise<[...]>
+  Napi::Value Generate(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto prompts = toSeqs(info[0], "prompts");
+    auto o = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+    aha::SampleOptions so;
+    so.temperature = (float)num(o, "temperature", 1.0);
+    so.topP = (float)num(o, "topP", 1.0);
+    so.topK = (int)num(o, "topK", 0);
+    so.maxNewTokens = (int)num(o, "maxNewTokens", 16);
+    if (o.Get("stopTokenIds").IsTypedArray()) so.stopTokenIds = toIds(o.Get("stopTokenIds"), "stopTokenIds");
+    std::vector<aha::SampleRequest> reqs(prompts.size());
+    auto seeds = o.Get("seeds");
+    for (size_t i = 0; i < prompts.size(); i++) {
+      reqs[i].prompt = prompts[i];
+      double s = seeds.IsArray() ? seeds.As<Napi::Array>().Get((uint32_t)i).As<Napi::Number>().DoubleValue() : (double)i;
+      reqs[i].seed = (uint64_t)s;
+    }
+    auto model = model_;
+    auto res = std::make_shared<std::vector<aha::SampleResult>>();
+    auto* t = new Task(
+        env, model,
+        [model, prompts, reqs, so, res]() {
+          checkTokens(*model, prompts, 0);
+          *res = aha::generate(*model, reqs, so);
+        },
+        [res](Napi::Env env) -> Napi::Value {
+          auto arr = Napi::Array::New(env, res->size());
+          for (size_t i = 0; i < res->size(); i++) {
+            const auto& r = (*res)[i];
+            auto o = Napi::Object::New(env);
+            auto tk = Napi::Int32Array::New(env, r.tokens.size());
+            std::copy(r.tokens.begin(), r.tokens.end(), tk.Data());
+            auto lp = Napi::Float32Array::New(env, r.logprobs.size());
+            std::copy(r.logprobs.begin(), r.logprobs.end(), lp.Data());
+            o.Set("tokens", tk);
+            o.Set("logprobs", lp);
+            o.Set("finishReason", r.finishReason);
+            arr.Set(i, o);
+          }
+          return arr;
+        });
+    auto p = t->Promise();
+    t->Queue();
+    return p;
+  }
+
+  std::shared_ptr<Model> model_;
+};
+
+Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
+  auto r = Napi::Object::New(info.Env());
+  r.Set("coreName", std::string(aha::cpu::blasCoreName()));
+  r.Set("blasThreads", aha::cpu::blasThreads());
+  r.Set("ompThreads", omp_get_max_threads());
+  return r;
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  omp_set_num_threads(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeModel", NativeModel::Init(env));
+  exports.Set("blasInfo", Napi::Function::New(env, BlasInfo));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(aha_engine, Init)

@@ -1,0 +1,197 @@
+#include "cpu/ops.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "cpu/blas.h"
+
+namespace aha::cpu {
+
+void embeddingForward(float* out, const int32_t* ids, const float* table, int N, int C) {
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < N; i++) std::memcpy(out + (size_t)i * C, table + (size_t)ids[i] * C, sizeof(float) * C);
+}
+
+void embeddingBackward(float* dtable, const float* dout, const int32_t* ids, int N, int C) {
+  // Rows may repeat an id, so columns are split across threads instead of rows.
+#pragma omp parallel
+  {
+    int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    int c0 = (int)((long)C * t / nt), c1 = (int)((long)C * (t + 1) / nt);
+    for (int i = 0; i < N; i++) {
+      float* d = dtable + (size_t)ids[i] * C;
+      const float* g = dout + (size_t)i * C;
+      for (int c = c0; c < c1; c++) d[c] += g[c];
+    }
+  }
+}
+
+void rmsnormForward(float* out, float* rstd, const float* inp, const float* w, int N, int C, float eps) {
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < N; i++) {
+    const float* x = inp + (size_t)i * C;
+    float* y = out + (size_t)i * C;
+    double ss = 0;
+    for (int c = 0; c < C; c++) ss += (double)x[c] * x[c];
+    float r = (float)(1.0 / std::sqrt(ss / C + eps));
+    for (int c = 0; c < C; c++) y[c] = x[c] * r * w[c];
+    rstd[i] = r;
+  }
+}
+
+void rmsnormBackward(float* dinp, float* dw, const float* dout, const float* inp, const float* w, const float* rstd,
+                     int N, int C, bool accumulate) {
+#pragma omp parallel
+  {
+    std::vector<float> dwLocal(C, 0.0f);
+#pragma omp for schedule(static)
+    for (int i = 0; i < N; i++) {
+      const float* x = inp + (size_t)i * C;
+      const float* dy = dout + (size_t)i * C;
+      float* dx = dinp + (size_t)i * C;
+      float r = rstd[i];
+      double dot = 0;
+      for (int c = 0; c < C; c++) {
+        dot += (double)dy[c] * w[c] * x[c];
+        dwLocal[c] += dy[c] * x[c] * r;
+      }
+      float k = (float)(dot * r * r * r / C);
+      if (accumulate)
+        for (int c = 0; c < C; c++) dx[c] += r * dy[c] * w[c] - k * x[c];
+      else
+        for (int c = 0; c < C; c++) dx[c] = r * dy[c] * w[c] - k * x[c];
+    }
+#pragma omp critical
+    for (int c = 0; c < C; c++) dw[c] += dwLocal[c];
+  }
+}
+
+void linearForward(float* out, const float* inp, const float* W, const float* b, int N, int IC, int OC) {
+  sgemm(false, true, N, OC, IC, 1.0f, inp, IC, W, IC, 0.0f, out, OC);
+  if (b) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+      float* o = out + (size_t)i * OC;
+      for (int j = 0; j < OC; j++) o[j] += b[j];
+    }
+  }
+}
+
+void linearBackward(float* dinp, float* dW, float* db, const float* dout, const float* inp, const float* W, int N,
+                    int IC, int OC, bool accumulateDinp) {
+  if (dinp) sgemm(false, false, N, IC, OC, 1.0f, dout, OC, W, IC, accumulateDinp ? 1.0f : 0.0f, dinp, IC);
+  sgemm(true, false, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dW, IC);
+  if (db) {
+#pragma omp parallel
+    {
+      int nt = omp_get_num_threads(), t = omp_get_thread_num();
+      int j0 = (int)((long)OC * t / nt), j1 = (int)((long)OC * (t + 1) / nt);
+      for (int i = 0; i < N; i++) {
+        const float* g = dout + (size_t)i * OC;
+        for (int j = j0; j < j1; j++) db[j] += g[j];
+      }
+    }
+  }
+}
+
+void rope(float* x, const int32_t* pos, const float* cosT, const float* sinT, int N, int heads, int D, bool inverse) {
+  const int half = D / 2;
+  const float sgn = inverse ? -1.0f : 1.0f;
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < N; i++) {
+    const float* cs = cosT + (size_t)pos[i] * half;
+    const float* sn = sinT + (size_t)pos[i] * half;
+    for (int h = 0; h < heads; h++) {
+      float* a = x + ((size_t)i * heads + h) * D;
+      for (int j = 0; j < half; j++) {
+        float x1 = a[j], x2 = a[j + half], c = cs[j], s = sgn * sn[j];
+        a[j] = x1 * c - x2 * s;
+        a[j + half] = x2 * c + x1 * s;
+      }
+    }
+  }
+}
+
+static inline float sigmoidf(float z) { return 1.0f / (1.0f + std::exp(-z)); }
+
+void swigluForward(float* act, const float* gate, const float* up, size_t n) {
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < n; i++) {
+    float g = gate[i];
+    act[i] = g * sigmoidf(g) * up[i];
+  }
+}
+
+void swigluBackward(float* dgate, float* dup, const float* dact, const float* gate, const float* up, size_t n) {
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < n; i++) {
+    float g = gate[i], s = sigmoidf(g), silu = g * s;
+    dup[i] = dact[i] * silu;
+    dgate[i] = dact[i] * up[i] * s * (1.0f + g * (1.0f - s));
+  }
+}
+
+void addInPlace(float* x, const float* y, size_t n) {
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+// Returns log-sum-exp of a row, in double for accuracy at large vocabularies.
+static inline double rowLse(const float* z, int V) {
+  float mx = z[0];
+  for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+  double s = 0;
+  for (int v = 0; v < V; v++) s += std::exp((double)(z[v] - mx));
+  return mx + std::log(s);
+}
+
+void logprobForward(float* logp, float* entropy, const float* logits, const int32_t* targets, int N, int V) {
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < N; i++) {
+    const float* z = logits + (size_t)i * V;
+    if (targets[i] < 0) {
+      logp[i] = 0;
+      if (entropy) entropy[i] = 0;
+      continue;
+    }
+    double lse = rowLse(z, V);
+    logp[i] = (float)(z[targets[i]] - lse);
+    if (entropy) {
+      double pz = 0;
+      for (int v = 0; v < V; v++) pz += std::exp(z[v] - lse) * z[v];
+      entropy[i] = (float)(lse - pz);  // H = lse - E_p[z]
+    }
+  }
+}
+
+void logprobBackward(float* dlogits, const float* logits, const int32_t* targets, const float* dlogp,
+                     const float* dentropy, int N, int V) {
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < N; i++) {
+    const float* z = logits + (size_t)i * V;
+    float* dz = dlogits + (size_t)i * V;
+    float gl = dlogp ? dlogp[i] : 0.0f, ge = dentropy ? dentropy[i] : 0.0f;
+    if (targets[i] < 0 || (gl == 0.0f && ge == 0.0f)) {
+      std::memset(dz, 0, sizeof(float) * V);
+      continue;
+    }
+    double lse = rowLse(z, V);
+    double H = 0;
+    if (ge != 0.0f) {
+      double pz = 0;
+      for (int v = 0; v < V; v++) pz += std::exp(z[v] - lse) * z[v];
+      H = lse - pz;
+    }
+    // d logp / dz_v = [v == target] - p_v ;  d H / dz_v = -p_v (log p_v + H)
+    for (int v = 0; v < V; v++) {
+      double lp = z[v] - lse, p = std::exp(lp);
+      dz[v] = (float)(-gl * p - ge * p * (lp + H));
+    }
+    dz[targets[i]] += gl;
+  }
+}
+
+}  // namespace aha::cpu

@@ -1,0 +1,367 @@
+#include "model.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "cpu/attention.h"
+#include "cpu/ops.h"
+
+namespace aha {
+
+using namespace aha::cpu;
+
+PackedBatch packSequences(const std::vector<std::vector<int32_t>>& seqs) {
+  PackedBatch b;
+  b.starts.push_back(0);
+  for (const auto& s : seqs) {
+    for (size_t t = 0; t < s.size(); t++) {
+      b.ids.push_back(s[t]);
+      b.pos.push_back((int32_t)t);
+      b.targets.push_back(t + 1 < s.size() ? s[t + 1] : -1);
+    }
+    b.starts.push_back((int32_t)b.ids.size());
+  }
+  return b;
+}
+
+Model::Model(Config cfg) : cfg_(std::move(cfg)) {
+  if (cfg_.heads % cfg_.kvHeads != 0) throw std::runtime_error("num_attention_heads must be a multiple of num_key_value_heads");
+  if (cfg_.headDim % 2 != 0) throw std::runtime_error("head_dim must be even for rotary embeddings");
+  if ((int)cfg_.ropeInvFreq.size() != cfg_.headDim / 2) throw std::runtime_error("ropeInvFreq must have head_dim/2 entries");
+  layout_ = makeLayout(cfg_);
+  params_ = std::make_shared<std::vector<float>>(layout_.total, 0.0f);
+}
+
+Buffer Model::grads() {
+  if (!grads_) grads_ = std::make_shared<std::vector<float>>(layout_.total, 0.0f);
+  return grads_;
+}
+Buffer Model::adamM() {
+  if (!m_) m_ = std::make_shared<std::vector<float>>(layout_.total, 0.0f);
+  return m_;
+}
+Buffer Model::adamV() {
+  if (!v_) v_ = std::make_shared<std::vector<float>>(layout_.total, 0.0f);
+  return v_;
+}
+
+void Model::snapshotReference() { ref_ = std::make_shared<std::vector<float>>(*params_); }
+
+void Model::zeroGrad() {
+  if (grads_) std::fill(grads_->begin(), grads_->end(), 0.0f);
+}
+
+void Model::ensureRope(int maxPos) {
+  if (maxPos <= ropeLen_) return;
+  int len = std::max(maxPos, std::min(cfg_.maxPos, std::max(2 * ropeLen_, 256)));
+  const int half = cfg_.headDim / 2;
+  cos_.assign((size_t)len * half, 0.0f);
+  sin_.assign((size_t)len * half, 0.0f);
+  for (int p = 0; p < len; p++)
+    for (int j = 0; j < half; j++) {
+      // float32 angle, as transformers computes position * inv_freq in float32
+      float ang = (float)p * cfg_.ropeInvFreq[j];
+      cos_[(size_t)p * half + j] = (float)std::cos((double)ang) * cfg_.ropeScale;
+      sin_[(size_t)p * half + j] = (float)std::sin((double)ang) * cfg_.ropeScale;
+    }
+  ropeLen_ = len;
+}
+
+static size_t layerFloats(const Config& c, size_t N) {
+  size_t C = c.hidden, qd = c.qDim(), kd = c.kvDim(), I = c.inter;
+  size_t n = N * C * 4 + N * 2 + N * qd * 3 + N * kd * 4 + N * c.heads * 2 + N * c.kvHeads + N * I * 3;
+  return n + 16 * 18;  // slack for alignment of each pointer
+}
+
+void Model::ensureArena(int N, bool train) {
+  if (N <= arenaN_ && (!train || arenaTrain_)) return;
+  int n = std::max(N, arenaN_);
+  bool tr = train || arenaTrain_;
+  const size_t slots = tr ? cfg_.layers : 1;
+  size_t total = layerFloats(cfg_, n) * slots + (size_t)n * (cfg_.hidden * 2 + 1) + (size_t)n * cfg_.vocab + 64;
+  arena_.assign(total, 0.0f);
+  arena_.shrink_to_fit();
+  arenaN_ = n;
+  arenaTrain_ = tr;
+  float* p = arena_.data() + layerFloats(cfg_, n) * slots;
+  xOut_ = p; p += (size_t)n * cfg_.hidden;
+  lnf_ = p; p += (size_t)n * cfg_.hidden;
+  rstdf_ = p; p += n;
+  logits_ = p;
+  haveTrainActs_ = false;
+}
+
+LayerActs Model::layerActs(int l, bool train) {
+  size_t N = arenaN_, C = cfg_.hidden, qd = cfg_.qDim(), kd = cfg_.kvDim(), I = cfg_.inter;
+  float* p = arena_.data() + layerFloats(cfg_, N) * (train ? l : 0);
+  auto take = [&](size_t n) { float* r = p; p += (n + 15) & ~size_t(15); return r; };
+  LayerActs a;
+  a.xIn = take(N * C); a.ln1 = take(N * C); a.rstd1 = take(N);
+  a.qPre = take(N * qd); a.kPre = take(N * kd); a.qRstd = take(N * cfg_.heads); a.kRstd = take(N * cfg_.kvHeads);
+  a.q = take(N * qd); a.k = take(N * kd); a.v = take(N * kd); a.att = take(N * qd); a.lse = take(N * cfg_.heads);
+  a.xMid = take(N * C); a.ln2 = take(N * C); a.rstd2 = take(N);
+  a.gate = take(N * I); a.up = take(N * I); a.act = take(N * I);
+  return a;
+}
+
+static const float* opt(const float* base, size_t off) { return off == kNone ? nullptr : base + off; }
+static float* opt(float* base, size_t off) { return off == kNone ? nullptr : base + off; }
+
+void Model::layerForward(int l, const float* P, LayerActs& a, int N, const PackedBatch& b, const KvSink* sink) {
+  const Config& c = cfg_;
+  const LayerOffsets& o = layout_.layers[l];
+  const int C = c.hidden, qd = c.qDim(), kd = c.kvDim(), D = c.headDim;
+  rmsnormForward(a.ln1, a.rstd1, a.xIn, P + o.ln1, N, C, c.rmsEps);
+  if (c.qkNorm) {
+    linearForward(a.qPre, a.ln1, P + o.wq, opt(P, o.bq), N, C, qd);
+    linearForward(a.kPre, a.ln1, P + o.wk, opt(P, o.bk), N, C, kd);
+    rmsnormForward(a.q, a.qRstd, a.qPre, P + o.qNorm, N * c.heads, D, c.rmsEps);
+    rmsnormForward(a.k, a.kRstd, a.kPre, P + o.kNorm, N * c.kvHeads, D, c.rmsEps);
+  } else {
+    linearForward(a.q, a.ln1, P + o.wq, opt(P, o.bq), N, C, qd);
+    linearForward(a.k, a.ln1, P + o.wk, opt(P, o.bk), N, C, kd);
+  }
+  linearForward(a.v, a.ln1, P + o.wv, opt(P, o.bv), N, C, kd);
+  rope(a.q, b.pos.data(), cos_.data(), sin_.data(), N, c.heads, D, false);
+  rope(a.k, b.pos.data(), cos_.data(), sin_.data(), N, c.kvHeads, D, false);
+  if (sink) {
+    for (int s = 0; s < b.numSeqs(); s++)
+      for (int i = b.starts[s]; i < b.starts[s + 1]; i++) {
+        size_t dst = ((size_t)s * sink->maxLen + b.pos[i]) * kd;
+        std::memcpy(sink->k[l] + dst, a.k + (size_t)i * kd, sizeof(float) * kd);
+        std::memcpy(sink->v[l] + dst, a.v + (size_t)i * kd, sizeof(float) * kd);
+      }
+  }
+  AttentionShape shape{c.heads, c.kvHeads, D, b.starts.data(), b.numSeqs()};
+  attentionForward(a.att, a.lse, a.q, a.k, a.v, shape);
+  linearForward(a.xMid, a.att, P + o.wo, opt(P, o.bo), N, qd, C);
+  addInPlace(a.xMid, a.xIn, (size_t)N * C);
+  rmsnormForward(a.ln2, a.rstd2, a.xMid, P + o.ln2, N, C, c.rmsEps);
+  linearForward(a.gate, a.ln2, P + o.wGate, nullptr, N, C, c.inter);
+  linearForward(a.up, a.ln2, P + o.wUp, nullptr, N, C, c.inter);
+  swigluForward(a.act, a.gate, a.up, (size_t)N * c.inter);
+}
+
+void Model::forward(const PackedBatch& b, bool train, bool wantEntropy, bool useReference, std::vector<float>& logp,
+                    std::vector<float>& entropy) {
+  if (useReference && !ref_) throw std::runtime_error("no reference model: call snapshotReference() first");
+  const float* P = useReference ? ref_->data() : params_->data();
+  const int N = b.numTokens(), C = cfg_.hidden;
+  int maxLen = 0;
+  for (int s = 0; s < b.numSeqs(); s++) maxLen = std::max(maxLen, b.starts[s + 1] - b.starts[s]);
+  ensureRope(maxLen);
+  ensureArena(N, train);
+  haveTrainActs_ = false;
+  LayerActs a0 = layerActs(0, train);
+  embeddingForward(a0.xIn, b.ids.data(), P + layout_.embed, N, C);
+  for (int l = 0; l < cfg_.layers; l++) {
+    LayerActs a = layerActs(l, train);
+    layerForward(l, P, a, N, b, nullptr);
+    float* outX = (train && l + 1 < cfg_.layers) ? layerActs(l + 1, true).xIn : (l + 1 < cfg_.layers ? a.xIn : xOut_);
+    const LayerOffsets& o = layout_.layers[l];
+    linearForward(outX, a.act, P + o.wDown, nullptr, N, cfg_.inter, C);
+    addInPlace(outX, a.xMid, (size_t)N * C);
+  }
+  rmsnormForward(lnf_, rstdf_, xOut_, P + layout_.finalNorm, N, C, cfg_.rmsEps);
+  linearForward(logits_, lnf_, P + layout_.lmHead, nullptr, N, C, cfg_.vocab);
+  std::vector<float> lpAll(N), entAll(wantEntropy ? N : 0);
+  logprobForward(lpAll.data(), wantEntropy ? entAll.data() : nullptr, logits_, b.targets.data(), N, cfg_.vocab);
+  logp.clear();
+  entropy.clear();
+  for (int i = 0; i < N; i++)
+    if (b.targets[i] >= 0) {
+      logp.push_back(lpAll[i]);
+      if (wantEntropy) entropy.push_back(entAll[i]);
+    }
+  if (train) {
+    lastBatch_ = b;
+    haveTrainActs_ = true;
+  }
+}
+
+void Model::backward(const std::vector<float>& dlogpIn, const std::vector<float>* dentIn) {
+  if (!haveTrainActs_) throw std::runtime_error("backward() needs a forward with train=true just before it");
+  const PackedBatch& b = lastBatch_;
+  const Config& c = cfg_;
+  const int N = b.numTokens(), C = c.hidden, qd = c.qDim(), kd = c.kvDim(), I = c.inter, D = c.headDim;
+  const size_t expected = (size_t)N - b.numSeqs();
+  if (dlogpIn.size() != expected || (dentIn && dentIn->size() != expected))
+    throw std::runtime_error("gradient length " + std::to_string(dlogpIn.size()) + " does not match the " +
+                             std::to_string(expected) + " log-probs of the last forward");
+  const float* P = params_->data();
+  float* G = grads()->data();
+  std::vector<float> dlogp(N, 0.0f), dent(dentIn ? N : 0, 0.0f);
+  for (int i = 0, j = 0; i < N; i++)
+    if (b.targets[i] >= 0) {
+      dlogp[i] = dlogpIn[j];
+      if (dentIn) dent[i] = (*dentIn)[j];
+      j++;
+    }
+  size_t need = (size_t)N * (2 * C + 3 * qd + 3 * kd + 3 * I) + 64;
+  if (scratch_.size() < need) scratch_.assign(need, 0.0f);
+  float* p = scratch_.data();
+  float* dx = p; p += (size_t)N * C;
+  float* dln = p; p += (size_t)N * C;
+  float* dAtt = p; p += (size_t)N * qd;
+  float* dq = p; p += (size_t)N * qd;
+  float* dqPre = p; p += (size_t)N * qd;
+  float* dk = p; p += (size_t)N * kd;
+  float* dkPre = p; p += (size_t)N * kd;
+  float* dv = p; p += (size_t)N * kd;
+  float* dAct = p; p += (size_t)N * I;
+  float* dGate = p; p += (size_t)N * I;
+  float* dUp = p;
+
+  // Head: logits are overwritten in place by their gradient.
+  logprobBackward(logits_, logits_, b.targets.data(), dlogp.data(), dentIn ? dent.data() : nullptr, N, c.vocab);
+  linearBackward(dln, G + layout_.lmHead, nullptr, logits_, lnf_, P + layout_.lmHead, N, C, c.vocab, false);
+  rmsnormBackward(dx, G + layout_.finalNorm, dln, xOut_, P + layout_.finalNorm, rstdf_, N, C, false);
+
+  AttentionShape shape{c.heads, c.kvHeads, D, b.starts.data(), b.numSeqs()};
+  for (int l = c.layers - 1; l >= 0; l--) {
+    LayerActs a = layerActs(l, true);
+    const LayerOffsets& o = layout_.layers[l];
+    // MLP branch: x_out = x_mid + down(silu(gate) * up)
+    linearBackward(dAct, G + o.wDown, nullptr, dx, a.act, P + o.wDown, N, I, C, false);
+    swigluBackward(dGate, dUp, dAct, a.gate, a.up, (size_t)N * I);
+    linearBackward(dln, G + o.wGate, nullptr, dGate, a.ln2, P + o.wGate, N, C, I, false);
+    linearBackward(dln, G + o.wUp, nullptr, dUp, a.ln2, P + o.wUp, N, C, I, true);
+    rmsnormBackward(dx, G + o.ln2, dln, a.xMid, P + o.ln2, a.rstd2, N, C, true);
+    // Attention branch: x_mid = x_in + o_proj(attention(q, k, v))
+    linearBackward(dAtt, G + o.wo, opt(G, o.bo), dx, a.att, P + o.wo, N, qd, C, false);
+    attentionBackward(dq, dk, dv, dAtt, a.att, a.lse, a.q, a.k, a.v, shape);
+    rope(dq, b.pos.data(), cos_.data(), sin_.data(), N, c.heads, D, true);
+    rope(dk, b.pos.data(), cos_.data(), sin_.data(), N, c.kvHeads, D, true);
+    if (c.qkNorm) {
+      rmsnormBackward(dqPre, G + o.qNorm, dq, a.qPre, P + o.qNorm, a.qRstd, N * c.heads, D, false);
+      rmsnormBackward(dkPre, G + o.kNorm, dk, a.kPre, P + o.kNorm, a.kRstd, N * c.kvHeads, D, false);
+    }
+    linearBackward(dln, G + o.wq, opt(G, o.bq), c.qkNorm ? dqPre : dq, a.ln1, P + o.wq, N, C, qd, false);
+    linearBackward(dln, G + o.wk, opt(G, o.bk), c.qkNorm ? dkPre : dk, a.ln1, P + o.wk, N, C, kd, true);
+    linearBackward(dln, G + o.wv, opt(G, o.bv), dv, a.ln1, P + o.wv, N, C, kd, true);
+    rmsnormBackward(dx, G + o.ln1, dln, a.xIn, P + o.ln1, a.rstd1, N, C, true);
+  }
+  embeddingBackward(G + layout_.embed, dx, b.ids.data(), N, C);
+  haveTrainActs_ = false;  // the logits were consumed
+}
+
+StepResult Model::adamwStep(const AdamWOptions& o) {
+  StepResult r;
+  float* G = grads()->data();
+  const size_t n = layout_.total;
+  double ss = 0;
+#pragma omp parallel for reduction(+ : ss) schedule(static)
+  for (size_t i = 0; i < n; i++) ss += (double)G[i] * G[i];
+  r.gradNorm = std::sqrt(ss);
+  if (!std::isfinite(r.gradNorm)) {
+    r.skipped = true;
+    r.step = step_;
+    return r;
+  }
+  float clip = 1.0f;
+  if (o.maxGradNorm > 0 && r.gradNorm > o.maxGradNorm) clip = (float)(o.maxGradNorm / (r.gradNorm + 1e-6));
+  float* Pm = params_->data();
+  float* M = adamM()->data();
+  float* V = adamV()->data();
+  step_++;
+  const double bc1 = 1.0 - std::pow((double)o.beta1, step_), bc2 = 1.0 - std::pow((double)o.beta2, step_);
+  const float stepSize = (float)(o.lr / bc1), bc2Sqrt = (float)std::sqrt(bc2);
+  // Weight decay on matrices only (embeddings and projections), not on norm weights or biases.
+  for (const TensorRef& t : layout_.tensors) {
+    const float decay = t.shape.size() >= 2 ? 1.0f - o.lr * o.weightDecay : 1.0f;
+    const size_t a = t.offset, e = t.offset + t.size;
+#pragma omp parallel for schedule(static)
+    for (size_t i = a; i < e; i++) {
+      float g = G[i] * clip;
+      M[i] = o.beta1 * M[i] + (1.0f - o.beta1) * g;
+      V[i] = o.beta2 * V[i] + (1.0f - o.beta2) * g * g;
+      Pm[i] = Pm[i] * decay - stepSize * M[i] / (std::sqrt(V[i]) / bc2Sqrt + o.eps);
+    }
+  }
+  r.step = step_;
+  return r;
+}
+
+void Model::prefill(const PackedBatch& b, const KvSink& sink, std::vector<float>& lastLogits) {
+  const float* P = params_->data();
+  const int N = b.numTokens(), C = cfg_.hidden, S = b.numSeqs();
+  ensureRope(sink.maxLen);
+  ensureArena(N, false);
+  haveTrainActs_ = false;
+  LayerActs a = layerActs(0, false);
+  embeddingForward(a.xIn, b.ids.data(), P + layout_.embed, N, C);
+  for (int l = 0; l < cfg_.layers; l++) {
+    layerForward(l, P, a, N, b, &sink);
+    float* outX = l + 1 < cfg_.layers ? a.xIn : xOut_;
+    linearForward(outX, a.act, P + layout_.layers[l].wDown, nullptr, N, cfg_.inter, C);
+    addInPlace(outX, a.xMid, (size_t)N * C);
+  }
+  // Only each prompt's last position is needed.
+  std::vector<float> last((size_t)S * C), rs(S);
+  for (int s = 0; s < S; s++)
+    std::memcpy(last.data() + (size_t)s * C, xOut_ + (size_t)(b.starts[s + 1] - 1) * C, sizeof(float) * C);
+  rmsnormForward(last.data(), rs.data(), last.data(), P + layout_.finalNorm, S, C, cfg_.rmsEps);
+  lastLogits.resize((size_t)S * cfg_.vocab);
+  linearForward(lastLogits.data(), last.data(), P + layout_.lmHead, nullptr, S, C, cfg_.vocab);
+}
+
+void Model::decodeStep(const std::vector<int32_t>& ids, const std::vector<int32_t>& pos,
+                       const std::vector<int32_t>& rowSeq, const std::vector<int32_t>& lens, const KvSink& cache,
+                       std::vector<float>& logits) {
+  const Config& c = cfg_;
+  const float* P = params_->data();
+  const int M = (int)ids.size(), C = c.hidden, qd = c.qDim(), kd = c.kvDim(), D = c.headDim;
+  int maxPos = 0;
+  for (int p : pos) maxPos = std::max(maxPos, p + 1);
+  ensureRope(maxPos);
+  ensureArena(M, false);
+  LayerActs a = layerActs(0, false);
+  embeddingForward(a.xIn, ids.data(), P + layout_.embed, M, C);
+  // Decode attention reads one row per sequence slot; map rows to slots.
+  int slots = (int)lens.size();
+  std::vector<uint8_t> active(slots, 0);
+  std::vector<float> qSlots((size_t)slots * qd), oSlots((size_t)slots * qd);
+  for (int m = 0; m < M; m++) active[rowSeq[m]] = 1;
+  for (int l = 0; l < c.layers; l++) {
+    const LayerOffsets& o = layout_.layers[l];
+    rmsnormForward(a.ln1, a.rstd1, a.xIn, P + o.ln1, M, C, c.rmsEps);
+    if (c.qkNorm) {
+      linearForward(a.qPre, a.ln1, P + o.wq, opt(P, o.bq), M, C, qd);
+      linearForward(a.kPre, a.ln1, P + o.wk, opt(P, o.bk), M, C, kd);
+      rmsnormForward(a.q, a.qRstd, a.qPre, P + o.qNorm, M * c.heads, D, c.rmsEps);
+      rmsnormForward(a.k, a.kRstd, a.kPre, P + o.kNorm, M * c.kvHeads, D, c.rmsEps);
+    } else {
+      linearForward(a.q, a.ln1, P + o.wq, opt(P, o.bq), M, C, qd);
+      linearForward(a.k, a.ln1, P + o.wk, opt(P, o.bk), M, C, kd);
+    }
+    linearForward(a.v, a.ln1, P + o.wv, opt(P, o.bv), M, C, kd);
+    rope(a.q, pos.data(), cos_.data(), sin_.data(), M, c.heads, D, false);
+    rope(a.k, pos.data(), cos_.data(), sin_.data(), M, c.kvHeads, D, false);
+    for (int m = 0; m < M; m++) {
+      size_t dst = ((size_t)rowSeq[m] * cache.maxLen + pos[m]) * kd;
+      std::memcpy(cache.k[l] + dst, a.k + (size_t)m * kd, sizeof(float) * kd);
+      std::memcpy(cache.v[l] + dst, a.v + (size_t)m * kd, sizeof(float) * kd);
+      std::memcpy(qSlots.data() + (size_t)rowSeq[m] * qd, a.q + (size_t)m * qd, sizeof(float) * qd);
+    }
+    attentionDecode(oSlots.data(), qSlots.data(), cache.k[l], cache.v[l], lens.data(), active.data(), slots,
+                    cache.maxLen, c.heads, c.kvHeads, D);
+    for (int m = 0; m < M; m++)
+      std::memcpy(a.att + (size_t)m * qd, oSlots.data() + (size_t)rowSeq[m] * qd, sizeof(float) * qd);
+    linearForward(a.xMid, a.att, P + o.wo, opt(P, o.bo), M, qd, C);
+    addInPlace(a.xMid, a.xIn, (size_t)M * C);
+    rmsnormForward(a.ln2, a.rstd2, a.xMid, P + o.ln2, M, C, c.rmsEps);
+    linearForward(a.gate, a.ln2, P + o.wGate, nullptr, M, C, c.inter);
+    linearForward(a.up, a.ln2, P + o.wUp, nullptr, M, C, c.inter);
+    swigluForward(a.act, a.gate, a.up, (size_t)M * c.inter);
+    linearForward(a.xIn, a.act, P + o.wDown, nullptr, M, c.inter, C);
+    addInPlace(a.xIn, a.xMid, (size_t)M * C);
+  }
+  rmsnormForward(lnf_, rstdf_, a.xIn, P + layout_.finalNorm, M, C, c.rmsEps);
+  logits.resize((size_t)M * c.vocab);
+  linearForward(logits.data(), lnf_, P + layout_.lmHead, nullptr, M, C, c.vocab);
+}
+
+}  // namespace aha

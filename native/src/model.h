@@ -1,0 +1,111 @@
+// The transformer: parameters, gradients and AdamW state in contiguous buffers (llm.c style), activations in one
+// arena sized by the largest packed batch seen, forward/backward over packed variable-length sequences.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config.h"
+
+namespace aha {
+
+// Variable-length sequences packed back to back with no padding; every result equals running each alone.
+struct PackedBatch {
+  std::vector<int32_t> ids;      // N tokens
+  std::vector<int32_t> starts;   // numSeqs + 1 offsets
+  std::vector<int32_t> pos;      // position of each token within its sequence
+  std::vector<int32_t> targets;  // next token within the sequence, -1 at each sequence's last token
+  int numSeqs() const { return (int)starts.size() - 1; }
+  int numTokens() const { return (int)ids.size(); }
+};
+PackedBatch packSequences(const std::vector<std::vector<int32_t>>& seqs);
+
+struct AdamWOptions {
+  float lr = 1e-5f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weightDecay = 0.0f;
+  float maxGradNorm = 0.0f;  // <= 0: no clipping
+};
+struct StepResult {
+  double gradNorm = 0;
+  bool skipped = false;  // non-finite gradient: parameters and moments untouched
+  int step = 0;
+};
+
+using Buffer = std::shared_ptr<std::vector<float>>;
+
+// Pointers into the activation arena for one layer (train mode keeps one per layer; eval mode reuses one).
+struct LayerActs {
+  float *xIn, *ln1, *rstd1, *qPre, *kPre, *qRstd, *kRstd, *q, *k, *v, *att, *lse, *xMid, *ln2, *rstd2, *gate, *up,
+      *act;
+};
+
+// Destination for keys/values during prefill: cache[layer] is [batch, maxLen, kvDim].
+struct KvSink {
+  std::vector<float*> k, v;
+  int maxLen;
+};
+
+class Model {
+ public:
+  explicit Model(Config cfg);
+
+  const Config& config() const { return cfg_; }
+  const Layout& layout() const { return layout_; }
+  Buffer params() const { return params_; }
+  Buffer grads();  // allocated on first use
+  bool hasReference() const { return (bool)ref_; }
+  void snapshotReference();
+  void dropReference() { ref_.reset(); }
+  void zeroGrad();
+  int optimizerSteps() const { return step_; }
+
+  // Log-probs of each sequence's tokens 1..n-1 (flattened over sequences, n-1 per sequence), entropies at the same
+  // positions when wanted. train=true keeps activations for backward(). useReference=true runs the frozen copy.
+  void forward(const PackedBatch& batch, bool train, bool wantEntropy, bool useReference, std::vector<float>& logp,
+               std::vector<float>& entropy);
+  // Accumulates parameter gradients of sum_t dlogp[t]*logp[t] + dent[t]*entropy[t] for the last train forward.
+  void backward(const std::vector<float>& dlogp, const std::vector<float>* dentropy);
+  StepResult adamwStep(const AdamWOptions& o);
+  // Optimizer moments, exposed so that checkpoints can resume training exactly.
+  Buffer adamM();
+  Buffer adamV();
+  void setOptimizerSteps(int s) { step_ = s; }
+
+  // Prefill for sampling: runs the packed prompts, writes keys/values into sink, returns last-position logits
+  // [numSeqs, vocab].
+  void prefill(const PackedBatch& batch, const KvSink& sink, std::vector<float>& lastLogits);
+  // One decode step for M rows: ids[M] tokens at positions pos[M]; rowSeq[M] is the cache slot of each row.
+  // lens[slot] must already count the new token. Writes logits [M, vocab].
+  void decodeStep(const std::vector<int32_t>& ids, const std::vector<int32_t>& pos, const std::vector<int32_t>& rowSeq,
+                  const std::vector<int32_t>& lens, const KvSink& cache, std::vector<float>& logits);
+
+  std::mutex mutex;  // one heavy call at a time per model
+
+ private:
+  void ensureRope(int maxPos);
+  void ensureArena(int N, bool train);
+  LayerActs layerActs(int l, bool train);
+  void layerForward(int l, const float* P, LayerActs& a, int N, const PackedBatch& b, const KvSink* sink);
+  void finalForward(const float* P, int N);
+
+  Config cfg_;
+  Layout layout_;
+  Buffer params_, grads_, ref_, m_, v_;
+  int step_ = 0;
+
+  std::vector<float> cos_, sin_;
+  int ropeLen_ = 0;
+
+  // activation arena
+  std::vector<float> arena_;
+  int arenaN_ = 0;
+  bool arenaTrain_ = false;
+  float *xOut_ = nullptr, *lnf_ = nullptr, *rstdf_ = nullptr, *logits_ = nullptr;
+  PackedBatch lastBatch_;
+  bool haveTrainActs_ = false;
+  // backward scratch
+  std::vector<float> scratch_;
+};
+
+}  // namespace aha

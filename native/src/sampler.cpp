@@ -1,0 +1,161 @@
+#include "sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+#include <unordered_set>
+
+namespace aha {
+
+namespace {
+
+struct Rng {
+  std::mt19937_64 g;
+  explicit Rng(uint64_t seed) : g(seed) {}
+  double uniform() { return (double)(g() >> 11) * (1.0 / 9007199254740992.0); }
+};
+
+// Draws a token from one row of logits; returns the token and its log-prob under the untempered distribution.
+int32_t sampleRow(const float* z, int V, const SampleOptions& o, Rng& rng, std::vector<float>& w,
+                  std::vector<int32_t>& cand, float* logprob) {
+  float mx = z[0];
+  int arg = 0;
+  for (int v = 1; v < V; v++)
+    if (z[v] > mx) mx = z[v], arg = v;
+  double s = 0;
+  for (int v = 0; v < V; v++) s += std::exp((double)(z[v] - mx));
+  const double lse = mx + std::log(s);
+  int32_t tok = arg;
+  if (o.temperature > 0) {
+    w.resize(V);
+    double total = 0;
+    const double invT = 1.0 / o.temperature;
+    for (int v = 0; v < V; v++) total += (w[v] = (float)std::exp((z[v] - mx) * invT));
+    const bool useK = o.topK > 0 && o.topK < V, useP = o.topP > 0 && o.topP < 1;
+    if (!useK && !useP) {
+      double u = rng.uniform() * total, acc = 0;
+      tok = V - 1;
+      for (int v = 0; v < V; v++) {
+        acc += w[v];
+        if (acc > u) {
+          tok = v;
+          break;
+        }
+      }
+    } else {
+      auto desc = [&](int32_t a, int32_t b) { return w[a] > w[b] || (w[a] == w[b] && a < b); };
+      cand.clear();
+      if (useK) {
+        cand.resize(V);
+        std::iota(cand.begin(), cand.end(), 0);
+        std::partial_sort(cand.begin(), cand.begin() + o.topK, cand.end(), desc);
+        cand.resize(o.topK);
+      } else {
+        // The nucleus is a prefix of the sorted list, so only tokens above a threshold whose set already holds
+        // topP of the mass need sorting; lower the threshold until it does.
+        for (double rel : {1e-4, 1e-7, 0.0}) {
+          cand.clear();
+          double mass = 0, th = rel * total;
+          for (int v = 0; v < V; v++)
+            if (w[v] >= th) cand.push_back(v), mass += w[v];
+          if (mass >= o.topP * total || rel == 0.0) break;
+        }
+        std::sort(cand.begin(), cand.end(), desc);
+      }
+      double kept = 0;
+      for (int32_t c : cand) kept += w[c];
+      size_t n = cand.size();
+      if (useP) {
+        // Keep the smallest prefix whose probability (renormalised over the top-k set) reaches topP.
+        double acc = 0;
+        for (size_t i = 0; i < cand.size(); i++) {
+          acc += w[cand[i]];
+          if (acc >= o.topP * kept) {
+            n = i + 1;
+            break;
+          }
+        }
+      }
+      double mass = 0;
+      for (size_t i = 0; i < n; i++) mass += w[cand[i]];
+      double u = rng.uniform() * mass, acc = 0;
+      tok = cand[n - 1];
+      for (size_t i = 0; i < n; i++) {
+        acc += w[cand[i]];
+        if (acc > u) {
+          tok = cand[i];
+          break;
+        }
+      }
+    }
+  }
+  *logprob = (float)(z[tok] - lse);
+  return tok;
+}
+
+}  // namespace
+
+std::vector<SampleResult> generate(Model& model, const std::vector<SampleRequest>& reqs, const SampleOptions& o) {
+  const Config& c = model.config();
+  const int B = (int)reqs.size();
+  std::vector<SampleResult> out(B);
+  if (B == 0) return out;
+  int maxLen = 0;
+  std::vector<std::vector<int32_t>> prompts(B);
+  for (int b = 0; b < B; b++) {
+    if (reqs[b].prompt.empty()) throw std::runtime_error("prompt " + std::to_string(b) + " is empty");
+    prompts[b] = reqs[b].prompt;
+    maxLen = std::max(maxLen, (int)reqs[b].prompt.size() + o.maxNewTokens);
+  }
+  maxLen = std::min(maxLen, c.maxPos);
+  const int kd = c.kvDim();
+  std::vector<std::vector<float>> kc(c.layers), vc(c.layers);
+  KvSink cache;
+  cache.maxLen = maxLen;
+  for (int l = 0; l < c.layers; l++) {
+    kc[l].assign((size_t)B * maxLen * kd, 0.0f);
+    vc[l].assign((size_t)B * maxLen * kd, 0.0f);
+    cache.k.push_back(kc[l].data());
+    cache.v.push_back(vc[l].data());
+  }
+  std::unordered_set<int32_t> stop(o.stopTokenIds.begin(), o.stopTokenIds.end());
+  std::vector<Rng> rngs;
+  for (int b = 0; b < B; b++) rngs.emplace_back(reqs[b].seed);
+  std::vector<int32_t> lens(B);
+  for (int b = 0; b < B; b++) lens[b] = (int)prompts[b].size();
+
+  std::vector<float> logits;
+  model.prefill(packSequences(prompts), cache, logits);
+  std::vector<int32_t> rows(B);
+  std::iota(rows.begin(), rows.end(), 0);
+  std::vector<float> w;
+  std::vector<int32_t> cand;
+  while (true) {
+    std::vector<int32_t> nextIds, nextPos, nextRows;
+    for (size_t m = 0; m < rows.size(); m++) {
+      int b = rows[m];
+      float lp;
+      int32_t tok = sampleRow(logits.data() + m * (size_t)c.vocab, c.vocab, o, rngs[b], w, cand, &lp);
+      out[b].tokens.push_back(tok);
+      out[b].logprobs.push_back(lp);
+      if (stop.count(tok)) {
+        out[b].finishReason = "stop";
+      } else if ((int)out[b].tokens.size() >= o.maxNewTokens || lens[b] >= maxLen) {
+        out[b].finishReason = "length";
+      } else {
+        nextIds.push_back(tok);
+        nextPos.push_back(lens[b]);
+        nextRows.push_back(b);
+        lens[b]++;
+      }
+    }
+    if (nextRows.empty()) break;
+    rows = nextRows;
+    model.decodeStep(nextIds, nextPos, rows, lens, cache, logits);
+  }
+  return out;
+}
+
+}  // namespace aha

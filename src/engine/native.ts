@@ -1,0 +1,47 @@
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { configureBlasKernel } from './blasKernel.ts';
+import { AhaError } from '../errors.ts';
+
+/** Raw addon surface; use the typed `Model` in model.ts instead. */
+export interface NativeModelHandle {
+  layout(): { name: string; shape: number[]; offset: number; size: number }[];
+  params(): Float32Array;
+  grads(): Float32Array;
+  adamM(): Float32Array;
+  adamV(): Float32Array;
+  optimizerSteps(): number;
+  setOptimizerSteps(n: number): void;
+  zeroGrad(): void;
+  snapshotReference(): void;
+  dropReference(): void;
+  hasReference(): boolean;
+  forward(seqs: Int32Array[], opts: { train?: boolean; entropy?: boolean; reference?: boolean }): Promise<{
+    logprobs: Float32Array;
+    entropy?: Float32Array;
+  }>;
+  backward(dlogp: Float32Array, dentropy?: Float32Array): Promise<void>;
+  adamwStep(opts: object): Promise<{ gradNorm: number; skipped: boolean; step: number }>;
+  generate(prompts: Int32Array[], opts: object): Promise<{ tokens: Int32Array; logprobs: Float32Array; finishReason: string }[]>;
+}
+
+interface Addon {
+  NativeModel: new (config: object) => NativeModelHandle;
+  blasInfo(): { coreName: string; blasThreads: number; ompThreads: number };
+  setThreads(n: number): void;
+}
+
+let addon: Addon | undefined;
+
+/** Loads the native engine once, after choosing the BLAS kernel (which must happen before the library loads). */
+export function loadAddon(): Addon {
+  if (addon) return addon;
+  configureBlasKernel();
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const path = join(root, 'build', 'Release', 'aha_engine.node');
+  if (!existsSync(path)) throw new AhaError(`native engine not built (${path} missing): run \`npm ci\` or \`npm run build:native\``);
+  addon = createRequire(import.meta.url)(path) as Addon;
+  return addon;
+}
