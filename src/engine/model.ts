@@ -67,6 +67,9 @@ export class Model {
   readonly layout: TensorInfo[];
   private readonly native: NativeModelHandle;
   private queue: Promise<unknown> = Promise.resolve();
+  // Views are created once: each native call makes a new ArrayBuffer wrapper.
+  private paramsView?: Float32Array;
+  private gradsView?: Float32Array;
 
   constructor(config: EngineConfig) {
     this.config = config;
@@ -81,11 +84,11 @@ export class Model {
 
   /** The live parameters, zero-copy: writes go straight into the engine. */
   get params(): Float32Array {
-    return this.native.params();
+    return (this.paramsView ??= this.native.params());
   }
   /** Accumulated gradients, same layout as params. */
   get grads(): Float32Array {
-    return this.native.grads();
+    return (this.gradsView ??= this.native.grads());
   }
   /** AdamW moments (for checkpoints that resume exactly). */
   optimizerState(): { m: Float32Array; v: Float32Array; step: number } {

@@ -1,0 +1,149 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { AhaError } from '../errors.ts';
+import { parameterCount, tensorLayout, type EngineConfig, type TensorInfo } from '../engine/types.ts';
+import { writeFileAtomic } from '../util/fs.ts';
+import { parseHfConfig, toHfConfig, type HfConfigExtras, type HfModelConfig } from './hfConfig.ts';
+import { findSafetensorsFiles, planSafetensorsRead, readSafetensorsInto, writeSafetensors } from './safetensors.ts';
+
+/** Tokenizer and generation files copied verbatim when saving a model next to its tokenizer. */
+export const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'added_tokens.json',
+  'vocab.json',
+  'merges.txt',
+  'tokenizer.model',
+  'chat_template.jinja',
+  'chat_template.json',
+  'generation_config.json',
+] as const;
+
+/**
+ * A model directory whose config and weight headers have been validated. The caller creates the engine from
+ * `config`, then hands its parameter buffer to `loadParams`; the weights are only read then.
+ */
+export interface ModelDir {
+  dir: string;
+  config: EngineConfig;
+  hf: HfModelConfig;
+  layout: TensorInfo[];
+  /** The safetensors file(s) the weights come from (one, or the shards in index order). */
+  weightFiles: string[];
+  /** Fill `target` (length `parameterCount(config)`, laid out by `tensorLayout(config)`) from the weights. */
+  loadParams(target: Float32Array): void;
+}
+
+/** Parse `<dir>/config.json` (or any config.json path) into engine and HF configs. */
+export function readHfConfigFile(path: string): { engine: EngineConfig; hf: HfModelConfig } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new AhaError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new AhaError(`${path}: invalid JSON (${(e as Error).message.replace(/\s*\n\s*/g, ' ')})`);
+  }
+  return parseHfConfig(json, path);
+}
+
+/**
+ * Open a Hugging Face model directory (config.json + model.safetensors or a sharded index). Fails early, before any
+ * engine is built, on a bad config, missing files, and missing, extra or mis-shaped tensors.
+ */
+export function loadModelDir(dir: string): ModelDir {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new AhaError(`${dir}: model directory not found`);
+  const configPath = join(dir, 'config.json');
+  if (!existsSync(configPath)) throw new AhaError(`${dir}: config.json not found`);
+  const { engine, hf } = readHfConfigFile(configPath);
+  const weightFiles = findSafetensorsFiles(dir);
+  const layout = tensorLayout(engine);
+  planSafetensorsRead(weightFiles, layout, dir);
+  const total = parameterCount(engine);
+  return {
+    dir,
+    config: engine,
+    hf,
+    layout,
+    weightFiles,
+    loadParams(target: Float32Array) {
+      if (target.length !== total) {
+        throw new Error(`loadParams: target has ${target.length} floats, the model has ${total} parameters`);
+      }
+      readSafetensorsInto(weightFiles, layout, target, dir);
+    },
+  };
+}
+
+/** What `saveModelDir` writes. */
+export interface SaveModelOptions {
+  config: EngineConfig;
+  /** Architecture, RoPE and token ids; a loaded `ModelDir.hf` works as is. */
+  hf: HfConfigExtras;
+  /** The parameter buffer, laid out by `tensorLayout(config)`. */
+  params: Float32Array;
+  /** Weight dtype on disk (default F32); config.json's torch_dtype follows it. */
+  dtype?: 'F32' | 'BF16';
+  /** Copy the tokenizer and generation files (TOKENIZER_FILES) that exist in this directory. */
+  tokenizerFrom?: string;
+  /** More files to write, name to content (e.g. a training summary); plain file names only. */
+  extraFiles?: Record<string, string>;
+  /** Extra safetensors `__metadata__` entries. */
+  metadata?: Record<string, string>;
+}
+
+function validFileName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && basename(name) === name && !name.includes('\\');
+}
+
+/**
+ * Write a Hugging Face model directory that transformers can load: model.safetensors, tokenizer files (when
+ * `tokenizerFrom` is given), generation_config.json (copied, or written from the token ids), extra files, and
+ * config.json last. Every file is written atomically.
+ */
+export function saveModelDir(dir: string, opts: SaveModelOptions): void {
+  const { config, params } = opts;
+  const dtype = opts.dtype ?? 'F32';
+  const total = parameterCount(config);
+  if (params.length !== total) {
+    throw new Error(`saveModelDir: params has ${params.length} floats, the model has ${total} parameters`);
+  }
+  const extra = opts.extraFiles ?? {};
+  for (const name of Object.keys(extra)) {
+    if (!validFileName(name)) throw new AhaError(`saveModelDir: extra file name ${JSON.stringify(name)} must be a plain file name`);
+  }
+  // Built (and so validated) before anything touches the directory.
+  const hfJson = toHfConfig(config, opts.hf, { torchDtype: dtype === 'F32' ? 'float32' : 'bfloat16' });
+
+  const tensors = tensorLayout(config).map((t) => ({
+    name: t.name,
+    shape: t.shape,
+    data: params.subarray(t.offset, t.offset + t.size),
+  }));
+  writeSafetensors(join(dir, 'model.safetensors'), tensors, { dtype, metadata: opts.metadata });
+
+  const written = new Set<string>();
+  if (opts.tokenizerFrom !== undefined && resolve(opts.tokenizerFrom) !== resolve(dir)) {
+    if (!existsSync(opts.tokenizerFrom)) throw new AhaError(`${opts.tokenizerFrom}: tokenizer directory not found`);
+    for (const name of TOKENIZER_FILES) {
+      const src = join(opts.tokenizerFrom, name);
+      if (name in extra || !existsSync(src)) continue;
+      writeFileAtomic(join(dir, name), readFileSync(src));
+      written.add(name);
+    }
+  }
+  if (!written.has('generation_config.json') && !('generation_config.json' in extra)) {
+    const gen: Record<string, unknown> = {};
+    if (opts.hf.bosTokenId != null) gen.bos_token_id = opts.hf.bosTokenId;
+    if (opts.hf.eosTokenId != null) gen.eos_token_id = opts.hf.eosTokenId;
+    if (opts.hf.padTokenId != null) gen.pad_token_id = opts.hf.padTokenId;
+    writeFileAtomic(join(dir, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
+  }
+  for (const [name, content] of Object.entries(extra)) writeFileAtomic(join(dir, name), content);
+  writeFileAtomic(join(dir, 'config.json'), JSON.stringify(hfJson, null, 2) + '\n');
+}
