@@ -1,0 +1,78 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Model } from '../engine/model.ts';
+import { parseHfConfig } from './hfConfig.ts';
+import { saveModelDir } from './checkpoint.ts';
+import { writeCharTokenizer, DEFAULT_CHAR_ALPHABET } from './charTokenizer.ts';
+import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
+import { AhaError } from '../errors.ts';
+import { Rng } from '../data/rng.ts';
+
+/** Shapes for models trained from scratch (Qwen2 layout, tied embeddings). vocab_size comes from the tokenizer. */
+export const MODEL_PRESETS: Record<string, Record<string, unknown>> = {
+  tiny: { hidden_size: 128, intermediate_size: 384, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 512 },
+  small: { hidden_size: 256, intermediate_size: 768, num_hidden_layers: 6, num_attention_heads: 8, num_key_value_heads: 4, max_position_embeddings: 1024 },
+  'qwen2-27m': { hidden_size: 512, intermediate_size: 1536, num_hidden_layers: 8, num_attention_heads: 8, num_key_value_heads: 4, max_position_embeddings: 2048 },
+};
+
+export interface InitModelOptions {
+  /** A preset name (MODEL_PRESETS) or a config.json path. */
+  config: string;
+  /** 'chars' for a character-level tokenizer, or a directory holding tokenizer.json. */
+  tokenizer: string;
+  /** Characters of the char tokenizer (default: printable ASCII and newline). */
+  alphabet?: string;
+  /** Extra added tokens for the char tokenizer (e.g. <think>). */
+  addedTokens?: string[];
+  out: string;
+  seed?: number;
+}
+
+/**
+ * Writes a freshly initialised model in the Hugging Face layout, with its tokenizer. Weights follow transformers'
+ * init: matrices ~ N(0, initializer_range), norm weights 1, biases 0.
+ */
+export function initModel(o: InitModelOptions): { model: Model; tokenizer: Tokenizer } {
+  let tokenizer: Tokenizer;
+  if (o.tokenizer === 'chars') {
+    tokenizer = writeCharTokenizer(o.out, {
+      alphabet: o.alphabet ?? DEFAULT_CHAR_ALPHABET,
+      reasoningTags: true,
+      addedTokens: o.addedTokens,
+    });
+  } else {
+    if (!existsSync(join(o.tokenizer, 'tokenizer.json'))) throw new AhaError(`${o.tokenizer}: tokenizer.json not found`);
+    tokenizer = loadTokenizer(o.tokenizer);
+  }
+  let raw: Record<string, unknown>;
+  if (o.config in MODEL_PRESETS) {
+    raw = { architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true, hidden_act: 'silu', ...MODEL_PRESETS[o.config] };
+  } else if (existsSync(o.config)) {
+    try {
+      raw = JSON.parse(readFileSync(o.config, 'utf8'));
+    } catch (e) {
+      throw new AhaError(`${o.config}: malformed JSON (${(e as Error).message})`);
+    }
+  } else {
+    throw new AhaError(`--config ${o.config}: neither a preset (${Object.keys(MODEL_PRESETS).join(', ')}) nor a file`);
+  }
+  raw = { ...raw, vocab_size: tokenizer.vocabSize, eos_token_id: tokenizer.eosTokenIds[0] ?? null, bos_token_id: tokenizer.bosTokenId ?? null, pad_token_id: tokenizer.padTokenId ?? null };
+  const { engine, hf } = parseHfConfig(raw, o.config);
+  const model = new Model(engine);
+  const rng = new Rng(o.seed ?? 0);
+  const p = model.params;
+  const std = hf.initializerRange;
+  for (const t of model.layout) {
+    const v = p.subarray(t.offset, t.offset + t.size);
+    if (t.name.endsWith('norm.weight')) v.fill(1);
+    else if (t.name.endsWith('.bias')) v.fill(0);
+    else for (let i = 0; i < v.length; i++) v[i] = gaussian(rng) * std;
+  }
+  saveModelDir(o.out, { config: engine, hf, params: p, tokenizerFrom: o.tokenizer === 'chars' ? undefined : o.tokenizer });
+  return { model, tokenizer };
+}
+
+function gaussian(rng: Rng): number {
+  const u = 1 - rng.next();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.next());
+}
