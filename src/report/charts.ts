@@ -1,0 +1,180 @@
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import { AhaError } from '../errors.ts';
+
+/** One point of a series; `lo`/`hi` (both or neither) draw a shaded band, e.g. mean ± std. */
+export interface SeriesPoint {
+  step: number;
+  value: number;
+  lo?: number;
+  hi?: number;
+}
+
+/** A named line on a chart. `emphasis` draws it thicker (the "total" line among per-word lines). */
+export interface Series {
+  name: string;
+  points: SeriesPoint[];
+  emphasis?: boolean;
+  /** Fixed colour (CSS); otherwise taken from the palette in series order. */
+  color?: string;
+}
+
+/** What to draw: a line chart over training steps. */
+export interface LineChart {
+  /** File-name-safe id: the standalone SVG is written as charts/<id>.svg. */
+  id: string;
+  title: string;
+  /** Shown under the title; keep it under ~90 characters so the chart keeps its width. */
+  subtitle?: string;
+  yTitle: string;
+  series: Series[];
+  /** d3-format string for the y axis ('.0%' for rates, '.1e' for learning rates). */
+  yFormat?: string;
+  /** Fixed y domain (rates are [0, 1]); otherwise fitted to the data. */
+  yDomain?: [number, number];
+  /** Whether the fitted y domain must include zero (true for non-negative quantities like KL). */
+  yZero?: boolean;
+  /** Draw raw values only, whatever the smoothing (a learning-rate schedule is exact, averaging only distorts it). */
+  noSmoothing?: boolean;
+  /** Full page width and taller (the headline chart). */
+  wide?: boolean;
+}
+
+// Tableau 10: distinguishable, and readable on white. "total"-style lines get near-black instead.
+const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+
+/**
+ * Trailing moving average over the last `window` points of a series (fewer at its start), so a smoothed value at a
+ * step never uses later steps, like a live training dashboard. `window` <= 1 returns the values unchanged.
+ */
+export function movingAverage(values: readonly number[], window: number): number[] {
+  if (!Number.isInteger(window) || window < 1) throw new AhaError(`smoothing window must be an integer >= 1 (got ${window})`);
+  const out: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const lo = Math.max(0, i - window + 1);
+    let sum = 0;
+    for (let j = lo; j <= i; j++) sum += values[j];
+    out.push(sum / (i - lo + 1));
+  }
+  return out;
+}
+
+interface Row {
+  step: number;
+  series: string;
+  value: number;
+  smooth: number;
+  lo?: number;
+  hi?: number;
+  emph: boolean;
+  single: boolean;
+}
+
+/**
+ * The Vega-Lite spec of a chart: with `smoothing` > 1 the moving average is the solid line and the raw values a
+ * faint line under it; bands (mean ± std) are smoothed with the same window so they do not hide the line. A series
+ * with less than half the points of the densest one on the chart is not smoothed.
+ */
+export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec {
+  if (chart.noSmoothing) smoothing = 1;
+  const rows: Row[] = [];
+  const series = chart.series.filter((s) => s.points.length > 0);
+  let hasBand = false;
+  const densest = Math.max(0, ...series.map((s) => s.points.length));
+  for (const s of series) {
+    const pts = [...s.points].sort((a, b) => a.step - b.step);
+    // A sparse series (eval loss every N steps) is already an average and a window of its points would span
+    // many steps and lag: draw it raw.
+    const w = 2 * pts.length < densest ? 1 : smoothing;
+    const smooth = movingAverage(pts.map((p) => p.value), w);
+    const banded = pts.every((p) => p.lo !== undefined && p.hi !== undefined);
+    const lo = banded ? movingAverage(pts.map((p) => p.lo as number), w) : [];
+    const hi = banded ? movingAverage(pts.map((p) => p.hi as number), w) : [];
+    hasBand ||= banded;
+    pts.forEach((p, i) => {
+      const row: Row = { step: p.step, series: s.name, value: p.value, smooth: smooth[i], emph: !!s.emphasis, single: pts.length === 1 };
+      if (banded) {
+        row.lo = lo[i];
+        row.hi = hi[i];
+      }
+      rows.push(row);
+    });
+  }
+  let k = 0;
+  const range = series.map((s) => s.color ?? (s.emphasis ? '#222222' : PALETTE[k++ % PALETTE.length]));
+  const smoothed = smoothing > 1;
+  const y = (field: string) => ({
+    field,
+    type: 'quantitative' as const,
+    title: chart.yTitle,
+    axis: chart.yFormat ? { format: chart.yFormat } : {},
+    scale: chart.yDomain ? { domain: chart.yDomain } : { zero: chart.yZero ?? false, nice: true },
+  });
+  const x = { field: 'step', type: 'quantitative' as const, title: 'step', axis: { format: 'd', tickMinStep: 1 }, scale: { nice: false, zero: false } };
+  const color = {
+    field: 'series',
+    type: 'nominal' as const,
+    scale: { domain: series.map((s) => s.name), range },
+    // Legend on top keeps every chart the same width, so the page grid lines up; long lists wrap into rows.
+    legend: series.length > 1
+      ? { title: null, orient: 'top' as const, columns: chart.wide ? series.length : Math.min(series.length, 5), symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1, labelLimit: 120 }
+      : null,
+  };
+  const layer: object[] = [];
+  if (hasBand)
+    layer.push({
+      mark: { type: 'area', opacity: 0.15 },
+      transform: [{ filter: 'isValid(datum.lo)' }],
+      encoding: { x, y: { ...y('lo'), stack: null }, y2: { field: 'hi' }, color },
+    });
+  if (smoothed) layer.push({ mark: { type: 'line', opacity: 0.3, strokeWidth: 1 }, encoding: { x, y: y('value'), color } });
+  layer.push({
+    mark: { type: 'line' },
+    encoding: {
+      x,
+      y: y(smoothed ? 'smooth' : 'value'),
+      color,
+      strokeWidth: { condition: { test: 'datum.emph', value: 3 }, value: 2 },
+    },
+  });
+  if (rows.some((r) => r.single))
+    layer.push({ mark: { type: 'point', filled: true, size: 50, opacity: 1 }, transform: [{ filter: 'datum.single' }], encoding: { x, y: y('value'), color } });
+  const subtitle = [chart.subtitle, smoothed ? `solid: moving average of the last ${smoothing} values, faint: raw` : undefined].filter(Boolean) as string[];
+  return {
+    // fit-x: every chart is exactly this wide whatever its axis labels and legend, so the page grid lines up.
+    width: chart.wide ? 1180 : 580,
+    autosize: { type: 'fit-x', contains: 'padding' },
+    height: chart.wide ? 300 : 220,
+    background: 'white',
+    padding: 8,
+    title: { text: chart.title, subtitle: subtitle.length ? subtitle : undefined, anchor: 'start', fontSize: 15, subtitleFontSize: 11, subtitleColor: '#555', subtitlePadding: 4, offset: 10 },
+    data: { values: rows },
+    layer,
+    config: {
+      font: 'Helvetica, Arial, sans-serif',
+      axis: { labelFontSize: 11, titleFontSize: 12, gridColor: '#e6e6e6', titleFontWeight: 'normal' },
+      legend: { labelFontSize: 11 },
+      view: { stroke: '#ccc' },
+    },
+  } as TopLevelSpec;
+}
+
+/** Renders a Vega-Lite spec to an SVG string headlessly (no browser, no canvas: text widths are estimated). */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/** Prefixes the element ids of an SVG (and their url(#id) references) so several SVGs can share one HTML page. */
+export function prefixSvgIds(svg: string, prefix: string): string {
+  return svg.replace(/(\s)id="([^"]+)"/g, `$1id="${prefix}$2"`).replace(/url\(#([^)]+)\)/g, `url(#${prefix}$1)`);
+}
+
+/** Renders a {@link LineChart} to SVG; see {@link lineChartSpec}. */
+export async function renderLineChart(chart: LineChart, smoothing: number): Promise<string> {
+  return renderSvg(lineChartSpec(chart, smoothing));
+}

@@ -1,0 +1,552 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { AhaError } from '../errors.ts';
+import { REFLECTIVE_WORDS } from '../rewards/reflection.ts';
+import { writeFileAtomic } from '../util/fs.ts';
+import { prefixSvgIds, renderLineChart, type LineChart, type Series, type SeriesPoint } from './charts.ts';
+
+/** One parsed line of a run's JSONL file, with its 1-based line number. */
+export interface RunLine {
+  line: number;
+  value: Record<string, unknown>;
+}
+
+/** What a run directory holds, as read by {@link loadTrainingRun}. */
+export interface TrainingRun {
+  runDir: string;
+  /** metrics.jsonl, one record per step, sorted by step; records of the same step are merged, later fields winning. */
+  metrics: RunLine[];
+  /** eval.jsonl rows in file order (empty when the file is absent). */
+  evals: RunLine[];
+  /** samples.jsonl rows in file order (empty when the file is absent). */
+  samples: RunLine[];
+  /** Lines that were skipped, each naming file:line and why. */
+  warnings: string[];
+}
+
+/** Options of {@link writeTrainingReport}. */
+export interface TrainingReportOptions {
+  /** Where the HTML goes (default <runDir>/report.html); charts go to a charts/ folder beside it. */
+  out?: string;
+  /** Page title (default: "Training report: <run dir name>"). */
+  title?: string;
+  /** Moving-average window in logged values (default 5; 1 draws raw values only). */
+  smoothing?: number;
+  /** Sampled completions shown per stage (early, middle, late); default 2. */
+  samplesPerStage?: number;
+}
+
+/** Result of {@link writeTrainingReport}. */
+export interface TrainingReportResult {
+  /** Path of the written report.html. */
+  html: string;
+  /** Paths of the standalone chart SVGs, in page order. */
+  charts: string[];
+  /** Skipped lines (file:line: why); also listed in the report. */
+  warnings: string[];
+}
+
+/**
+ * Reads a JSONL file leniently: a line that is not a JSON object is skipped with a warning naming file:line.
+ * Skipping (rather than failing) is deliberate: a report is often made while training still appends to the
+ * file, so the last line may be half-written, and one bad line should not hide a long run.
+ */
+function readJsonlLenient(path: string, warnings: string[], check?: (v: Record<string, unknown>) => string | undefined): RunLine[] {
+  const out: RunLine[] = [];
+  const lines = readFileSync(path, 'utf8').split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i].trim();
+    if (raw === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch (e) {
+      warnings.push(`${path}:${i + 1}: skipped malformed JSON (${(e as Error).message})`);
+      continue;
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      warnings.push(`${path}:${i + 1}: skipped, not a JSON object`);
+      continue;
+    }
+    const problem = check?.(value as Record<string, unknown>);
+    if (problem) {
+      warnings.push(`${path}:${i + 1}: skipped, ${problem}`);
+      continue;
+    }
+    out.push({ line: i + 1, value: value as Record<string, unknown> });
+  }
+  return out;
+}
+
+/**
+ * Reads metrics.jsonl (required), eval.jsonl and samples.jsonl (optional) from a run directory. Malformed lines
+ * and metric records without a numeric `step` are skipped with a warning; a run with no usable metrics record
+ * is an AhaError.
+ */
+export function loadTrainingRun(runDir: string): TrainingRun {
+  if (!existsSync(runDir) || !statSync(runDir).isDirectory()) throw new AhaError(`${runDir}: run directory not found`);
+  const metricsPath = join(runDir, 'metrics.jsonl');
+  if (!existsSync(metricsPath)) throw new AhaError(`${metricsPath}: file not found (is ${runDir} a training run directory?)`);
+  const warnings: string[] = [];
+  const byStep = new Map<number, RunLine>();
+  let repeated = 0;
+  const hasStep = (v: Record<string, unknown>) => (finite(v.step) === undefined ? 'field "step" missing or not a number' : undefined);
+  for (const rec of readJsonlLenient(metricsPath, warnings, hasStep)) {
+    const step = rec.value.step as number;
+    const prev = byStep.get(step);
+    if (!prev) {
+      byStep.set(step, rec);
+      continue;
+    }
+    // Records sharing a step are merged: the SFT trainer logs training and evaluation of one step on two lines.
+    // A field logged twice with different values (a resumed run re-logging a step) keeps the later value.
+    const clash = Object.keys(rec.value).some((k) => k !== 'step' && k !== 'epoch' && k in prev.value && JSON.stringify(prev.value[k]) !== JSON.stringify(rec.value[k]));
+    if (clash) repeated++;
+    byStep.set(step, { line: prev.line, value: { ...prev.value, ...rec.value } });
+  }
+  if (repeated > 0) warnings.push(`${metricsPath}: ${repeated} step(s) logged twice with different values (resumed run?); kept the later values`);
+  const metrics = [...byStep.values()].sort((a, b) => (a.value.step as number) - (b.value.step as number));
+  if (metrics.length === 0) throw new AhaError(`${metricsPath}: no metrics records with a numeric "step"`);
+  const optional = (name: string) => {
+    const p = join(runDir, name);
+    return existsSync(p) ? readJsonlLenient(p, warnings) : [];
+  };
+  return { runDir, metrics, evals: optional('eval.jsonl'), samples: optional('samples.jsonl'), warnings };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pulling series out of records. Every accessor returns undefined for a missing or non-finite value, which the
+// series builder drops: runs log different subsets of fields, and a field may start late (eval_loss every N steps).
+
+type Get = (r: Record<string, unknown>) => number | undefined;
+
+function finite(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+function obj(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+const field = (name: string): Get => (r) => finite(r[name]);
+const nested = (...path: string[]): Get => (r) => {
+  let v: unknown = r;
+  for (const k of path) v = obj(v)?.[k];
+  return finite(v);
+};
+
+function series(metrics: RunLine[], name: string, get: Get, extra: Partial<Series> = {}, band?: Get): Series {
+  const points: SeriesPoint[] = [];
+  for (const { value: r } of metrics) {
+    const v = get(r);
+    if (v === undefined) continue;
+    const p: SeriesPoint = { step: r.step as number, value: v };
+    const b = band?.(r);
+    if (b !== undefined) {
+      p.lo = v - b;
+      p.hi = v + b;
+    }
+    points.push(p);
+  }
+  // A band is only drawn when every point has one; drop partial bands rather than draw a ragged one.
+  if (points.some((p) => p.lo === undefined))
+    for (const p of points) {
+      delete p.lo;
+      delete p.hi;
+    }
+  return { name, points, ...extra };
+}
+
+/** Names under an object-valued field across all records, in first-seen order (reward components, words). */
+function keysOf(metrics: RunLine[], ...path: string[]): string[] {
+  const seen = new Set<string>();
+  for (const { value } of metrics) {
+    let v: unknown = value;
+    for (const k of path) v = obj(v)?.[k];
+    for (const k of Object.keys(obj(v) ?? {})) seen.add(k);
+  }
+  return [...seen];
+}
+
+/** A chart with its place on the page. */
+interface PlacedChart {
+  section: 'Outcome' | 'The aha moment' | 'Optimization' | 'Throughput';
+  chart: LineChart;
+}
+
+/** The first accessor that has a value: the same quantity under each schema's name. */
+const either = (...gets: Get[]): Get => (r) => {
+  for (const g of gets) {
+    const v = g(r);
+    if (v !== undefined) return v;
+  }
+  return undefined;
+};
+
+// Each metric under its flat name (reward_mean, lr, tokens_per_s, time_sample_s, reflective.per1000.wait) and under
+// the grouped names the trainers write (src/rl/metrics.ts: reward.mean, completion_length.max, clip_ratio,
+// learning_rate, time.sample, reflection.wait; src/sft/trainer.ts: tokens_per_second).
+const M = {
+  rewardMean: either(field('reward_mean'), nested('reward', 'mean'), field('reward')),
+  rewardStd: either(field('reward_std'), nested('reward', 'std')),
+  lengthMean: either(field('completion_length_mean'), nested('completion_length', 'mean'), field('completion_length')),
+  lengthMax: either(field('completion_length_max'), nested('completion_length', 'max')),
+  clipped: either(field('clipped_ratio'), nested('completion_length', 'clipped_ratio')),
+  reflectiveWord: (w: string) => either(nested('reflective', 'per1000', w), nested('reflection', w)),
+  reflectiveTotal: either(nested('reflective', 'total_per1000'), nested('reflection', 'total')),
+  clip: (part?: 'low' | 'high' | 'total') =>
+    part ? either(nested('clip_fraction', part), nested('clip_ratio', part)) : either(field('clip_fraction'), field('clip_ratio')),
+  lr: either(field('lr'), field('learning_rate')),
+  tokensPerS: either(field('tokens_per_s'), field('tokens_per_second')),
+  time: (phase: 'sample' | 'score' | 'learn') => either(field(`time_${phase}_s`), nested('time', phase)),
+};
+
+/** The charts a run's metrics support; a chart whose fields never appear is left out. */
+function chartsFor(metrics: RunLine[]): PlacedChart[] {
+  const out: PlacedChart[] = [];
+  const add = (section: PlacedChart['section'], chart: LineChart) => {
+    chart.series = chart.series.filter((s) => s.points.length > 0);
+    if (chart.series.length > 0) out.push({ section, chart });
+  };
+  const any = (key: string) => metrics.some((m) => m.value[key] !== undefined && m.value[key] !== null);
+
+  add('Outcome', {
+    id: 'accuracy', title: 'Accuracy and format rate', yTitle: 'share of completions', yFormat: '.0%', yDomain: [0, 1],
+    subtitle: 'correct final answer; well-formed <think>…</think><answer>…</answer>',
+    series: [series(metrics, 'accuracy', field('accuracy')), series(metrics, 'format rate', field('format_rate'))],
+  });
+  add('Outcome', {
+    id: 'reward', title: 'Reward', yTitle: 'reward per completion',
+    subtitle: 'mean over the completions of a step; band: ± 1 standard deviation',
+    series: [series(metrics, 'reward (mean)', M.rewardMean, {}, M.rewardStd)],
+  });
+  add('Outcome', {
+    id: 'reward-components', title: 'Reward components', yTitle: 'mean reward',
+    series: keysOf(metrics, 'rewards').map((k) => series(metrics, k, either(nested('rewards', k, 'mean'), nested('rewards', k)))),
+  });
+  add('Outcome', {
+    id: 'completion-length', title: 'Completion length', yTitle: 'tokens', yZero: true,
+    series: [series(metrics, 'mean', M.lengthMean), series(metrics, 'max', M.lengthMax)],
+  });
+  add('Outcome', {
+    id: 'truncated', title: 'Truncated completions', yTitle: 'share of completions', yFormat: '.0%', yZero: true,
+    subtitle: 'completions that hit the length limit',
+    series: [series(metrics, 'clipped ratio', M.clipped)],
+  });
+
+  const wordsLogged = [...keysOf(metrics, 'reflective', 'per1000'), ...keysOf(metrics, 'reflection').filter((w) => w !== 'total')];
+  const words = [...REFLECTIVE_WORDS.filter((w) => wordsLogged.includes(w)), ...new Set(wordsLogged.filter((w) => !REFLECTIVE_WORDS.includes(w)))];
+  const wordSeries = words
+    .map((w) => series(metrics, w, M.reflectiveWord(w)))
+    .filter((s) => s.points.some((p) => p.value !== 0)); // a word never used is legend clutter
+  add('The aha moment', {
+    id: 'reflective-words', title: 'Reflective words: the "aha moment"', yTitle: 'occurrences per 1000 words', yZero: true, wide: true,
+    subtitle: 'how often completions say wait, verify, check, …; thick: all of them together',
+    series: [...wordSeries, series(metrics, 'total', M.reflectiveTotal, { emphasis: true })],
+  });
+
+  add('Optimization', {
+    id: 'loss', title: 'Loss', yTitle: 'loss (nats per token)',
+    series: [series(metrics, 'train loss', field('loss')), series(metrics, 'eval loss', field('eval_loss'))],
+  });
+  add('Optimization', { id: 'kl', title: 'KL divergence to the reference model', yTitle: 'KL', yZero: true, series: [series(metrics, 'KL', field('kl'))] });
+  add('Optimization', { id: 'entropy', title: 'Policy entropy', yTitle: 'entropy (nats per token)', yZero: true, series: [series(metrics, 'entropy', field('entropy'))] });
+  const clipIsObject = metrics.some((m) => obj(m.value.clip_fraction) !== undefined || obj(m.value.clip_ratio) !== undefined);
+  add('Optimization', {
+    id: 'clip-fraction', title: 'Clip fraction', yTitle: 'share of tokens', yFormat: '.1%', yZero: true,
+    subtitle: 'tokens whose probability ratio was clipped',
+    series: clipIsObject
+      ? [
+          series(metrics, 'low', M.clip('low')),
+          series(metrics, 'high', M.clip('high')),
+          series(metrics, 'total', M.clip('total'), { emphasis: true }),
+        ]
+      : [series(metrics, 'clip fraction', M.clip())],
+  });
+  add('Optimization', { id: 'grad-norm', title: 'Gradient norm', yTitle: 'global L2 norm', yZero: true, series: [series(metrics, 'grad norm', field('grad_norm'))] });
+  add('Optimization', { id: 'learning-rate', title: 'Learning rate', yTitle: 'learning rate', yFormat: '.2~e', yZero: true, noSmoothing: true, series: [series(metrics, 'lr', M.lr)] });
+  add('Optimization', any('frac_reward_zero_std')
+    ? {
+        id: 'zero-variance-groups', title: 'Zero-variance groups', yTitle: 'share of groups', yFormat: '.0%', yDomain: [0, 1],
+        subtitle: 'groups whose completions all got the same reward: no learning signal',
+        series: [series(metrics, 'zero-variance groups', field('frac_reward_zero_std'))],
+      }
+    : {
+        id: 'zero-variance-groups', title: 'Zero-variance groups', yTitle: 'groups', yZero: true,
+        subtitle: 'groups whose completions all got the same reward: no learning signal',
+        series: [series(metrics, 'zero-variance groups', field('zero_variance_groups'))],
+      });
+
+  add('Throughput', {
+    id: 'throughput', title: 'Throughput', yTitle: 'tokens per second', yZero: true,
+    series: [
+      series(metrics, 'tokens/s', M.tokensPerS),
+      series(metrics, 'sampling', nested('tokens_per_second', 'sample')),
+      series(metrics, 'learning', nested('tokens_per_second', 'learn')),
+    ],
+  });
+  add('Throughput', {
+    id: 'step-time', title: 'Time per step', yTitle: 'seconds', yZero: true,
+    series: [series(metrics, 'sample', M.time('sample')), series(metrics, 'score', M.time('score')), series(metrics, 'learn', M.time('learn'))],
+  });
+  return out;
+}
+
+/** Seconds of training: the sum of each step's logged time (time.total, else its phases); undefined when none. */
+function loggedSeconds(metrics: RunLine[]): number | undefined {
+  let seconds = 0;
+  let timed = false;
+  for (const { value } of metrics) {
+    let t = nested('time', 'total')(value);
+    if (t === undefined) {
+      const parts = [...Object.entries(value).filter(([k]) => /^time_.*_s$/.test(k)).map(([, v]) => v), ...Object.values(obj(value.time) ?? {})]
+        .map(finite)
+        .filter((v): v is number => v !== undefined);
+      if (parts.length) t = parts.reduce((a, b) => a + b, 0);
+    }
+    if (t !== undefined) {
+      seconds += t;
+      timed = true;
+    }
+  }
+  return timed ? seconds : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// HTML
+
+/** Escapes text for HTML element content and attribute values. */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+}
+
+/** A number for a table: integers as they are, others to 4 significant digits without trailing zeros. */
+export function formatNumber(x: number): string {
+  if (Number.isInteger(x)) return String(x);
+  const a = Math.abs(x);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return x.toExponential(2);
+  return String(Number(x.toPrecision(4)));
+}
+
+function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  return h > 0 ? `${h}h ${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m ${String(r).padStart(2, '0')}s` : `${r}s`;
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** Summary rows "metric: first → last", each end averaged over `window` points to see past step noise. */
+function summaryRows(metrics: RunLine[], window: number): string {
+  const rows: [string, Get, boolean][] = [
+    ['accuracy', field('accuracy'), true],
+    ['format rate', field('format_rate'), true],
+    ['reward (mean)', M.rewardMean, false],
+    ['completion length (mean tokens)', M.lengthMean, false],
+    ['reflective words per 1000', M.reflectiveTotal, false],
+    ['train loss', field('loss'), false],
+    ['eval loss', field('eval_loss'), false],
+  ];
+  const html: string[] = [];
+  for (const [label, get, pct] of rows) {
+    const vals = metrics.map((m) => get(m.value)).filter((v): v is number => v !== undefined);
+    if (vals.length === 0) continue;
+    const w = Math.max(1, Math.min(window, Math.floor(vals.length / 2) || 1));
+    const first = mean(vals.slice(0, w));
+    const last = mean(vals.slice(-w));
+    const fmt = (x: number) => (pct ? `${formatNumber(100 * x)}%` : formatNumber(x));
+    html.push(`<tr><th>${escapeHtml(label)}</th><td>${fmt(first)}</td><td>${fmt(last)}</td></tr>`);
+  }
+  if (html.length === 0) return '';
+  return `<table class="summary"><thead><tr><th></th><th>start</th><th>end</th></tr></thead><tbody>${html.join('')}</tbody></table>
+<p class="note">start and end average the first and last ${window} logged values of each metric.</p>`;
+}
+
+/** The eval.jsonl table; for each before/after pair (same non-numeric fields besides stage), a change row. */
+function evalTable(evals: RunLine[]): string {
+  if (evals.length === 0) return '';
+  const rows = evals.map((e) => e.value);
+  const cols: string[] = ['stage'];
+  for (const r of rows) for (const k of Object.keys(r)) if (!cols.includes(k)) cols.push(k);
+  const numeric = (k: string) => rows.some((r) => finite(r[k]) !== undefined);
+  const groupKey = (r: Record<string, unknown>) => JSON.stringify(cols.filter((c) => c !== 'stage' && !numeric(c)).map((c) => r[c] ?? null));
+  const cell = (v: unknown) => {
+    const n = finite(v);
+    if (n !== undefined) return `<td class="num">${formatNumber(n)}</td>`;
+    if (v === undefined || v === null) return '<td></td>';
+    return `<td>${escapeHtml(typeof v === 'string' ? v : JSON.stringify(v))}</td>`;
+  };
+  const body: string[] = [];
+  for (const r of rows) {
+    body.push(`<tr>${cols.map((c) => cell(r[c])).join('')}</tr>`);
+    if (r.stage !== 'after') continue;
+    const before = rows.find((b) => b.stage === 'before' && groupKey(b) === groupKey(r));
+    if (!before) continue;
+    const change = cols.map((c) => {
+      if (c === 'stage') return '<td><em>change</em></td>';
+      const a = finite(r[c]);
+      const b = finite(before[c]);
+      if (a === undefined || b === undefined) return numeric(c) ? '<td></td>' : cell(r[c]);
+      const d = a - b;
+      return `<td class="num ${d > 0 ? 'up' : d < 0 ? 'down' : ''}">${d > 0 ? '+' : ''}${formatNumber(d)}</td>`;
+    });
+    body.push(`<tr class="change">${change.join('')}</tr>`);
+  }
+  return `<h2>Evaluation</h2>
+<table class="eval"><thead><tr>${cols.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`;
+}
+
+const MAX_COMPLETION_CHARS = 6000;
+
+/** Escaped text with the reflective words highlighted; words are letters only, so they never match inside an entity. */
+function highlightReflective(text: string): string {
+  const re = new RegExp(`(?<![\\p{L}\\p{N}_])(${REFLECTIVE_WORDS.join('|')})(?![\\p{L}\\p{N}_])`, 'giu');
+  return escapeHtml(text).replace(re, '<mark>$1</mark>');
+}
+
+function rewardText(v: unknown): string {
+  const n = finite(v);
+  if (n !== undefined) return `reward ${formatNumber(n)}`;
+  const o = obj(v);
+  if (!o) return '';
+  return Object.entries(o)
+    .map(([k, x]) => `${k} ${finite(x) !== undefined ? formatNumber(x as number) : JSON.stringify(x)}`)
+    .join(', ');
+}
+
+/** Completions from the first, middle and last sampled steps, so the change in how the model reasons shows. */
+function samplesSection(samples: RunLine[], perStage: number): string {
+  const usable = samples.filter((s) => finite(s.value.step) !== undefined && typeof s.value.completion === 'string');
+  if (usable.length === 0 || perStage <= 0) return '';
+  const steps = [...new Set(usable.map((s) => s.value.step as number))].sort((a, b) => a - b);
+  const picks: [string, number][] = [
+    ['early', steps[0]],
+    ['middle', steps[Math.floor((steps.length - 1) / 2)]],
+    ['late', steps[steps.length - 1]],
+  ];
+  const seen = new Set<number>();
+  const parts: string[] = [];
+  for (const [stage, step] of picks) {
+    if (seen.has(step)) continue;
+    seen.add(step);
+    const chosen = usable.filter((s) => s.value.step === step).slice(0, perStage);
+    parts.push(`<h3>${stage} — step ${formatNumber(step)}</h3>`);
+    for (const { value: s } of chosen) {
+      let completion = s.completion as string;
+      const cut = completion.length > MAX_COMPLETION_CHARS;
+      if (cut) completion = completion.slice(0, MAX_COMPLETION_CHARS);
+      const info = [
+        s.answer !== undefined && s.answer !== null ? `gold answer ${typeof s.answer === 'string' ? s.answer : JSON.stringify(s.answer)}` : '',
+        rewardText(s.rewards),
+        finite(s.total) !== undefined ? `total ${formatNumber(s.total as number)}` : '',
+        typeof s.finish_reason === 'string' ? `finish: ${s.finish_reason}` : '',
+      ].filter(Boolean);
+      const rewards = info.join(' · ');
+      parts.push(`<div class="sample">
+${typeof s.prompt === 'string' ? `<details><summary>prompt</summary><pre>${escapeHtml(s.prompt)}</pre></details>` : ''}
+<pre class="completion">${highlightReflective(completion)}${cut ? `\n<span class="note">[… ${(s.completion as string).length - MAX_COMPLETION_CHARS} more characters]</span>` : ''}</pre>
+${rewards ? `<p class="rewards">${escapeHtml(rewards)}</p>` : ''}
+</div>`);
+    }
+  }
+  return `<h2>Sampled completions</h2>
+<p class="note">Reflective words are <mark>highlighted</mark>.</p>
+${parts.join('\n')}`;
+}
+
+const CSS = `
+body { font-family: Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1300px; padding: 24px; color: #222; background: #fafafa; }
+h1 { margin-bottom: 4px; } h2 { margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+.meta { color: #555; margin-top: 0; }
+table { border-collapse: collapse; margin: 8px 0; background: white; }
+th, td { border: 1px solid #ddd; padding: 4px 10px; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.change td { background: #f4f4f4; } td.up { color: #1a7f37; } td.down { color: #c0392b; }
+.note { color: #666; font-size: 0.9em; }
+.charts { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.chart { background: white; border: 1px solid #e3e3e3; border-radius: 4px; padding: 4px; }
+.chart svg { max-width: 100%; height: auto; display: block; }
+.aha { border: 2px solid #f28e2b; }
+.warnings { background: #fff6e0; border: 1px solid #f0c36d; padding: 8px 12px; }
+.sample { background: white; border: 1px solid #e3e3e3; border-radius: 4px; padding: 8px 12px; margin: 8px 0; }
+pre { white-space: pre-wrap; word-break: break-word; font-size: 13px; margin: 4px 0; }
+mark { background: #ffe08a; }
+.rewards { color: #444; font-size: 0.9em; margin: 4px 0 0; }
+`;
+
+/**
+ * Writes a self-contained HTML training report for a run directory (metrics.jsonl, optional eval.jsonl and
+ * samples.jsonl): summary, before/after evaluation, line charts over steps (inline SVG rendered headlessly with
+ * Vega-Lite, also written as standalone charts/<id>.svg beside the report for READMEs) and sampled completions.
+ * RL runs get accuracy/reward/length/reflective-word/KL/entropy/clip charts, SFT runs loss curves; each chart is
+ * drawn only when its fields appear. Malformed lines are skipped with a warning (returned, and shown in the
+ * report). No PNG: rasterizing needs node-canvas or a native SVG renderer, and neither is a dependency.
+ */
+export async function writeTrainingReport(runDir: string, opts: TrainingReportOptions = {}): Promise<TrainingReportResult> {
+  const smoothing = opts.smoothing ?? 5;
+  if (!Number.isInteger(smoothing) || smoothing < 1) throw new AhaError(`smoothing must be an integer >= 1 (got ${smoothing})`);
+  const run = loadTrainingRun(runDir);
+  const htmlPath = resolve(opts.out ?? join(runDir, 'report.html'));
+  const chartsDir = join(dirname(htmlPath), 'charts');
+  const title = opts.title ?? `Training report: ${resolve(runDir).split(/[\\/]/).pop()}`;
+
+  const placed = chartsFor(run.metrics);
+  const chartPaths: string[] = [];
+  const sections = new Map<string, string[]>();
+  for (const { section, chart } of placed) {
+    const standalone = await renderLineChart(chart, smoothing);
+    const p = join(chartsDir, `${chart.id}.svg`);
+    writeFileAtomic(p, standalone);
+    chartPaths.push(p);
+    const inline = prefixSvgIds(standalone, `${chart.id}-`);
+    const list = sections.get(section) ?? [];
+    list.push(`<div class="chart${section === 'The aha moment' ? ' aha' : ''}" id="chart-${chart.id}">${inline}</div>`);
+    sections.set(section, list);
+  }
+
+  const steps = run.metrics.map((m) => m.value.step as number);
+  const isSft = run.metrics.some((m) => finite(m.value.loss) !== undefined) && !run.metrics.some((m) => M.rewardMean(m.value) !== undefined || finite(m.value.accuracy) !== undefined);
+  const seconds = loggedSeconds(run.metrics);
+  const meta = [
+    `${isSft ? 'SFT' : 'RL'} run`,
+    `${run.metrics.length} steps logged (step ${formatNumber(steps[0])} to ${formatNumber(steps[steps.length - 1])})`,
+    seconds !== undefined ? `duration ${formatDuration(seconds)} (sum of logged step times)` : 'duration not logged',
+    `source ${escapeHtml(relative(dirname(htmlPath), resolve(runDir, 'metrics.jsonl')) || 'metrics.jsonl')}`,
+  ];
+  const warnings = run.warnings.length
+    ? `<div class="warnings"><strong>${run.warnings.length} line(s) skipped:</strong><ul>${run.warnings
+        .slice(0, 20)
+        .map((w) => `<li>${escapeHtml(w)}</li>`)
+        .join('')}${run.warnings.length > 20 ? `<li>… ${run.warnings.length - 20} more</li>` : ''}</ul></div>`
+    : '';
+  const chartHtml = [...sections.entries()]
+    .map(([name, charts]) => `<h2>${escapeHtml(name)}</h2>\n<div class="charts">\n${charts.join('\n')}\n</div>`)
+    .join('\n');
+
+  const html = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+<h1>${escapeHtml(title)}</h1>
+<p class="meta">${meta.join(' · ')}</p>
+${warnings}
+<h2>Summary</h2>
+${summaryRows(run.metrics, smoothing)}
+${evalTable(run.evals)}
+${chartHtml}
+${samplesSection(run.samples, opts.samplesPerStage ?? 2)}
+</body>
+</html>
+`;
+  writeFileAtomic(htmlPath, html);
+  return { html: htmlPath, charts: chartPaths, warnings: run.warnings };
+}

@@ -1,0 +1,94 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { lineChartSpec, movingAverage, prefixSvgIds, renderLineChart, type LineChart } from '../../src/report/charts.ts';
+import { AhaError } from '../../src/errors.ts';
+
+describe('movingAverage', () => {
+  it('is a trailing mean over the last `window` points, shorter at the start', () => {
+    // window 3 on 1,2,3,4,10: [1], [1,2], [1,2,3], [2,3,4], [3,4,10] -> 1, 1.5, 2, 3, 17/3
+    assert.deepEqual(movingAverage([1, 2, 3, 4, 10], 3), [1, 1.5, 2, 3, 17 / 3]);
+    assert.deepEqual(movingAverage([1, 2, 3, 4, 5], 2), [1, 1.5, 2.5, 3.5, 4.5]);
+  });
+  it('window 1 is the identity; a window longer than the series is the running mean', () => {
+    assert.deepEqual(movingAverage([3, -1, 7], 1), [3, -1, 7]);
+    assert.deepEqual(movingAverage([2, 4, 6], 10), [2, 3, 4]);
+    assert.deepEqual(movingAverage([], 5), []);
+  });
+  it('rejects a window that is not a positive integer', () => {
+    assert.throws(() => movingAverage([1], 0), AhaError);
+    assert.throws(() => movingAverage([1], 2.5), /integer >= 1/);
+  });
+});
+
+const chart: LineChart = {
+  id: 'reward',
+  title: 'Reward',
+  yTitle: 'reward per completion',
+  series: [
+    {
+      name: 'reward (mean)',
+      points: [
+        { step: 3, value: 3, lo: 2, hi: 4 },
+        { step: 1, value: 1, lo: 0, hi: 2 },
+        { step: 2, value: 2, lo: 1, hi: 3 },
+      ],
+    },
+    { name: 'total', points: [{ step: 1, value: 5 }], emphasis: true },
+  ],
+};
+
+type Rows = { step: number; series: string; value: number; smooth: number; lo?: number; hi?: number; emph: boolean; single: boolean }[];
+
+describe('lineChartSpec', () => {
+  it('sorts points by step and smooths values and band with the same window', () => {
+    const spec = lineChartSpec(chart, 2) as unknown as { data: { values: Rows }; layer: unknown[] };
+    const rows = spec.data.values.filter((r) => r.series === 'reward (mean)');
+    assert.deepEqual(rows.map((r) => r.step), [1, 2, 3]);
+    assert.deepEqual(rows.map((r) => r.smooth), [1, 1.5, 2.5]);
+    assert.deepEqual(rows.map((r) => r.lo), [0, 0.5, 1.5]);
+    assert.deepEqual(rows.map((r) => r.hi), [2, 2.5, 3.5]);
+    const total = spec.data.values.filter((r) => r.series === 'total');
+    assert.deepEqual(total, [{ step: 1, series: 'total', value: 5, smooth: 5, emph: true, single: true }]);
+    // band, faint raw line, smoothed line, and a point layer for the one-point series
+    assert.equal(spec.layer.length, 4);
+  });
+  it('does not smooth a series with less than half the points of the densest (eval loss every N steps)', () => {
+    const loss: LineChart = {
+      id: 'loss', title: 'Loss', yTitle: 'loss',
+      series: [
+        { name: 'train', points: [1, 2, 3, 4, 5].map((step) => ({ step, value: step })) },
+        { name: 'eval', points: [{ step: 2, value: 10 }, { step: 4, value: 20 }] },
+      ],
+    };
+    const rows = (lineChartSpec(loss, 5) as unknown as { data: { values: Rows } }).data.values;
+    assert.deepEqual(rows.filter((r) => r.series === 'train').map((r) => r.smooth), [1, 1.5, 2, 2.5, 3]);
+    assert.deepEqual(rows.filter((r) => r.series === 'eval').map((r) => r.smooth), [10, 20]);
+  });
+  it('draws raw values only with smoothing 1 or a noSmoothing chart', () => {
+    const one = lineChartSpec({ ...chart, series: [chart.series[0]] }, 1) as unknown as { layer: unknown[] };
+    assert.equal(one.layer.length, 2); // band + line
+    const lr = lineChartSpec({ id: 'lr', title: 'LR', yTitle: 'lr', noSmoothing: true, series: [{ name: 'lr', points: [{ step: 1, value: 1e-6 }, { step: 2, value: 2e-6 }] }] }, 5) as unknown as { layer: unknown[]; title: { subtitle?: string[] } };
+    assert.equal(lr.layer.length, 1);
+    assert.equal(lr.title.subtitle, undefined);
+  });
+});
+
+describe('renderLineChart', () => {
+  it('renders a standalone SVG headlessly, with title, axis titles and legend labels', async () => {
+    const svg = await renderLineChart(chart, 2);
+    assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    assert.match(svg, /<\/svg>$/);
+    for (const text of ['Reward', 'step', 'reward per completion', 'reward (mean)', 'total', 'moving average of the last 2 values'])
+      assert.ok(svg.includes(`>${text}`) || svg.includes(text), `missing text ${text}`);
+    assert.ok((svg.match(/<path/g) ?? []).length >= 4, 'lines and band are paths');
+    const width = Number(/width="(\d+)"/.exec(svg)?.[1]);
+    assert.equal(width, 580); // fit-x: every chart the same width
+  });
+});
+
+describe('prefixSvgIds', () => {
+  it('prefixes ids and their url(#...) references only', () => {
+    const svg = '<svg><clipPath id="clip1"><rect/></clipPath><g clip-path="url(#clip1)" data-id="x"/></svg>';
+    assert.equal(prefixSvgIds(svg, 'kl-'), '<svg><clipPath id="kl-clip1"><rect/></clipPath><g clip-path="url(#kl-clip1)" data-id="x"/></svg>');
+  });
+});
