@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -252,9 +253,17 @@ StepResult Model::adamwStep(const AdamWOptions& o) {
   StepResult r;
   float* G = grads()->data();
   const size_t n = layout_.total;
+  // Fixed chunks summed in order, so the norm (and the clip factor) is the same on every run.
+  const size_t chunk = 1 << 16, chunks = (n + chunk - 1) / chunk;
+  std::vector<double> part(chunks, 0.0);
+#pragma omp parallel for schedule(static)
+  for (size_t k = 0; k < chunks; k++) {
+    double s = 0;
+    for (size_t i = k * chunk; i < std::min(n, (k + 1) * chunk); i++) s += (double)G[i] * G[i];
+    part[k] = s;
+  }
   double ss = 0;
-#pragma omp parallel for reduction(+ : ss) schedule(static)
-  for (size_t i = 0; i < n; i++) ss += (double)G[i] * G[i];
+  for (double s : part) ss += s;
   r.gradNorm = std::sqrt(ss);
   if (!std::isfinite(r.gradNorm)) {
     r.skipped = true;

@@ -1,4 +1,11 @@
 import type { Command } from 'commander';
+import { registerDemo } from './demo.ts';
+import { registerReport } from './report.ts';
+import { registerGrpo } from './grpo.ts';
 
-/** Commands added by later stages (sft, grpo, eval, demo, r1, distill) register here. */
-export async function registerExtraCommands(_program: Command): Promise<void> {}
+/** Commands of the later stages (training, evaluation, pipelines). */
+export async function registerExtraCommands(program: Command): Promise<void> {
+  registerDemo(program);
+  registerReport(program);
+  registerGrpo(program);
+}

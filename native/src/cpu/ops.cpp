@@ -44,11 +44,18 @@ void rmsnormForward(float* out, float* rstd, const float* inp, const float* w, i
 
 void rmsnormBackward(float* dinp, float* dw, const float* dout, const float* inp, const float* w, const float* rstd,
                      int N, int C, bool accumulate) {
+  // Per-thread partial sums of dw, added in thread order: the result does not depend on scheduling.
+  const int maxThreads = omp_get_max_threads();
+  std::vector<float> partial((size_t)maxThreads * C, 0.0f);
+  int used = 1;
 #pragma omp parallel
   {
-    std::vector<float> dwLocal(C, 0.0f);
-#pragma omp for schedule(static)
-    for (int i = 0; i < N; i++) {
+    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+#pragma omp single
+    used = nt;
+    float* dwLocal = partial.data() + (size_t)t * C;
+    const int i0 = (int)((long)N * t / nt), i1 = (int)((long)N * (t + 1) / nt);
+    for (int i = i0; i < i1; i++) {
       const float* x = inp + (size_t)i * C;
       const float* dy = dout + (size_t)i * C;
       float* dx = dinp + (size_t)i * C;
@@ -64,9 +71,9 @@ void rmsnormBackward(float* dinp, float* dw, const float* dout, const float* inp
       else
         for (int c = 0; c < C; c++) dx[c] = r * dy[c] * w[c] - k * x[c];
     }
-#pragma omp critical
-    for (int c = 0; c < C; c++) dw[c] += dwLocal[c];
   }
+  for (int t = 0; t < used; t++)
+    for (int c = 0; c < C; c++) dw[c] += partial[(size_t)t * C + c];
 }
 
 void linearForward(float* out, const float* inp, const float* W, const float* b, int N, int IC, int OC) {

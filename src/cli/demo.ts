@@ -1,0 +1,69 @@
+import type { Command } from 'commander';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { runR1ZeroDemo } from '../demo/r1ZeroDemo.ts';
+import { printLine, logLine } from './output.ts';
+import { parseInteger, parseNumber } from './parse.ts';
+
+const SHIPPED_BASE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'demo-base');
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('the R1-Zero story on a laptop CPU: GRPO with rule rewards makes a small base model reason')
+    .option('--out <dir>', 'run directory', 'runs/demo')
+    .option('--base <dir>', 'base model (default: the shipped models/demo-base)', SHIPPED_BASE)
+    .option('--rebuild-base', 'pre-train the base model from scratch first (aha sft on the synthetic corpus)')
+    .option('--steps <n>', 'GRPO steps at most', '60')
+    .option('--minutes <m>', 'wall-clock budget of the RL stage', '10')
+    .option('--eval-problems <n>', 'held-out problems', '200')
+    .option('--eval-samples <k>', 'samples per problem for pass@1', '4')
+    .option('--seed <s>', 'seed', '0')
+    .option('--resume', 'continue an interrupted run from its last checkpoint')
+    .option('--json', 'end with one JSON line of the results')
+    .action(async (o: Record<string, string | boolean | undefined>) => {
+      const ac = new AbortController();
+      const onSignal = () => {
+        if (ac.signal.aborted) process.exit(130);
+        logLine('\naha: interrupted; saving a checkpoint (Ctrl-C again to quit at once)');
+        ac.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      const r = await runR1ZeroDemo({
+        out: o.out as string,
+        base: o.base as string,
+        rebuildBase: o.rebuildBase === true,
+        steps: parseInteger(o.steps as string, '--steps', { min: 1 }),
+        minutes: parseNumber(o.minutes as string, '--minutes', { min: 0.1 }),
+        evalProblems: parseInteger(o.evalProblems as string, '--eval-problems', { min: 1 }),
+        evalSamples: parseInteger(o.evalSamples as string, '--eval-samples', { min: 1 }),
+        seed: parseInteger(o.seed as string, '--seed', { min: 0 }),
+        resume: o.resume === true,
+        progress: process.stderr.isTTY === true,
+        signal: ac.signal,
+        log: logLine,
+      });
+      if (r.interrupted) {
+        logLine(`aha: stopped after step ${r.steps}; resume with: aha demo --out ${o.out} --resume`);
+        process.exit(130);
+      }
+      const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+      printLine('');
+      printLine(`R1-Zero demo: ${r.steps} GRPO steps in ${(r.seconds / 60).toFixed(1)} min (held-out: ${r.before.problems} problems x ${r.before.samples} samples)`);
+      printLine('');
+      printLine('             pass@1    format    mean length    reflective words /1000');
+      for (const [name, e] of [['before', r.before], ['after', r.after]] as const)
+        printLine(`  ${name.padEnd(9)}  ${pct(e.pass_at_1).padStart(7)}   ${pct(e.format_rate).padStart(7)}   ${e.mean_length.toFixed(1).padStart(8)} tok   ${e.reflective_per_1000_words.toFixed(1).padStart(10)}`);
+      printLine('');
+      printLine(`run directory: ${r.runDir}${r.report ? `\nreport: ${r.report}` : ''}`);
+      const ex = r.after.examples[0];
+      if (ex) printLine(`\nan answer after RL:\n${ex.prompt}${ex.completion}\n`);
+      if (o.json)
+        printLine(JSON.stringify({
+          before: { pass_at_1: r.before.pass_at_1, format_rate: r.before.format_rate, mean_length: r.before.mean_length },
+          after: { pass_at_1: r.after.pass_at_1, format_rate: r.after.format_rate, mean_length: r.after.mean_length },
+          steps: r.steps, seconds: Math.round(r.seconds),
+        }));
+    });
+}

@@ -1,0 +1,60 @@
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { AhaError } from '../errors.ts';
+import { loadRecipe } from '../rl/recipe.ts';
+import { grpoTrain } from '../rl/grpoTrainer.ts';
+import { formatStepSummary } from '../rl/metrics.ts';
+import { logLine } from './output.ts';
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * `aha grpo --config recipe.yaml [--out DIR] [--resume]`: a GRPO run from a recipe (src/rl/recipe.ts).
+ * Ctrl-C finishes or abandons the current step, saves a checkpoint, prints the command that resumes, exits 130;
+ * a second Ctrl-C exits at once (checkpoints are written atomically, so none is left half-written).
+ */
+export function registerGrpo(program: Command): void {
+  program
+    .command('grpo')
+    .description('train with GRPO (R1-Zero style RL from verifiable rewards) as a recipe file says')
+    .requiredOption('--config <file>', 'recipe (.yaml or .json): model, dataset, prompt, rewards, grpo, training')
+    .option('--out <dir>', 'run directory (default: the recipe\'s output_dir)')
+    .option('--resume', 'continue from the latest checkpoint in the run directory')
+    .action(async (o: { config: string; out?: string; resume?: boolean }) => {
+      const { recipe, text } = loadRecipe(o.config);
+      const outDir = o.out !== undefined ? resolve(o.out) : recipe.output_dir !== undefined ? resolve(recipe.baseDir, recipe.output_dir) : undefined;
+      if (outDir === undefined) throw new AhaError(`${o.config}: no run directory: give --out DIR or output_dir in the recipe`);
+      const controller = new AbortController();
+      let hits = 0;
+      const onSigint = () => {
+        hits++;
+        if (hits === 1) {
+          logLine('\naha grpo: interrupted; finishing the current step and saving a checkpoint (Ctrl-C again to quit now)');
+          controller.abort();
+        } else {
+          process.exit(130);
+        }
+      };
+      process.on('SIGINT', onSigint);
+      try {
+        const r = await grpoTrain(recipe, {
+          outDir, resume: o.resume, signal: controller.signal, progress: true, recipeText: text,
+          onStep: process.stderr.isTTY
+            ? undefined
+            : (m) => {
+                if (m.step % recipe.training.logging_steps === 0 || m.step === recipe.training.max_steps) logLine(`step ${m.step}: ${formatStepSummary(m)}`);
+              },
+        });
+        if (r.interrupted) {
+          logLine(`aha grpo: checkpoint at step ${r.step}: ${r.checkpoint}`);
+          logLine(`resume with: aha grpo --config ${shellQuote(o.config)} --out ${shellQuote(outDir)} --resume`);
+          process.exit(130);
+        }
+        logLine(`aha grpo: done, ${r.step} steps; model in ${r.checkpoint}`);
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
+    });
+}

@@ -1,0 +1,68 @@
+import { Option, type Command } from 'commander';
+import { optionFlag, parseCliValue, resolveSftOptions, SFT_DEFAULTS, SFT_OPTION_HELP, type SftOptionKey } from '../sft/sftConfig.ts';
+import { sftTrain } from '../sft/trainer.ts';
+import { logLine, printLine } from './output.ts';
+
+/** Quotes a word for a POSIX shell when it needs it (for the printed resume command). */
+function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Registers `aha sft`: supervised fine-tuning with checkpoints, resume and graceful interruption. */
+export function registerSft(program: Command): void {
+  const cmd = program
+    .command('sft')
+    .description('supervised fine-tuning (or pre-training on {"text"} lines) with checkpoints and exact resume')
+    .option('--config <file>', 'YAML/JSON file of options (keys as below with underscores); flags override it')
+    .option('--resume [checkpoint]', 'continue from the newest checkpoint in --out (or from the given checkpoint dir)');
+  const keys = Object.keys(SFT_OPTION_HELP) as SftOptionKey[];
+  for (const key of keys) {
+    if (key === 'resume_from_checkpoint') continue;
+    const f = SFT_OPTION_HELP[key];
+    const value = f.kind === 'bool' ? ' [bool]' : ` <${f.value ?? (f.kind === 'enum' ? 'type' : 'n')}>`;
+    const def = (SFT_DEFAULTS as Record<string, unknown>)[key];
+    const help = def === undefined || def === null || def === false ? f.help : `${f.help} (default: ${def})`;
+    cmd.addOption(new Option(`${optionFlag(key)}${value}`, help));
+    // transformers' spelling (--learning_rate) works too.
+    if (key.includes('_')) cmd.addOption(new Option(`--${key}${value}`).hideHelp());
+  }
+  cmd.addOption(new Option('--resume_from_checkpoint [checkpoint]').hideHelp());
+
+  cmd.action(async (raw: Record<string, string | boolean | undefined>) => {
+    const cli: Record<string, unknown> = {};
+    for (const key of keys) {
+      const camel = key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+      const v = raw[camel] ?? raw[key];
+      if (v !== undefined) cli[key] = parseCliValue(key, v);
+    }
+    if (raw.resume !== undefined) cli.resume_from_checkpoint = parseCliValue('resume_from_checkpoint', raw.resume);
+    const opts = resolveSftOptions({ cli, configFile: raw.config as string | undefined });
+
+    let stopRequested = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stopRequested) {
+        logLine(`aha sft: ${sig} again: stopping without a checkpoint`);
+        process.exit(130);
+      }
+      stopRequested = true;
+      logLine(`aha sft: ${sig}: finishing the current step, then saving a checkpoint (${sig} again to abort)`);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      const r = await sftTrain(opts, { log: (m) => logLine(`aha sft: ${m}`), progress: true, shouldStop: () => stopRequested });
+      if (r.status === 'interrupted') {
+        logLine(`aha sft: stopped at step ${r.globalStep}/${r.totalSteps}; checkpoint ${r.checkpoint}`);
+        logLine(`aha sft: resume with: aha sft --out ${shellWord(opts.out)} --resume   (or the same command with --resume)`);
+        printLine(JSON.stringify({ status: r.status, step: r.globalStep, total_steps: r.totalSteps, checkpoint: r.checkpoint }));
+        process.exit(130);
+      }
+      printLine(JSON.stringify({
+        status: r.status, step: r.globalStep, total_steps: r.totalSteps, loss: r.lastLoss, eval_loss: r.evalLoss, final: r.finalDir,
+      }));
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  });
+}

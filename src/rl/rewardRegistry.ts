@@ -1,0 +1,177 @@
+/**
+ * Turns a recipe's reward list into named, weighted reward functions: built-ins by name, user rewards from a module
+ * (`./my_rewards.ts#myReward`, loaded with a dynamic import), or functions given in code.
+ *
+ * Built-ins and their options:
+ * - accuracy: 1 when the extracted answer equals the example's reference answer, else 0. The answer is taken with
+ *   src/eval/extractAnswer.ts (`strategies`, default ['answerTag', 'boxed']: the `<answer>` block of the R1
+ *   format, else the last \boxed{}); compared with mathEqual (src/eval/mathEquivalence.ts, option `rtol`), or with
+ *   the spec's `check` function (a Task's check) when given.
+ * - format: src/rewards/format.ts; options `mode` ('strict' R1-Zero tags, default; 'think'), `prefilled_think`,
+ *   `require_answer`.
+ * - length: src/rewards/length.ts; options `target_length` (required), `unit` ('tokens' | 'chars').
+ * - overlong: DAPO's soft overlong penalty (0 down to -1) over the last `cache_length` tokens before
+ *   grpo.max_completion_length (default cache_length: a fifth of it, DAPO's 4,096 of 20,480).
+ * A module reward's export is the reward function itself, or, when the spec has `options`, a factory called once
+ * with them that returns the reward function.
+ */
+import { existsSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { AhaError } from '../errors.ts';
+import { extractAnswer, DEFAULT_STRATEGIES, type AnswerStrategy } from '../eval/extractAnswer.ts';
+import { mathEqual } from '../eval/mathEquivalence.ts';
+import { formatReward } from '../rewards/format.ts';
+import { lengthReward, overlongPenalty } from '../rewards/length.ts';
+import type { Example, NamedReward, RewardFn } from '../rewards/types.ts';
+import type { GrpoOptions } from './grpoOptions.ts';
+import type { AnswerCheck, RewardSpec } from './recipe.ts';
+
+/** Names of the built-in rewards. */
+export const BUILTIN_REWARDS = ['accuracy', 'format', 'length', 'overlong'] as const;
+export type BuiltinReward = (typeof BUILTIN_REWARDS)[number];
+
+/** A reward ready for scoreCompletions, with what the trainer needs to know about it. */
+export interface ResolvedReward extends NamedReward<Example> {
+  weight: number;
+  /** The built-in it is ('accuracy' feeds the accuracy metric, 'format' the format rate), or 'custom'. */
+  kind: BuiltinReward | 'custom';
+}
+
+/** What building a reward may depend on. */
+export interface RewardBuildContext {
+  grpo: GrpoOptions;
+  /** Directory module paths are resolved against. */
+  baseDir: string;
+  /** Name of the recipe file, for messages. */
+  source?: string;
+}
+
+const DEFAULT_ACCURACY_STRATEGIES: readonly AnswerStrategy[] = ['answerTag', 'boxed'];
+
+const accuracyOptions = z
+  .object({
+    strategies: z.array(z.enum(DEFAULT_STRATEGIES as unknown as [AnswerStrategy, ...AnswerStrategy[]])).min(1).optional(),
+    rtol: z.number().positive().optional(),
+    timeout_ms: z.number().int().positive().optional(),
+  })
+  .strict();
+const formatOptions = z
+  .object({
+    mode: z.enum(['strict', 'think']).default('strict'),
+    prefilled_think: z.boolean().default(false),
+    require_answer: z.boolean().default(false),
+  })
+  .strict();
+const lengthOptions = z
+  .object({ target_length: z.number().positive(), unit: z.enum(['tokens', 'chars']).default('tokens') })
+  .strict();
+const overlongOptions = z.object({ cache_length: z.number().int().min(0).optional() }).strict();
+
+function options<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
+  const r = schema.safeParse(value ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const path = issue.path.length ? `.${issue.path.join('.')}` : '';
+    const msg = issue.code === 'unrecognized_keys' ? `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message;
+    throw new AhaError(`${where}.options${path}: ${msg}`);
+  }
+  return r.data;
+}
+
+/**
+ * The accuracy reward: extract the final answer, then compare it with the example's `answer` (mathEqual) or decide
+ * it with `check`. No answer found scores 0; an example without a reference answer is an error (reported per call).
+ */
+export function accuracyReward(
+  opts: { strategies?: readonly AnswerStrategy[]; rtol?: number; timeoutMs?: number; check?: AnswerCheck } = {},
+): RewardFn<Example> {
+  const strategies = opts.strategies ?? DEFAULT_ACCURACY_STRATEGIES;
+  return async (completion, example) => {
+    const got = extractAnswer(completion, { strategies });
+    if (got.answer === null) return 0;
+    if (opts.check) return (await opts.check(got.answer, example)) ? 1 : 0;
+    const gold = example.answer;
+    if (typeof gold !== 'string' && typeof gold !== 'number') throw new Error('the example has no reference answer');
+    return mathEqual(String(gold), got.answer, { rtol: opts.rtol, timeoutMs: opts.timeoutMs }).equal ? 1 : 0;
+  };
+}
+
+function isModuleSpec(name: string): boolean {
+  return name.includes('#') || /^(\.{1,2}\/|\/)/.test(name) || /\.(ts|js|mjs|mts)$/.test(name);
+}
+
+async function loadModuleReward(spec: RewardSpec, where: string, baseDir: string): Promise<{ fn: RewardFn<Example>; label: string }> {
+  const hash = spec.name.lastIndexOf('#');
+  const file = hash >= 0 ? spec.name.slice(0, hash) : spec.name;
+  const exportName = hash >= 0 ? spec.name.slice(hash + 1) : 'default';
+  if (file === '' || exportName === '') throw new AhaError(`${where}.name: expected 'path/to/module.ts#exportName', got '${spec.name}'`);
+  const abs = file.startsWith('/') ? file : `${baseDir}/${file}`;
+  if (!existsSync(abs)) throw new AhaError(`${where}.name: reward module ${file} not found (resolved to ${abs})`);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+  } catch (e) {
+    throw new AhaError(`${where}.name: cannot import ${file}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  let fn = mod[exportName];
+  if (typeof fn !== 'function') {
+    const names = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
+    throw new AhaError(`${where}.name: ${file} has no function export '${exportName}' (functions exported: ${names.join(', ') || 'none'})`);
+  }
+  if (spec.options !== undefined) {
+    try {
+      fn = (fn as (o: unknown) => unknown)(spec.options);
+    } catch (e) {
+      throw new AhaError(`${where}.options: the factory ${exportName} threw: ${(e as Error).message}`);
+    }
+    if (typeof fn !== 'function') throw new AhaError(`${where}.options: ${exportName}(options) must return a reward function`);
+  }
+  return { fn: fn as RewardFn<Example>, label: exportName === 'default' ? file.replace(/^.*\//, '').replace(/\.[^.]+$/, '') : exportName };
+}
+
+/** Builds every reward of a recipe, with weights resolved (grpo.reward_weights, else each spec's weight, else 1). */
+export async function buildRewards(specs: readonly RewardSpec[], ctx: RewardBuildContext): Promise<ResolvedReward[]> {
+  const src = ctx.source ?? 'recipe';
+  const out: ResolvedReward[] = [];
+  for (let i = 0; i < specs.length; i++) {
+    const spec = specs[i];
+    const where = `${src}: rewards[${i}]`;
+    const weight = ctx.grpo.reward_weights?.[i] ?? spec.weight ?? 1;
+    let fn: RewardFn<Example>;
+    let label = spec.label ?? spec.name;
+    let kind: ResolvedReward['kind'] = 'custom';
+    if (spec.fn) {
+      fn = spec.fn;
+      if ((BUILTIN_REWARDS as readonly string[]).includes(spec.name)) kind = spec.name as BuiltinReward;
+    } else if (spec.name === 'accuracy') {
+      const o = options(accuracyOptions, spec.options, where);
+      fn = accuracyReward({ strategies: o.strategies, rtol: o.rtol, timeoutMs: o.timeout_ms, check: spec.check });
+      kind = 'accuracy';
+    } else if (spec.name === 'format') {
+      const o = options(formatOptions, spec.options, where);
+      fn = formatReward({ mode: o.mode, prefilledThink: o.prefilled_think, requireAnswer: o.require_answer });
+      kind = 'format';
+    } else if (spec.name === 'length') {
+      const o = options(lengthOptions, spec.options, where);
+      fn = lengthReward({ targetLength: o.target_length, unit: o.unit });
+      kind = 'length';
+    } else if (spec.name === 'overlong') {
+      const o = options(overlongOptions, spec.options, where);
+      const maxLength = ctx.grpo.max_completion_length;
+      const cacheLength = o.cache_length ?? Math.floor(maxLength / 5);
+      if (cacheLength > maxLength) throw new AhaError(`${where}.options.cache_length: ${cacheLength} is over grpo.max_completion_length ${maxLength}`);
+      fn = overlongPenalty({ maxLength, cacheLength });
+      kind = 'overlong';
+    } else if (isModuleSpec(spec.name)) {
+      const m = await loadModuleReward(spec, where, ctx.baseDir);
+      fn = m.fn;
+      label = spec.label ?? m.label;
+    } else {
+      throw new AhaError(`${where}.name: unknown reward '${spec.name}' (built-ins: ${BUILTIN_REWARDS.join(', ')}; or './module.ts#export')`);
+    }
+    if (out.some((r) => r.name === label)) throw new AhaError(`${where}: two rewards are logged as '${label}'; give one a label`);
+    out.push({ name: label, fn, weight, kind });
+  }
+  return out;
+}
