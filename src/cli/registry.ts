@@ -2,10 +2,12 @@ import type { Command } from 'commander';
 import { registerDemo } from './demo.ts';
 import { registerReport } from './report.ts';
 import { registerGrpo } from './grpo.ts';
+import { registerSft } from './sft.ts';
 
 /** Commands of the later stages (training, evaluation, pipelines). */
 export async function registerExtraCommands(program: Command): Promise<void> {
   registerDemo(program);
   registerReport(program);
   registerGrpo(program);
+  registerSft(program);
 }

@@ -1,0 +1,304 @@
+/**
+ * SFT run options under the names of Hugging Face's TrainingArguments / TRL's SFTConfig where one exists, so a
+ * recipe's values carry over. They come from three layers, later ones winning: the run directory's config.json
+ * (only with --resume), a YAML/JSON `--config` file, then command-line flags. Unknown keys are rejected: a misspelt
+ * option silently falling back to its default would change the experiment without a word.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { AhaError } from '../errors.ts';
+
+const positiveInt = () => z.number().int().min(1);
+
+/** The options schema; every field has a default except model, data and out. */
+export const sftOptionsSchema = z
+  .object({
+    model: z.string().min(1),
+    data: z.string().min(1),
+    eval_data: z.string().min(1).nullable().default(null),
+    eval_fraction: z.number().min(0).lt(1).default(0),
+    out: z.string().min(1),
+    max_seq_length: z.number().int().min(2).nullable().default(null),
+    packing: z.boolean().default(false),
+    per_device_train_batch_size: positiveInt().default(8),
+    per_device_eval_batch_size: positiveInt().default(8),
+    micro_batch_tokens: z.number().int().min(2).nullable().default(null),
+    gradient_accumulation_steps: positiveInt().default(1),
+    num_train_epochs: z.number().positive().default(3),
+    max_steps: z.number().int().min(-1).default(-1),
+    learning_rate: z.number().min(0).default(2e-5),
+    lr_scheduler_type: z.enum(['linear', 'cosine', 'constant']).default('linear'),
+    warmup_ratio: z.number().min(0).max(1).default(0),
+    warmup_steps: z.number().int().min(0).default(0),
+    min_lr_ratio: z.number().min(0).max(1).default(0),
+    weight_decay: z.number().min(0).default(0),
+    max_grad_norm: z.number().min(0).default(1),
+    adam_beta1: z.number().min(0).lt(1).default(0.9),
+    adam_beta2: z.number().min(0).lt(1).default(0.999),
+    adam_epsilon: z.number().positive().default(1e-8),
+    seed: z.number().int().min(0).default(42),
+    logging_steps: positiveInt().default(10),
+    eval_steps: positiveInt().nullable().default(null),
+    eval_on_start: z.boolean().default(false),
+    save_steps: positiveInt().default(500),
+    save_total_limit: positiveInt().nullable().default(null),
+    overwrite_output_dir: z.boolean().default(false),
+    resume_from_checkpoint: z.union([z.boolean(), z.string().min(1)]).default(false),
+  })
+  .strict();
+
+/** Options as written in a config file or given on the command line (defaults not applied). */
+export type SftOptionsInput = z.input<typeof sftOptionsSchema>;
+/** Validated options with defaults. */
+export type SftOptions = z.output<typeof sftOptionsSchema>;
+export type SftOptionKey = keyof SftOptions;
+
+/** The defaults of every option that has one. */
+export const SFT_DEFAULTS: Omit<SftOptions, 'model' | 'data' | 'out'> = (() => {
+  const { model: _m, data: _d, out: _o, ...rest } = sftOptionsSchema.parse({ model: '-', data: '-', out: '-' });
+  return rest;
+})();
+
+type FieldKind = 'string' | 'number' | 'int' | 'bool' | 'enum' | 'resume';
+
+/** Command-line kind and help of every option (the flag is the key with dashes: --learning-rate). */
+export const SFT_OPTION_HELP: Record<SftOptionKey, { kind: FieldKind; help: string; nullable?: boolean; value?: string }> = {
+  model: { kind: 'string', help: 'Hugging Face model directory to fine-tune (with tokenizer.json)', value: 'dir' },
+  data: { kind: 'string', help: 'training JSONL: {"text"}, {"prompt","completion"} or {"messages"} per line', value: 'file' },
+  eval_data: { kind: 'string', nullable: true, help: 'held-out JSONL in the same formats', value: 'file' },
+  eval_fraction: { kind: 'number', help: 'fraction of data held out for evaluation (split with the seed) when no eval_data' },
+  out: { kind: 'string', help: 'run directory: metrics.jsonl, checkpoint-N/, final/, config.json', value: 'dir' },
+  max_seq_length: { kind: 'int', nullable: true, help: 'longer sequences are truncated (packing: the row length); default min(1024, max_position_embeddings)' },
+  packing: { kind: 'bool', help: 'concatenate sequences into max_seq_length rows (attention crosses examples)' },
+  per_device_train_batch_size: { kind: 'int', help: 'sequences per micro-batch' },
+  per_device_eval_batch_size: { kind: 'int', help: 'sequences per evaluation call' },
+  micro_batch_tokens: { kind: 'int', nullable: true, help: 'also cap the tokens of a micro-batch (bounds memory)' },
+  gradient_accumulation_steps: { kind: 'int', help: 'micro-batches per optimizer step' },
+  num_train_epochs: { kind: 'number', help: 'passes over the training data (may be fractional)' },
+  max_steps: { kind: 'int', help: 'optimizer steps; overrides num_train_epochs when > 0' },
+  learning_rate: { kind: 'number', help: 'peak AdamW learning rate' },
+  lr_scheduler_type: { kind: 'enum', help: 'decay after warmup: linear, cosine or constant' },
+  warmup_ratio: { kind: 'number', help: 'warmup as a fraction of the steps' },
+  warmup_steps: { kind: 'int', help: 'warmup steps (overrides warmup_ratio when > 0)' },
+  min_lr_ratio: { kind: 'number', help: 'floor of the linear/cosine decay as a fraction of the peak' },
+  weight_decay: { kind: 'number', help: 'decoupled weight decay (matrices only)' },
+  max_grad_norm: { kind: 'number', help: 'global gradient-norm clip (0: off)' },
+  adam_beta1: { kind: 'number', help: 'AdamW beta1' },
+  adam_beta2: { kind: 'number', help: 'AdamW beta2' },
+  adam_epsilon: { kind: 'number', help: 'AdamW epsilon' },
+  seed: { kind: 'int', help: 'seed of the data order and of the eval split' },
+  logging_steps: { kind: 'int', help: 'steps between metrics.jsonl records' },
+  eval_steps: { kind: 'int', nullable: true, help: 'steps between evaluations (default: only at the end)' },
+  eval_on_start: { kind: 'bool', help: 'evaluate before the first step' },
+  save_steps: { kind: 'int', help: 'steps between checkpoints' },
+  save_total_limit: { kind: 'int', nullable: true, help: 'keep only the newest N checkpoints' },
+  overwrite_output_dir: { kind: 'bool', help: 'start over in a run directory that holds checkpoints' },
+  resume_from_checkpoint: { kind: 'resume', help: 'continue from the newest checkpoint in out (or from the given one)' },
+};
+
+/** The command-line flag of an option: learning_rate → --learning-rate. */
+export function optionFlag(key: string): string {
+  if (key === 'resume_from_checkpoint') return '--resume';
+  return '--' + key.replace(/_/g, '-');
+}
+
+/** Options that fix the data order and the step count: a resumed run must keep them to replay the same batches. */
+export const RESUME_LOCKED_OPTIONS: readonly SftOptionKey[] = [
+  'data', 'eval_data', 'eval_fraction', 'seed', 'max_seq_length', 'packing', 'per_device_train_batch_size', 'gradient_accumulation_steps',
+];
+
+/** Options that describe one invocation, not the run: never written to the run directory's config.json. */
+const INVOCATION_ONLY: readonly SftOptionKey[] = ['resume_from_checkpoint', 'overwrite_output_dir'];
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length];
+}
+
+function suggestion(key: string): string {
+  const norm = key.replace(/-/g, '_');
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of Object.keys(SFT_OPTION_HELP)) {
+    const dist = editDistance(norm, k);
+    if (dist < bestD) [best, bestD] = [k, dist];
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(norm.length / 4)) ? ` (did you mean ${best}?)` : '';
+}
+
+const TYPE_WORDS: Record<string, string> = { int: 'an integer', number: 'a number', string: 'a string', boolean: 'true or false' };
+
+/** zod's issue as a short phrase: "must be >= 1", "must be an integer", "must be one of a, b". */
+function issuePhrase(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return `must be ${TYPE_WORDS[issue.expected] ?? issue.expected}${issue.path.length === 1 && SFT_OPTION_HELP[issue.path[0] as SftOptionKey]?.nullable ? ' or null' : ''}`;
+    case 'too_small':
+      if (issue.origin === 'string') return 'must not be empty';
+      return `must be ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`;
+    case 'too_big':
+      return `must be ${issue.inclusive ? '<=' : '<'} ${issue.maximum}`;
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((v) => String(v)).join(', ')}`;
+    case 'invalid_union':
+      return 'must be true, false or a checkpoint directory';
+    default:
+      return issue.message;
+  }
+}
+
+/** Converts one command-line string to the option's type; a value that is not one is an error naming the flag. */
+export function parseCliValue(key: SftOptionKey, raw: string | boolean): unknown {
+  const f = SFT_OPTION_HELP[key];
+  const flag = optionFlag(key);
+  if (typeof raw === 'boolean') {
+    if (f.kind === 'bool' || f.kind === 'resume') return raw;
+    throw new AhaError(`${flag}: needs a value`);
+  }
+  const v = raw.trim();
+  if (f.nullable && (v === 'null' || v === 'none' || v === 'None')) return null;
+  switch (f.kind) {
+    case 'number':
+    case 'int': {
+      const x = v === '' ? NaN : Number(v);
+      if (!Number.isFinite(x)) throw new AhaError(`${flag}: expected a number, got ${JSON.stringify(raw)}`);
+      return x;
+    }
+    case 'bool':
+      if (/^(true|1|yes)$/i.test(v)) return true;
+      if (/^(false|0|no)$/i.test(v)) return false;
+      throw new AhaError(`${flag}: expected true or false, got ${JSON.stringify(raw)}`);
+    case 'resume':
+      if (/^(true)$/i.test(v)) return true;
+      if (/^(false)$/i.test(v)) return false;
+      return raw;
+    default:
+      return raw;
+  }
+}
+
+/** Reads a YAML or JSON config file into a plain object; syntax errors name the file and line. */
+export function readConfigFile(path: string): Record<string, unknown> {
+  if (!existsSync(path)) throw new AhaError(`${path}: config file not found`);
+  let value: unknown;
+  try {
+    value = YAML.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    const err = e as Error & { linePos?: { line: number; col: number }[] };
+    const at = err.linePos?.[0] ? `:${err.linePos[0].line}` : '';
+    throw new AhaError(`${path}${at}: not valid YAML/JSON (${err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')})`);
+  }
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new AhaError(`${path}: expected a mapping of option names to values at the top level`);
+  return value as Record<string, unknown>;
+}
+
+/** Where the layers of options come from. */
+export interface SftOptionSources {
+  /** Values from command-line flags (already typed, e.g. by parseCliValue), keyed by option name. */
+  cli?: Record<string, unknown>;
+  /** A YAML/JSON config file. */
+  configFile?: string;
+  /** A config object standing in for a file (tests, programmatic use); named `configName` in errors. */
+  config?: Record<string, unknown>;
+  configName?: string;
+}
+
+/** The run directory's record of the options it was started with. */
+export function runConfigPath(out: string): string {
+  return join(out, 'config.json');
+}
+
+/**
+ * Merges the layers and validates them. Errors name the source and field on one line:
+ * `cfg.yaml: learning_rate: Too small: ...`, `--max-steps: ...`, or a missing option with where to set it.
+ */
+export function resolveSftOptions(src: SftOptionSources): SftOptions {
+  const cli = src.cli ?? {};
+  const fileName = src.configFile ?? src.configName ?? 'config';
+  const file = src.configFile !== undefined ? readConfigFile(src.configFile) : (src.config ?? {});
+  const origin = new Map<string, string>();
+  const merged: Record<string, unknown> = {};
+
+  // With --resume the run directory's own config is the base, so `aha sft --out DIR --resume` is enough.
+  const resume = cli.resume_from_checkpoint ?? file.resume_from_checkpoint;
+  const out = cli.out ?? file.out;
+  if (resume !== undefined && resume !== false && typeof out === 'string') {
+    const runCfg = runConfigPath(out);
+    if (existsSync(runCfg)) {
+      const base = readConfigFile(runCfg);
+      for (const [k, v] of Object.entries(base)) {
+        if ((INVOCATION_ONLY as string[]).includes(k)) continue;
+        merged[k] = v;
+        origin.set(k, `${runCfg}: ${k}`);
+      }
+    }
+  }
+  for (const [k, v] of Object.entries(file)) {
+    merged[k] = v;
+    origin.set(k, `${fileName}: ${k}`);
+  }
+  for (const [k, v] of Object.entries(cli)) {
+    if (v === undefined) continue;
+    merged[k] = v;
+    origin.set(k, optionFlag(k));
+  }
+
+  const r = sftOptionsSchema.safeParse(merged);
+  if (!r.success) {
+    const msgs = r.error.issues.map((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys.map((k) => `${origin.get(k) ?? k}: unknown option${suggestion(k)}`).join('; ');
+      }
+      const key = String(issue.path[0] ?? '');
+      if (issue.code === 'invalid_type' && merged[key] === undefined) {
+        return `missing option ${key} (${optionFlag(key)} or "${key}:" in the config file)`;
+      }
+      const where = origin.get(key) ?? key;
+      const sub = issue.path.length > 1 ? `.${issue.path.slice(1).join('.')}` : '';
+      return `${where}${sub}: ${issuePhrase(issue)} (got ${JSON.stringify(merged[key])})`;
+    });
+    throw new AhaError(msgs.join('; '));
+  }
+  const o = r.data;
+  if (o.eval_data !== null && o.eval_fraction > 0) {
+    throw new AhaError(`${origin.get('eval_fraction') ?? 'eval_fraction'}: set either eval_data or eval_fraction, not both`);
+  }
+  return o;
+}
+
+/** The options as recorded in the run directory (invocation-only ones left out). */
+export function runConfigJson(o: SftOptions): string {
+  const rec: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (!(INVOCATION_ONLY as string[]).includes(k)) rec[k] = v;
+  return JSON.stringify(rec, null, 2) + '\n';
+}
+
+/**
+ * Checks a resumed run against the options it was started with; a changed data-order option (seed, batch size...)
+ * would replay different batches, so it is an error naming the field and both values.
+ */
+export function checkResumeOptions(o: SftOptions, out: string): void {
+  const path = runConfigPath(out);
+  if (!existsSync(path)) return;
+  const saved = readConfigFile(path);
+  for (const k of RESUME_LOCKED_OPTIONS) {
+    if (k in saved && JSON.stringify(saved[k]) !== JSON.stringify(o[k])) {
+      throw new AhaError(
+        `${path}: ${k} was ${JSON.stringify(saved[k])} when the run started, now ${JSON.stringify(o[k])}: resuming needs the same ` +
+          `data order (keep it, or start over with --overwrite-output-dir)`,
+      );
+    }
+  }
+}

@@ -1,0 +1,327 @@
+/**
+ * Supervised fine-tuning (and plain language-model pre-training on {"text"} lines) on the native engine, in the
+ * manner of TRL's SFTTrainer: AdamW on the mean NLL of target tokens, gradient accumulation, warmup + decay,
+ * periodic evaluation and checkpoints, and exact resumption: the batch of step s depends only on the seed and s
+ * (see batching.ts), and checkpoints hold weights, AdamW moments and step in float32, so a run stopped and resumed
+ * ends with the same weights and losses as one that never stopped.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Progress } from '../cli/progress.ts';
+import { Rng } from '../data/rng.ts';
+import { AhaError } from '../errors.ts';
+import { hasChatTemplate } from '../model/chatTemplate.ts';
+import { loadPretrained } from '../model/pretrained.ts';
+import { epochOrder, packSequences, splitMicroBatches, stepsPerEpoch, type MicroBatchLimits } from './batching.ts';
+import { loadSftDataset, type SftDatasetStats, type SftEncodeContext, type SftExample } from './dataset.ts';
+import { accumulateBatchGradient, evaluateLoss } from './loss.ts';
+import {
+  clearRunDir, FINAL_DIR, latestCheckpoint, listCheckpoints, loadOptimizerState, MetricsLog, readTrainerState,
+  readTokenizerFiles, removeStaleTemporaries, saveCheckpoint, saveFinalModel, type CheckpointRef, type LogWindow, type TrainerState,
+} from './runDir.ts';
+import { learningRateAt, resolveWarmupSteps, type LrSchedule } from './schedule.ts';
+import { checkResumeOptions, runConfigJson, runConfigPath, type SftOptions } from './sftConfig.ts';
+import { writeFileAtomic } from '../util/fs.ts';
+
+/** One finished optimizer step, as hooks see it. */
+export interface SftStepInfo {
+  /** Steps done, this one included (1 for the first). */
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  /** The gradient was not finite and the step was skipped by the engine. */
+  skipped: boolean;
+  tokens: number;
+}
+
+/** Ways to watch and steer a run. */
+export interface SftHooks {
+  /** Called after every optimizer step; returning true stops the run there as SIGINT does (checkpoint, then return). */
+  onStep?(info: SftStepInfo): boolean | void;
+  /** Polled after every step; true stops the run the same way (the CLI's signal handlers set it). */
+  shouldStop?(): boolean;
+  /** Human-readable progress lines (data summary, checkpoints); default: silent. */
+  log?(message: string): void;
+  /** Show a progress bar on stderr (loss, tokens/s, ETA). */
+  progress?: boolean;
+}
+
+/** How a call of {@link sftTrain} ended. */
+export interface SftResult {
+  out: string;
+  status: 'completed' | 'interrupted';
+  /** Optimizer steps done in the run so far. */
+  globalStep: number;
+  totalSteps: number;
+  /** Loss of the last step this call ran (null when it ran none). */
+  lastLoss: number | null;
+  /** Loss of the last evaluation this call ran (null when none). */
+  evalLoss: number | null;
+  /** The newest checkpoint written by this call. */
+  checkpoint: string | null;
+  /** out/final when the run completed. */
+  finalDir: string | null;
+  trainSequences: number;
+  evalSequences: number;
+  trainStats: SftDatasetStats;
+  evalStats: SftDatasetStats | null;
+}
+
+/** max_seq_length when unset (TRL's default max_length), or the model's context when that is shorter. */
+export const DEFAULT_MAX_SEQ_LENGTH = 1024;
+
+/** 32-bit FNV-1a over the training sequences (ids and masks), to notice a data file changed under a resume. */
+function fingerprint(seqs: readonly SftExample[]): string {
+  let h = 0x811c9dc5;
+  const mix = (x: number) => {
+    h ^= x & 0xffff;
+    h = Math.imul(h, 0x01000193) >>> 0;
+    h ^= x >>> 16;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  };
+  mix(seqs.length);
+  for (const s of seqs) {
+    mix(s.ids.length);
+    for (let t = 0; t < s.ids.length; t++) mix(s.ids[t] * 2 + s.mask[t]);
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+function describeStats(name: string, s: SftDatasetStats): string {
+  const formats = Object.entries(s.byFormat).filter(([, n]) => n > 0).map(([f, n]) => `${n} ${f}`).join(', ');
+  return `${name}: ${s.lines} lines (${formats || 'none'}), ${s.tokens} tokens, ${s.targetTokens} target tokens; ` +
+    `${s.truncated} truncated to max_seq_length, ${s.droppedNoTargets} dropped with no target token left`;
+}
+
+/** Splits off an eval set of round(fraction * n) sequences (at least 1), chosen by the seed; both keep file order. */
+export function splitEval<T>(items: readonly T[], fraction: number, seed: number): { train: T[]; eval: T[] } {
+  const n = items.length;
+  const k = Math.max(1, Math.round(fraction * n));
+  if (k >= n) throw new AhaError(`eval_fraction ${fraction} leaves no training data (${n} sequences)`);
+  const pick = new Set(new Rng(seed).fork('sft-eval-split').shuffle(Array.from({ length: n }, (_, i) => i)).slice(0, k));
+  return { train: items.filter((_, i) => !pick.has(i)), eval: items.filter((_, i) => pick.has(i)) };
+}
+
+/** The run's length: optimizer steps, sequences per step, steps per epoch, warmup. */
+export function planSteps(o: SftOptions, trainSequences: number): { batchSize: number; stepsPerEpoch: number; totalSteps: number; warmupSteps: number } {
+  const batchSize = o.per_device_train_batch_size * o.gradient_accumulation_steps;
+  const spe = stepsPerEpoch(trainSequences, batchSize);
+  const totalSteps = o.max_steps > 0 ? o.max_steps : Math.max(1, Math.ceil(o.num_train_epochs * spe));
+  return { batchSize, stepsPerEpoch: spe, totalSteps, warmupSteps: resolveWarmupSteps(totalSteps, o.warmup_steps, o.warmup_ratio) };
+}
+
+/**
+ * Runs (or resumes, with `resume_from_checkpoint`) an SFT run into `opts.out`. Stops early, after a checkpoint,
+ * when a hook asks; returns how far it got. Bad options or data raise AhaError before any step is taken.
+ */
+export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<SftResult> {
+  const log = hooks.log ?? (() => {});
+  const out = opts.out;
+  try {
+    mkdirSync(out, { recursive: true });
+  } catch (e) {
+    throw new AhaError(`${out}: cannot create the run directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  removeStaleTemporaries(out);
+
+  let resumeFrom: CheckpointRef | undefined;
+  if (opts.resume_from_checkpoint !== false) {
+    if (typeof opts.resume_from_checkpoint === 'string') {
+      resumeFrom = { dir: opts.resume_from_checkpoint, step: readTrainerState(opts.resume_from_checkpoint).global_step };
+    } else {
+      resumeFrom = latestCheckpoint(out);
+      if (!resumeFrom) throw new AhaError(`${out}: no checkpoint to resume from (run without --resume to start)`);
+    }
+    checkResumeOptions(opts, out);
+  } else if (listCheckpoints(out).length > 0 || existsSync(join(out, FINAL_DIR))) {
+    if (!opts.overwrite_output_dir) {
+      throw new AhaError(`${out}: already holds a run: pass --resume to continue it, or --overwrite-output-dir to start over`);
+    }
+    clearRunDir(out);
+  }
+
+  const p = loadPretrained(resumeFrom?.dir ?? opts.model, { requireTokenizer: true });
+  const model = p.model;
+  const maxPos = model.config.maxPositionEmbeddings;
+  if (opts.max_seq_length !== null && opts.max_seq_length > maxPos) {
+    throw new AhaError(`max_seq_length ${opts.max_seq_length} is over the model's max_position_embeddings (${maxPos})`);
+  }
+  const maxSeqLength = opts.max_seq_length ?? Math.min(DEFAULT_MAX_SEQ_LENGTH, maxPos);
+  const ctx: SftEncodeContext = {
+    tokenizer: p.tokenizer!,
+    chatTemplate: hasChatTemplate(p.dir) ? p.dir : undefined,
+    maxSeqLength,
+    now: new Date(),
+  };
+  if (!ctx.chatTemplate) log(`${p.dir} has no chat template: "messages" lines use the fallback "Role: content" format`);
+
+  // Packed rows are cut from whole sequences, so the data is read untruncated for them; evaluation stays per example.
+  const trainData = loadSftDataset(opts.data, opts.packing ? { ...ctx, maxSeqLength: undefined } : ctx);
+  let trainSeqs = trainData.examples;
+  let evalSeqs: SftExample[] = [];
+  let evalStats: SftDatasetStats | null = null;
+  if (opts.eval_data !== null) {
+    const e = loadSftDataset(opts.eval_data, ctx);
+    evalSeqs = e.examples;
+    evalStats = e.stats;
+  } else if (opts.eval_fraction > 0) {
+    const split = splitEval(trainSeqs, opts.eval_fraction, opts.seed);
+    trainSeqs = split.train;
+    evalSeqs = opts.packing ? split.eval.map((s) => truncate(s, maxSeqLength)) : split.eval;
+  }
+  log(describeStats(opts.data, trainData.stats));
+  if (evalStats && opts.eval_data) log(describeStats(opts.eval_data, evalStats));
+  if (opts.packing) {
+    const n = trainSeqs.length;
+    trainSeqs = packSequences(trainSeqs, maxSeqLength);
+    log(`packing: ${n} sequences into ${trainSeqs.length} rows of ${maxSeqLength} tokens (attention crosses examples within a row)`);
+  }
+  if (trainSeqs.length === 0) throw new AhaError(`${opts.data}: no training sequence with a target token`);
+
+  const plan = planSteps(opts, trainSeqs.length);
+  const { batchSize, stepsPerEpoch: spe, totalSteps } = plan;
+  const schedule: LrSchedule = {
+    type: opts.lr_scheduler_type, learningRate: opts.learning_rate, warmupSteps: plan.warmupSteps, totalSteps, minLrRatio: opts.min_lr_ratio,
+  };
+  const limits: MicroBatchLimits = { maxSequences: opts.per_device_train_batch_size, maxTokens: opts.micro_batch_tokens ?? undefined };
+  const evalLimits: MicroBatchLimits = { maxSequences: opts.per_device_eval_batch_size, maxTokens: opts.micro_batch_tokens ?? undefined };
+  const fp = fingerprint(trainSeqs);
+  const metrics = new MetricsLog(out);
+
+  let step = 0;
+  let numTokens = 0;
+  let window: LogWindow = { lossSum: 0, steps: 0, tokens: 0 };
+  if (resumeFrom) {
+    const st = readTrainerState(resumeFrom.dir);
+    const where = join(resumeFrom.dir, 'trainer_state.json');
+    if (st.data_fingerprint !== fp || st.num_train_sequences !== trainSeqs.length) {
+      throw new AhaError(`${where}: the training data differs from the data the run started with (fingerprint ${st.data_fingerprint}, now ${fp}); cannot resume exactly`);
+    }
+    if (st.train_batch_size !== batchSize) throw new AhaError(`${where}: the run used ${st.train_batch_size} sequences per step, now ${batchSize}`);
+    if (st.max_steps !== totalSteps) log(`note: the run was planned for ${st.max_steps} steps, now ${totalSteps} (the schedule changes)`);
+    loadOptimizerState(resumeFrom.dir, model, st);
+    step = st.global_step;
+    numTokens = st.num_tokens;
+    window = { ...st.log_window };
+    metrics.truncateAfter(step);
+    log(`resuming from ${resumeFrom.dir} at step ${step}/${totalSteps}`);
+  } else {
+    metrics.reset();
+  }
+  writeFileAtomic(runConfigPath(out), runConfigJson(opts));
+  log(`${trainSeqs.length} training sequences, ${evalSeqs.length} eval sequences; ${batchSize} sequences per step, ${spe} steps per epoch, ${totalSteps} steps (${plan.warmupSteps} warmup)`);
+
+  const saved = { model, hf: p.hf, tokenizerFiles: readTokenizerFiles(p.dir) };
+  const state = (): TrainerState => ({
+    format: 'aha-sft-trainer-state/1',
+    global_step: step,
+    epoch: step / spe,
+    max_steps: totalSteps,
+    steps_per_epoch: spe,
+    train_batch_size: batchSize,
+    num_train_sequences: trainSeqs.length,
+    data_fingerprint: fp,
+    seed: opts.seed,
+    data_order: `step s takes batch s mod ${spe} of epoch floor(s / ${spe}); epoch e is a Fisher-Yates shuffle by new Rng(seed + e).fork('sft-epoch-order')`,
+    num_tokens: numTokens,
+    log_window: { ...window },
+    optimizer: { file: 'optimizer.safetensors', tensors: ['m', 'v'], adam_step: model.optimizerState().step },
+  });
+  let lastCheckpoint: string | null = null;
+  let lastCheckpointStep = resumeFrom?.step ?? -1;
+  const checkpoint = () => {
+    if (lastCheckpointStep === step) return;
+    lastCheckpoint = saveCheckpoint(out, saved, state(), opts.save_total_limit);
+    lastCheckpointStep = step;
+    log(`saved ${lastCheckpoint}`);
+  };
+  let evalLoss: number | null = null;
+  let lastEvalStep = -1;
+  const evaluate = async () => {
+    if (evalSeqs.length === 0 || lastEvalStep === step) return;
+    const r = await evaluateLoss(model, evalSeqs, evalLimits);
+    evalLoss = r.loss;
+    lastEvalStep = step;
+    metrics.append({ step, epoch: step / spe, eval_loss: r.loss, eval_tokens: r.targetTokens });
+  };
+  if (step === 0 && opts.eval_on_start) await evaluate();
+
+  const startStep = step;
+  const progress = hooks.progress && step < totalSteps ? new Progress('sft', totalSteps - startStep, 'steps') : undefined;
+  const callStart = performance.now();
+  let callTokens = 0;
+  let orderEpoch = -1;
+  let order: number[] = [];
+  let lastLoss: number | null = null;
+  // Tokens/s counts step time only (evaluations and checkpoints excluded); not carried across a resume.
+  let windowSecs = 0;
+  let windowTimedTokens = 0;
+  let stopped = false;
+  try {
+    while (step < totalSteps) {
+      const epoch = Math.floor(step / spe);
+      if (epoch !== orderEpoch) {
+        order = epochOrder(trainSeqs.length, opts.seed, epoch);
+        orderEpoch = epoch;
+      }
+      const b = step % spe;
+      const batch = order.slice(b * batchSize, (b + 1) * batchSize).map((i) => trainSeqs[i]);
+      const micro = splitMicroBatches(batch.map((s) => s.ids.length), limits);
+      const lr = learningRateAt(schedule, step);
+      const t0 = performance.now();
+      model.zeroGrad();
+      const r = await accumulateBatchGradient(model, batch, micro);
+      const st = await model.step({
+        lr, weightDecay: opts.weight_decay, maxGradNorm: opts.max_grad_norm, beta1: opts.adam_beta1, beta2: opts.adam_beta2, eps: opts.adam_epsilon,
+      });
+      step++;
+      windowSecs += (performance.now() - t0) / 1000;
+      windowTimedTokens += r.tokens;
+      numTokens += r.tokens;
+      callTokens += r.tokens;
+      lastLoss = r.loss;
+      window.lossSum += r.loss;
+      window.steps++;
+      window.tokens += r.tokens;
+      if (st.skipped) log(`step ${step}: gradient not finite, update skipped`);
+
+      if (step % opts.logging_steps === 0 || step === totalSteps) {
+        metrics.append({
+          step, epoch: step / spe, loss: window.lossSum / window.steps, lr, grad_norm: st.gradNorm,
+          tokens_per_second: windowSecs > 0 ? Math.round(windowTimedTokens / windowSecs) : null, num_tokens: numTokens,
+        });
+        window = { lossSum: 0, steps: 0, tokens: 0 };
+        windowSecs = 0;
+        windowTimedTokens = 0;
+      }
+      if ((opts.eval_steps !== null && step % opts.eval_steps === 0) || step === totalSteps) await evaluate();
+
+      const info: SftStepInfo = { step, totalSteps, epoch: step / spe, loss: r.loss, lr, gradNorm: st.gradNorm, skipped: st.skipped, tokens: r.tokens };
+      stopped = hooks.onStep?.(info) === true;
+      stopped = hooks.shouldStop?.() === true || stopped;
+      if (step % opts.save_steps === 0 || step === totalSteps || stopped) checkpoint();
+      if (progress) {
+        const secs = (performance.now() - callStart) / 1000;
+        progress.update(step - startStep, `step ${step}/${totalSteps} | loss ${r.loss.toFixed(4)} | ${Math.round(callTokens / secs)} tok/s`);
+      }
+      if (stopped && step < totalSteps) break;
+    }
+  } finally {
+    progress?.stop();
+  }
+
+  const base = { out, globalStep: step, totalSteps, lastLoss, evalLoss, trainSequences: trainSeqs.length, evalSequences: evalSeqs.length, trainStats: trainData.stats, evalStats };
+  if (step < totalSteps) return { ...base, status: 'interrupted', checkpoint: lastCheckpoint, finalDir: null };
+  if (lastCheckpointStep !== step) checkpoint();
+  const finalDir = saveFinalModel(out, saved);
+  log(`saved ${finalDir}`);
+  return { ...base, status: 'completed', checkpoint: lastCheckpoint, finalDir };
+}
+
+function truncate(s: SftExample, n: number): SftExample {
+  return s.ids.length <= n ? s : { ids: s.ids.slice(0, n), mask: s.mask.slice(0, n), line: s.line };
+}
