@@ -3,6 +3,7 @@ import { registerDemo } from './demo.ts';
 import { registerReport } from './report.ts';
 import { registerGrpo } from './grpo.ts';
 import { registerSft } from './sft.ts';
+import { registerEval } from './eval.ts';
 
 /** Commands of the later stages (training, evaluation, pipelines). */
 export async function registerExtraCommands(program: Command): Promise<void> {
@@ -10,4 +11,5 @@ export async function registerExtraCommands(program: Command): Promise<void> {
   registerReport(program);
   registerGrpo(program);
   registerSft(program);
+  registerEval(program);
 }

@@ -1,6 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { AhaError } from '../../src/errors.ts';
+import { BENCHMARKS, defaultSamples, loadBenchmark } from '../../src/eval/benchmarks.ts';
 import { extractAnswer, lastBoxed } from '../../src/eval/extractAnswer.ts';
 import { mathEqual } from '../../src/eval/mathEquivalence.ts';
 
@@ -110,5 +114,238 @@ describe('AIME 2024 and AMC 2023 answers', () => {
       assert.equal(mathEqual(String(r.answer), String(Math.round(r.answer))).equal, true);
       assert.equal(mathEqual(String(r.answer), String(r.answer + 1)).equal, false);
     }
+  });
+});
+
+/**
+ * A minimal Parquet writer (a copy of the one in test/data/questionDataset.test.ts) (hyparquet-writer is not a dependency): one row group, one uncompressed PLAIN data page
+ * per column, REQUIRED columns of UTF-8 strings or INT64, metadata in Thrift's compact protocol. Just enough of the
+ * format (github.com/apache/parquet-format, parquet.thrift) to give the reader a real file.
+ */
+class Compact {
+  bytes: number[] = [];
+  private last: number[] = [0];
+  varint(n: bigint | number): void {
+    let v = BigInt(n);
+    while (v >= 0x80n) {
+      this.bytes.push(Number(v & 0x7fn) | 0x80);
+      v >>= 7n;
+    }
+    this.bytes.push(Number(v));
+  }
+  zigzag(n: number | bigint): void {
+    const v = BigInt(n);
+    this.varint(v >= 0n ? v * 2n : -v * 2n - 1n);
+  }
+  field(id: number, type: number): void {
+    const delta = id - this.last[this.last.length - 1];
+    if (delta > 0 && delta <= 15) this.bytes.push((delta << 4) | type);
+    else {
+      this.bytes.push(type);
+      this.zigzag(id);
+    }
+    this.last[this.last.length - 1] = id;
+  }
+  i32(id: number, v: number): void {
+    this.field(id, 5);
+    this.zigzag(v);
+  }
+  i64(id: number, v: number): void {
+    this.field(id, 6);
+    this.zigzag(v);
+  }
+  binary(id: number, s: string): void {
+    this.field(id, 8);
+    this.rawString(s);
+  }
+  rawString(s: string): void {
+    const b = Buffer.from(s, 'utf8');
+    this.varint(b.length);
+    this.bytes.push(...b);
+  }
+  list(id: number, elemType: number, n: number): void {
+    this.field(id, 9);
+    if (n < 15) this.bytes.push((n << 4) | elemType);
+    else {
+      this.bytes.push(0xf0 | elemType);
+      this.varint(n);
+    }
+  }
+  begin(id?: number): void {
+    if (id !== undefined) this.field(id, 12);
+    this.last.push(0);
+  }
+  end(): void {
+    this.bytes.push(0);
+    this.last.pop();
+  }
+}
+
+type Column = { name: string; values: string[] } | { name: string; values: number[]; int64: true };
+
+function writeParquet(path: string, columns: Column[]): void {
+  const numRows = columns[0].values.length;
+  const chunks: Buffer[] = [Buffer.from('PAR1')];
+  let offset = 4;
+  const metas: { name: string; type: number; pageOffset: number; size: number }[] = [];
+  for (const col of columns) {
+    const int64 = 'int64' in col;
+    const data = int64
+      ? Buffer.concat((col.values as number[]).map((v) => { const b = Buffer.alloc(8); b.writeBigInt64LE(BigInt(v)); return b; }))
+      : Buffer.concat((col.values as string[]).map((s) => { const b = Buffer.from(s, 'utf8'); const l = Buffer.alloc(4); l.writeUInt32LE(b.length); return Buffer.concat([l, b]); }));
+    const h = new Compact();
+    h.begin();
+    h.i32(1, 0); // DATA_PAGE
+    h.i32(2, data.length);
+    h.i32(3, data.length);
+    h.begin(5); // DataPageHeader
+    h.i32(1, numRows);
+    h.i32(2, 0); // PLAIN
+    h.i32(3, 3); // RLE
+    h.i32(4, 3);
+    h.end();
+    h.end();
+    const page = Buffer.concat([Buffer.from(h.bytes), data]);
+    metas.push({ name: col.name, type: int64 ? 2 : 6, pageOffset: offset, size: page.length });
+    chunks.push(page);
+    offset += page.length;
+  }
+  const m = new Compact();
+  m.begin();
+  m.i32(1, 1);
+  m.list(2, 12, columns.length + 1);
+  m.begin(); // root
+  m.binary(4, 'schema');
+  m.i32(5, columns.length);
+  m.end();
+  for (const c of metas) {
+    m.begin();
+    m.i32(1, c.type);
+    m.i32(3, 0); // REQUIRED
+    m.binary(4, c.name);
+    if (c.type === 6) m.i32(6, 0); // UTF8
+    m.end();
+  }
+  m.i64(3, numRows);
+  m.list(4, 12, 1);
+  m.begin(); // RowGroup
+  m.list(1, 12, metas.length);
+  for (const c of metas) {
+    m.begin(); // ColumnChunk
+    m.i64(2, c.pageOffset);
+    m.begin(3); // ColumnMetaData
+    m.i32(1, c.type);
+    m.list(2, 5, 1);
+    m.zigzag(0);
+    m.list(3, 8, 1);
+    m.rawString(c.name);
+    m.i32(4, 0); // UNCOMPRESSED
+    m.i64(5, numRows);
+    m.i64(6, c.size);
+    m.i64(7, c.size);
+    m.i64(9, c.pageOffset);
+    m.end();
+    m.end();
+  }
+  m.i64(2, metas.reduce((a, c) => a + c.size, 0));
+  m.i64(3, numRows);
+  m.end();
+  m.end();
+  const meta = Buffer.from(m.bytes);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(meta.length);
+  chunks.push(meta, len, Buffer.from('PAR1'));
+  writeFileSync(path, Buffer.concat(chunks));
+}
+
+
+describe('loadBenchmark', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'aha-bench-'));
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('loads the four named benchmarks with their row counts, ids, answers and MATH-500 subject/level', async () => {
+    const counts: Record<string, number> = {};
+    for (const name of Object.keys(BENCHMARKS)) {
+      const b = await loadBenchmark(name);
+      counts[name] = b.examples.length;
+      assert.equal(b.name, name);
+      assert.equal(new Set(b.examples.map((e) => e.id)).size, b.examples.length, `${name}: unique ids`);
+      for (const e of b.examples) assert.ok(e.question.length > 0 && e.answer.length > 0, `${name} ${e.id}`);
+    }
+    assert.deepEqual(counts, { gsm8k: 1319, math500: 500, aime24: 30, amc23: 40 });
+
+    const gsm = await loadBenchmark('gsm8k', { limit: 2 });
+    assert.equal(gsm.examples.length, 2);
+    assert.deepEqual(gsm.examples.map((e) => [e.id, e.answer]), [['0', '18'], ['1', '3']]);
+    assert.match(gsm.examples[0].question, /^Janet’s ducks lay 16 eggs/);
+    assert.deepEqual(gsm.examples[0].meta, {});
+    // Every GSM8K answer is the number after "####", never the worked solution.
+    for (const e of (await loadBenchmark('gsm8k')).examples) assert.match(e.answer, /^-?[\d,.]+$/, e.id);
+
+    const math = await loadBenchmark('math500');
+    const m0 = math.examples[0];
+    assert.deepEqual([m0.id, m0.answer, m0.meta], ['test/precalculus/807.json', '\\left( 3, \\frac{\\pi}{2} \\right)', { subject: 'Precalculus', level: '2' }]);
+    assert.deepEqual([...new Set(math.examples.map((e) => e.meta.level))].sort(), ['1', '2', '3', '4', '5']);
+    assert.equal(new Set(math.examples.map((e) => e.meta.subject)).size, 7);
+
+    const aime = await loadBenchmark('aime24');
+    assert.deepEqual([aime.examples[0].id, aime.examples[0].answer], ['60', '204']);
+    assert.match(aime.examples[0].question, /^Every morning Aya/);
+    const amc = await loadBenchmark('amc23');
+    assert.deepEqual([amc.examples[0].id, amc.examples[0].answer], ['0', '27']);
+    assert.match(amc.examples[0].source, /amc23\/test\.jsonl:1$/);
+
+    assert.deepEqual(Object.keys(BENCHMARKS).map(defaultSamples), [4, 16, 64, 16]);
+    assert.equal(defaultSamples('my.jsonl'), 4);
+  });
+
+  it('files: problem/question fields, gsm8k-style and numeric answers, boxed solutions, ids, limit', async () => {
+    const p = join(tmp, 'mine.jsonl');
+    writeFileSync(p, [
+      '{"question":"a?","answer":"work\\n#### 1,000"}',
+      '{"problem":"b?","question":"ignored","answer":2.5,"type":"Algebra","level":"Level 4"}',
+      '',
+      '{"problem":"c?","solution":"so $\\\\boxed{\\\\frac{1}{3}}$."}',
+    ].join('\n'));
+    const b = await loadBenchmark(p);
+    assert.equal(b.name, 'mine');
+    assert.deepEqual(b.examples.map((e) => [e.id, e.question, e.answer, e.meta, e.source]), [
+      ['0', 'a?', '1,000', {}, `${p}:1`],
+      ['1', 'b?', '2.5', { subject: 'Algebra', level: '4' }, `${p}:2`],
+      ['2', 'c?', '\\frac{1}{3}', {}, `${p}:4`],
+    ]);
+    assert.equal((await loadBenchmark(p, { limit: 1 })).examples.length, 1);
+    const custom = join(tmp, 'custom.jsonl');
+    writeFileSync(custom, '{"id":"x1","q":"?","final":"7"}\n{"id":"x2","q":"??","final":8}\n');
+    const c = await loadBenchmark(custom, { questionField: 'q', answerField: 'final' });
+    assert.deepEqual(c.examples.map((e) => [e.id, e.question, e.answer]), [['x1', '?', '7'], ['x2', '??', '8']]);
+  });
+
+  it('parquet files load like JSONL, with file#row sources', async () => {
+    const p = join(tmp, 'test.parquet');
+    writeParquet(p, [
+      { name: 'problem', values: ['1+1?', '2+3?'] },
+      { name: 'answer', values: ['2', '5'] },
+      { name: 'id', values: [10, 11], int64: true },
+    ]);
+    const b = await loadBenchmark(p);
+    assert.deepEqual(b.examples.map((e) => [e.id, e.question, e.answer, e.source]), [['10', '1+1?', '2', `${p}#0`], ['11', '2+3?', '5', `${p}#1`]]);
+  });
+
+  it('bad input names the file and line', async () => {
+    const bad = join(tmp, 'bad.jsonl');
+    writeFileSync(bad, '{"question":"a","answer":"1"}\n{"question": "b", answer: 2}\n');
+    await assert.rejects(loadBenchmark(bad), (e: Error) => e instanceof AhaError && e.message.startsWith(`${bad}:2: malformed JSON`));
+    writeFileSync(bad, '{"question":"a","answer":"1"}\n\n{"question":"b"}\n');
+    const startsWith = (prefix: string) => (e: Error) => e instanceof AhaError && e.message.startsWith(prefix);
+    await assert.rejects(loadBenchmark(bad), startsWith(`${bad}:3: no 'answer' field`));
+    writeFileSync(bad, '{"text":"a","answer":"1"}\n');
+    await assert.rejects(loadBenchmark(bad), startsWith(`${bad}:1: no 'problem' or 'question' or 'prompt' field; the row has: text, answer`));
+    writeFileSync(bad, '{"id":"a","question":"a","answer":"1"}\n{"id":"a","question":"b","answer":"2"}\n');
+    await assert.rejects(loadBenchmark(bad), startsWith(`${bad}:2: duplicate id "a" (first at ${bad}:1)`));
+    await assert.rejects(loadBenchmark('nope'), /nope: neither a benchmark name \(gsm8k, math500, aime24, amc23\) nor a file/);
+    const txt = join(tmp, 'x.txt');
+    writeFileSync(txt, 'hi');
+    await assert.rejects(loadBenchmark(txt), /unknown benchmark format '\.txt'/);
   });
 });
