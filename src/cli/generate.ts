@@ -18,14 +18,14 @@ export function registerGenerate(program: Command): void {
     .option('--seed <s>', 'seed; prompt i uses seed + i', '0')
     .option('--batch <n>', 'prompts per engine call', '64')
     .action(async (o: Record<string, string | boolean>) => {
-      const p = loadPretrained(o.model as string);
-      const prompts = readTokenInput(o.input as string, p.tokenizer);
       const temperature = o.greedy ? 0 : parseNumber(o.temperature as string, '--temperature', { min: 0 });
       const topP = parseNumber(o.topP as string, '--top-p', { min: 0, max: 1 });
       const topK = parseInteger(o.topK as string, '--top-k', { min: 0 });
       const maxNewTokens = parseInteger(o.maxNewTokens as string, '--max-new-tokens', { min: 1 });
       const seed = parseInteger(o.seed as string, '--seed', { min: 0 });
       const bs = parseInteger(o.batch as string, '--batch', { min: 1 });
+      const p = loadPretrained(o.model as string);
+      const prompts = readTokenInput(o.input as string, p.tokenizer);
       const stop = p.tokenizer?.eosTokenIds ?? (p.hf.eosTokenId === null ? [] : ([] as number[]).concat(p.hf.eosTokenId));
       for (let i = 0; i < prompts.length; i += bs) {
         const chunk = prompts.slice(i, i + bs);

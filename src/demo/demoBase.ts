@@ -14,6 +14,13 @@ export const DEMO_BASE_CONFIG = {
   tie_word_embeddings: true, hidden_act: 'silu',
 };
 
+/**
+ * The corpus mix of the demo's base: direct answers dominate (70%), so a base model sampled at temperature 0.6
+ * mostly answers at a glance and is often wrong on 3-4 step chains, while worked, self-correcting and self-checking
+ * solutions (30%) are there to be found by sampling at temperature 1. That gap is what RL closes.
+ */
+export const DEMO_BASE_MIX = { modes: { direct: 0.7, worked: 0.2, reflect: 0.05, verify: 0.05 } };
+
 /** Options of the base-model build (the command `aha demo --rebuild-base` runs). */
 export interface DemoBaseOptions {
   /** Where to write the finished base model (Hugging Face layout, BF16 weights). */
@@ -37,7 +44,7 @@ export async function buildDemoBase(o: DemoBaseOptions): Promise<string> {
   mkdirSync(o.workDir, { recursive: true });
   const initDir = join(o.workDir, 'init');
   initModel({ config: writeConfig(o.workDir), tokenizer: 'chars', alphabet: DEMO_CHAR_ALPHABET, out: initDir, seed: o.seed ?? 1 });
-  const corpus = buildPretrainCorpus(arithmeticTask(), { seed: o.seed ?? 0, size: o.corpusSize ?? 30000 });
+  const corpus = buildPretrainCorpus(arithmeticTask(), { seed: o.seed ?? 0, size: o.corpusSize ?? 30000, mix: DEMO_BASE_MIX });
   const dataPath = join(o.workDir, 'corpus.jsonl');
   writeFileSync(dataPath, corpusToJsonl(corpus));
   log(`demo base: corpus of ${corpus.length} documents written to ${dataPath}`);
