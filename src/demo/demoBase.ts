@@ -15,11 +15,12 @@ export const DEMO_BASE_CONFIG = {
 };
 
 /**
- * The corpus mix of the demo's base: direct answers dominate (70%), so a base model sampled at temperature 0.6
- * mostly answers at a glance and is often wrong on 3-4 step chains, while worked, self-correcting and self-checking
- * solutions (30%) are there to be found by sampling at temperature 1. That gap is what RL closes.
+ * The corpus mix of the demo's base. Worked, self-correcting and self-checking solutions are common in plain text
+ * (60%), so the skill is learned well; but in the <think>/<answer> format 75% of answers are given at a glance and
+ * are often wrong on 3-4 step chains. Sampled at temperature 0.6 the base mostly answers directly; reasoning inside
+ * the tags is there to be found by sampling at temperature 1. That gap is what RL closes.
  */
-export const DEMO_BASE_MIX = { modes: { direct: 0.7, worked: 0.2, reflect: 0.05, verify: 0.05 } };
+export const DEMO_BASE_MIX = { r1Modes: { direct: 0.75, worked: 0.15, reflect: 0.05, verify: 0.05 } };
 
 /** Options of the base-model build (the command `aha demo --rebuild-base` runs). */
 export interface DemoBaseOptions {
@@ -52,7 +53,7 @@ export async function buildDemoBase(o: DemoBaseOptions): Promise<string> {
   if (existsSync(sftOut)) rmSync(sftOut, { recursive: true, force: true });
   const opts = resolveSftOptions({
     cli: {
-      model: initDir, data: dataPath, out: sftOut, eval_fraction: 0.02, per_device_train_batch_size: 64, max_steps: o.maxSteps ?? 1400,
+      model: initDir, data: dataPath, out: sftOut, eval_fraction: 0.02, per_device_train_batch_size: 64, max_steps: o.maxSteps ?? 1600,
       learning_rate: 1.5e-3, lr_scheduler_type: 'cosine', min_lr_ratio: 0.1, warmup_steps: 30, weight_decay: 0.01, adam_beta2: 0.99,
       max_grad_norm: 1, seed: o.seed ?? 0, logging_steps: 25, eval_steps: 200, save_steps: 200, save_total_limit: 1,
     },

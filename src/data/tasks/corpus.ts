@@ -38,6 +38,11 @@ export interface CorpusMix {
   format: Record<PromptStyle, number>;
   /** Relative weight of each solution mode. */
   modes: Record<SolutionMode, number>;
+  /**
+   * Mode weights for samples in the R1-Zero format, when they should differ from `modes` (null: same). The demo's
+   * base uses it to make tagged answers mostly direct, so reasoning inside the tags is latent rather than habitual.
+   */
+  r1Modes: Record<SolutionMode, number> | null;
   /** Probability that a 'worked' solution carries a slip it does not notice (and so a wrong answer). */
   uncorrectedSlip: number;
   /**
@@ -52,6 +57,7 @@ export interface CorpusMixInput {
   styles?: Partial<Record<PromptStyle, number>>;
   format?: Partial<Record<PromptStyle, number>>;
   modes?: Partial<Record<SolutionMode, number>>;
+  r1Modes?: Partial<Record<SolutionMode, number>> | null;
   uncorrectedSlip?: number;
   directAccuracy?: number[];
 }
@@ -65,6 +71,7 @@ export const DEFAULT_CORPUS_MIX: CorpusMix = {
   styles: { template: 0.5, qa: 0.2, problem: 0.15, equation: 0.15 },
   format: { template: 0.45, qa: 0.1, problem: 0.1, equation: 0 },
   modes: { direct: 0.4, worked: 0.4, reflect: 0.1, verify: 0.1 },
+  r1Modes: null,
   uncorrectedSlip: 0.05,
   directAccuracy: [1, 0.95, 0.5, 0.3, 0.2],
 };
@@ -131,6 +138,7 @@ export function resolveMix(input: CorpusMixInput = {}): CorpusMix {
     styles: { ...DEFAULT_CORPUS_MIX.styles, ...input.styles },
     format: { ...DEFAULT_CORPUS_MIX.format, ...input.format },
     modes: { ...DEFAULT_CORPUS_MIX.modes, ...input.modes },
+    r1Modes: input.r1Modes ? { direct: 0, worked: 0, reflect: 0, verify: 0, ...input.r1Modes } : null,
     uncorrectedSlip: input.uncorrectedSlip ?? DEFAULT_CORPUS_MIX.uncorrectedSlip,
     directAccuracy: input.directAccuracy ?? DEFAULT_CORPUS_MIX.directAccuracy,
   };
@@ -149,6 +157,7 @@ export function resolveMix(input: CorpusMixInput = {}): CorpusMix {
   };
   weights('styles', mix.styles, PROMPT_STYLES);
   weights('modes', mix.modes, SOLUTION_MODES);
+  if (mix.r1Modes) weights('r1Modes', mix.r1Modes, SOLUTION_MODES);
   for (const k of Object.keys(mix.format)) if (!PROMPT_STYLES.includes(k as PromptStyle)) throw new AhaError(`corpus mix: unknown format style "${k}"`);
   for (const k of PROMPT_STYLES) prob(`format.${k}`, mix.format[k]);
   prob('uncorrectedSlip', mix.uncorrectedSlip);
@@ -178,12 +187,13 @@ export function buildPretrainCorpus<E extends Example>(task: PretrainableTask<E>
   const textRng = root.fork('text');
   const styleW = PROMPT_STYLES.map((s) => mix.styles[s]);
   const modeW = SOLUTION_MODES.map((m) => mix.modes[m]);
+  const r1ModeW = mix.r1Modes ? SOLUTION_MODES.map((m) => mix.r1Modes![m]) : modeW;
 
   const out: CorpusSample[] = [];
   for (const ex of task.pretrainExamples(exRng, size)) {
     const style = PROMPT_STYLES[mixRng.weighted(styleW)];
     const format: OutputFormat = style !== 'equation' && mixRng.chance(mix.format[style]) ? 'r1' : 'plain';
-    const mode = SOLUTION_MODES[mixRng.weighted(modeW)];
+    const mode = SOLUTION_MODES[mixRng.weighted(format === 'r1' ? r1ModeW : modeW)];
     const steps = task.steps(ex);
     const directRight = mixRng.chance(directAccuracyFor(mix, steps));
     const slipUnnoticed = mixRng.chance(mix.uncorrectedSlip);
