@@ -19,6 +19,7 @@ export function registerDemo(program: Command): void {
     .option('--eval-problems <n>', 'held-out problems', '200')
     .option('--eval-samples <k>', 'samples per problem for pass@1', '4')
     .option('--seed <s>', 'seed', '0')
+    .option('--learning-rate <lr>', 'GRPO learning rate', '5e-5')
     .option('--resume', 'continue an interrupted run from its last checkpoint')
     .option('--json', 'end with one JSON line of the results')
     .action(async (o: Record<string, string | boolean | undefined>) => {
@@ -39,6 +40,7 @@ export function registerDemo(program: Command): void {
         evalProblems: parseInteger(o.evalProblems as string, '--eval-problems', { min: 1 }),
         evalSamples: parseInteger(o.evalSamples as string, '--eval-samples', { min: 1 }),
         seed: parseInteger(o.seed as string, '--seed', { min: 0 }),
+        learningRate: parseNumber(o.learningRate as string, '--learning-rate', { min: 0 }),
         resume: o.resume === true,
         progress: process.stderr.isTTY === true,
         signal: ac.signal,

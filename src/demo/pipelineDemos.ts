@@ -13,12 +13,11 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { arithmeticTask, type ArithmeticExample } from '../data/tasks/arithmetic.ts';
+import { arithmeticTask, type ArithmeticExample, type ArithmeticOptions } from '../data/tasks/arithmetic.ts';
 import { Rng } from '../data/rng.ts';
 import { initModel } from '../model/initModel.ts';
 import { grpoTrain } from '../rl/grpoTrainer.ts';
-import { hasValidFormat } from '../rewards/format.ts';
-import { runR1Pipeline, evaluateReasoning, formatStageEval, localGenerator, budgetSignal, type PipelineResult, type StageEval } from '../r1/pipeline.ts';
+import { runR1Pipeline, evaluateReasoning, formatStageEval, localGenerator, budgetSignal, readableFormat, type PipelineResult, type StageEval } from '../r1/pipeline.ts';
 import type { PipelineRecipeInput } from '../r1/pipelineRecipe.ts';
 import { parsePipelineRecipe } from '../r1/pipelineRecipe.ts';
 import { runDistill, type DistillProblem, type DistillReport } from '../r1/distill.ts';
@@ -41,6 +40,8 @@ export interface PipelineDemoOptions {
   evalSamples?: number;
   seed?: number;
   scale?: DemoScale;
+  /** The task's difficulty (default: the demo's 4-5 operand chains). */
+  taskOptions?: Pick<ArithmeticOptions, 'minTerms' | 'maxTerms' | 'maxOperand' | 'ops'>;
   resume?: boolean;
   signal?: AbortSignal;
   progress?: boolean;
@@ -57,12 +58,15 @@ function requireBase(base: string): void {
 }
 
 /** The recipe of the r1 demo: every stage small, RL stages bounded by wall-clock. */
-export function r1DemoRecipe(o: Pick<PipelineDemoOptions, 'base' | 'minutes' | 'evalProblems' | 'evalSamples' | 'seed' | 'scale'>): PipelineRecipeInput {
+export function r1DemoRecipe(o: Pick<PipelineDemoOptions, 'base' | 'minutes' | 'evalProblems' | 'evalSamples' | 'seed' | 'scale' | 'taskOptions'>): PipelineRecipeInput {
   const smoke = o.scale === 'smoke';
   const minutes = o.minutes ?? 6;
   const rl = (steps: number, share: number) => ({
     rewards: { accuracy: 1, format: 1, language: 1 },
-    grpo: { num_generations: smoke ? 2 : 8, beta: 0, epsilon: 0.2, loss_type: 'dr_grpo', scale_rewards: 'group', max_completion_length: smoke ? 24 : 160, temperature: 1.0 },
+    grpo: {
+      num_generations: smoke ? 2 : 8, beta: 0, epsilon: 0.2, loss_type: 'dr_grpo', scale_rewards: 'group', max_completion_length: smoke ? 24 : 160,
+      temperature: 1.0, mask_truncated_completions: true,
+    },
     training: {
       learning_rate: 3e-4, max_steps: smoke ? 1 : steps, prompts_per_step: smoke ? 2 : 16, warmup_steps: smoke ? 0 : 2, seed: o.seed ?? 0,
       save_steps: smoke ? 0 : 10, save_total_limit: 1, sample_log_steps: 5,
@@ -76,17 +80,21 @@ export function r1DemoRecipe(o: Pick<PipelineDemoOptions, 'base' | 'minutes' | '
   return {
     base_model: o.base,
     task: 'arithmetic',
-    task_train_size: smoke ? 64 : 5000,
+    task_options: {
+      min_terms: o.taskOptions?.minTerms, max_terms: o.taskOptions?.maxTerms, max_operand: o.taskOptions?.maxOperand, ops: o.taskOptions?.ops,
+    },
+    task_train_size: smoke ? 32 : 5000,
     language: 'en',
     max_new_tokens: smoke ? 24 : 160,
     eval: { problems: o.evalProblems ?? (smoke ? 2 : 64), samples: o.evalSamples ?? (smoke ? 1 : 2) },
     seed: o.seed ?? 0,
-    // The base's tagged outputs are short; the filters' job here is repetition and missing answers.
-    filters: { language_threshold: 0.9, max_paragraph_chars: 2000 },
+    // The base answers directly about as often as it works line by line, and a direct guess is sometimes right:
+    // a chain of thought needs the question and at least 3 rewrite lines to count as one.
+    filters: { language_threshold: 0.9, max_paragraph_chars: 2000, min_reasoning_lines: smoke ? null : 4 },
     stages: {
-      cold_start_sft: { prompts: smoke ? 4 : 192, samples_per_prompt: smoke ? 2 : 4, max_per_prompt: 1, temperature: 1.0, sft: { ...sft(40), max_steps: smoke ? 1 : 40 }, max_minutes: minutes * 0.15 },
+      cold_start_sft: { prompts: smoke ? 8 : 256, samples_per_prompt: smoke ? 2 : 4, max_per_prompt: 1, temperature: 0.8, sft: { ...sft(40), max_steps: smoke ? 1 : 40 }, max_minutes: minutes * 0.15 },
       reasoning_rl: rl(25, 0.35),
-      rejection_sft: { prompts: smoke ? 4 : 192, samples_per_prompt: smoke ? 2 : 4, max_per_prompt: 2, temperature: 0.7, sft: sft(60), max_minutes: minutes * 0.2 },
+      rejection_sft: { prompts: smoke ? 8 : 192, samples_per_prompt: smoke ? 2 : 4, max_per_prompt: 2, temperature: 0.7, sft: sft(60), max_minutes: minutes * 0.2 },
       all_scenarios_rl: rl(15, 0.3),
     },
   };
@@ -140,9 +148,9 @@ export async function runDistillDemo(o: DistillDemoOptions): Promise<DistillDemo
   if (o.teacher !== undefined && teacher !== o.teacher) o.log(`distill demo: no model at ${o.teacher}; the base model teaches`);
   mkdirSync(o.out, { recursive: true });
 
-  const task = arithmeticTask();
+  const task = arithmeticTask(o.taskOptions);
   const toProblem = (ex: ArithmeticExample): DistillProblem => ({ id: ex.question, question: ex.question, answer: ex.answer, example: ex });
-  const train = task.generate(new Rng(seed + 1), smoke ? 4 : 256, 'train').map(toProblem);
+  const train = task.generate(new Rng(seed + 1), smoke ? 8 : 256, 'train').map(toProblem);
   const test = task.generate(new Rng(seed + 7), o.evalProblems ?? (smoke ? 2 : 64), 'test').map(toProblem);
   const verify = answerVerifier({ check: (a, p) => task.check(a, p.example as ArithmeticExample) });
   const prompt = (p: DistillProblem) => task.prompt(p.example as ArithmeticExample);
@@ -190,7 +198,7 @@ export async function runDistillDemo(o: DistillDemoOptions): Promise<DistillDemo
           prompt: (ex: { prompt: string }) => ex.prompt,
           rewards: [
             { name: 'accuracy', weight: 1, fn: async (c: string, ex: Record<string, unknown>) => ((await verify(c, { ...(ex as unknown as ReasoningProblem), example: ex })) ? 1 : 0) },
-            { name: 'format', weight: 1, fn: (c: string) => (hasValidFormat(c, { mode: 'think', requireAnswer: true }) ? 1 : 0) },
+            { name: 'format', weight: 1, fn: (c: string, _ex: unknown, rc: { prompt: string }) => (readableFormat(c, rc.prompt) ? 1 : 0) },
           ],
           grpo: { num_generations: smoke ? 2 : 8, beta: 0, loss_type: 'dr_grpo', max_completion_length: maxNew, temperature: 1.0 },
           training: { learning_rate: 1e-3, max_steps: smoke ? 1 : 10_000, prompts_per_step: smoke ? 2 : 16, seed, save_steps: 0, sample_log_steps: 0 },

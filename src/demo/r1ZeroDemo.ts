@@ -25,6 +25,8 @@ export interface R1ZeroDemoOptions {
   evalProblems: number;
   evalSamples: number;
   seed: number;
+  /** GRPO learning rate. */
+  learningRate: number;
   progress?: boolean;
   resume?: boolean;
   signal?: AbortSignal;
@@ -82,7 +84,7 @@ export async function runR1ZeroDemo(o: R1ZeroDemoOptions): Promise<R1ZeroDemoRes
         ],
         grpo: { num_generations: 8, beta: 0, epsilon: 0.2, loss_type: 'dr_grpo', scale_rewards: 'group', max_completion_length: 160, temperature: 1.0 },
         training: {
-          learning_rate: 3e-4, max_steps: o.steps, prompts_per_step: 16, warmup_steps: 3, lr_scheduler_type: 'constant',
+          learning_rate: o.learningRate, max_steps: o.steps, prompts_per_step: 16, warmup_steps: 3, lr_scheduler_type: 'constant',
           seed: o.seed, save_steps: 10, save_total_limit: 1, sample_log_steps: 5, max_grad_norm: 1.0, micro_batch_tokens: 8192,
         },
       },
