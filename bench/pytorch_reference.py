@@ -31,6 +31,28 @@ import time
 from dataclasses import dataclass, asdict
 from typing import Dict, List, Optional, Tuple
 
+# torch's OpenMP pool (libgomp) and the pthread OpenBLAS pool each spin-wait when idle and steal the cores from
+# each other; with libgomp's default (active) waiting, elementwise ops and decode ran 5-20x slower on the 2-core
+# bench machine. Passive waiting is the fair setting for torch here. libgomp reads this once when torch loads, so
+# it has to be set before the import. --omp-wait-policy passive|active|unset overrides; without the option an
+# OMP_WAIT_POLICY already in the environment is kept.
+def _omp_wait_policy_from_argv() -> Optional[str]:
+    for i, a in enumerate(sys.argv):
+        if a == "--omp-wait-policy" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith("--omp-wait-policy="):
+            return a.split("=", 1)[1]
+    return None
+
+
+_owp = _omp_wait_policy_from_argv()
+if _owp == "unset":
+    os.environ.pop("OMP_WAIT_POLICY", None)
+elif _owp in ("passive", "active"):
+    os.environ["OMP_WAIT_POLICY"] = _owp.upper()
+else:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -393,23 +415,32 @@ def bench_train(model, cfg, batch, seq, steps, warmup, lr, seed):
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
     model.train()
     times, losses = [], []
+    phases: Dict[str, List[float]] = {"forward": [], "backward": [], "clip": [], "optimizer": []}
     for i in range(warmup + steps):
         tokens = torch.randint(0, cfg.vocab_size, (batch, seq), generator=g)
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = train_loss(model, tokens)
+        t1 = time.perf_counter()
         loss.backward()
+        t2 = time.perf_counter()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        t3 = time.perf_counter()
         opt.step()
         lv = loss.item()
-        dt = time.perf_counter() - t0
+        t4 = time.perf_counter()
+        dt = t4 - t0
         if i >= warmup:
             times.append(dt)
             losses.append(lv)
-        print(f"  train step {i + 1}/{warmup + steps}{' (warmup)' if i < warmup else ''}: "
-              f"{dt * 1000:.1f} ms  loss {lv:.4f}  grad_norm {float(gn):.4f}", file=sys.stderr)
+            for k, v in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                phases[k].append(v)
+        print(f"  train step {i + 1}/{warmup + steps}{' (warmup)' if i < warmup else ''}: {dt * 1000:.1f} ms "
+              f"(fwd {(t1 - t0) * 1000:.0f}, bwd {(t2 - t1) * 1000:.0f}, clip {(t3 - t2) * 1000:.0f}, "
+              f"adamw {(t4 - t3) * 1000:.0f})  loss {lv:.4f}  grad_norm {float(gn):.4f}", file=sys.stderr)
     med = statistics.median(times)
     return {"train_step_s_median": med, "train_step_s_all": times,
+            "train_phase_s_median": {k: statistics.median(v) for k, v in phases.items()},
             "train_tokens_per_s": batch * seq / med, "train_loss_last": losses[-1]}
 
 
@@ -649,6 +680,9 @@ def main():
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=None, help="torch + OpenBLAS threads (default: all usable cores)")
+    ap.add_argument("--omp-wait-policy", choices=["passive", "active", "unset"], default=None,
+                    help="libgomp idle policy for torch's thread pool (default: OMP_WAIT_POLICY from the "
+                         "environment, else passive; 'unset' = torch's out-of-the-box behaviour)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print one JSON line with the results last")
     ap.add_argument("--self-test", action="store_true", help="run the correctness checks and exit")

@@ -15,6 +15,8 @@ import os
 import statistics
 import time
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # same default as pytorch_reference.py (set before torch loads)
+
 
 def openblas(threads=None):
     path = None
