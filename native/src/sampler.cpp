@@ -130,14 +130,23 @@ std::vector<SampleResult> generate(Model& model, const std::vector<SampleRequest
   model.prefill(packSequences(prompts), cache, logits);
   std::vector<int32_t> rows(B);
   std::iota(rows.begin(), rows.end(), 0);
-  std::vector<float> w;
-  std::vector<int32_t> cand;
   while (true) {
     std::vector<int32_t> nextIds, nextPos, nextRows;
+    // Rows are independent (each has its own generator), so they are sampled in parallel.
+    std::vector<int32_t> toks(rows.size());
+    std::vector<float> lps(rows.size());
+#pragma omp parallel
+    {
+      std::vector<float> wl;
+      std::vector<int32_t> cl;
+#pragma omp for schedule(static)
+      for (size_t m = 0; m < rows.size(); m++)
+        toks[m] = sampleRow(logits.data() + m * (size_t)c.vocab, c.vocab, o, rngs[rows[m]], wl, cl, &lps[m]);
+    }
     for (size_t m = 0; m < rows.size(); m++) {
       int b = rows[m];
-      float lp;
-      int32_t tok = sampleRow(logits.data() + m * (size_t)c.vocab, c.vocab, o, rngs[b], w, cand, &lp);
+      float lp = lps[m];
+      int32_t tok = toks[m];
       out[b].tokens.push_back(tok);
       out[b].logprobs.push_back(lp);
       if (stop.count(tok)) {

@@ -123,7 +123,7 @@ void attentionDecode(float* out, const float* q, const float* kCache, const floa
 #pragma omp parallel
   {
     std::vector<float> sc;
-#pragma omp for schedule(dynamic, 1) collapse(2)
+#pragma omp for schedule(static) collapse(2)
     for (int b = 0; b < batch; b++) {
       for (int h = 0; h < heads; h++) {
         if (!active[b]) continue;
@@ -136,6 +136,7 @@ void attentionDecode(float* out, const float* q, const float* kCache, const floa
         for (int j = 0; j < L; j++) {
           const float* kr = K + (size_t)j * ks;
           float dot = 0;
+#pragma omp simd reduction(+ : dot)
           for (int d = 0; d < D; d++) dot += qv[d] * kr[d];
           sc[j] = dot * scale;
           mx = sc[j] > mx ? sc[j] : mx;
@@ -151,6 +152,7 @@ void attentionDecode(float* out, const float* q, const float* kCache, const floa
         for (int j = 0; j < L; j++) {
           const float* vr = V + (size_t)j * ks;
           float p = sc[j] * inv;
+#pragma omp simd
           for (int d = 0; d < D; d++) o[d] += p * vr[d];
         }
       }
