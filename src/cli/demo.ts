@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { runR1ZeroDemo } from '../demo/r1ZeroDemo.ts';
+import { runR1PipelineDemo, runDistillDemo } from '../demo/pipelineDemos.ts';
+import { AhaError } from '../errors.ts';
 import { printLine, logLine } from './output.ts';
 import { parseInteger, parseNumber } from './parse.ts';
 
@@ -22,6 +24,8 @@ export function registerDemo(program: Command): void {
     .option('--learning-rate <lr>', 'GRPO learning rate', '5e-5')
     .option('--resume', 'continue an interrupted run from its last checkpoint')
     .option('--json', 'end with one JSON line of the results')
+    .option('--pipeline <name>', 'r1 (the four R1 stages) or distill (teacher traces into a smaller student)')
+    .option('--teacher <dir>', 'distill: teacher checkpoint (default runs/demo/grpo/final, else the base)')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const ac = new AbortController();
       const onSignal = () => {
@@ -31,6 +35,23 @@ export function registerDemo(program: Command): void {
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      if (o.pipeline !== undefined) {
+        if (o.pipeline !== 'r1' && o.pipeline !== 'distill') throw new AhaError(`--pipeline: expected r1 or distill (got ${o.pipeline})`);
+        const common = {
+          out: o.out === 'runs/demo' ? `runs/demo-${o.pipeline}` : (o.out as string), base: o.base as string,
+          minutes: Math.min(6, parseNumber(o.minutes as string, '--minutes', { min: 0.1 })), evalProblems: 64, evalSamples: 2,
+          seed: parseInteger(o.seed as string, '--seed', { min: 0 }), signal: ac.signal, progress: process.stderr.isTTY === true,
+          log: logLine, print: printLine,
+        };
+        const r = o.pipeline === 'r1'
+          ? await runR1PipelineDemo(common)
+          : await runDistillDemo({ ...common, teacher: (o.teacher as string | undefined) ?? 'runs/demo/grpo/final' });
+        if (r.interrupted) {
+          logLine('aha: stopped; run the same command again to resume');
+          process.exit(130);
+        }
+        return;
+      }
       const r = await runR1ZeroDemo({
         out: o.out as string,
         base: o.base as string,

@@ -4,6 +4,8 @@ import { registerReport } from './report.ts';
 import { registerGrpo } from './grpo.ts';
 import { registerSft } from './sft.ts';
 import { registerEval } from './eval.ts';
+import { registerR1 } from './r1.ts';
+import { registerDistill } from './distill.ts';
 
 /** Commands of the later stages (training, evaluation, pipelines). */
 export async function registerExtraCommands(program: Command): Promise<void> {
@@ -12,4 +14,6 @@ export async function registerExtraCommands(program: Command): Promise<void> {
   registerGrpo(program);
   registerSft(program);
   registerEval(program);
+  registerR1(program);
+  registerDistill(program);
 }

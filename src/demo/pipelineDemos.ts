@@ -68,7 +68,8 @@ export function r1DemoRecipe(o: Pick<PipelineDemoOptions, 'base' | 'minutes' | '
       temperature: 1.0, mask_truncated_completions: true,
     },
     training: {
-      learning_rate: 3e-4, max_steps: smoke ? 1 : steps, prompts_per_step: smoke ? 2 : 16, warmup_steps: smoke ? 0 : 2, seed: o.seed ?? 0,
+      // After SFT the policy is sharp: R1-Zero's demo rate (3e-4, from the base) wrecks its arithmetic in ten steps.
+      learning_rate: 5e-5, max_steps: smoke ? 1 : steps, prompts_per_step: smoke ? 2 : 16, warmup_steps: smoke ? 0 : 2, seed: o.seed ?? 0,
       save_steps: smoke ? 0 : 10, save_total_limit: 1, sample_log_steps: 5,
     },
     max_minutes: minutes * share,
@@ -92,7 +93,7 @@ export function r1DemoRecipe(o: Pick<PipelineDemoOptions, 'base' | 'minutes' | '
     // a chain of thought needs the question and at least 3 rewrite lines to count as one.
     filters: { language_threshold: 0.9, max_paragraph_chars: 2000, min_reasoning_lines: smoke ? null : 4 },
     stages: {
-      cold_start_sft: { prompts: smoke ? 8 : 256, samples_per_prompt: smoke ? 2 : 4, max_per_prompt: 1, temperature: 0.8, sft: { ...sft(40), max_steps: smoke ? 1 : 40 }, max_minutes: minutes * 0.15 },
+      cold_start_sft: { prompts: smoke ? 8 : 256, samples_per_prompt: smoke ? 2 : 4, max_per_prompt: 1, temperature: 0.8, sft: sft(40), max_minutes: minutes * 0.15 },
       reasoning_rl: rl(25, 0.35),
       rejection_sft: { prompts: smoke ? 8 : 192, samples_per_prompt: smoke ? 2 : 4, max_per_prompt: 2, temperature: 0.7, sft: sft(60), max_minutes: minutes * 0.2 },
       all_scenarios_rl: rl(15, 0.3),
@@ -119,10 +120,12 @@ export async function runR1PipelineDemo(o: PipelineDemoOptions): Promise<Pipelin
 
 /** What the distillation demo measured. */
 export interface DistillDemoResult {
+  /** Stopped by the signal: what is done is on disk, and the same call continues it. */
+  interrupted: boolean;
   teacher: string;
   report: DistillReport;
-  /** The same fresh student after GRPO alone for the distillation's wall-clock time. */
-  grpoOnly: StageEval;
+  /** The same fresh student after GRPO alone for the distillation's wall-clock time (null when interrupted). */
+  grpoOnly: StageEval | null;
   grpoSteps: number;
   distillSeconds: number;
   out: string;
@@ -167,15 +170,15 @@ export async function runDistillDemo(o: DistillDemoOptions): Promise<DistillDemo
     out: join(o.out, 'distill'), teacher, student: studentDir, problems: { train, eval: test }, prompt, verify,
     samples: smoke ? 2 : 4, maxPerPrompt: 2, temperature: 0.7, topP: 0.95, maxNewTokens: maxNew, seed,
     sft: {
-      learning_rate: 1e-3, max_steps: smoke ? 1 : 400, per_device_train_batch_size: smoke ? 2 : 32, lr_scheduler_type: 'cosine', min_lr_ratio: 0.1,
+      learning_rate: 1e-3, max_steps: smoke ? 1 : 500, per_device_train_batch_size: smoke ? 2 : 32, lr_scheduler_type: 'cosine', min_lr_ratio: 0.1,
       warmup_steps: smoke ? 0 : 10, save_steps: smoke ? 1 : 50, logging_steps: 10, seed,
     },
-    sftMaxMinutes: minutes * 0.6,
+    sftMaxMinutes: minutes * 0.4,
     eval: { samples: o.evalSamples ?? (smoke ? 1 : 2), maxNewTokens: maxNew },
     signal: o.signal, log: o.log, progress: o.progress,
   });
   const distillSeconds = (Date.now() - t0) / 1000;
-  if (report.status === 'interrupted') throw new AhaError('distill demo: interrupted');
+  if (report.status === 'interrupted') return { interrupted: true, teacher, report, grpoOnly: null, grpoSteps: 0, distillSeconds, out: o.out };
 
   // The same student, GRPO alone, for the same wall-clock time.
   o.log(`distill demo: GRPO alone on the fresh student for ${distillSeconds.toFixed(0)} s`);
@@ -205,7 +208,7 @@ export async function runDistillDemo(o: DistillDemoOptions): Promise<DistillDemo
         },
         { outDir: grpoDir, signal: budget.signal, log: o.log, progress: o.progress },
       );
-      if (o.signal?.aborted) throw new AhaError('distill demo: interrupted');
+      if (o.signal?.aborted) return { interrupted: true, teacher, report, grpoOnly: null, grpoSteps: r.step, distillSeconds, out: o.out };
       grpoSteps = r.step;
       grpoModelDir = r.checkpoint!;
       writeFileAtomic(donePath, JSON.stringify({ steps: grpoSteps, checkpoint: grpoModelDir }) + '\n');
@@ -228,5 +231,5 @@ export async function runDistillDemo(o: DistillDemoOptions): Promise<DistillDemo
   if (report.evals.student_after) print('  ' + formatStageEval('student distilled', report.evals.student_after));
   print('  ' + formatStageEval(`student GRPO only`, grpoOnly) + `   (${grpoSteps} steps in ${distillSeconds.toFixed(0)} s)`);
   print(`run directory: ${o.out}`);
-  return { teacher, report, grpoOnly, grpoSteps, distillSeconds, out: o.out };
+  return { interrupted: false, teacher, report, grpoOnly, grpoSteps, distillSeconds, out: o.out };
 }

@@ -23,12 +23,13 @@ import { extractAnswer, DEFAULT_STRATEGIES, type AnswerStrategy } from '../eval/
 import { mathEqual } from '../eval/mathEquivalence.ts';
 import { formatReward } from '../rewards/format.ts';
 import { lengthReward, overlongPenalty } from '../rewards/length.ts';
+import { languageRewardFromOptions } from '../rewards/languageConsistency.ts';
 import type { Example, NamedReward, RewardFn } from '../rewards/types.ts';
 import type { GrpoOptions } from './grpoOptions.ts';
 import type { AnswerCheck, RewardSpec } from './recipe.ts';
 
 /** Names of the built-in rewards. */
-export const BUILTIN_REWARDS = ['accuracy', 'format', 'length', 'overlong'] as const;
+export const BUILTIN_REWARDS = ['accuracy', 'format', 'length', 'overlong', 'language'] as const;
 export type BuiltinReward = (typeof BUILTIN_REWARDS)[number];
 
 /** A reward ready for scoreCompletions, with what the trainer needs to know about it. */
@@ -163,6 +164,9 @@ export async function buildRewards(specs: readonly RewardSpec[], ctx: RewardBuil
       if (cacheLength > maxLength) throw new AhaError(`${where}.options.cache_length: ${cacheLength} is over grpo.max_completion_length ${maxLength}`);
       fn = overlongPenalty({ maxLength, cacheLength });
       kind = 'overlong';
+    } else if (spec.name === 'language') {
+      fn = languageRewardFromOptions(spec.options, where);
+      kind = 'language';
     } else if (isModuleSpec(spec.name)) {
       const m = await loadModuleReward(spec, where, ctx.baseDir);
       fn = m.fn;

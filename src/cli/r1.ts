@@ -1,0 +1,69 @@
+/**
+ * `aha r1 --config recipe.yaml [--out DIR] [--stage NAME] [--resume]`: DeepSeek-R1's four-stage pipeline
+ * (src/r1/pipeline.ts). Ctrl-C stops at the next safe point (checkpoints are written as usual) and prints the
+ * command that resumes; finished stages are never redone.
+ */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { loadPipelineRecipe, STAGE_NAMES } from '../r1/pipelineRecipe.ts';
+import { formatStageEval, runR1Pipeline, type PipelineResult } from '../r1/pipeline.ts';
+import { logLine, printLine } from './output.ts';
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The per-stage table: base, then each stage's pass@1, format rate, language consistency and mean length. */
+export function formatPipelineTable(r: PipelineResult): string[] {
+  const lines = [`r1 pipeline: ${r.outDir}`];
+  if (r.base) lines.push('  ' + formatStageEval('base', r.base));
+  for (const s of r.stages) {
+    if (s.eval) lines.push('  ' + formatStageEval(s.name, s.eval) + (s.status === 'skipped' ? '   (finished earlier)' : ''));
+    else lines.push(`  ${s.name.padEnd(18)} ${s.status === 'interrupted' ? 'interrupted' : 'not run'}`);
+  }
+  return lines;
+}
+
+/** Registers `aha r1`. */
+export function registerR1(program: Command): void {
+  program
+    .command('r1')
+    .description("DeepSeek-R1's pipeline: cold-start SFT, reasoning RL, rejection sampling + SFT, all-scenario RL")
+    .requiredOption('--config <file>', 'pipeline recipe (.yaml or .json): base_model, task or dataset, stages')
+    .option('--out <dir>', "run directory (default: the recipe's output_dir)")
+    .option('--stage <name>', `run only this stage (${STAGE_NAMES.join(', ')}); earlier stages must be finished`)
+    .option('--resume', 'continue the run: finished stages are skipped, an interrupted one continues')
+    .option('--json', 'end with one JSON line of the per-stage evaluations')
+    .action(async (o: { config: string; out?: string; stage?: string; resume?: boolean; json?: boolean }) => {
+      const { recipe } = loadPipelineRecipe(o.config);
+      const controller = new AbortController();
+      const onSignal = () => {
+        if (controller.signal.aborted) process.exit(130);
+        logLine('\naha r1: interrupted; stopping at the next checkpoint (Ctrl-C again to quit now)');
+        controller.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        const r = await runR1Pipeline(recipe, {
+          outDir: o.out !== undefined ? resolve(o.out) : undefined, resume: o.resume, stage: o.stage, signal: controller.signal,
+          progress: process.stderr.isTTY === true, log: (l) => logLine(l),
+        });
+        for (const l of formatPipelineTable(r)) printLine(l);
+        if (o.json) {
+          printLine(JSON.stringify({
+            out: r.outDir, interrupted: r.interrupted, base: r.base,
+            stages: r.stages.map((s) => ({ name: s.name, status: s.status, checkpoint: s.checkpoint, eval: s.eval && { ...s.eval, examples: undefined } })),
+          }));
+        }
+        if (r.interrupted) {
+          const parts = ['aha r1 --config', shellQuote(o.config), '--out', shellQuote(r.outDir), ...(o.stage ? ['--stage', o.stage] : []), '--resume'];
+          logLine(`resume with: ${parts.join(' ')}`);
+          process.exit(130);
+        }
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}
