@@ -1,5 +1,6 @@
 import { Model, engineInfo } from '../engine/model.ts';
 import type { EngineConfig } from '../engine/types.ts';
+import { mulberry32 } from '../data/rng.ts';
 
 export interface EngineBenchOptions {
   batch: number;
@@ -39,15 +40,6 @@ export function trainStepFlops(c: EngineConfig, batch: number, seq: number): num
   return 3 * batch * (seq * perTokenLinear + attn * c.numLayers);
 }
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Times a square sgemm through the engine's own BLAS (a [n,n] x [n,n]^T linear layer), in GFLOP/s. */
 export async function sgemmProbe(n = 1024, reps = 3): Promise<number> {
@@ -80,7 +72,7 @@ export async function benchmarkEngine(
   o: EngineBenchOptions,
   onProgress?: (msg: string) => void,
 ): Promise<EngineBenchResult> {
-  const r = rng(o.seed ?? 1);
+  const r = mulberry32(o.seed ?? 1);
   const V = model.config.vocabSize;
   const tokens = (n: number) => Array.from({ length: n }, () => Math.floor(r() * V));
   const batch = Array.from({ length: o.batch }, () => tokens(o.seq));

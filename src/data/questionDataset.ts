@@ -121,7 +121,8 @@ export function findSplitFiles(dir: string, split: string): string[] {
   return found;
 }
 
-async function readParquetRows(path: string): Promise<Record<string, unknown>[]> {
+/** All rows of a Parquet file as objects; errors name the file (and hint at unsupported compression). */
+export async function readParquetRows(path: string): Promise<Record<string, unknown>[]> {
   let file;
   try {
     file = await asyncBufferFromFile(path);

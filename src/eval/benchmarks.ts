@@ -6,9 +6,9 @@
 import { existsSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { AhaError } from '../errors.ts';
 import { readJsonlObjects } from '../data/jsonl.ts';
+import { readParquetRows } from '../data/questionDataset.ts';
 import { extractAnswer, lastBoxed } from './extractAnswer.ts';
 
 /** One problem to evaluate. `id` is unique within its benchmark (outputs and resumption key on it). */
@@ -80,20 +80,6 @@ export interface LoadBenchmarkOptions {
 const QUESTION_FIELDS = ['problem', 'question', 'prompt'];
 const ID_FIELDS = ['unique_id', 'id', 'problem_id', 'idx'];
 
-async function readParquetRows(path: string): Promise<Record<string, unknown>[]> {
-  let file;
-  try {
-    file = await asyncBufferFromFile(path);
-    await parquetMetadataAsync(file);
-  } catch (e) {
-    throw new AhaError(`${path}: not a readable Parquet file (${(e as Error).message})`);
-  }
-  try {
-    return (await parquetReadObjects({ file })) as Record<string, unknown>[];
-  } catch (e) {
-    throw new AhaError(`${path}: cannot read Parquet rows (${(e as Error).message})`);
-  }
-}
 
 function scalarString(v: unknown): string | null {
   if (typeof v === 'string') return v;

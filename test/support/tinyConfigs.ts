@@ -3,6 +3,7 @@
  * finite differences to run in milliseconds, and together covering every branch of the architecture.
  */
 import { tensorLayout, type EngineConfig } from '../../src/engine/types.ts';
+import { mulberry32 } from '../../src/data/rng.ts';
 
 /** HF default RoPE inverse frequencies 1 / theta^(2j/D), j < D/2, rounded to float32 as the engine receives them. */
 export function defaultInvFreq(headDim: number, theta: number): Float32Array {
@@ -11,17 +12,8 @@ export function defaultInvFreq(headDim: number, theta: number): Float32Array {
   return out;
 }
 
-/** mulberry32: a tiny deterministic 32-bit PRNG; returns a function giving uniforms in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded PRNG (src/data/rng.ts), re-exported for the engine tests. */
+export { mulberry32 };
 
 /** Standard normal samples from a seeded uniform source (Box-Muller). */
 export function gaussian(rand: () => number): () => number {
