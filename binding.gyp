@@ -8,7 +8,9 @@
         "native/src/sampler.cpp",
         "native/src/cpu/ops.cpp",
         "native/src/cpu/attention.cpp",
-        "native/src/cpu/blas.cpp"
+        "native/src/cpu/blas.cpp",
+        "native/src/cpu/smallGemm.cpp",
+        "native/src/cpu/probe.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native/src"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

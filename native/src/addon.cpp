@@ -7,6 +7,9 @@
 #include <memory>
 
 #include "cpu/blas.h"
+#include "cpu/probe.h"
+#include "cpu/smallGemm.h"
+#include "cpu/vecmath.h"
 #include "model.h"
 #include "sampler.h"
 
@@ -67,7 +70,7 @@ void checkTokens(const Model& m, const std::vector<std::vector<int32_t>>& seqs, 
   }
 }
 
-// A promise-returning worker around one closure run off the main thread.
+// A promise-returning worker around one closure run off the main thread (holding the model's lock when there is one).
 class Task : public Napi::AsyncWorker {
  public:
   using Run = std::function<void()>;
@@ -77,8 +80,12 @@ class Task : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
     try {
-      std::lock_guard<std::mutex> lock(model_->mutex);
-      run_();
+      if (model_) {
+        std::lock_guard<std::mutex> lock(model_->mutex);
+        run_();
+      } else {
+        run_();
+      }
     } catch (const std::exception& e) {
       SetError(e.what());
     }
@@ -328,10 +335,64 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// probe(kind, M, N, K, reps): "sgemm" -> GFLOP/s of the engine's sgemm at that shape; "fma" -> FMA peak GFLOP/s.
+Napi::Value Probe(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  const std::string kind = info[0].As<Napi::String>().Utf8Value();
+  int dims[4] = {0, 0, 0, 0};
+  for (int i = 0; i < 4; i++) dims[i] = info.Length() > (size_t)(i + 1) ? info[i + 1].As<Napi::Number>().Int32Value() : 0;
+  if (kind != "sgemm" && kind != "fma") throw Napi::Error::New(env, "probe: unknown kind " + kind);
+  if (kind == "sgemm" && (dims[0] < 1 || dims[1] < 1 || dims[2] < 1))
+    throw Napi::Error::New(env, "probe: sgemm needs M, N, K >= 1");
+  auto out = std::make_shared<double>(0);
+  auto* t = new Task(
+      env, nullptr,
+      [kind, dims, out]() {
+        *out = kind == "fma" ? aha::cpu::fmaPeakGflops() : aha::cpu::sgemmGflops(dims[0], dims[1], dims[2], dims[3]);
+      },
+      [out](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *out); });
+  auto p = t->Promise();
+  t->Queue();
+  return p;
+}
+
+// Kernels exposed for their tests against float64 references; not part of the public API.
+Napi::Value KernelSmallGemm(const Napi::CallbackInfo& info) {
+  auto X = toFloats(info[0], "X"), W = toFloats(info[1], "W");
+  std::vector<float> bias;
+  const bool hasBias = info[2].IsTypedArray();
+  if (hasBias) bias = toFloats(info[2], "bias");
+  const int M = info[3].As<Napi::Number>().Int32Value(), K = info[4].As<Napi::Number>().Int32Value(),
+            N = info[5].As<Napi::Number>().Int32Value();
+  if ((size_t)M * K != X.size() || (size_t)N * K != W.size() || (hasBias && bias.size() != (size_t)N))
+    throw Napi::Error::New(info.Env(), "smallGemm: sizes do not match M, K, N");
+  auto C = Napi::Float32Array::New(info.Env(), (size_t)M * N);
+  aha::cpu::smallGemmNT(C.Data(), X.data(), W.data(), hasBias ? bias.data() : nullptr, M, K, N);
+  return C;
+}
+
+Napi::Value KernelExpShift(const Napi::CallbackInfo& info) {
+  auto x = toFloats(info[0], "x");
+  const float shift = info[1].As<Napi::Number>().FloatValue();
+  auto y = Napi::Float32Array::New(info.Env(), x.size());
+  const double sum = aha::cpu::expShiftSum(y.Data(), x.data(), x.size(), shift);
+  auto r = Napi::Object::New(info.Env());
+  r.Set("y", y);
+  r.Set("sum", sum);
+  r.Set("max", aha::cpu::maxOf(x.data(), x.size()));
+  return r;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeModel", NativeModel::Init(env));
   exports.Set("blasInfo", Napi::Function::New(env, BlasInfo));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("probe", Napi::Function::New(env, Probe));
+  auto kernels = Napi::Object::New(env);
+  kernels.Set("smallGemmNT", Napi::Function::New(env, KernelSmallGemm));
+  kernels.Set("expShiftSum", Napi::Function::New(env, KernelExpShift));
+  kernels.Set("vectorWidth", aha::cpu::smallGemmAvailable() ? aha::cpu::vm::kLanes : 0);
+  exports.Set("kernels", kernels);
   return exports;
 }
 

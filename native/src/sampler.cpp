@@ -1,5 +1,7 @@
 #include "sampler.h"
 
+#include "cpu/vecmath.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -20,19 +22,31 @@ struct Rng {
 // Draws a token from one row of logits; returns the token and its log-prob under the untempered distribution.
 int32_t sampleRow(const float* z, int V, const SampleOptions& o, Rng& rng, std::vector<float>& w,
                   std::vector<int32_t>& cand, float* logprob) {
-  float mx = z[0];
+  const float mx = cpu::maxOf(z, V);
   int arg = 0;
-  for (int v = 1; v < V; v++)
-    if (z[v] > mx) mx = z[v], arg = v;
-  double s = 0;
-  for (int v = 0; v < V; v++) s += std::exp((double)(z[v] - mx));
-  const double lse = mx + std::log(s);
-  int32_t tok = arg;
+  double lse;
+  double total = 0;
   if (o.temperature > 0) {
     w.resize(V);
-    double total = 0;
-    const double invT = 1.0 / o.temperature;
-    for (int v = 0; v < V; v++) total += (w[v] = (float)std::exp((z[v] - mx) * invT));
+    const float invT = 1.0f / o.temperature;
+    if (invT == 1.0f) {
+      total = cpu::expShiftSum(w.data(), z, V, mx);
+      lse = mx + std::log(total);
+    } else {
+      lse = mx + std::log(cpu::expShiftSumOnly(z, V, mx));
+      for (int v = 0; v < V; v++) w[v] = z[v] * invT;
+      total = cpu::expShiftSum(w.data(), w.data(), V, mx * invT);
+    }
+  } else {
+    for (int v = 0; v < V; v++)
+      if (z[v] == mx) {
+        arg = v;
+        break;
+      }
+    lse = mx + std::log(cpu::expShiftSumOnly(z, V, mx));
+  }
+  int32_t tok = arg;
+  if (o.temperature > 0) {
     const bool useK = o.topK > 0 && o.topK < V, useP = o.topP > 0 && o.topP < 1;
     if (!useK && !useP) {
       double u = rng.uniform() * total, acc = 0;
@@ -137,8 +151,9 @@ std::vector<SampleResult> generate(Model& model, const std::vector<SampleRequest
     std::vector<float> lps(rows.size());
 #pragma omp parallel
     {
-      std::vector<float> wl;
-      std::vector<int32_t> cl;
+      // Kept across steps: a fresh vocabulary-sized buffer per step would be mapped (and faulted in) anew.
+      thread_local std::vector<float> wl;
+      thread_local std::vector<int32_t> cl;
 #pragma omp for schedule(static)
       for (size_t m = 0; m < rows.size(); m++)
         toks[m] = sampleRow(logits.data() + m * (size_t)c.vocab, c.vocab, o, rngs[rows[m]], wl, cl, &lps[m]);

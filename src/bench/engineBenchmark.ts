@@ -1,6 +1,7 @@
 import { Model, engineInfo } from '../engine/model.ts';
 import type { EngineConfig } from '../engine/types.ts';
 import { mulberry32 } from '../data/rng.ts';
+import { loadAddon } from '../engine/native.ts';
 
 export interface EngineBenchOptions {
   batch: number;
@@ -19,8 +20,12 @@ export interface EngineBenchResult {
   train_gflops: number;
   generate_tokens_per_s: number;
   generate_s: number;
+  /** sgemm probe at this model's largest training product (tokens x intermediate x hidden). */
   sgemm_gflops: number;
+  /** train_gflops / sgemm_gflops */
   train_fraction_of_peak: number;
+  fma_peak_gflops: number;
+  train_fraction_of_fma_peak: number;
   peak_rss_mb: number;
   params: number;
   blas_kernel: string;
@@ -41,29 +46,17 @@ export function trainStepFlops(c: EngineConfig, batch: number, seq: number): num
 }
 
 
-/** Times a square sgemm through the engine's own BLAS (a [n,n] x [n,n]^T linear layer), in GFLOP/s. */
-export async function sgemmProbe(n = 1024, reps = 3): Promise<number> {
-  // A one-layer model whose MLP is n x n is the cheapest way to reach the engine's sgemm from here without a
-  // separate entry point; instead we time the linear layers of a forward pass and subtract nothing: report the
-  // best of a few runs of a pure matmul-dominated forward.
-  const cfg: EngineConfig = {
-    vocabSize: 8, hiddenSize: n, intermediateSize: n, numLayers: 1, numHeads: 1, numKvHeads: 1, headDim: n,
-    rmsNormEps: 1e-6, ropeInvFreq: new Float32Array(n / 2), ropeAttentionScale: 1, tieWordEmbeddings: true,
-    qkvBias: false, oBias: false, qkNorm: false, maxPositionEmbeddings: n,
-  };
-  const m = new Model(cfg);
-  m.params.fill(0.01);
-  const ids = Array.from({ length: n }, (_, i) => i % 8);
-  // forward matmuls: q,k,v,o (4 n^3) + gate, up, down (3 n^3), each 2n^3 flops
-  const flops = 7 * 2 * n * n * n;
-  await m.forward([ids]);
-  let best = Infinity;
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    await m.forward([ids]);
-    best = Math.min(best, (performance.now() - t0) / 1000);
-  }
-  return flops / best / 1e9;
+/**
+ * GFLOP/s of one sgemm through the engine's BLAS at the shape of a linear layer's forward, C[M,N] = A[M,K] B[N,K]^T:
+ * the ceiling a training step can approach, since its time is mostly such products.
+ */
+export async function sgemmProbe(M = 1024, N = 1024, K = 1024, reps = 5): Promise<number> {
+  return loadAddon().probe('sgemm', M, N, K, reps);
+}
+
+/** The cores' float32 fused multiply-add peak in GFLOP/s (all threads, the widest vectors compiled in). */
+export async function fmaPeak(): Promise<number> {
+  return loadAddon().probe('fma');
 }
 
 /** Times a full training step (forward, backward, clip, AdamW) and batched KV-cache sampling. */
@@ -101,7 +94,9 @@ export async function benchmarkEngine(
   await model.generate(prompts, { maxNewTokens: o.newTokens, temperature: 1, seed: 0 });
   const genS = (performance.now() - g0) / 1000;
   onProgress?.('sgemm probe');
-  const peak = await sgemmProbe();
+  const c = model.config;
+  const peak = await sgemmProbe(Math.min(2048, Math.max(256, o.batch * o.seq)), c.intermediateSize, c.hiddenSize);
+  const fma = await fmaPeak();
   const flops = trainStepFlops(model.config, o.batch, o.seq);
   const info = engineInfo();
   return {
@@ -112,6 +107,8 @@ export async function benchmarkEngine(
     generate_s: genS,
     sgemm_gflops: peak,
     train_fraction_of_peak: flops / stepS / 1e9 / peak,
+    fma_peak_gflops: fma,
+    train_fraction_of_fma_peak: flops / stepS / 1e9 / fma,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     params: model.numParams,
     blas_kernel: info.coreName,

@@ -27,7 +27,8 @@ export function registerBench(program: Command): void {
       printLine(`model            ${o.model} (${(r.params / 1e6).toFixed(1)}M parameters)`);
       printLine(`BLAS kernel      ${r.blas_kernel}, ${r.threads} threads`);
       printLine(`training         ${r.train_tokens_per_s.toFixed(1)} tokens/s (${r.train_step_s.toFixed(3)} s/step, ${r.train_gflops.toFixed(1)} GFLOP/s)`);
-      printLine(`sgemm peak       ${r.sgemm_gflops.toFixed(1)} GFLOP/s -> training at ${(100 * r.train_fraction_of_peak).toFixed(0)}% of peak`);
+      printLine(`sgemm probe      ${r.sgemm_gflops.toFixed(1)} GFLOP/s at the model's largest product -> training at ${(100 * r.train_fraction_of_peak).toFixed(0)}% of it`);
+      printLine(`FMA peak         ${r.fma_peak_gflops.toFixed(1)} GFLOP/s (float32, all cores) -> training at ${(100 * r.train_fraction_of_fma_peak).toFixed(0)}% of it`);
       printLine(`sampling         ${r.generate_tokens_per_s.toFixed(1)} tokens/s (${r.generate_s.toFixed(2)} s)`);
       printLine(`peak memory      ${r.peak_rss_mb.toFixed(0)} MB`);
       if (o.json) printLine(JSON.stringify(r));

@@ -31,6 +31,15 @@ interface Addon {
   NativeModel: new (config: object) => NativeModelHandle;
   blasInfo(): { coreName: string; blasThreads: number; ompThreads: number };
   setThreads(n: number): void;
+  /** 'sgemm': GFLOP/s of C = A B^T at [M,K] x [N,K] (best of reps); 'fma': the cores' float32 FMA peak. */
+  probe(kind: 'sgemm' | 'fma', M?: number, N?: number, K?: number, reps?: number): Promise<number>;
+  /** Inner kernels, exposed for their tests against float64 references. */
+  kernels: {
+    smallGemmNT(X: Float32Array, W: Float32Array, bias: Float32Array | null, M: number, K: number, N: number): Float32Array;
+    expShiftSum(x: Float32Array, shift: number): { y: Float32Array; sum: number; max: number };
+    /** Float lanes of the vector kernels compiled in (8 AVX2, 16 AVX-512), 0 when they fell back to scalar/BLAS. */
+    vectorWidth: number;
+  };
 }
 
 let addon: Addon | undefined;

@@ -164,6 +164,18 @@ test('sampled log-probs equal teacher-forced log-probs of the same sequences', a
   });
 });
 
+test('sampled log-probs equal teacher-forced ones as the live batch shrinks across the small-batch kernel threshold', async () => {
+  // 24 rows decode through OpenBLAS; as stop tokens end rows, steps with 16 rows or fewer take the packing-free kernel.
+  const cfg = { ...TINY_CONFIGS.allFeatures, maxPositionEmbeddings: 256 };
+  const m = makeModel(cfg, 4, 0.2);
+  const prompts = randomSeqs(cfg, Array.from({ length: 24 }, (_, i) => 1 + (i % 6)), 8);
+  const out = await m.generate(prompts, { maxNewTokens: 24, temperature: 1.0, seed: 3, stopTokenIds: [0, 1, 2, 3, 4, 5] });
+  const lengths = out.map((o) => o.tokens.length);
+  assert.ok(Math.min(...lengths) < 12 && Math.max(...lengths) > 16, `rows should end at different steps: ${lengths}`);
+  const tf = await m.forward(prompts.map((p, i) => [...p, ...out[i].tokens]));
+  prompts.forEach((p, i) => assertClose(out[i].logprobs, tf.logprobs[i].subarray(p.length - 1), 1e-4, `sample ${i}`));
+});
+
 test('same seed, same samples; different seed, different samples; batch composition does not matter', async () => {
   const cfg = TINY_CONFIGS.allFeatures;
   const m = makeModel(cfg, 9, 0.1);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cpu/blas.h"
+#include "cpu/vecmath.h"
 
 namespace aha::cpu {
 
@@ -14,7 +15,8 @@ namespace {
 constexpr int kQueryBlock = 128;
 
 // Fills P[B, r1] with softmax probabilities of causal rows r0..r0+B-1 from the raw scores in place.
-// When lseIn is null the log-sum-exp is computed and stored to lseOut; otherwise lseIn is used (backward).
+// When lseIn is null the log-sum-exp is computed and stored to lseOut; otherwise lseIn is used (backward), so the
+// backward recomputes exactly the forward's probabilities.
 void causalSoftmax(float* P, int B, int r0, int r1, const float* lseIn, float* lseOut, int lseStride) {
   for (int i = 0; i < B; i++) {
     float* row = P + (size_t)i * r1;
@@ -23,16 +25,20 @@ void causalSoftmax(float* P, int B, int r0, int r1, const float* lseIn, float* l
     if (lseIn) {
       lse = lseIn[(size_t)i * lseStride];
     } else {
-      float mx = row[0];
-      for (int j = 1; j < valid; j++) mx = row[j] > mx ? row[j] : mx;
-      double s = 0;
-      for (int j = 0; j < valid; j++) s += std::exp(row[j] - mx);
-      lse = mx + (float)std::log(s);
+      const float mx = maxOf(row, valid);
+      lse = mx + (float)std::log(expShiftSumOnly(row, valid, mx));
       lseOut[(size_t)i * lseStride] = lse;
     }
-    for (int j = 0; j < valid; j++) row[j] = std::exp(row[j] - lse);
+    expShiftSum(row, row, valid, lse);
     for (int j = valid; j < r1; j++) row[j] = 0.0f;
   }
+}
+
+// Per-thread scratch that outlives the call: OpenMP's worker threads persist, and re-allocating blocks this size on
+// every call costs page faults (glibc maps them fresh).
+std::vector<float>& scratch(int which) {
+  thread_local std::vector<float> bufs[3];
+  return bufs[which];
 }
 }  // namespace
 
@@ -43,15 +49,15 @@ void attentionForward(float* out, float* lse, const float* q, const float* k, co
   const int tasks = s.numSeqs * s.heads;
 #pragma omp parallel
   {
-    std::vector<float> scratch;
+    std::vector<float>& buf = scratch(0);
 #pragma omp for schedule(dynamic, 1)
     for (int task = 0; task < tasks; task++) {
       int sq = task / s.heads, h = task % s.heads, kh = h / group;
       int st = s.starts[sq], T = s.starts[sq + 1] - st;
       for (int r0 = 0; r0 < T; r0 += kQueryBlock) {
         int r1 = r0 + kQueryBlock < T ? r0 + kQueryBlock : T, B = r1 - r0;
-        if (scratch.size() < (size_t)B * r1) scratch.resize((size_t)B * r1);
-        float* P = scratch.data();
+        if (buf.size() < (size_t)B * r1) buf.resize((size_t)B * r1);
+        float* P = buf.data();
         const float* Q = q + (size_t)(st + r0) * qs + h * D;
         const float* K = k + (size_t)st * ks + kh * D;
         const float* V = v + (size_t)st * ks + kh * D;
@@ -75,7 +81,8 @@ void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const
   const int tasks = s.numSeqs * s.kvHeads;
 #pragma omp parallel
   {
-    std::vector<float> pbuf, dpbuf, dibuf;
+    std::vector<float>& pbuf = scratch(0);
+    std::vector<float>& dpbuf = scratch(1);
 #pragma omp for schedule(dynamic, 1)
     for (int task = 0; task < tasks; task++) {
       int sq = task / s.kvHeads, kh = task % s.kvHeads;
@@ -87,11 +94,8 @@ void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const
       for (int h = kh * group; h < (kh + 1) * group; h++) {
         for (int r0 = 0; r0 < T; r0 += kQueryBlock) {
           int r1 = r0 + kQueryBlock < T ? r0 + kQueryBlock : T, B = r1 - r0;
-          if (pbuf.size() < (size_t)B * r1) {
-            pbuf.resize((size_t)B * r1);
-            dpbuf.resize((size_t)B * r1);
-          }
-          dibuf.resize(B);
+          if (pbuf.size() < (size_t)B * r1) pbuf.resize((size_t)B * r1);
+          if (dpbuf.size() < (size_t)B * r1) dpbuf.resize((size_t)B * r1);
           float *P = pbuf.data(), *dP = dpbuf.data();
           const size_t rowOff = (size_t)(st + r0) * qs + h * D;
           const float* Q = q + rowOff;
@@ -120,38 +124,43 @@ void attentionDecode(float* out, const float* q, const float* kCache, const floa
                      const uint8_t* active, int batch, int maxLen, int heads, int kvHeads, int D) {
   const int qs = heads * D, ks = kvHeads * D, group = heads / kvHeads;
   const float scale = 1.0f / std::sqrt((float)D);
+  // One task per (sequence, kv head): the query heads that share a kv head read its cached keys and values once.
+  const int tasks = batch * kvHeads;
 #pragma omp parallel
   {
-    std::vector<float> sc;
-#pragma omp for schedule(static) collapse(2)
-    for (int b = 0; b < batch; b++) {
-      for (int h = 0; h < heads; h++) {
-        if (!active[b]) continue;
-        int L = lens[b], kh = h / group;
-        if (sc.size() < (size_t)L) sc.resize(L);
-        const float* qv = q + (size_t)b * qs + h * D;
-        const float* K = kCache + (size_t)b * maxLen * ks + kh * D;
-        const float* V = vCache + (size_t)b * maxLen * ks + kh * D;
-        float mx = -INFINITY;
-        for (int j = 0; j < L; j++) {
-          const float* kr = K + (size_t)j * ks;
+    std::vector<float>& sc = scratch(2);
+#pragma omp for schedule(static)
+    for (int task = 0; task < tasks; task++) {
+      const int b = task / kvHeads, kh = task % kvHeads;
+      if (!active[b]) continue;
+      const int L = lens[b];
+      if (sc.size() < (size_t)group * L) sc.resize((size_t)group * L);
+      const float* Q = q + (size_t)b * qs + (size_t)kh * group * D;
+      const float* K = kCache + (size_t)b * maxLen * ks + kh * D;
+      const float* V = vCache + (size_t)b * maxLen * ks + kh * D;
+      for (int j = 0; j < L; j++) {
+        const float* kr = K + (size_t)j * ks;
+        for (int g = 0; g < group; g++) {
+          const float* qv = Q + (size_t)g * D;
           float dot = 0;
 #pragma omp simd reduction(+ : dot)
           for (int d = 0; d < D; d++) dot += qv[d] * kr[d];
-          sc[j] = dot * scale;
-          mx = sc[j] > mx ? sc[j] : mx;
+          sc[(size_t)g * L + j] = dot * scale;
         }
-        double sum = 0;
-        for (int j = 0; j < L; j++) {
-          sc[j] = std::exp(sc[j] - mx);
-          sum += sc[j];
-        }
-        float inv = (float)(1.0 / sum);
-        float* o = out + (size_t)b * qs + h * D;
-        for (int d = 0; d < D; d++) o[d] = 0;
-        for (int j = 0; j < L; j++) {
-          const float* vr = V + (size_t)j * ks;
-          float p = sc[j] * inv;
+      }
+      float* O = out + (size_t)b * qs + (size_t)kh * group * D;
+      for (int g = 0; g < group; g++) {
+        float* row = sc.data() + (size_t)g * L;
+        const float mx = maxOf(row, L);
+        const float inv = (float)(1.0 / expShiftSum(row, row, L, mx));
+        for (int j = 0; j < L; j++) row[j] *= inv;
+        for (int d = 0; d < D; d++) O[(size_t)g * D + d] = 0;
+      }
+      for (int j = 0; j < L; j++) {
+        const float* vr = V + (size_t)j * ks;
+        for (int g = 0; g < group; g++) {
+          const float p = sc[(size_t)g * L + j];
+          float* o = O + (size_t)g * D;
 #pragma omp simd
           for (int d = 0; d < D; d++) o[d] += p * vr[d];
         }

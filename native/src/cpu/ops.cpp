@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cpu/blas.h"
+#include "cpu/vecmath.h"
 
 namespace aha::cpu {
 
@@ -122,23 +123,56 @@ void rope(float* x, const int32_t* pos, const float* cosT, const float* sinT, in
   }
 }
 
-static inline float sigmoidf(float z) { return 1.0f / (1.0f + std::exp(-z)); }
+static inline float sigmoidf(float z) { return 1.0f / (1.0f + vm::expScalar(-z)); }
+
+// Parallel over fixed chunks of whole vectors; the scalar tail handles what is left.
+template <class VecBody, class ScalarBody>
+static void elementwise(size_t n, VecBody vbody, ScalarBody sbody) {
+  size_t vecEnd = 0;
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+  vecEnd = n / vm::kLanes * vm::kLanes;
+  const long nv = (long)(vecEnd / vm::kLanes);
+#pragma omp parallel for schedule(static)
+  for (long v = 0; v < nv; v++) vbody((size_t)v * vm::kLanes);
+#endif
+  for (size_t i = vecEnd; i < n; i++) sbody(i);
+}
 
 void swigluForward(float* act, const float* gate, const float* up, size_t n) {
-#pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < n; i++) {
-    float g = gate[i];
-    act[i] = g * sigmoidf(g) * up[i];
-  }
+  elementwise(
+      n,
+      [&](size_t i) {
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+        using namespace vm;
+        V g = load(gate + i);
+        V s = div(set1(1.0f), add(set1(1.0f), vm::exp(sub(set1(0.0f), g))));
+        store(act + i, mul(mul(g, s), load(up + i)));
+#endif
+      },
+      [&](size_t i) {
+        float g = gate[i];
+        act[i] = g * sigmoidf(g) * up[i];
+      });
 }
 
 void swigluBackward(float* dgate, float* dup, const float* dact, const float* gate, const float* up, size_t n) {
-#pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < n; i++) {
-    float g = gate[i], s = sigmoidf(g), silu = g * s;
-    dup[i] = dact[i] * silu;
-    dgate[i] = dact[i] * up[i] * s * (1.0f + g * (1.0f - s));
-  }
+  elementwise(
+      n,
+      [&](size_t i) {
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+        using namespace vm;
+        V g = load(gate + i), da = load(dact + i);
+        V s = div(set1(1.0f), add(set1(1.0f), vm::exp(sub(set1(0.0f), g))));
+        store(dup + i, mul(da, mul(g, s)));
+        // d silu / dg = s * (1 + g * (1 - s))
+        store(dgate + i, mul(mul(mul(da, load(up + i)), s), fma(g, sub(set1(1.0f), s), set1(1.0f))));
+#endif
+      },
+      [&](size_t i) {
+        float g = gate[i], s = sigmoidf(g), silu = g * s;
+        dup[i] = dact[i] * silu;
+        dgate[i] = dact[i] * up[i] * s * (1.0f + g * (1.0f - s));
+      });
 }
 
 void addInPlace(float* x, const float* y, size_t n) {
@@ -146,30 +180,36 @@ void addInPlace(float* x, const float* y, size_t n) {
   for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
-// Returns log-sum-exp of a row, in double for accuracy at large vocabularies.
+// Log-sum-exp of a row: float exps (vectorised), summed in double over short blocks, for accuracy at large
+// vocabularies.
 static inline double rowLse(const float* z, int V) {
-  float mx = z[0];
-  for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+  const float mx = maxOf(z, V);
+  return mx + std::log(expShiftSumOnly(z, V, mx));
+}
+
+// sum_v p_v z_v with p = exp(z - lse), in double over float blocks.
+static inline double expectedLogit(const float* z, int V, double lse, float* tmp) {
+  expShiftSum(tmp, z, V, (float)lse);
   double s = 0;
-  for (int v = 0; v < V; v++) s += std::exp((double)(z[v] - mx));
-  return mx + std::log(s);
+  for (int v = 0; v < V; v++) s += (double)tmp[v] * z[v];
+  return s;
 }
 
 void logprobForward(float* logp, float* entropy, const float* logits, const int32_t* targets, int N, int V) {
-#pragma omp parallel for schedule(static)
-  for (int i = 0; i < N; i++) {
-    const float* z = logits + (size_t)i * V;
-    if (targets[i] < 0) {
-      logp[i] = 0;
-      if (entropy) entropy[i] = 0;
-      continue;
-    }
-    double lse = rowLse(z, V);
-    logp[i] = (float)(z[targets[i]] - lse);
-    if (entropy) {
-      double pz = 0;
-      for (int v = 0; v < V; v++) pz += std::exp(z[v] - lse) * z[v];
-      entropy[i] = (float)(lse - pz);  // H = lse - E_p[z]
+#pragma omp parallel
+  {
+    std::vector<float> tmp(entropy ? V : 0);
+#pragma omp for schedule(static)
+    for (int i = 0; i < N; i++) {
+      const float* z = logits + (size_t)i * V;
+      if (targets[i] < 0) {
+        logp[i] = 0;
+        if (entropy) entropy[i] = 0;
+        continue;
+      }
+      double lse = rowLse(z, V);
+      logp[i] = (float)(z[targets[i]] - lse);
+      if (entropy) entropy[i] = (float)(lse - expectedLogit(z, V, lse, tmp.data()));  // H = lse - E_p[z]
     }
   }
 }
@@ -185,17 +225,21 @@ void logprobBackward(float* dlogits, const float* logits, const int32_t* targets
       std::memset(dz, 0, sizeof(float) * V);
       continue;
     }
-    double lse = rowLse(z, V);
-    double H = 0;
-    if (ge != 0.0f) {
+    const double lse = rowLse(z, V);
+    // z may alias dz (the head overwrites logits with their gradient): each element is read before it is written.
+    if (ge == 0.0f) {
+      // d logp / dz_v = [v == target] - p_v
+      expShiftSum(dz, z, V, (float)lse);
+      for (int v = 0; v < V; v++) dz[v] *= -gl;
+    } else {
+      // d H / dz_v = -p_v (log p_v + H)
       double pz = 0;
       for (int v = 0; v < V; v++) pz += std::exp(z[v] - lse) * z[v];
-      H = lse - pz;
-    }
-    // d logp / dz_v = [v == target] - p_v ;  d H / dz_v = -p_v (log p_v + H)
-    for (int v = 0; v < V; v++) {
-      double lp = z[v] - lse, p = std::exp(lp);
-      dz[v] = (float)(-gl * p - ge * p * (lp + H));
+      const double H = lse - pz;
+      for (int v = 0; v < V; v++) {
+        double lp = z[v] - lse, p = std::exp(lp);
+        dz[v] = (float)(-gl * p - ge * p * (lp + H));
+      }
     }
     dz[targets[i]] += gl;
   }

@@ -1,0 +1,110 @@
+#include "cpu/smallGemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+#include "cpu/blas.h"
+
+namespace aha::cpu {
+
+namespace {
+
+#if defined(__AVX512F__)
+constexpr bool kVectorKernel = true;
+constexpr int kLanes = 16;
+using Vec = __m512;
+inline Vec vzero() { return _mm512_setzero_ps(); }
+inline Vec vload(const float* p) { return _mm512_loadu_ps(p); }
+inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+inline float vsum(Vec v) { return _mm512_reduce_add_ps(v); }
+#elif defined(__AVX2__) && defined(__FMA__)
+constexpr bool kVectorKernel = true;
+constexpr int kLanes = 8;
+using Vec = __m256;
+inline Vec vzero() { return _mm256_setzero_ps(); }
+inline Vec vload(const float* p) { return _mm256_loadu_ps(p); }
+inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+inline float vsum(Vec v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#else
+constexpr bool kVectorKernel = false;
+#endif
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+// MR rows of X against NR rows of W, both read along K (row-major X[M,K], W[N,K]): MR*NR dot products at once, so
+// each loaded vector feeds several FMAs and no packing copy of W is ever made. The tail of K is done in scalars.
+template <int MR, int NR>
+void dotTile(const float* X, int ldx, const float* W, int ldw, int K, float* C, int ldc, const float* bias) {
+  Vec acc[MR][NR];
+  for (int r = 0; r < MR; r++)
+    for (int c = 0; c < NR; c++) acc[r][c] = vzero();
+  int k = 0;
+  for (; k + kLanes <= K; k += kLanes) {
+    Vec w[NR];
+    for (int c = 0; c < NR; c++) w[c] = vload(W + (size_t)c * ldw + k);
+    for (int r = 0; r < MR; r++) {
+      Vec x = vload(X + (size_t)r * ldx + k);
+      for (int c = 0; c < NR; c++) acc[r][c] = vfma(x, w[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < MR; r++)
+    for (int c = 0; c < NR; c++) {
+      float s = vsum(acc[r][c]);
+      for (int kk = k; kk < K; kk++) s += X[(size_t)r * ldx + kk] * W[(size_t)c * ldw + kk];
+      C[(size_t)r * ldc + c] = bias ? s + bias[c] : s;
+    }
+}
+
+using TileFn = void (*)(const float*, int, const float*, int, int, float*, int, const float*);
+constexpr int kMR = 4, kNR = 3;
+template <int MR>
+constexpr TileFn tileFor(int nr) {
+  return nr == 1 ? dotTile<MR, 1> : nr == 2 ? dotTile<MR, 2> : dotTile<MR, 3>;
+}
+TileFn pickTile(int mr, int nr) {
+  switch (mr) {
+    case 1: return tileFor<1>(nr);
+    case 2: return tileFor<2>(nr);
+    case 3: return tileFor<3>(nr);
+    default: return tileFor<4>(nr);
+  }
+}
+#endif
+
+}  // namespace
+
+bool smallGemmAvailable() { return kVectorKernel; }
+
+void smallGemmNT(float* C, const float* X, const float* W, const float* bias, int M, int K, int N) {
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+  if (M <= 0 || N <= 0) return;
+  const int nBlocks = (N + kNR - 1) / kNR;
+  // Threads own disjoint column blocks; a block of W rows stays in L1 while every row of X passes over it. Each
+  // output is one dot product in a fixed order, so results do not depend on the thread count.
+#pragma omp parallel for schedule(static)
+  for (int nb = 0; nb < nBlocks; nb++) {
+    const int n0 = nb * kNR, nr = std::min(kNR, N - n0);
+    for (int m0 = 0; m0 < M; m0 += kMR) {
+      const int mr = std::min(kMR, M - m0);
+      pickTile(mr, nr)(X + (size_t)m0 * K, K, W + (size_t)n0 * K, K, K, C + (size_t)m0 * N + n0, N,
+                       bias ? bias + n0 : nullptr);
+    }
+  }
+#else
+  sgemm(false, true, M, N, K, 1.0f, X, K, W, K, 0.0f, C, N);
+  if (bias)
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++) C[(size_t)i * N + j] += bias[j];
+#endif
+}
+
+}  // namespace aha::cpu

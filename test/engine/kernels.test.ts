@@ -1,0 +1,86 @@
+// The engine's inner kernels against float64 references: the decode-step matrix product (every tile edge and K
+// tail) and the vectorised exp behind softmax, SiLU, log-softmax and sampling.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadAddon } from '../../src/engine/native.ts';
+import { mulberry32 } from '../../src/data/rng.ts';
+
+const { kernels } = loadAddon();
+
+function randomArray(n: number, r: () => number, scale = 1): Float32Array {
+  return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);
+}
+
+test('smallGemmNT equals a float64 X W^T + b for every tile shape and K tail', () => {
+  const r = mulberry32(11);
+  // M covers 1..4 row tiles and their remainders, N the 1..3 column remainders, K the vector tails (8 and 16 lanes).
+  for (const M of [1, 2, 3, 4, 5, 7, 9, 16]) {
+    for (const N of [1, 2, 3, 4, 5, 11]) {
+      for (const K of [1, 7, 8, 9, 16, 17, 33, 64]) {
+        const X = randomArray(M * K, r), W = randomArray(N * K, r), bias = randomArray(N, r);
+        for (const b of [null, bias]) {
+          const C = kernels.smallGemmNT(X, W, b, M, K, N);
+          for (let m = 0; m < M; m++) {
+            for (let n = 0; n < N; n++) {
+              let s = b ? b[n] : 0, mag = b ? Math.abs(b[n]) : 0;
+              for (let k = 0; k < K; k++) {
+                s += X[m * K + k] * W[n * K + k];
+                mag += Math.abs(X[m * K + k] * W[n * K + k]);
+              }
+              const got = C[m * N + n];
+              assert.ok(Math.abs(got - s) <= 1e-6 * (mag + 1), `M${M} N${N} K${K} bias=${!!b} C[${m},${n}] = ${got}, expected ${s}`);
+            }
+          }
+        }
+      }
+    }
+  }
+});
+
+test('smallGemmNT rejects sizes that do not match M, K, N', () => {
+  assert.throws(() => kernels.smallGemmNT(new Float32Array(6), new Float32Array(6), null, 2, 3, 3), /sizes do not match/);
+});
+
+test('expShiftSum: exp(x - shift) within 2e-7 relative of float64 exp, sum and max exact to rounding', () => {
+  const xs: number[] = [];
+  for (let v = -87; v < 88; v += 0.00731) xs.push(v);
+  // lengths that leave every vector tail, plus special values
+  const x = Float32Array.from(xs.concat([0, -0, 1e-30, -1e-30]));
+  const { y, max } = kernels.expShiftSum(x, 0);
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) {
+    const e = Math.exp(x[i]);
+    if (e > 1.2e-38) worst = Math.max(worst, Math.abs(y[i] - e) / e);
+  }
+  assert.ok(worst < 2e-7, `worst relative error ${worst}`);
+  assert.equal(max, Math.max(...x));
+  // as softmax uses it: shifted by the max, a long row's sum (block-wise in float, then in double)
+  const row = randomArray(151936, mulberry32(5), 20);
+  const mx = kernels.expShiftSum(row, 0).max;
+  const { sum } = kernels.expShiftSum(row, mx);
+  let ref = 0;
+  for (const v of row) ref += Math.exp(v - mx);
+  assert.ok(Math.abs(sum - ref) / ref < 1e-6, `sum ${sum} vs ${ref}`);
+  const shifted = kernels.expShiftSum(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]), 9);
+  const expect = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((v) => Math.exp(v - 9));
+  shifted.y.forEach((v, i) => assert.ok(Math.abs(v - expect[i]) <= 2e-7 * expect[i], `shifted ${i}`));
+});
+
+test('expShiftSum: -inf gives 0, NaN stays NaN, large inputs saturate instead of overflowing to NaN', () => {
+  for (const n of [1, 9, 17, 40]) {
+    const x = new Float32Array(n).fill(-Infinity);
+    x[n - 1] = NaN;
+    if (n > 2) x[0] = 200;
+    const { y } = kernels.expShiftSum(x, 0);
+    for (let i = 1; i < n - 1; i++) assert.equal(y[i], 0, `exp(-inf) at ${i} of ${n}`);
+    assert.ok(Number.isNaN(y[n - 1]), `NaN at the end of ${n}`);
+    if (n > 2) assert.ok(Number.isFinite(y[0]) && y[0] > 1e38, `exp(200) saturates: ${y[0]}`);
+  }
+});
+
+test('the probes report positive rates', async () => {
+  const addon = loadAddon();
+  const sgemm = await addon.probe('sgemm', 64, 64, 64, 1);
+  assert.ok(sgemm > 0 && Number.isFinite(sgemm));
+  assert.throws(() => addon.probe('sgemm', 0, 1, 1), /M, N, K >= 1/);
+});
