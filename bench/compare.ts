@@ -1,8 +1,9 @@
 /**
  * Side-by-side benchmark: aha's engine vs PyTorch eager fp32 (Debian's python3-torch) on the same config and the
  * same weights, in one run, reported as ratios. Usage:
- *   node --import tsx bench/compare.ts [--shape qwen2-27m|qwen2.5-0.5b|all] [--steps N] [--out FILE.json]
- * PyTorch gets the fast OpenBLAS kernel too (OPENBLAS_CORETYPE=SKYLAKEX on AVX-512 CPUs, as aha picks itself).
+ *   node --import tsx bench/compare.ts [--shape qwen2-27m|qwen2.5-0.5b|all] [--steps N] [--rounds R] [--out FILE.json]
+ * PyTorch gets the fast OpenBLAS kernel too (the OPENBLAS_CORETYPE aha picks for itself: SKYLAKEX on AVX-512 CPUs,
+ * HASWELL on AVX2 ones). Rounds alternate aha and PyTorch; medians and per-round ratios are reported.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, existsSync } from 'node:fs';
@@ -56,31 +57,47 @@ function lastJson(out: string): Record<string, number | string> {
 
 const flags = new Set((readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '').split(/\s+/));
 const kernel = chooseBlasKernel(flags) ?? '';
+const rounds = Math.max(1, Number(arg('--rounds', '3')));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const results: Record<string, unknown> = {};
 for (const name of shapes) {
   const sh = SHAPES[name];
   const dir = makeDir(name);
-  process.stderr.write(`== ${name}: aha\n`);
-  const a = spawnSync(process.execPath, ['bin/aha.js', 'bench', '--model', dir, '--batch', `${sh.batch}`, '--seq', `${sh.seq}`, '--gen-batch', `${sh.genBatch}`, '--prompt-len', `${sh.promptLen}`, '--new-tokens', `${sh.newTokens}`, '--steps', steps, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (a.status !== 0) throw new Error(`aha bench failed for ${name}`);
-  const aha = lastJson(a.stdout);
-  process.stderr.write(`== ${name}: PyTorch (OPENBLAS_CORETYPE=${kernel})\n`);
-  const t = spawnSync('/usr/bin/python3', ['bench/pytorch_reference.py', '--config', dir, '--batch', `${sh.batch}`, '--seq', `${sh.seq}`, '--gen-batch', `${sh.genBatch}`, '--prompt-len', `${sh.promptLen}`, '--new-tokens', `${sh.newTokens}`, '--steps', steps, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OPENBLAS_CORETYPE: kernel } });
-  if (t.status !== 0) throw new Error(`PyTorch bench failed for ${name}`);
-  const torch = lastJson(t.stdout);
+  const common = ['--batch', `${sh.batch}`, '--seq', `${sh.seq}`, '--gen-batch', `${sh.genBatch}`, '--prompt-len', `${sh.promptLen}`, '--new-tokens', `${sh.newTokens}`, '--steps', steps, '--json'];
+  const ahaRuns: Record<string, number | string>[] = [], torchRuns: Record<string, number | string>[] = [];
+  // Rounds alternate the two, so a busy spell on a shared machine hits both; ratios are taken per round.
+  for (let r = 0; r < rounds; r++) {
+    process.stderr.write(`== ${name} round ${r + 1}/${rounds}: aha\n`);
+    const a = spawnSync(process.execPath, ['bin/aha.js', 'bench', '--model', dir, ...common], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    if (a.status !== 0) throw new Error(`aha bench failed for ${name}`);
+    ahaRuns.push(lastJson(a.stdout));
+    process.stderr.write(`== ${name} round ${r + 1}/${rounds}: PyTorch (OPENBLAS_CORETYPE=${kernel})\n`);
+    const t = spawnSync('/usr/bin/python3', ['bench/pytorch_reference.py', '--config', dir, ...common], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OPENBLAS_CORETYPE: kernel } });
+    if (t.status !== 0) throw new Error(`PyTorch bench failed for ${name}`);
+    torchRuns.push(lastJson(t.stdout));
+  }
+  const col = (runs: Record<string, number | string>[], k: string) => runs.map((x) => x[k] as number);
+  const perRound = (k: string) => ahaRuns.map((a, i) => (a[k] as number) / (torchRuns[i][k] as number));
   const row = {
-    aha_train_tokens_per_s: aha.train_tokens_per_s, torch_train_tokens_per_s: torch.train_tokens_per_s,
-    train_ratio: (aha.train_tokens_per_s as number) / (torch.train_tokens_per_s as number),
-    aha_generate_tokens_per_s: aha.generate_tokens_per_s, torch_generate_tokens_per_s: torch.generate_tokens_per_s,
-    generate_ratio: (aha.generate_tokens_per_s as number) / (torch.generate_tokens_per_s as number),
-    aha_train_gflops: aha.train_gflops, sgemm_gflops: aha.sgemm_gflops, aha_fraction_of_peak: aha.train_fraction_of_peak,
-    aha_peak_rss_mb: aha.peak_rss_mb, torch_peak_rss_mb: torch.peak_rss_mb, blas_kernel: aha.blas_kernel, torch_blas: torch.openblas_corename,
+    rounds,
+    aha_train_tokens_per_s: median(col(ahaRuns, 'train_tokens_per_s')), torch_train_tokens_per_s: median(col(torchRuns, 'train_tokens_per_s')),
+    train_ratio: median(perRound('train_tokens_per_s')), train_ratio_per_round: perRound('train_tokens_per_s'),
+    aha_generate_tokens_per_s: median(col(ahaRuns, 'generate_tokens_per_s')), torch_generate_tokens_per_s: median(col(torchRuns, 'generate_tokens_per_s')),
+    generate_ratio: median(perRound('generate_tokens_per_s')), generate_ratio_per_round: perRound('generate_tokens_per_s'),
+    aha_train_gflops: median(col(ahaRuns, 'train_gflops')), sgemm_gflops: median(col(ahaRuns, 'sgemm_gflops')),
+    aha_fraction_of_peak: median(col(ahaRuns, 'train_fraction_of_peak')),
+    fma_peak_gflops: median(col(ahaRuns, 'fma_peak_gflops')), aha_fraction_of_fma_peak: median(col(ahaRuns, 'train_fraction_of_fma_peak')),
+    aha_peak_rss_mb: Math.max(...col(ahaRuns, 'peak_rss_mb')), torch_peak_rss_mb: Math.max(...col(torchRuns, 'peak_rss_mb')),
+    blas_kernel: ahaRuns[0].blas_kernel, torch_blas: torchRuns[0].openblas_corename,
   };
   results[name] = row;
-  console.log(`\n${name}`);
-  console.log(`  training   aha ${(row.aha_train_tokens_per_s as number).toFixed(1)} tok/s   PyTorch ${(row.torch_train_tokens_per_s as number).toFixed(1)} tok/s   ratio ${row.train_ratio.toFixed(2)}x   (${(row.aha_train_gflops as number).toFixed(0)} GFLOP/s = ${(100 * (row.aha_fraction_of_peak as number)).toFixed(0)}% of sgemm peak ${(row.sgemm_gflops as number).toFixed(0)})`);
-  console.log(`  sampling   aha ${(row.aha_generate_tokens_per_s as number).toFixed(1)} tok/s   PyTorch ${(row.torch_generate_tokens_per_s as number).toFixed(1)} tok/s   ratio ${row.generate_ratio.toFixed(2)}x`);
-  console.log(`  peak RSS   aha ${(row.aha_peak_rss_mb as number).toFixed(0)} MB   PyTorch ${(row.torch_peak_rss_mb as number).toFixed(0)} MB`);
+  const f = (x: number) => x.toFixed(1);
+  const rr = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(', ');
+  console.log(`\n${name} (medians of ${rounds} alternating rounds; ratios per round in brackets)`);
+  console.log(`  training   aha ${f(row.aha_train_tokens_per_s)} tok/s   PyTorch ${f(row.torch_train_tokens_per_s)} tok/s   ratio ${row.train_ratio.toFixed(2)}x [${rr(row.train_ratio_per_round)}]`);
+  console.log(`             aha ${row.aha_train_gflops.toFixed(0)} GFLOP/s = ${(100 * row.aha_fraction_of_peak).toFixed(0)}% of the sgemm probe (${row.sgemm_gflops.toFixed(0)}), ${(100 * row.aha_fraction_of_fma_peak).toFixed(0)}% of the FMA peak (${row.fma_peak_gflops.toFixed(0)})`);
+  console.log(`  sampling   aha ${f(row.aha_generate_tokens_per_s)} tok/s   PyTorch ${f(row.torch_generate_tokens_per_s)} tok/s   ratio ${row.generate_ratio.toFixed(2)}x [${rr(row.generate_ratio_per_round)}]`);
+  console.log(`  peak RSS   aha ${row.aha_peak_rss_mb.toFixed(0)} MB   PyTorch ${row.torch_peak_rss_mb.toFixed(0)} MB`);
 }
 const out = arg('--out', '');
 if (out) writeFileAtomic(out, JSON.stringify(results, null, 2) + '\n');

@@ -131,11 +131,8 @@ void Model::layerForward(int l, const float* P, LayerActs& a, int N, const Packe
   rope(a.k, b.pos.data(), cos_.data(), sin_.data(), N, c.kvHeads, D, false);
   if (sink) {
     for (int s = 0; s < b.numSeqs(); s++)
-      for (int i = b.starts[s]; i < b.starts[s + 1]; i++) {
-        size_t dst = ((size_t)s * sink->maxLen + b.pos[i]) * kd;
-        std::memcpy(sink->k[l] + dst, a.k + (size_t)i * kd, sizeof(float) * kd);
-        std::memcpy(sink->v[l] + dst, a.v + (size_t)i * kd, sizeof(float) * kd);
-      }
+      for (int i = b.starts[s]; i < b.starts[s + 1]; i++)
+        sink->store(l, s, b.pos[i], a.k + (size_t)i * kd, a.v + (size_t)i * kd);
   }
   AttentionShape shape{c.heads, c.kvHeads, D, b.starts.data(), b.numSeqs()};
   attentionForward(a.att, a.lse, a.q, a.k, a.v, shape);
@@ -362,9 +359,7 @@ void Model::decodeStep(const std::vector<int32_t>& ids, const std::vector<int32_
     rope(a.q, pos.data(), cos_.data(), sin_.data(), M, c.heads, D, false);
     rope(a.k, pos.data(), cos_.data(), sin_.data(), M, c.kvHeads, D, false);
     for (int m = 0; m < M; m++) {
-      size_t dst = ((size_t)rowSeq[m] * cache.maxLen + pos[m]) * kd;
-      std::memcpy(cache.k[l] + dst, a.k + (size_t)m * kd, sizeof(float) * kd);
-      std::memcpy(cache.v[l] + dst, a.v + (size_t)m * kd, sizeof(float) * kd);
+      cache.store(l, rowSeq[m], pos[m], a.k + (size_t)m * kd, a.v + (size_t)m * kd);
       std::memcpy(qSlots.data() + (size_t)rowSeq[m] * qd, a.q + (size_t)m * qd, sizeof(float) * qd);
     }
     attentionDecode(oSlots.data(), qSlots.data(), cache.k[l], cache.v[l], lens.data(), active.data(), slots,

@@ -1,6 +1,7 @@
 // The transformer: parameters, gradients and AdamW state in contiguous buffers (llm.c style), activations in one
 // arena sized by the largest packed batch seen, forward/backward over packed variable-length sequences.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -40,10 +41,20 @@ struct LayerActs {
       *act;
 };
 
-// Destination for keys/values during prefill: cache[layer] is [batch, maxLen, kvDim].
+// The KV cache: k[layer] and v[layer] are [batch, kvHeads, maxLen, headDim], so that a decode step reads each
+// (sequence, kv head) history as one contiguous block.
 struct KvSink {
   std::vector<float*> k, v;
   int maxLen;
+  int kvHeads, headDim;
+  // Writes one token's keys and values (kvHeads*headDim each, as the projections lay them out) at slot, position.
+  void store(int layer, int slot, int pos, const float* key, const float* value) const {
+    for (int h = 0; h < kvHeads; h++) {
+      const size_t dst = (((size_t)slot * kvHeads + h) * maxLen + pos) * headDim;
+      std::copy(key + (size_t)h * headDim, key + (size_t)(h + 1) * headDim, k[layer] + dst);
+      std::copy(value + (size_t)h * headDim, value + (size_t)(h + 1) * headDim, v[layer] + dst);
+    }
+  }
 };
 
 class Model {

@@ -128,6 +128,8 @@ std::vector<SampleResult> generate(Model& model, const std::vector<SampleRequest
   std::vector<std::vector<float>> kc(c.layers), vc(c.layers);
   KvSink cache;
   cache.maxLen = maxLen;
+  cache.kvHeads = c.kvHeads;
+  cache.headDim = c.headDim;
   for (int l = 0; l < c.layers; l++) {
     kc[l].assign((size_t)B * maxLen * kd, 0.0f);
     vc[l].assign((size_t)B * maxLen * kd, 0.0f);

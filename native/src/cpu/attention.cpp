@@ -122,7 +122,7 @@ void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const
 
 void attentionDecode(float* out, const float* q, const float* kCache, const float* vCache, const int32_t* lens,
                      const uint8_t* active, int batch, int maxLen, int heads, int kvHeads, int D) {
-  const int qs = heads * D, ks = kvHeads * D, group = heads / kvHeads;
+  const int qs = heads * D, group = heads / kvHeads;
   const float scale = 1.0f / std::sqrt((float)D);
   // One task per (sequence, kv head): the query heads that share a kv head read its cached keys and values once.
   const int tasks = batch * kvHeads;
@@ -136,10 +136,10 @@ void attentionDecode(float* out, const float* q, const float* kCache, const floa
       const int L = lens[b];
       if (sc.size() < (size_t)group * L) sc.resize((size_t)group * L);
       const float* Q = q + (size_t)b * qs + (size_t)kh * group * D;
-      const float* K = kCache + (size_t)b * maxLen * ks + kh * D;
-      const float* V = vCache + (size_t)b * maxLen * ks + kh * D;
+      const float* K = kCache + ((size_t)b * kvHeads + kh) * maxLen * D;
+      const float* V = vCache + ((size_t)b * kvHeads + kh) * maxLen * D;
       for (int j = 0; j < L; j++) {
-        const float* kr = K + (size_t)j * ks;
+        const float* kr = K + (size_t)j * D;
         for (int g = 0; g < group; g++) {
           const float* qv = Q + (size_t)g * D;
           float dot = 0;
@@ -157,7 +157,7 @@ void attentionDecode(float* out, const float* q, const float* kCache, const floa
         for (int d = 0; d < D; d++) O[(size_t)g * D + d] = 0;
       }
       for (int j = 0; j < L; j++) {
-        const float* vr = V + (size_t)j * ks;
+        const float* vr = V + (size_t)j * D;
         for (int g = 0; g < group; g++) {
           const float p = sc[(size_t)g * L + j];
           float* o = O + (size_t)g * D;

@@ -20,7 +20,7 @@ void attentionForward(float* out, float* lse, const float* q, const float* k, co
 void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
                        const float* q, const float* k, const float* v, const AttentionShape& s);
 
-// One new query per sequence against a KV cache laid out [batch, maxLen, kvHeads*D]; lens[b] keys are valid
+// One new query per sequence against a KV cache laid out [batch, kvHeads, maxLen, D]; lens[b] keys are valid
 // (the new token's own key already written). q,out: [batch, heads*D]. Rows with active[b] == 0 are skipped.
 void attentionDecode(float* out, const float* q, const float* kCache, const float* vCache, const int32_t* lens,
                      const uint8_t* active, int batch, int maxLen, int heads, int kvHeads, int D);
