@@ -132,7 +132,7 @@ void Model::layerForward(int l, const float* P, LayerActs& a, int N, const Packe
   if (sink) {
     for (int s = 0; s < b.numSeqs(); s++)
       for (int i = b.starts[s]; i < b.starts[s + 1]; i++)
-        sink->store(l, s, b.pos[i], a.k + (size_t)i * kd, a.v + (size_t)i * kd);
+        sink->store(l, sink->slot(s), b.pos[i], a.k + (size_t)i * kd, a.v + (size_t)i * kd);
   }
   AttentionShape shape{c.heads, c.kvHeads, D, b.starts.data(), b.numSeqs()};
   attentionForward(a.att, a.lse, a.q, a.k, a.v, shape);

@@ -47,6 +47,9 @@ struct KvSink {
   std::vector<float*> k, v;
   int maxLen;
   int kvHeads, headDim;
+  // Cache slot of each prefilled sequence (empty: sequence s goes to slot s).
+  std::vector<int32_t> slotOf;
+  int slot(int seq) const { return slotOf.empty() ? seq : slotOf[seq]; }
   // Writes one token's keys and values (kvHeads*headDim each, as the projections lay them out) at slot, position.
   void store(int layer, int slot, int pos, const float* key, const float* value) const {
     for (int h = 0; h < kvHeads; h++) {
@@ -54,6 +57,16 @@ struct KvSink {
       std::copy(key + (size_t)h * headDim, key + (size_t)(h + 1) * headDim, k[layer] + dst);
       std::copy(value + (size_t)h * headDim, value + (size_t)(h + 1) * headDim, v[layer] + dst);
     }
+  }
+  // Copies the first len positions of slot from into slot to, in every layer.
+  void copySlot(int from, int to, int len) const {
+    for (size_t l = 0; l < k.size(); l++)
+      for (int h = 0; h < kvHeads; h++) {
+        const size_t src = (((size_t)from * kvHeads + h) * maxLen) * headDim;
+        const size_t dst = (((size_t)to * kvHeads + h) * maxLen) * headDim;
+        std::copy(k[l] + src, k[l] + src + (size_t)len * headDim, k[l] + dst);
+        std::copy(v[l] + src, v[l] + src + (size_t)len * headDim, v[l] + dst);
+      }
   }
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -142,8 +143,31 @@ std::vector<SampleResult> generate(Model& model, const std::vector<SampleRequest
   std::vector<int32_t> lens(B);
   for (int b = 0; b < B; b++) lens[b] = (int)prompts[b].size();
 
-  std::vector<float> logits;
-  model.prefill(packSequences(prompts), cache, logits);
+  // GRPO asks for G completions of each prompt in one call: each distinct prompt is prefilled once, into the slot of
+  // its first request, and its cache rows and last logits are copied to the others.
+  std::map<std::vector<int32_t>, int> firstOf;
+  std::vector<int> uniqueOf(B);
+  std::vector<std::vector<int32_t>> unique;
+  for (int b = 0; b < B; b++) {
+    auto it = firstOf.find(prompts[b]);
+    if (it == firstOf.end()) {
+      uniqueOf[b] = (int)unique.size();
+      firstOf.emplace(prompts[b], (int)unique.size());
+      unique.push_back(prompts[b]);
+      cache.slotOf.push_back(b);
+    } else {
+      uniqueOf[b] = it->second;
+    }
+  }
+  std::vector<float> uniqueLogits, logits((size_t)B * c.vocab);
+  model.prefill(packSequences(unique), cache, uniqueLogits);
+  for (int b = 0; b < B; b++) {
+    const int u = uniqueOf[b], from = cache.slotOf[u];
+    if (from != b) cache.copySlot(from, b, (int)prompts[b].size());
+    std::copy(uniqueLogits.begin() + (size_t)u * c.vocab, uniqueLogits.begin() + (size_t)(u + 1) * c.vocab,
+              logits.begin() + (size_t)b * c.vocab);
+  }
+  cache.slotOf.clear();
   std::vector<int32_t> rows(B);
   std::iota(rows.begin(), rows.end(), 0);
   while (true) {

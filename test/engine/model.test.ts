@@ -176,6 +176,22 @@ test('sampled log-probs equal teacher-forced ones as the live batch shrinks acro
   prompts.forEach((p, i) => assertClose(out[i].logprobs, tf.logprobs[i].subarray(p.length - 1), 1e-4, `sample ${i}`));
 });
 
+test('repeated prompts (a GRPO group) sample exactly as if each were alone', async () => {
+  // Distinct prompts are prefilled once and their cache copied; every row must still match running it alone.
+  const cfg = { ...TINY_CONFIGS.gqaTied, maxPositionEmbeddings: 128 };
+  const m = makeModel(cfg, 6, 0.2);
+  const [p, q] = randomSeqs(cfg, [7, 4], 9);
+  const prompts = [p, p, q, p, q];
+  const seeds = [11, 12, 13, 14, 15];
+  const together = await m.generate(prompts, { maxNewTokens: 12, temperature: 1, seeds });
+  for (let i = 0; i < prompts.length; i++) {
+    const alone = await m.generate([prompts[i]], { maxNewTokens: 12, temperature: 1, seeds: [seeds[i]] });
+    assert.deepEqual(together[i].tokens, alone[0].tokens, `row ${i}`);
+    assertClose(together[i].logprobs, alone[0].logprobs, 1e-5, `row ${i} logprobs`);
+  }
+  assert.notDeepEqual(together[0].tokens, together[1].tokens, 'same prompt, different seeds');
+});
+
 test('same seed, same samples; different seed, different samples; batch composition does not matter', async () => {
   const cfg = TINY_CONFIGS.allFeatures;
   const m = makeModel(cfg, 9, 0.1);
