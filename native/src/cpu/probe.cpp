@@ -36,7 +36,16 @@ double sgemmGflops(int M, int N, int K, int reps) {
   return 2.0 * M * N * K / best / 1e9;
 }
 
+static double fmaPeakOnce();
+
 double fmaPeakGflops() {
+  // Best of three: on a shared machine one run can land on a busy moment.
+  double best = 0;
+  for (int r = 0; r < 3; r++) best = std::max(best, fmaPeakOnce());
+  return best;
+}
+
+static double fmaPeakOnce() {
   // Ten independent accumulator chains per thread cover the FMA latency of every x86 core we know (4-5 cycles,
   // two pipes); the loop is long enough (~0.1 s) for clocks to settle.
   const long iters = 20000000;

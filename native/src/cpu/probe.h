@@ -8,7 +8,8 @@ namespace aha::cpu {
 // reps runs after one warm-up, on all OpenMP threads.
 double sgemmGflops(int M, int N, int K, int reps);
 
-// GFLOP/s of independent fused multiply-adds on every thread: the arithmetic ceiling of the cores for float32.
+// GFLOP/s of independent fused multiply-adds on every thread (best of three short runs): the arithmetic ceiling of
+// the cores for float32.
 double fmaPeakGflops();
 
 }  // namespace aha::cpu
