@@ -10,6 +10,7 @@
         "native/src/cpu/attention.cpp",
         "native/src/cpu/blas.cpp",
         "native/src/cpu/smallGemm.cpp",
+        "native/src/cpu/packedGemm.cpp",
         "native/src/cpu/probe.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native/src"],

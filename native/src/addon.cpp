@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cpu/blas.h"
+#include "cpu/packedGemm.h"
 #include "cpu/probe.h"
 #include "cpu/smallGemm.h"
 #include "cpu/vecmath.h"
@@ -371,6 +372,23 @@ Napi::Value KernelSmallGemm(const Napi::CallbackInfo& info) {
   return C;
 }
 
+Napi::Value KernelPackedGemm(const Napi::CallbackInfo& info) {
+  auto X = toFloats(info[0], "X"), W = toFloats(info[1], "W");
+  std::vector<float> bias;
+  const bool hasBias = info[2].IsTypedArray();
+  if (hasBias) bias = toFloats(info[2], "bias");
+  const int M = info[3].As<Napi::Number>().Int32Value(), K = info[4].As<Napi::Number>().Int32Value(),
+            N = info[5].As<Napi::Number>().Int32Value();
+  if ((size_t)M * K != X.size() || (size_t)N * K != W.size() || (hasBias && bias.size() != (size_t)N))
+    throw Napi::Error::New(info.Env(), "packedGemm: sizes do not match M, K, N");
+  if (!aha::cpu::packedGemmAvailable()) throw Napi::Error::New(info.Env(), "packedGemm: not compiled for this CPU");
+  aha::cpu::PackedWeights pw;
+  pw.pack(W.data(), N, K);
+  auto C = Napi::Float32Array::New(info.Env(), (size_t)M * N);
+  aha::cpu::packedGemmNT(C.Data(), X.data(), pw, hasBias ? bias.data() : nullptr, M);
+  return C;
+}
+
 Napi::Value KernelExpShift(const Napi::CallbackInfo& info) {
   auto x = toFloats(info[0], "x");
   const float shift = info[1].As<Napi::Number>().FloatValue();
@@ -391,6 +409,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto kernels = Napi::Object::New(env);
   kernels.Set("smallGemmNT", Napi::Function::New(env, KernelSmallGemm));
   kernels.Set("expShiftSum", Napi::Function::New(env, KernelExpShift));
+  kernels.Set("packedGemmNT", Napi::Function::New(env, KernelPackedGemm));
+  kernels.Set("packedAvailable", aha::cpu::packedGemmAvailable());
   kernels.Set("vectorWidth", aha::cpu::smallGemmAvailable() ? aha::cpu::vm::kLanes : 0);
   exports.Set("kernels", kernels);
   return exports;

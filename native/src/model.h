@@ -6,9 +6,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "config.h"
+#include "cpu/packedGemm.h"
 
 namespace aha {
 
@@ -104,6 +106,11 @@ class Model {
   void decodeStep(const std::vector<int32_t>& ids, const std::vector<int32_t>& pos, const std::vector<int32_t>& rowSeq,
                   const std::vector<int32_t>& lens, const KvSink& cache, std::vector<float>& logits);
 
+  // Packs every weight matrix for the decode kernel (a copy the size of the weights), for one sampling call with many
+  // rows; dropDecodePack frees it. The pack is a snapshot: weights must not change while it is held.
+  void packForDecode();
+  void dropDecodePack() { decodePack_.clear(); }
+
   std::mutex mutex;  // one heavy call at a time per model
 
  private:
@@ -112,6 +119,7 @@ class Model {
   LayerActs layerActs(int l, bool train);
   void layerForward(int l, const float* P, LayerActs& a, int N, const PackedBatch& b, const KvSink* sink);
   void finalForward(const float* P, int N);
+  void decodeLinear(float* out, const float* inp, size_t wOffset, const float* b, int M, int IC, int OC) const;
 
   Config cfg_;
   Layout layout_;
@@ -130,6 +138,8 @@ class Model {
   bool haveTrainActs_ = false;
   // backward scratch
   std::vector<float> scratch_;
+  // weight offset -> packed copy, while a sampling call holds one
+  std::unordered_map<size_t, cpu::PackedWeights> decodePack_;
 };
 
 }  // namespace aha

@@ -14,6 +14,10 @@ namespace aha {
 
 namespace {
 
+// Above this many sequences a sampling call packs the weights for its decode steps (at 8 rows or fewer the
+// packing-free kernel is as fast and needs no copy of the weights).
+constexpr int kPackRows = 8;
+
 struct Rng {
   std::mt19937_64 g;
   explicit Rng(uint64_t seed) : g(seed) {}
@@ -159,6 +163,15 @@ std::vector<SampleResult> generate(Model& model, const std::vector<SampleRequest
       uniqueOf[b] = it->second;
     }
   }
+  // Many rows: pack the weights once for all the steps of this call (see Model::packForDecode); freed on every exit.
+  struct PackGuard {
+    Model& m;
+    bool on;
+    ~PackGuard() {
+      if (on) m.dropDecodePack();
+    }
+  } guard{model, B > kPackRows};
+  if (guard.on) model.packForDecode();
   std::vector<float> uniqueLogits, logits((size_t)B * c.vocab);
   model.prefill(packSequences(unique), cache, uniqueLogits);
   for (int b = 0; b < B; b++) {

@@ -37,6 +37,9 @@ interface Addon {
   kernels: {
     smallGemmNT(X: Float32Array, W: Float32Array, bias: Float32Array | null, M: number, K: number, N: number): Float32Array;
     expShiftSum(x: Float32Array, shift: number): { y: Float32Array; sum: number; max: number };
+    /** Packs W, then C = X W^T (+ bias) through the decode kernel for packed weights. */
+    packedGemmNT(X: Float32Array, W: Float32Array, bias: Float32Array | null, M: number, K: number, N: number): Float32Array;
+    packedAvailable: boolean;
     /** Float lanes of the vector kernels compiled in (8 AVX2, 16 AVX-512), 0 when they fell back to scalar/BLAS. */
     vectorWidth: number;
   };

@@ -37,6 +37,28 @@ test('smallGemmNT equals a float64 X W^T + b for every tile shape and K tail', (
   }
 });
 
+test('packedGemmNT (weights packed in panels) equals a float64 X W^T + b across row tiles, panels and K blocks', { skip: !kernels.packedAvailable && 'not compiled for this CPU' }, () => {
+  const r = mulberry32(12);
+  // M: partial and several 6-row tiles; N: partial panels of 16 (AVX2) and 32 (AVX-512) columns; K: over one
+  // 256-deep block, with a remainder.
+  for (const [M, N, K] of [[1, 1, 1], [5, 17, 9], [6, 16, 8], [7, 33, 300], [13, 40, 513], [24, 64, 64], [64, 5, 257]]) {
+    const X = randomArray(M * K, r), W = randomArray(N * K, r), bias = randomArray(N, r);
+    for (const b of [null, bias]) {
+      const C = kernels.packedGemmNT(X, W, b, M, K, N);
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < N; n++) {
+          let s = b ? b[n] : 0, mag = b ? Math.abs(b[n]) : 0;
+          for (let k = 0; k < K; k++) {
+            s += X[m * K + k] * W[n * K + k];
+            mag += Math.abs(X[m * K + k] * W[n * K + k]);
+          }
+          assert.ok(Math.abs(C[m * N + n] - s) <= 1e-6 * (mag + 1), `M${M} N${N} K${K} bias=${!!b} C[${m},${n}] = ${C[m * N + n]}, expected ${s}`);
+        }
+      }
+    }
+  }
+});
+
 test('smallGemmNT rejects sizes that do not match M, K, N', () => {
   assert.throws(() => kernels.smallGemmNT(new Float32Array(6), new Float32Array(6), null, 2, 3, 3), /sizes do not match/);
 });

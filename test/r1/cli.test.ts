@@ -1,7 +1,6 @@
 /**
  * `aha r1` and `aha distill` as child processes: one-line errors naming the problem, exit 1; a real (tiny) run prints
- * the per-stage table and its JSON line. Runs bin/aha.js once the registry registers the commands, and a stand-in
- * entry (cliEntry.ts) until then.
+ * the per-stage table and its JSON line, through bin/aha.js.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,8 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { buildTinyBase } from './tinyBase.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const registered = ['src/cli/main.ts', 'src/cli/registry.ts'].some((f) => existsSync(join(root, f)) && /registerR1\b/.test(readFileSync(join(root, f), 'utf8')) && /registerDistill\b/.test(readFileSync(join(root, f), 'utf8')));
-const entry = registered ? ['bin/aha.js'] : ['--import', 'tsx', 'test/r1/cliEntry.ts'];
+const entry = ['bin/aha.js'];
 
 const dir = mkdtempSync(join(tmpdir(), 'aha-r1-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,8 +1,7 @@
 /**
  * `aha sft` as a child process: killed with SIGKILL after its first checkpoint, or interrupted with SIGINT (which
  * finishes the step, checkpoints and exits 130), then resumed with --resume: the final loss and weights equal
- * those of an uninterrupted run with the same seed. Runs bin/aha.js once main.ts registers the command, and a
- * stand-in entry (sftCliEntry.ts) until then.
+ * those of an uninterrupted run with the same seed. Runs bin/aha.js.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,8 +16,7 @@ import { sftTrain } from '../../src/sft/trainer.ts';
 import { makeSmallModel, maxDiff, writeArithmeticCorpus } from './helpers.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const mainRegistersSft = ['src/cli/main.ts', 'src/cli/registry.ts'].some((f) => existsSync(join(root, f)) && readFileSync(join(root, f), 'utf8').includes('registerSft'));
-const entry = mainRegistersSft ? ['bin/aha.js'] : ['--import', 'tsx', 'test/sft/sftCliEntry.ts'];
+const entry = ['bin/aha.js'];
 
 const dir = mkdtempSync(join(tmpdir(), 'aha-sft-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -40,7 +40,7 @@ constexpr bool kVectorKernel = false;
 #endif
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-// MR rows of X against NR rows of W, both read along K (row-major X[M,K], W[N,K]): MR*NR dot products at once, so
+// MR rows of X against NR rows of W (the edge tiles), both read along K (row-major X[M,K], W[N,K]): MR*NR dot products at once, so
 // each loaded vector feeds several FMAs and no packing copy of W is ever made. The tail of K is done in scalars.
 template <int MR, int NR>
 void dotTile(const float* X, int ldx, const float* W, int ldw, int K, float* C, int ldc, const float* bias) {
@@ -64,6 +64,37 @@ void dotTile(const float* X, int ldx, const float* W, int ldw, int K, float* C, 
     }
 }
 
+// The full 4 x 3 tile with its twelve accumulators as named variables: held in an array (as dotTile does for the
+// edges), GCC spills them to the stack on every iteration and the kernel runs at half speed.
+void dotTile4x3(const float* X, int ldx, const float* W, int ldw, int K, float* C, int ldc, const float* bias) {
+  Vec a00 = vzero(), a01 = vzero(), a02 = vzero(), a10 = vzero(), a11 = vzero(), a12 = vzero();
+  Vec a20 = vzero(), a21 = vzero(), a22 = vzero(), a30 = vzero(), a31 = vzero(), a32 = vzero();
+  const float *x0 = X, *x1 = X + ldx, *x2 = X + 2 * (size_t)ldx, *x3 = X + 3 * (size_t)ldx;
+  const float *w0 = W, *w1 = W + ldw, *w2 = W + 2 * (size_t)ldw;
+  int k = 0;
+  for (; k + kLanes <= K; k += kLanes) {
+    const Vec b0 = vload(w0 + k), b1 = vload(w1 + k), b2 = vload(w2 + k);
+    Vec x = vload(x0 + k);
+    a00 = vfma(x, b0, a00), a01 = vfma(x, b1, a01), a02 = vfma(x, b2, a02);
+    x = vload(x1 + k);
+    a10 = vfma(x, b0, a10), a11 = vfma(x, b1, a11), a12 = vfma(x, b2, a12);
+    x = vload(x2 + k);
+    a20 = vfma(x, b0, a20), a21 = vfma(x, b1, a21), a22 = vfma(x, b2, a22);
+    x = vload(x3 + k);
+    a30 = vfma(x, b0, a30), a31 = vfma(x, b1, a31), a32 = vfma(x, b2, a32);
+  }
+  const float sums[4][3] = {{vsum(a00), vsum(a01), vsum(a02)},
+                            {vsum(a10), vsum(a11), vsum(a12)},
+                            {vsum(a20), vsum(a21), vsum(a22)},
+                            {vsum(a30), vsum(a31), vsum(a32)}};
+  for (int r = 0; r < 4; r++)
+    for (int c = 0; c < 3; c++) {
+      float v = sums[r][c];
+      for (int kk = k; kk < K; kk++) v += X[(size_t)r * ldx + kk] * W[(size_t)c * ldw + kk];
+      C[(size_t)r * ldc + c] = bias ? v + bias[c] : v;
+    }
+}
+
 using TileFn = void (*)(const float*, int, const float*, int, int, float*, int, const float*);
 constexpr int kMR = 4, kNR = 3;
 template <int MR>
@@ -75,7 +106,7 @@ TileFn pickTile(int mr, int nr) {
     case 1: return tileFor<1>(nr);
     case 2: return tileFor<2>(nr);
     case 3: return tileFor<3>(nr);
-    default: return tileFor<4>(nr);
+    default: return nr == 3 ? dotTile4x3 : tileFor<4>(nr);
   }
 }
 #endif

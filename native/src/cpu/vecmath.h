@@ -31,6 +31,7 @@ inline float expScalar(float x) {
 constexpr int kLanes = 16;
 using V = __m512;
 inline V load(const float* p) { return _mm512_loadu_ps(p); }
+inline V zero() { return _mm512_setzero_ps(); }
 inline void store(float* p, V v) { _mm512_storeu_ps(p, v); }
 inline V set1(float x) { return _mm512_set1_ps(x); }
 inline V add(V a, V b) { return _mm512_add_ps(a, b); }
@@ -58,6 +59,7 @@ inline V exp(V x) {
 constexpr int kLanes = 8;
 using V = __m256;
 inline V load(const float* p) { return _mm256_loadu_ps(p); }
+inline V zero() { return _mm256_setzero_ps(); }
 inline void store(float* p, V v) { _mm256_storeu_ps(p, v); }
 inline V set1(float x) { return _mm256_set1_ps(x); }
 inline V add(V a, V b) { return _mm256_add_ps(a, b); }
