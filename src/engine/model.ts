@@ -192,7 +192,11 @@ export class Model {
     return this.native.hasReference();
   }
 
-  /** Batched sampling with a KV cache. */
+  /**
+   * Batched sampling with a KV cache; each result equals sampling that prompt alone with its seed. Identical prompts
+   * (a GRPO group) are prefilled once. With more than 8 prompts the call holds a packed copy of the weights (their
+   * size again) for its decode steps.
+   */
   async generate(prompts: TokenSeq[], opts: SampleOptions): Promise<Sample[]> {
     const ids = this.toInt32(prompts, 'prompt');
     if (!(Number.isInteger(opts.maxNewTokens) && opts.maxNewTokens >= 1))
