@@ -358,34 +358,42 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
 }
 
 // Kernels exposed for their tests against float64 references; not part of the public API.
+struct GemmArgs {
+  std::vector<float> X, W, bias;
+  bool hasBias;
+  int M, K, N;
+};
+
+// (X, W, bias | null, M, K, N), checked against each other.
+GemmArgs gemmArgs(const Napi::CallbackInfo& info, const char* name) {
+  GemmArgs a;
+  a.X = toFloats(info[0], "X");
+  a.W = toFloats(info[1], "W");
+  a.hasBias = info[2].IsTypedArray();
+  if (a.hasBias) a.bias = toFloats(info[2], "bias");
+  a.M = info[3].As<Napi::Number>().Int32Value();
+  a.K = info[4].As<Napi::Number>().Int32Value();
+  a.N = info[5].As<Napi::Number>().Int32Value();
+  if (a.M < 1 || a.K < 1 || a.N < 1 || (size_t)a.M * a.K != a.X.size() || (size_t)a.N * a.K != a.W.size() ||
+      (a.hasBias && a.bias.size() != (size_t)a.N))
+    throw Napi::Error::New(info.Env(), std::string(name) + ": sizes do not match M, K, N");
+  return a;
+}
+
 Napi::Value KernelSmallGemm(const Napi::CallbackInfo& info) {
-  auto X = toFloats(info[0], "X"), W = toFloats(info[1], "W");
-  std::vector<float> bias;
-  const bool hasBias = info[2].IsTypedArray();
-  if (hasBias) bias = toFloats(info[2], "bias");
-  const int M = info[3].As<Napi::Number>().Int32Value(), K = info[4].As<Napi::Number>().Int32Value(),
-            N = info[5].As<Napi::Number>().Int32Value();
-  if ((size_t)M * K != X.size() || (size_t)N * K != W.size() || (hasBias && bias.size() != (size_t)N))
-    throw Napi::Error::New(info.Env(), "smallGemm: sizes do not match M, K, N");
-  auto C = Napi::Float32Array::New(info.Env(), (size_t)M * N);
-  aha::cpu::smallGemmNT(C.Data(), X.data(), W.data(), hasBias ? bias.data() : nullptr, M, K, N);
+  GemmArgs a = gemmArgs(info, "smallGemm");
+  auto C = Napi::Float32Array::New(info.Env(), (size_t)a.M * a.N);
+  aha::cpu::smallGemmNT(C.Data(), a.X.data(), a.W.data(), a.hasBias ? a.bias.data() : nullptr, a.M, a.K, a.N);
   return C;
 }
 
 Napi::Value KernelPackedGemm(const Napi::CallbackInfo& info) {
-  auto X = toFloats(info[0], "X"), W = toFloats(info[1], "W");
-  std::vector<float> bias;
-  const bool hasBias = info[2].IsTypedArray();
-  if (hasBias) bias = toFloats(info[2], "bias");
-  const int M = info[3].As<Napi::Number>().Int32Value(), K = info[4].As<Napi::Number>().Int32Value(),
-            N = info[5].As<Napi::Number>().Int32Value();
-  if ((size_t)M * K != X.size() || (size_t)N * K != W.size() || (hasBias && bias.size() != (size_t)N))
-    throw Napi::Error::New(info.Env(), "packedGemm: sizes do not match M, K, N");
+  GemmArgs a = gemmArgs(info, "packedGemm");
   if (!aha::cpu::packedGemmAvailable()) throw Napi::Error::New(info.Env(), "packedGemm: not compiled for this CPU");
   aha::cpu::PackedWeights pw;
-  pw.pack(W.data(), N, K);
-  auto C = Napi::Float32Array::New(info.Env(), (size_t)M * N);
-  aha::cpu::packedGemmNT(C.Data(), X.data(), pw, hasBias ? bias.data() : nullptr, M);
+  pw.pack(a.W.data(), a.N, a.K);
+  auto C = Napi::Float32Array::New(info.Env(), (size_t)a.M * a.N);
+  aha::cpu::packedGemmNT(C.Data(), a.X.data(), pw, a.hasBias ? a.bias.data() : nullptr, a.M);
   return C;
 }
 

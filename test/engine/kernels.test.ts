@@ -11,28 +11,32 @@ function randomArray(n: number, r: () => number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);
 }
 
+type Gemm = (X: Float32Array, W: Float32Array, bias: Float32Array | null, M: number, K: number, N: number) => Float32Array;
+
+/** Checks C = X W^T (+ b) against float64 sums, to 1e-6 of the sum of |terms| (float32 rounding of K products). */
+function checkGemm(gemm: Gemm, M: number, N: number, K: number, r: () => number) {
+  const X = randomArray(M * K, r), W = randomArray(N * K, r), bias = randomArray(N, r);
+  for (const b of [null, bias]) {
+    const C = gemm(X, W, b, M, K, N);
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = b ? b[n] : 0, mag = b ? Math.abs(b[n]) : 0;
+        for (let k = 0; k < K; k++) {
+          s += X[m * K + k] * W[n * K + k];
+          mag += Math.abs(X[m * K + k] * W[n * K + k]);
+        }
+        assert.ok(Math.abs(C[m * N + n] - s) <= 1e-6 * (mag + 1), `M${M} N${N} K${K} bias=${!!b} C[${m},${n}] = ${C[m * N + n]}, expected ${s}`);
+      }
+    }
+  }
+}
+
 test('smallGemmNT equals a float64 X W^T + b for every tile shape and K tail', () => {
   const r = mulberry32(11);
   // M covers 1..4 row tiles and their remainders, N the 1..3 column remainders, K the vector tails (8 and 16 lanes).
   for (const M of [1, 2, 3, 4, 5, 7, 9, 16]) {
     for (const N of [1, 2, 3, 4, 5, 11]) {
-      for (const K of [1, 7, 8, 9, 16, 17, 33, 64]) {
-        const X = randomArray(M * K, r), W = randomArray(N * K, r), bias = randomArray(N, r);
-        for (const b of [null, bias]) {
-          const C = kernels.smallGemmNT(X, W, b, M, K, N);
-          for (let m = 0; m < M; m++) {
-            for (let n = 0; n < N; n++) {
-              let s = b ? b[n] : 0, mag = b ? Math.abs(b[n]) : 0;
-              for (let k = 0; k < K; k++) {
-                s += X[m * K + k] * W[n * K + k];
-                mag += Math.abs(X[m * K + k] * W[n * K + k]);
-              }
-              const got = C[m * N + n];
-              assert.ok(Math.abs(got - s) <= 1e-6 * (mag + 1), `M${M} N${N} K${K} bias=${!!b} C[${m},${n}] = ${got}, expected ${s}`);
-            }
-          }
-        }
-      }
+      for (const K of [1, 7, 8, 9, 16, 17, 33, 64]) checkGemm(kernels.smallGemmNT, M, N, K, r);
     }
   }
 });
@@ -42,20 +46,7 @@ test('packedGemmNT (weights packed in panels) equals a float64 X W^T + b across 
   // M: partial and several 6-row tiles; N: partial panels of 16 (AVX2) and 32 (AVX-512) columns; K: over one
   // 256-deep block, with a remainder.
   for (const [M, N, K] of [[1, 1, 1], [5, 17, 9], [6, 16, 8], [7, 33, 300], [13, 40, 513], [24, 64, 64], [64, 5, 257]]) {
-    const X = randomArray(M * K, r), W = randomArray(N * K, r), bias = randomArray(N, r);
-    for (const b of [null, bias]) {
-      const C = kernels.packedGemmNT(X, W, b, M, K, N);
-      for (let m = 0; m < M; m++) {
-        for (let n = 0; n < N; n++) {
-          let s = b ? b[n] : 0, mag = b ? Math.abs(b[n]) : 0;
-          for (let k = 0; k < K; k++) {
-            s += X[m * K + k] * W[n * K + k];
-            mag += Math.abs(X[m * K + k] * W[n * K + k]);
-          }
-          assert.ok(Math.abs(C[m * N + n] - s) <= 1e-6 * (mag + 1), `M${M} N${N} K${K} bias=${!!b} C[${m},${n}] = ${C[m * N + n]}, expected ${s}`);
-        }
-      }
-    }
+    checkGemm(kernels.packedGemmNT, M, N, K, r);
   }
 });
 

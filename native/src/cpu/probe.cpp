@@ -6,21 +6,12 @@
 #include <cmath>
 #include <vector>
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#include <immintrin.h>
-#endif
-
 #include "cpu/blas.h"
+#include "cpu/vecmath.h"
 
 namespace aha::cpu {
 
-#if defined(__AVX512F__)
-constexpr int kFmaLanes = 16;
-#elif defined(__AVX2__) && defined(__FMA__)
-constexpr int kFmaLanes = 8;
-#else
-constexpr int kFmaLanes = 1;
-#endif
+constexpr int kFmaLanes = vm::kLanes;
 
 double sgemmGflops(int M, int N, int K, int reps) {
   std::vector<float> A((size_t)M * K), B((size_t)N * K), C((size_t)M * N);
@@ -57,24 +48,15 @@ static double fmaPeakOnce() {
 #pragma omp single
     threads = omp_get_num_threads();
     double t0 = omp_get_wtime();
-#if defined(__AVX512F__)
-    __m512 a[10], b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    for (auto& x : a) x = _mm512_set1_ps(1.0f);
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+    vm::V a[10];
+    const vm::V b = vm::set1(0.999999f), c = vm::set1(1e-7f);
+    for (auto& x : a) x = vm::set1(1.0f);
     for (long i = 0; i < iters; i++)
-      for (auto& x : a) x = _mm512_fmadd_ps(x, b, c);
-    __m512 s = a[0];
-    for (int k = 1; k < 10; k++) s = _mm512_add_ps(s, a[k]);
-    sink += _mm512_reduce_add_ps(s);
-#elif defined(__AVX2__) && defined(__FMA__)
-    __m256 a[10], b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    for (auto& x : a) x = _mm256_set1_ps(1.0f);
-    for (long i = 0; i < iters; i++)
-      for (auto& x : a) x = _mm256_fmadd_ps(x, b, c);
-    __m256 s = a[0];
-    for (int k = 1; k < 10; k++) s = _mm256_add_ps(s, a[k]);
-    float f[8];
-    _mm256_storeu_ps(f, s);
-    sink += f[0];
+      for (auto& x : a) x = vm::fma(x, b, c);
+    vm::V s = a[0];
+    for (int k = 1; k < 10; k++) s = vm::add(s, a[k]);
+    sink += vm::hsum(s);
 #else
     float a[10], b = 0.999999f, c = 1e-7f;
     for (auto& x : a) x = 1.0f;

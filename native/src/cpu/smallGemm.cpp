@@ -4,37 +4,21 @@
 
 #include <algorithm>
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#include <immintrin.h>
-#endif
-
 #include "cpu/blas.h"
+#include "cpu/vecmath.h"
 
 namespace aha::cpu {
 
 namespace {
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 constexpr bool kVectorKernel = true;
-constexpr int kLanes = 16;
-using Vec = __m512;
-inline Vec vzero() { return _mm512_setzero_ps(); }
-inline Vec vload(const float* p) { return _mm512_loadu_ps(p); }
-inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-inline float vsum(Vec v) { return _mm512_reduce_add_ps(v); }
-#elif defined(__AVX2__) && defined(__FMA__)
-constexpr bool kVectorKernel = true;
-constexpr int kLanes = 8;
-using Vec = __m256;
-inline Vec vzero() { return _mm256_setzero_ps(); }
-inline Vec vload(const float* p) { return _mm256_loadu_ps(p); }
-inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
-inline float vsum(Vec v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using vm::kLanes;
+using Vec = vm::V;
+inline Vec vzero() { return vm::zero(); }
+inline Vec vload(const float* p) { return vm::load(p); }
+inline Vec vfma(Vec a, Vec b, Vec c) { return vm::fma(a, b, c); }
+inline float vsum(Vec v) { return vm::hsum(v); }
 #else
 constexpr bool kVectorKernel = false;
 #endif
