@@ -1,6 +1,7 @@
 #include "model.h"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -310,8 +311,13 @@ void Model::decodeLinear(float* out, const float* inp, size_t wOffset, const flo
     linearForward(out, inp, W, b, M, IC, OC);
 }
 
-void Model::packForDecode() {
-  if (!packedGemmAvailable()) return;
+bool Model::packForDecode() {
+  if (!packedGemmAvailable()) return false;
+  // The pack is a second copy of the matrices; without room for it twice over, decode keeps the unpacked kernels
+  // rather than pushing the machine into swap or the OOM killer.
+  const double packBytes = (double)(layout_.total - (size_t)cfg_.vocab * cfg_.hidden * (cfg_.tied ? 0 : 1)) * 4.0;
+  const double available = (double)sysconf(_SC_AVPHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+  if (available > 0 && packBytes * 2 > available) return false;
   decodePack_.clear();
   const float* P = params_->data();
   const Config& c = cfg_;
@@ -326,6 +332,7 @@ void Model::packForDecode() {
     add(o.wDown, c.hidden, c.inter);
   }
   add(layout_.lmHead, c.vocab, c.hidden);
+  return true;
 }
 
 void Model::prefill(const PackedBatch& b, const KvSink& sink, std::vector<float>& lastLogits) {

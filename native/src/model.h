@@ -107,8 +107,9 @@ class Model {
                   const std::vector<int32_t>& lens, const KvSink& cache, std::vector<float>& logits);
 
   // Packs every weight matrix for the decode kernel (a copy the size of the weights), for one sampling call with many
-  // rows; dropDecodePack frees it. The pack is a snapshot: weights must not change while it is held.
-  void packForDecode();
+  // rows; dropDecodePack frees it. The pack is a snapshot: weights must not change while it is held. Returns false
+  // (and packs nothing) on CPUs without the kernel or when free memory is short.
+  bool packForDecode();
   void dropDecodePack() { decodePack_.clear(); }
 
   std::mutex mutex;  // one heavy call at a time per model
