@@ -8,6 +8,8 @@ export interface EngineBenchOptions {
   seq: number;
   genBatch: number;
   promptLen: number;
+  /** Completions per distinct prompt, as GRPO samples them (1: every prompt distinct). */
+  group?: number;
   newTokens: number;
   /** Timed training steps (after one warm-up step). */
   steps: number;
@@ -87,7 +89,9 @@ export async function benchmarkEngine(
   }
   times.sort((a, b) => a - b);
   const stepS = times[Math.floor(times.length / 2)];
-  const prompts = Array.from({ length: o.genBatch }, () => tokens(o.promptLen));
+  const group = Math.max(1, o.group ?? 1);
+  const distinct = Array.from({ length: Math.ceil(o.genBatch / group) }, () => tokens(o.promptLen));
+  const prompts = Array.from({ length: o.genBatch }, (_, i) => distinct[Math.floor(i / group)]);
   onProgress?.('sampling');
   await model.generate(prompts.slice(0, 2), { maxNewTokens: 2, seed: 0 });
   const g0 = performance.now();

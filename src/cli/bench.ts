@@ -14,6 +14,7 @@ export function registerBench(program: Command): void {
     .option('--gen-batch <n>', 'prompts sampled at once', '64')
     .option('--prompt-len <n>', 'prompt length', '32')
     .option('--new-tokens <n>', 'tokens sampled per prompt', '64')
+    .option('--group <n>', 'completions per distinct prompt, as GRPO samples (1: all prompts distinct)', '1')
     .option('--steps <n>', 'timed training steps (median reported)', '3')
     .option('--json', 'end with one JSON line of the results')
     .action(async (o: Record<string, string | boolean>) => {
@@ -21,7 +22,7 @@ export function registerBench(program: Command): void {
       const int = (k: string, name: string) => parseInteger(o[k] as string, name, { min: 1 });
       const r = await benchmarkEngine(
         p.model,
-        { batch: int('batch', '--batch'), seq: int('seq', '--seq'), genBatch: int('genBatch', '--gen-batch'), promptLen: int('promptLen', '--prompt-len'), newTokens: int('newTokens', '--new-tokens'), steps: int('steps', '--steps') },
+        { batch: int('batch', '--batch'), seq: int('seq', '--seq'), genBatch: int('genBatch', '--gen-batch'), promptLen: int('promptLen', '--prompt-len'), newTokens: int('newTokens', '--new-tokens'), steps: int('steps', '--steps'), group: int('group', '--group') },
         (m) => logLine(`bench: ${m}`),
       );
       printLine(`model            ${o.model} (${(r.params / 1e6).toFixed(1)}M parameters)`);
@@ -29,7 +30,8 @@ export function registerBench(program: Command): void {
       printLine(`training         ${r.train_tokens_per_s.toFixed(1)} tokens/s (${r.train_step_s.toFixed(3)} s/step, ${r.train_gflops.toFixed(1)} GFLOP/s)`);
       printLine(`sgemm probe      ${r.sgemm_gflops.toFixed(1)} GFLOP/s at the model's largest product -> training at ${(100 * r.train_fraction_of_peak).toFixed(0)}% of it`);
       printLine(`FMA peak         ${r.fma_peak_gflops.toFixed(1)} GFLOP/s (float32, all cores) -> training at ${(100 * r.train_fraction_of_fma_peak).toFixed(0)}% of it`);
-      printLine(`sampling         ${r.generate_tokens_per_s.toFixed(1)} tokens/s (${r.generate_s.toFixed(2)} s)`);
+      const g = int('group', '--group');
+      printLine(`sampling         ${r.generate_tokens_per_s.toFixed(1)} tokens/s (${r.generate_s.toFixed(2)} s${g > 1 ? `, ${g} completions per prompt` : ''})`);
       printLine(`peak memory      ${r.peak_rss_mb.toFixed(0)} MB`);
       if (o.json) printLine(JSON.stringify(r));
     });
