@@ -5,7 +5,7 @@
 namespace aha::cpu {
 
 // GFLOP/s of C[M,N] = A[M,K] B[N,K]^T through the engine's sgemm (the layout of a linear layer's forward), best of
-// reps runs after one warm-up, on all OpenMP threads.
+// at least reps runs and at least 0.5 s of them, after one warm-up, on all OpenMP threads.
 double sgemmGflops(int M, int N, int K, int reps);
 
 // GFLOP/s of independent fused multiply-adds on every thread (best of three short runs): the arithmetic ceiling of
