@@ -81,12 +81,9 @@ class Task : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
     try {
-      if (model_) {
-        std::lock_guard<std::mutex> lock(model_->mutex);
-        run_();
-      } else {
-        run_();
-      }
+      std::unique_lock<std::mutex> lock;
+      if (model_) lock = std::unique_lock<std::mutex>(model_->mutex);
+      run_();
     } catch (const std::exception& e) {
       SetError(e.what());
     }
@@ -419,7 +416,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   kernels.Set("expShiftSum", Napi::Function::New(env, KernelExpShift));
   kernels.Set("packedGemmNT", Napi::Function::New(env, KernelPackedGemm));
   kernels.Set("packedAvailable", aha::cpu::packedGemmAvailable());
-  kernels.Set("vectorWidth", aha::cpu::smallGemmAvailable() ? aha::cpu::vm::kLanes : 0);
   exports.Set("kernels", kernels);
   return exports;
 }

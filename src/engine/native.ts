@@ -40,8 +40,6 @@ interface Addon {
     /** Packs W, then C = X W^T (+ bias) through the decode kernel for packed weights. */
     packedGemmNT(X: Float32Array, W: Float32Array, bias: Float32Array | null, M: number, K: number, N: number): Float32Array;
     packedAvailable: boolean;
-    /** Float lanes of the vector kernels compiled in (8 AVX2, 16 AVX-512), 0 when they fell back to scalar/BLAS. */
-    vectorWidth: number;
   };
 }
 

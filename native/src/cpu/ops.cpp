@@ -129,7 +129,7 @@ static inline float sigmoidf(float z) { return 1.0f / (1.0f + vm::expScalar(-z))
 template <class VecBody, class ScalarBody>
 static void elementwise(size_t n, VecBody vbody, ScalarBody sbody) {
   size_t vecEnd = 0;
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if AHA_VECTOR
   vecEnd = n / vm::kLanes * vm::kLanes;
   const long nv = (long)(vecEnd / vm::kLanes);
 #pragma omp parallel for schedule(static)
@@ -142,10 +142,10 @@ void swigluForward(float* act, const float* gate, const float* up, size_t n) {
   elementwise(
       n,
       [&](size_t i) {
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if AHA_VECTOR
         using namespace vm;
         V g = load(gate + i);
-        V s = div(set1(1.0f), add(set1(1.0f), vm::exp(sub(set1(0.0f), g))));
+        V s = sigmoid(g);
         store(act + i, mul(mul(g, s), load(up + i)));
 #endif
       },
@@ -159,10 +159,10 @@ void swigluBackward(float* dgate, float* dup, const float* dact, const float* ga
   elementwise(
       n,
       [&](size_t i) {
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if AHA_VECTOR
         using namespace vm;
         V g = load(gate + i), da = load(dact + i);
-        V s = div(set1(1.0f), add(set1(1.0f), vm::exp(sub(set1(0.0f), g))));
+        V s = sigmoid(g);
         store(dup + i, mul(da, mul(g, s)));
         // d silu / dg = s * (1 + g * (1 - s))
         store(dgate + i, mul(mul(mul(da, load(up + i)), s), fma(g, sub(set1(1.0f), s), set1(1.0f))));

@@ -10,7 +10,7 @@
 namespace aha::cpu {
 
 namespace {
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if AHA_VECTOR
 constexpr bool kAvailable = true;
 constexpr int kPanel = 2 * vm::kLanes;  // output columns per packed panel: two vectors (16 on AVX2, 32 on AVX-512)
 #else
@@ -20,7 +20,7 @@ constexpr int kPanel = 16;
 constexpr int kRows = 6;     // rows of X per register tile: 6 x 2 accumulators + 2 panel vectors + 1 broadcast
 constexpr int kDepth = 256;  // K block: the panel's slice stays in L1 across all row tiles
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if AHA_VECTOR
 // C[6, kPanel] (+)= X[6, depth] Wp[depth, kPanel]: the panel slice is contiguous, rows of X are read with
 // broadcasts. The twelve accumulators are named variables: held in an array, GCC spills them to the stack on every
 // iteration and the kernel runs at half speed.
@@ -65,7 +65,6 @@ void PackedWeights::pack(const float* W, int n, int k) {
   N = n;
   K = k;
   panels = (N + kPanel - 1) / kPanel;
-  panelWidth = kPanel;
   data.assign((size_t)panels * K * kPanel, 0.0f);
   float* dst = data.data();
 #pragma omp parallel for schedule(static)
@@ -82,9 +81,9 @@ void PackedWeights::pack(const float* W, int n, int k) {
 void packedGemmNT(float* C, const float* X, const PackedWeights& pw, const float* bias, int M) {
   const int N = pw.N, K = pw.K;
   if (M <= 0 || N <= 0) return;
-#if defined(__AVX2__) && defined(__FMA__)
+#if AHA_VECTOR
   // Threads own whole panels (disjoint output columns). For each panel the K blocks run in order and each row tile
-  // accumulates into a panel-wide scratch of M x 16, so every output is summed in one fixed order whatever the
+  // accumulates into a panel-wide scratch of M x kPanel, so every output is summed in one fixed order whatever the
   // thread count.
   // Row tiles are always full: a short last tile reads a zero-padded copy of its rows.
   const int fullRows = M / kRows * kRows, tail = M - fullRows;

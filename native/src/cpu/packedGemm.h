@@ -10,7 +10,7 @@ namespace aha::cpu {
 // vector widths (16 floats on AVX2, 32 on AVX-512).
 struct PackedWeights {
   std::vector<float> data;
-  int N = 0, K = 0, panels = 0, panelWidth = 0;
+  int N = 0, K = 0, panels = 0;
   void pack(const float* W, int N, int K);
 };
 

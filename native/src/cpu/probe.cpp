@@ -11,8 +11,6 @@
 
 namespace aha::cpu {
 
-constexpr int kFmaLanes = vm::kLanes;
-
 double sgemmGflops(int M, int N, int K, int reps) {
   std::vector<float> A((size_t)M * K), B((size_t)N * K), C((size_t)M * N);
   for (size_t i = 0; i < A.size(); i++) A[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
@@ -51,7 +49,7 @@ static double fmaPeakOnce() {
 #pragma omp single
     threads = omp_get_num_threads();
     double t0 = omp_get_wtime();
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if AHA_VECTOR
     vm::V a[10];
     const vm::V b = vm::set1(0.999999f), c = vm::set1(1e-7f);
     for (auto& x : a) x = vm::set1(1.0f);
@@ -72,7 +70,7 @@ static double fmaPeakOnce() {
     seconds = std::max(seconds, dt);
   }
   if (!(sink == sink)) return 0;  // keeps the loop alive
-  return 2.0 * kFmaLanes * 10.0 * iters * threads / seconds / 1e9;
+  return 2.0 * vm::kLanes * 10.0 * iters * threads / seconds / 1e9;
 }
 
 }  // namespace aha::cpu

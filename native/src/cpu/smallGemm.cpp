@@ -11,38 +11,34 @@ namespace aha::cpu {
 
 namespace {
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if AHA_VECTOR
 constexpr bool kVectorKernel = true;
 using vm::kLanes;
 using Vec = vm::V;
-inline Vec vzero() { return vm::zero(); }
-inline Vec vload(const float* p) { return vm::load(p); }
-inline Vec vfma(Vec a, Vec b, Vec c) { return vm::fma(a, b, c); }
-inline float vsum(Vec v) { return vm::hsum(v); }
-#else
-constexpr bool kVectorKernel = false;
-#endif
+using vm::fma;
+using vm::hsum;
+using vm::load;
+using vm::zero;
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 // MR rows of X against NR rows of W (the edge tiles), both read along K (row-major X[M,K], W[N,K]): MR*NR dot products at once, so
 // each loaded vector feeds several FMAs and no packing copy of W is ever made. The tail of K is done in scalars.
 template <int MR, int NR>
 void dotTile(const float* X, int ldx, const float* W, int ldw, int K, float* C, int ldc, const float* bias) {
   Vec acc[MR][NR];
   for (int r = 0; r < MR; r++)
-    for (int c = 0; c < NR; c++) acc[r][c] = vzero();
+    for (int c = 0; c < NR; c++) acc[r][c] = zero();
   int k = 0;
   for (; k + kLanes <= K; k += kLanes) {
     Vec w[NR];
-    for (int c = 0; c < NR; c++) w[c] = vload(W + (size_t)c * ldw + k);
+    for (int c = 0; c < NR; c++) w[c] = load(W + (size_t)c * ldw + k);
     for (int r = 0; r < MR; r++) {
-      Vec x = vload(X + (size_t)r * ldx + k);
-      for (int c = 0; c < NR; c++) acc[r][c] = vfma(x, w[c], acc[r][c]);
+      Vec x = load(X + (size_t)r * ldx + k);
+      for (int c = 0; c < NR; c++) acc[r][c] = fma(x, w[c], acc[r][c]);
     }
   }
   for (int r = 0; r < MR; r++)
     for (int c = 0; c < NR; c++) {
-      float s = vsum(acc[r][c]);
+      float s = hsum(acc[r][c]);
       for (int kk = k; kk < K; kk++) s += X[(size_t)r * ldx + kk] * W[(size_t)c * ldw + kk];
       C[(size_t)r * ldc + c] = bias ? s + bias[c] : s;
     }
@@ -51,26 +47,26 @@ void dotTile(const float* X, int ldx, const float* W, int ldw, int K, float* C, 
 // The full 4 x 3 tile with its twelve accumulators as named variables: held in an array (as dotTile does for the
 // edges), GCC spills them to the stack on every iteration and the kernel runs at half speed.
 void dotTile4x3(const float* X, int ldx, const float* W, int ldw, int K, float* C, int ldc, const float* bias) {
-  Vec a00 = vzero(), a01 = vzero(), a02 = vzero(), a10 = vzero(), a11 = vzero(), a12 = vzero();
-  Vec a20 = vzero(), a21 = vzero(), a22 = vzero(), a30 = vzero(), a31 = vzero(), a32 = vzero();
+  Vec a00 = zero(), a01 = zero(), a02 = zero(), a10 = zero(), a11 = zero(), a12 = zero();
+  Vec a20 = zero(), a21 = zero(), a22 = zero(), a30 = zero(), a31 = zero(), a32 = zero();
   const float *x0 = X, *x1 = X + ldx, *x2 = X + 2 * (size_t)ldx, *x3 = X + 3 * (size_t)ldx;
   const float *w0 = W, *w1 = W + ldw, *w2 = W + 2 * (size_t)ldw;
   int k = 0;
   for (; k + kLanes <= K; k += kLanes) {
-    const Vec b0 = vload(w0 + k), b1 = vload(w1 + k), b2 = vload(w2 + k);
-    Vec x = vload(x0 + k);
-    a00 = vfma(x, b0, a00), a01 = vfma(x, b1, a01), a02 = vfma(x, b2, a02);
-    x = vload(x1 + k);
-    a10 = vfma(x, b0, a10), a11 = vfma(x, b1, a11), a12 = vfma(x, b2, a12);
-    x = vload(x2 + k);
-    a20 = vfma(x, b0, a20), a21 = vfma(x, b1, a21), a22 = vfma(x, b2, a22);
-    x = vload(x3 + k);
-    a30 = vfma(x, b0, a30), a31 = vfma(x, b1, a31), a32 = vfma(x, b2, a32);
+    const Vec b0 = load(w0 + k), b1 = load(w1 + k), b2 = load(w2 + k);
+    Vec x = load(x0 + k);
+    a00 = fma(x, b0, a00), a01 = fma(x, b1, a01), a02 = fma(x, b2, a02);
+    x = load(x1 + k);
+    a10 = fma(x, b0, a10), a11 = fma(x, b1, a11), a12 = fma(x, b2, a12);
+    x = load(x2 + k);
+    a20 = fma(x, b0, a20), a21 = fma(x, b1, a21), a22 = fma(x, b2, a22);
+    x = load(x3 + k);
+    a30 = fma(x, b0, a30), a31 = fma(x, b1, a31), a32 = fma(x, b2, a32);
   }
-  const float sums[4][3] = {{vsum(a00), vsum(a01), vsum(a02)},
-                            {vsum(a10), vsum(a11), vsum(a12)},
-                            {vsum(a20), vsum(a21), vsum(a22)},
-                            {vsum(a30), vsum(a31), vsum(a32)}};
+  const float sums[4][3] = {{hsum(a00), hsum(a01), hsum(a02)},
+                            {hsum(a10), hsum(a11), hsum(a12)},
+                            {hsum(a20), hsum(a21), hsum(a22)},
+                            {hsum(a30), hsum(a31), hsum(a32)}};
   for (int r = 0; r < 4; r++)
     for (int c = 0; c < 3; c++) {
       float v = sums[r][c];
@@ -93,6 +89,8 @@ TileFn pickTile(int mr, int nr) {
     default: return nr == 3 ? dotTile4x3 : tileFor<4>(nr);
   }
 }
+#else
+constexpr bool kVectorKernel = false;
 #endif
 
 }  // namespace
@@ -100,7 +98,7 @@ TileFn pickTile(int mr, int nr) {
 bool smallGemmAvailable() { return kVectorKernel; }
 
 void smallGemmNT(float* C, const float* X, const float* W, const float* bias, int M, int K, int N) {
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if AHA_VECTOR
   if (M <= 0 || N <= 0) return;
   const int nBlocks = (N + kNR - 1) / kNR;
   // Threads own disjoint column blocks; a block of W rows stays in L1 while every row of X passes over it. Each

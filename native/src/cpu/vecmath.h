@@ -1,11 +1,15 @@
 // Vectorised exp over float arrays, for softmax, SiLU and log-softmax. libm's expf is scalar (about 20 cycles a
 // call); these loops run 8 (AVX2) or 16 (AVX-512) lanes at a time with a Cephes-style range reduction and degree-6
-// polynomial: relative error under 2e-7 over the float range, exp(-inf) = 0, large inputs saturate at FLT_MAX.
+// polynomial: relative error under 2e-7 over the float range, exp(-inf) = 0, NaN stays NaN, inputs
+// above 88.376 saturate at about 2.4e38 instead of overflowing.
 #pragma once
 #include <cmath>
 #include <cstddef>
 
+// One switch for every vector kernel in the engine: AVX-512, or AVX2 with FMA (-march=native picks what the
+// installing machine has); without either, the scalar and BLAS paths are used.
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define AHA_VECTOR 1
 #include <immintrin.h>
 #endif
 
@@ -101,13 +105,16 @@ inline V exp(V x) {
 #else
 constexpr int kLanes = 1;
 #endif
+#if AHA_VECTOR
+inline V sigmoid(V z) { return div(set1(1.0f), add(set1(1.0f), exp(sub(set1(0.0f), z)))); }
+#endif
 }  // namespace vm
 
 // y[i] = exp(x[i] - shift); returns the sum of the y[i], accumulated in double over float blocks. y may equal x.
 inline double expShiftSum(float* y, const float* x, size_t n, float shift) {
   double total = 0;
   size_t i = 0;
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if AHA_VECTOR
   const vm::V s = vm::set1(shift);
   while (i + vm::kLanes <= n) {
     // Blocks of at most 64 vectors are summed in float lanes, then added in double, so long rows keep precision.
@@ -129,7 +136,7 @@ inline double expShiftSum(float* y, const float* x, size_t n, float shift) {
 inline double expShiftSumOnly(const float* x, size_t n, float shift) {
   double total = 0;
   size_t i = 0;
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if AHA_VECTOR
   const vm::V s = vm::set1(shift);
   while (i + vm::kLanes <= n) {
     vm::V acc = vm::set1(0.0f);
@@ -145,7 +152,7 @@ inline double expShiftSumOnly(const float* x, size_t n, float shift) {
 inline float maxOf(const float* x, size_t n) {
   float m = -INFINITY;
   size_t i = 0;
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if AHA_VECTOR
   if (n >= (size_t)vm::kLanes) {
     vm::V acc = vm::set1(-INFINITY);
     for (; i + vm::kLanes <= n; i += vm::kLanes) acc = vm::max(acc, vm::load(x + i));
