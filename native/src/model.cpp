@@ -300,10 +300,8 @@ StepResult Model::adamwStep(const AdamWOptions& o) {
 // AVX2 machine: packed 1.2-1.4x OpenBLAS at 24-64 rows, 2-5x at 4-16; packing-free about 2x at 8 rows.
 constexpr int kSmallRows = 16;
 void Model::decodeLinear(float* out, const float* inp, size_t wOffset, const float* b, int M, int IC, int OC) const {
-  if (!decodePack_.empty()) {
-    auto it = decodePack_.find(wOffset);
-    if (it != decodePack_.end()) return packedGemmNT(out, inp, it->second, b, M);
-  }
+  auto it = decodePack_.find(wOffset);
+  if (it != decodePack_.end()) return packedGemmNT(out, inp, it->second, b, M);
   const float* W = params_->data() + wOffset;
   if (M <= kSmallRows && smallGemmAvailable())
     smallGemmNT(out, inp, W, b, M, IC, OC);
@@ -313,25 +311,30 @@ void Model::decodeLinear(float* out, const float* inp, size_t wOffset, const flo
 
 bool Model::packForDecode() {
   if (!packedGemmAvailable()) return false;
-  // The pack is a second copy of the matrices; without room for it twice over, decode keeps the unpacked kernels
+  const Config& c = cfg_;
+  struct Matrix {
+    size_t offset;
+    int N, K;
+  };
+  std::vector<Matrix> mats;
+  for (const LayerOffsets& o : layout_.layers) {
+    mats.push_back({o.wq, c.qDim(), c.hidden});
+    mats.push_back({o.wk, c.kvDim(), c.hidden});
+    mats.push_back({o.wv, c.kvDim(), c.hidden});
+    mats.push_back({o.wo, c.hidden, c.qDim()});
+    mats.push_back({o.wGate, c.inter, c.hidden});
+    mats.push_back({o.wUp, c.inter, c.hidden});
+    mats.push_back({o.wDown, c.hidden, c.inter});
+  }
+  mats.push_back({layout_.lmHead, c.vocab, c.hidden});
+  // The pack is a second copy of these matrices; without room for it twice over, decode keeps the unpacked kernels
   // rather than pushing the machine into swap or the OOM killer.
-  const double packBytes = (double)(layout_.total - (size_t)cfg_.vocab * cfg_.hidden * (cfg_.tied ? 0 : 1)) * 4.0;
+  double packBytes = 0;
+  for (const Matrix& m : mats) packBytes += 4.0 * m.N * m.K;
   const double available = (double)sysconf(_SC_AVPHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
   if (available > 0 && packBytes * 2 > available) return false;
   decodePack_.clear();
-  const float* P = params_->data();
-  const Config& c = cfg_;
-  auto add = [&](size_t off, int N, int K) { decodePack_[off].pack(P + off, N, K); };
-  for (const LayerOffsets& o : layout_.layers) {
-    add(o.wq, c.qDim(), c.hidden);
-    add(o.wk, c.kvDim(), c.hidden);
-    add(o.wv, c.kvDim(), c.hidden);
-    add(o.wo, c.hidden, c.qDim());
-    add(o.wGate, c.inter, c.hidden);
-    add(o.wUp, c.inter, c.hidden);
-    add(o.wDown, c.hidden, c.inter);
-  }
-  add(layout_.lmHead, c.vocab, c.hidden);
+  for (const Matrix& m : mats) decodePack_[m.offset].pack(params_->data() + m.offset, m.N, m.K);
   return true;
 }
 

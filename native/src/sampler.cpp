@@ -1,5 +1,6 @@
 #include "sampler.h"
 
+#include "cpu/threadScratch.h"
 #include "cpu/vecmath.h"
 
 #include <algorithm>
@@ -191,7 +192,7 @@ std::vector<SampleResult> generate(Model& model, const std::vector<SampleRequest
 #pragma omp parallel
     {
       // Kept across steps: a fresh vocabulary-sized buffer per step would be mapped (and faulted in) anew.
-      thread_local std::vector<float> wl;
+      std::vector<float>& wl = cpu::threadScratch(cpu::Scratch::SampleWeights);
       thread_local std::vector<int32_t> cl;
 #pragma omp for schedule(static)
       for (size_t m = 0; m < rows.size(); m++)

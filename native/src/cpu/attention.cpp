@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cpu/blas.h"
+#include "cpu/threadScratch.h"
 #include "cpu/vecmath.h"
 
 namespace aha::cpu {
@@ -33,13 +34,6 @@ void causalSoftmax(float* P, int B, int r0, int r1, const float* lseIn, float* l
     for (int j = valid; j < r1; j++) row[j] = 0.0f;
   }
 }
-
-// Per-thread scratch that outlives the call: OpenMP's worker threads persist, and re-allocating blocks this size on
-// every call costs page faults (glibc maps them fresh).
-std::vector<float>& scratch(int which) {
-  thread_local std::vector<float> bufs[3];
-  return bufs[which];
-}
 }  // namespace
 
 void attentionForward(float* out, float* lse, const float* q, const float* k, const float* v,
@@ -49,7 +43,7 @@ void attentionForward(float* out, float* lse, const float* q, const float* k, co
   const int tasks = s.numSeqs * s.heads;
 #pragma omp parallel
   {
-    std::vector<float>& buf = scratch(0);
+    std::vector<float>& buf = threadScratch(Scratch::AttentionScores);
 #pragma omp for schedule(dynamic, 1)
     for (int task = 0; task < tasks; task++) {
       int sq = task / s.heads, h = task % s.heads, kh = h / group;
@@ -81,8 +75,8 @@ void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const
   const int tasks = s.numSeqs * s.kvHeads;
 #pragma omp parallel
   {
-    std::vector<float>& pbuf = scratch(0);
-    std::vector<float>& dpbuf = scratch(1);
+    std::vector<float>& pbuf = threadScratch(Scratch::AttentionScores);
+    std::vector<float>& dpbuf = threadScratch(Scratch::AttentionGrads);
 #pragma omp for schedule(dynamic, 1)
     for (int task = 0; task < tasks; task++) {
       int sq = task / s.kvHeads, kh = task % s.kvHeads;
@@ -128,7 +122,7 @@ void attentionDecode(float* out, const float* q, const float* kCache, const floa
   const int tasks = batch * kvHeads;
 #pragma omp parallel
   {
-    std::vector<float>& sc = scratch(2);
+    std::vector<float>& sc = threadScratch(Scratch::DecodeScores);
 #pragma omp for schedule(static)
     for (int task = 0; task < tasks; task++) {
       const int b = task / kvHeads, kh = task % kvHeads;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cpu/blas.h"
+#include "cpu/threadScratch.h"
 #include "cpu/vecmath.h"
 
 namespace aha::cpu {
@@ -198,7 +199,8 @@ static inline double expectedLogit(const float* z, int V, double lse, float* tmp
 void logprobForward(float* logp, float* entropy, const float* logits, const int32_t* targets, int N, int V) {
 #pragma omp parallel
   {
-    std::vector<float> tmp(entropy ? V : 0);
+    std::vector<float>& tmp = threadScratch(Scratch::LogitRow);
+    if (entropy && tmp.size() < (size_t)V) tmp.resize(V);
 #pragma omp for schedule(static)
     for (int i = 0; i < N; i++) {
       const float* z = logits + (size_t)i * V;

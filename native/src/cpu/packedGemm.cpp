@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cpu/threadScratch.h"
 #include "cpu/vecmath.h"
 
 namespace aha::cpu {
@@ -87,7 +88,7 @@ void packedGemmNT(float* C, const float* X, const PackedWeights& pw, const float
   // thread count.
   // Row tiles are always full: a short last tile reads a zero-padded copy of its rows.
   const int fullRows = M / kRows * kRows, tail = M - fullRows;
-  thread_local std::vector<float> padded;
+  std::vector<float>& padded = threadScratch(Scratch::PackedRows);
   if (tail) {
     padded.assign((size_t)kRows * K, 0.0f);
     std::memcpy(padded.data(), X + (size_t)fullRows * K, sizeof(float) * tail * K);
@@ -96,7 +97,7 @@ void packedGemmNT(float* C, const float* X, const PackedWeights& pw, const float
   const float* pad = padded.data();
 #pragma omp parallel
   {
-    thread_local std::vector<float> acc;
+    std::vector<float>& acc = threadScratch(Scratch::PackedAcc);
     if (acc.size() < (size_t)tiles * kRows * kPanel) acc.resize((size_t)tiles * kRows * kPanel);
 #pragma omp for schedule(static)
     for (int p = 0; p < pw.panels; p++) {
