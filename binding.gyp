@@ -6,6 +6,7 @@
         "native/src/addon.cpp",
         "native/src/model.cpp",
         "native/src/sampler.cpp",
+        "native/src/memory.cpp",
         "native/src/cpu/ops.cpp",
         "native/src/cpu/attention.cpp",
         "native/src/cpu/blas.cpp",

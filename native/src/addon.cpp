@@ -4,6 +4,7 @@
 #include <napi.h>
 #include <omp.h>
 
+#include <cmath>
 #include <memory>
 
 #include "cpu/blas.h"
@@ -19,11 +20,47 @@ namespace {
 using aha::Buffer;
 using aha::Model;
 
-Napi::Float32Array externalView(Napi::Env env, Buffer buf) {
+// Node 20 refuses external ArrayBuffers over 2^32 bytes (buffer.constants.MAX_LENGTH), and on that path it runs
+// the finalizer and node-addon-api frees its wrapper again: a double free. No view may reach that size, so larger
+// buffers are viewed per tensor or in chunks (see src/engine/engineBuffer.ts).
+constexpr size_t kMaxViewFloats = ((size_t)1 << 32) / sizeof(float) - 1;
+
+// A zero-copy view of buf[offset, offset + length) that keeps the buffer alive while JavaScript holds it.
+Napi::Float32Array externalView(Napi::Env env, Buffer buf, size_t offset, size_t length) {
+  if (offset > buf->size() || length > buf->size() - offset)
+    throw Napi::RangeError::New(env, "view [" + std::to_string(offset) + ", +" + std::to_string(length) +
+                                         ") is outside the buffer of " + std::to_string(buf->size()) + " floats");
+  if (length > kMaxViewFloats)
+    throw Napi::RangeError::New(env, "a view of " + std::to_string(length) + " floats is over the " +
+                                         std::to_string(kMaxViewFloats) + " one JavaScript view can hold");
+  if (length == 0) return Napi::Float32Array::New(env, 0);
   auto* hold = new Buffer(buf);
-  auto ab = Napi::ArrayBuffer::New(env, buf->data(), buf->size() * sizeof(float),
+  auto ab = Napi::ArrayBuffer::New(env, buf->data() + offset, length * sizeof(float),
                                    [](Napi::Env, void*, Buffer* h) { delete h; }, hold);
-  return Napi::Float32Array::New(env, buf->size(), ab, 0);
+  return Napi::Float32Array::New(env, length, ab, 0);
+}
+
+// An integer option within [lo, hi]; absent: def. Non-numbers, fractions, NaN and out-of-range values are errors
+// naming the option (a double cast to int past its range is undefined behaviour).
+double intValue(const Napi::Value& v, const std::string& name, double def, double lo, double hi) {
+  if (v.IsUndefined()) return def;
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), name + " must be a number");
+  const double x = v.As<Napi::Number>().DoubleValue();
+  if (!(x == std::floor(x)) || !(x >= lo && x <= hi))
+    throw Napi::RangeError::New(v.Env(), name + " must be an integer in [" + std::to_string((long long)lo) + ", " +
+                                             std::to_string((long long)hi) + "] (got " + std::to_string(x) + ")");
+  return x;
+}
+double intOption(const Napi::Object& o, const char* key, double def, double lo, double hi) {
+  return intValue(o.Get(key), key, def, lo, hi);
+}
+// A finite number option; absent: def.
+double finiteOption(const Napi::Object& o, const char* key, double def) {
+  auto v = o.Get(key);
+  if (v.IsUndefined()) return def;
+  if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue()))
+    throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a finite number");
+  return v.As<Napi::Number>().DoubleValue();
 }
 
 std::vector<int32_t> toIds(const Napi::Value& v, const char* what) {
@@ -59,6 +96,11 @@ bool flag(const Napi::Object& o, const char* key) {
 
 void checkTokens(const Model& m, const std::vector<std::vector<int32_t>>& seqs, int extra) {
   const auto& c = m.config();
+  if (seqs.empty()) throw std::runtime_error("no sequences given");
+  size_t total = 0;
+  for (const auto& s : seqs) total += s.size();
+  // Packed positions are int32 inside the engine.
+  if (total > (size_t)INT32_MAX) throw std::runtime_error("a batch of " + std::to_string(total) + " tokens is over 2^31-1");
   for (size_t s = 0; s < seqs.size(); s++) {
     if (seqs[s].empty()) throw std::runtime_error("sequence " + std::to_string(s) + " is empty");
     if ((int)seqs[s].size() + extra > c.maxPos)
@@ -84,6 +126,8 @@ class Task : public Napi::AsyncWorker {
       std::unique_lock<std::mutex> lock;
       if (model_) lock = std::unique_lock<std::mutex>(model_->mutex);
       run_();
+    } catch (const std::bad_alloc&) {
+      SetError("out of memory: an engine allocation failed");
     } catch (const std::exception& e) {
       SetError(e.what());
     }
@@ -102,9 +146,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "NativeModel",
-                       {InstanceMethod("layout", &NativeModel::Layout), InstanceMethod("params", &NativeModel::Params),
-                        InstanceMethod("grads", &NativeModel::Grads), InstanceMethod("adamM", &NativeModel::AdamM),
-                        InstanceMethod("adamV", &NativeModel::AdamV),
+                       {InstanceMethod("layout", &NativeModel::Layout), InstanceMethod("view", &NativeModel::View),
                         InstanceMethod("optimizerSteps", &NativeModel::OptimizerSteps),
                         InstanceMethod("setOptimizerSteps", &NativeModel::SetOptimizerSteps),
                         InstanceMethod("zeroGrad", &NativeModel::ZeroGrad),
@@ -123,9 +165,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     auto o = info[0].As<Napi::Object>();
     aha::Config c;
     auto need = [&](const char* k) {
-      double v = num(o, k, -1);
-      if (v <= 0 || v != (int)v) throw Napi::TypeError::New(env, std::string("config.") + k + " must be a positive integer");
-      return (int)v;
+      auto v = o.Get(k);
+      if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("config.") + k + " must be a positive integer");
+      return (int)intValue(v, std::string("config.") + k, 0, 1, INT32_MAX);
     };
     c.vocab = need("vocabSize");
     c.hidden = need("hiddenSize");
@@ -142,6 +184,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     c.qkvBias = flag(o, "qkvBias");
     c.oBias = flag(o, "oBias");
     c.qkNorm = flag(o, "qkNorm");
+    // Per-token widths are ints inside the kernels.
+    for (int64_t w : {(int64_t)c.heads * c.headDim, (int64_t)c.kvHeads * c.headDim, (int64_t)c.hidden, (int64_t)c.inter})
+      if (w > (1 << 24)) throw Napi::RangeError::New(env, "config: a layer width of " + std::to_string(w) + " is over 2^24");
     try {
       model_ = std::make_shared<Model>(c);
     } catch (const std::exception& e) {
@@ -166,15 +211,38 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     }
     return arr;
   }
-  Napi::Value Params(const Napi::CallbackInfo& info) { return externalView(info.Env(), model_->params()); }
-  Napi::Value Grads(const Napi::CallbackInfo& info) { return externalView(info.Env(), model_->grads()); }
-  Napi::Value AdamM(const Napi::CallbackInfo& info) { return externalView(info.Env(), model_->adamM()); }
-  Napi::Value AdamV(const Napi::CallbackInfo& info) { return externalView(info.Env(), model_->adamV()); }
+  // view(buffer: 'params'|'grads'|'adamM'|'adamV', offset, length) -> Float32Array, zero-copy. Takes the model's
+  // lock: the gradient and moment buffers are allocated on first use, which must not race a step on the worker.
+  Napi::Value View(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    if (!info[0].IsString()) throw Napi::TypeError::New(env, "view: buffer name must be a string");
+    const std::string which = info[0].As<Napi::String>().Utf8Value();
+    const double limit = (double)model_->layout().total;
+    const size_t offset = (size_t)intValue(info[1], "view offset", 0, 0, limit);
+    const size_t length = (size_t)intValue(info[2], "view length", limit - (double)offset, 0, limit);
+    Buffer buf;
+    try {
+      std::lock_guard<std::mutex> lock(model_->mutex);
+      if (which == "params") buf = model_->params();
+      else if (which == "grads") buf = model_->grads();
+      else if (which == "adamM") buf = model_->adamM();
+      else if (which == "adamV") buf = model_->adamV();
+      else throw Napi::TypeError::New(env, "view: unknown buffer " + which);
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+    return externalView(env, buf, offset, length);
+  }
   Napi::Value OptimizerSteps(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), model_->optimizerSteps());
+    std::lock_guard<std::mutex> lock(model_->mutex);
+    return Napi::Number::New(info.Env(), (double)model_->optimizerSteps());
   }
   Napi::Value SetOptimizerSteps(const Napi::CallbackInfo& info) {
-    model_->setOptimizerSteps(info[0].As<Napi::Number>().Int32Value());
+    const int64_t s = (int64_t)intValue(info[0], "optimizer step", -1, 0, 9007199254740992.0);
+    std::lock_guard<std::mutex> lock(model_->mutex);
+    model_->setOptimizerSteps(s);
     return info.Env().Undefined();
   }
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
@@ -184,7 +252,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
   Napi::Value SnapshotReference(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(model_->mutex);
-    model_->snapshotReference();
+    try {
+      model_->snapshotReference();
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(info.Env(), e.what());
+    }
     return info.Env().Undefined();
   }
   Napi::Value DropReference(const Napi::CallbackInfo& info) {
@@ -193,6 +265,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return info.Env().Undefined();
   }
   Napi::Value HasReference(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(model_->mutex);
     return Napi::Boolean::New(info.Env(), model_->hasReference());
   }
 
@@ -248,12 +321,17 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     auto env = info.Env();
     auto o = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
     aha::AdamWOptions a;
-    a.lr = (float)num(o, "lr", a.lr);
-    a.beta1 = (float)num(o, "beta1", a.beta1);
-    a.beta2 = (float)num(o, "beta2", a.beta2);
-    a.eps = (float)num(o, "eps", a.eps);
-    a.weightDecay = (float)num(o, "weightDecay", a.weightDecay);
-    a.maxGradNorm = (float)num(o, "maxGradNorm", a.maxGradNorm);
+    a.lr = (float)finiteOption(o, "lr", a.lr);
+    a.beta1 = (float)finiteOption(o, "beta1", a.beta1);
+    a.beta2 = (float)finiteOption(o, "beta2", a.beta2);
+    a.eps = (float)finiteOption(o, "eps", a.eps);
+    a.weightDecay = (float)finiteOption(o, "weightDecay", a.weightDecay);
+    a.maxGradNorm = (float)finiteOption(o, "maxGradNorm", a.maxGradNorm);
+    if (!(a.lr >= 0)) throw Napi::RangeError::New(env, "lr must be >= 0");
+    if (!(a.beta1 >= 0 && a.beta1 < 1) || !(a.beta2 >= 0 && a.beta2 < 1))
+      throw Napi::RangeError::New(env, "beta1 and beta2 must be in [0, 1)");
+    if (!(a.eps > 0)) throw Napi::RangeError::New(env, "eps must be > 0");
+    if (!(a.weightDecay >= 0)) throw Napi::RangeError::New(env, "weightDecay must be >= 0");
     auto model = model_;
     auto res = std::make_shared<aha::StepResult>();
     auto* t = new Task(
@@ -262,7 +340,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
           auto r = Napi::Object::New(env);
           r.Set("gradNorm", res->gradNorm);
           r.Set("skipped", res->skipped);
-          r.Set("step", res->step);
+          r.Set("step", (double)res->step);
           return r;
         });
     auto p = t->Promise();
@@ -276,17 +354,31 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     auto prompts = toSeqs(info[0], "prompts");
     auto o = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
     aha::SampleOptions so;
-    so.temperature = (float)num(o, "temperature", 1.0);
-    so.topP = (float)num(o, "topP", 1.0);
-    so.topK = (int)num(o, "topK", 0);
-    so.maxNewTokens = (int)num(o, "maxNewTokens", 16);
+    so.temperature = (float)finiteOption(o, "temperature", 1.0);
+    so.topP = (float)finiteOption(o, "topP", 1.0);
+    // Past the vocabulary top-k keeps every token, so large values mean "off"; past INT_MAX they are clamped first.
+    const double topK = intOption(o, "topK", 0, 0, 9007199254740991.0);
+    so.topK = topK >= (double)model_->config().vocab ? 0 : (int)topK;
+    // The cache never holds more than max_position_embeddings, so a longer budget is the same as that one.
+    so.maxNewTokens = (int)std::min<double>(intOption(o, "maxNewTokens", 16, 1, 9007199254740991.0), INT32_MAX);
     if (o.Get("stopTokenIds").IsTypedArray()) so.stopTokenIds = toIds(o.Get("stopTokenIds"), "stopTokenIds");
+    try {
+      aha::validate(so);
+    } catch (const std::exception& e) {
+      throw Napi::RangeError::New(env, e.what());
+    }
     std::vector<aha::SampleRequest> reqs(prompts.size());
     auto seeds = o.Get("seeds");
+    if (!seeds.IsUndefined() && (!seeds.IsArray() || seeds.As<Napi::Array>().Length() != prompts.size()))
+      throw Napi::TypeError::New(env, "seeds must be an array with one seed per prompt");
     for (size_t i = 0; i < prompts.size(); i++) {
       reqs[i].prompt = prompts[i];
-      double s = seeds.IsArray() ? seeds.As<Napi::Array>().Get((uint32_t)i).As<Napi::Number>().DoubleValue() : (double)i;
-      reqs[i].seed = (uint64_t)s;
+      if (seeds.IsArray()) {
+        reqs[i].seed = (uint64_t)intValue(seeds.As<Napi::Array>().Get((uint32_t)i), "seed " + std::to_string(i), 0, 0,
+                                          9007199254740991.0);
+      } else {
+        reqs[i].seed = i;
+      }
     }
     auto model = model_;
     auto res = std::make_shared<std::vector<aha::SampleResult>>();
@@ -329,7 +421,7 @@ Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
-  omp_set_num_threads(info[0].As<Napi::Number>().Int32Value());
+  omp_set_num_threads((int)intValue(info[0], "threads", 1, 1, 4096));
   return info.Env().Undefined();
 }
 

@@ -1,7 +1,6 @@
 #include "model.h"
 
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -36,23 +35,33 @@ Model::Model(Config cfg) : cfg_(std::move(cfg)) {
   if (cfg_.headDim % 2 != 0) throw std::runtime_error("head_dim must be even for rotary embeddings");
   if ((int)cfg_.ropeInvFreq.size() != cfg_.headDim / 2) throw std::runtime_error("ropeInvFreq must have head_dim/2 entries");
   layout_ = makeLayout(cfg_);
-  params_ = std::make_shared<std::vector<float>>(layout_.total, 0.0f);
+  params_ = allocFloats(layout_.total, "the weights (" + std::to_string(layout_.total) + " float32 parameters)");
 }
 
 Buffer Model::grads() {
-  if (!grads_) grads_ = std::make_shared<std::vector<float>>(layout_.total, 0.0f);
+  if (!grads_) grads_ = allocFloats(layout_.total, "the gradients");
   return grads_;
 }
 Buffer Model::adamM() {
-  if (!m_) m_ = std::make_shared<std::vector<float>>(layout_.total, 0.0f);
+  if (!m_) m_ = allocFloats(layout_.total, "AdamW's first moments");
   return m_;
 }
 Buffer Model::adamV() {
-  if (!v_) v_ = std::make_shared<std::vector<float>>(layout_.total, 0.0f);
+  if (!v_) v_ = allocFloats(layout_.total, "AdamW's second moments");
   return v_;
 }
 
-void Model::snapshotReference() { ref_ = std::make_shared<std::vector<float>>(*params_); }
+void Model::setOptimizerSteps(int64_t s) {
+  if (s < 0 || s > ((int64_t)1 << 53))
+    throw std::runtime_error("optimizer step " + std::to_string(s) + " is outside [0, 2^53]");
+  step_ = s;
+}
+
+void Model::snapshotReference() {
+  Buffer ref = allocFloats(layout_.total, "the reference model's weights");
+  std::copy(params_->begin(), params_->end(), ref->begin());
+  ref_ = ref;
+}
 
 void Model::zeroGrad() {
   if (grads_) std::fill(grads_->begin(), grads_->end(), 0.0f);
@@ -86,8 +95,19 @@ void Model::ensureArena(int N, bool train) {
   bool tr = train || arenaTrain_;
   const size_t slots = tr ? cfg_.layers : 1;
   size_t total = layerFloats(cfg_, n) * slots + (size_t)n * (cfg_.hidden * 2 + 1) + (size_t)n * cfg_.vocab + 64;
-  arena_.assign(total, 0.0f);
+  // The old arena goes first, so that growing it needs the new size only once.
+  arena_.clear();
   arena_.shrink_to_fit();
+  arenaN_ = 0;
+  arenaTrain_ = false;
+  requireMemory(total * sizeof(float), std::string("activations for ") + std::to_string(n) + " tokens" +
+                                           (tr ? " (kept for backward)" : ""));
+  try {
+    arena_.assign(total, 0.0f);
+  } catch (const std::bad_alloc&) {
+    throw std::runtime_error("out of memory: activations for " + std::to_string(n) + " tokens need " +
+                             formatBytes(4.0 * (double)total) + ", allocation failed");
+  }
   arenaN_ = n;
   arenaTrain_ = tr;
   float* p = arena_.data() + layerFloats(cfg_, n) * slots;
@@ -149,6 +169,7 @@ void Model::layerForward(int l, const float* P, LayerActs& a, int N, const Packe
 void Model::forward(const PackedBatch& b, bool train, bool wantEntropy, bool useReference, std::vector<float>& logp,
                     std::vector<float>& entropy) {
   if (useReference && !ref_) throw std::runtime_error("no reference model: call snapshotReference() first");
+  if (b.numSeqs() < 1 || b.numTokens() < 1) throw std::runtime_error("forward needs at least one non-empty sequence");
   const float* P = useReference ? ref_->data() : params_->data();
   const int N = b.numTokens(), C = cfg_.hidden;
   int maxLen = 0;
@@ -201,8 +222,13 @@ void Model::backward(const std::vector<float>& dlogpIn, const std::vector<float>
       if (dentIn) dent[i] = (*dentIn)[j];
       j++;
     }
-  size_t need = (size_t)N * (2 * C + 3 * qd + 3 * kd + 3 * I) + 64;
-  if (scratch_.size() < need) scratch_.assign(need, 0.0f);
+  size_t need = (size_t)N * (2 * (size_t)C + 3 * (size_t)qd + 3 * (size_t)kd + 3 * (size_t)I) + 64;
+  if (scratch_.size() < need) {
+    scratch_.clear();
+    scratch_.shrink_to_fit();
+    requireMemory(need * sizeof(float), "backward scratch for " + std::to_string(N) + " tokens");
+    scratch_.assign(need, 0.0f);
+  }
   float* p = scratch_.data();
   float* dx = p; p += (size_t)N * C;
   float* dln = p; p += (size_t)N * C;
@@ -276,7 +302,7 @@ StepResult Model::adamwStep(const AdamWOptions& o) {
   float* M = adamM()->data();
   float* V = adamV()->data();
   step_++;
-  const double bc1 = 1.0 - std::pow((double)o.beta1, step_), bc2 = 1.0 - std::pow((double)o.beta2, step_);
+  const double bc1 = 1.0 - std::pow((double)o.beta1, (double)step_), bc2 = 1.0 - std::pow((double)o.beta2, (double)step_);
   const float stepSize = (float)(o.lr / bc1), bc2Sqrt = (float)std::sqrt(bc2);
   // Weight decay on matrices only (embeddings and projections), not on norm weights or biases.
   for (const TensorRef& t : layout_.tensors) {
@@ -331,7 +357,7 @@ bool Model::packForDecode() {
   // rather than pushing the machine into swap or the OOM killer.
   double packBytes = 0;
   for (const Matrix& m : mats) packBytes += 4.0 * m.N * m.K;
-  const double available = (double)sysconf(_SC_AVPHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+  const double available = (double)availableMemoryBytes();
   if (available > 0 && packBytes * 2 > available) return false;
   decodePack_.clear();
   for (const Matrix& m : mats) decodePack_[m.offset].pack(params_->data() + m.offset, m.N, m.K);

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "cpu/packedGemm.h"
+#include "memory.h"
 
 namespace aha {
 
@@ -32,7 +33,7 @@ struct AdamWOptions {
 struct StepResult {
   double gradNorm = 0;
   bool skipped = false;  // non-finite gradient: parameters and moments untouched
-  int step = 0;
+  int64_t step = 0;
 };
 
 using Buffer = std::shared_ptr<std::vector<float>>;
@@ -84,7 +85,7 @@ class Model {
   void snapshotReference();
   void dropReference() { ref_.reset(); }
   void zeroGrad();
-  int optimizerSteps() const { return step_; }
+  int64_t optimizerSteps() const { return step_; }
 
   // Log-probs of each sequence's tokens 1..n-1 (flattened over sequences, n-1 per sequence), entropies at the same
   // positions when wanted. train=true keeps activations for backward(). useReference=true runs the frozen copy.
@@ -96,7 +97,8 @@ class Model {
   // Optimizer moments, exposed so that checkpoints can resume training exactly.
   Buffer adamM();
   Buffer adamV();
-  void setOptimizerSteps(int s) { step_ = s; }
+  // Steps taken so far (restored from a checkpoint); at most 2^53, where the bias correction is exactly 1.
+  void setOptimizerSteps(int64_t s);
 
   // Prefill for sampling: runs the packed prompts, writes keys/values into sink, returns last-position logits
   // [numSeqs, vocab].
@@ -125,7 +127,7 @@ class Model {
   Config cfg_;
   Layout layout_;
   Buffer params_, grads_, ref_, m_, v_;
-  int step_ = 0;
+  int64_t step_ = 0;
 
   std::vector<float> cos_, sin_;
   int ropeLen_ = 0;

@@ -25,23 +25,33 @@ struct Rng {
   double uniform() { return (double)(g() >> 11) * (1.0 / 9007199254740992.0); }
 };
 
-// Draws a token from one row of logits; returns the token and its log-prob under the untempered distribution.
+bool allFinite(const float* z, int V) {
+  float acc = 0;
+  // z*0 is 0 for finite z and NaN for NaN or +-inf; one NaN makes the sum NaN.
+  for (int v = 0; v < V; v++) acc += z[v] * 0.0f;
+  return acc == 0.0f;
+}
+
+// Draws a token from one row of finite logits; returns the token and its log-prob under the untempered
+// distribution.
 int32_t sampleRow(const float* z, int V, const SampleOptions& o, Rng& rng, std::vector<float>& w,
                   std::vector<int32_t>& cand, float* logprob) {
   const float mx = cpu::maxOf(z, V);
   int arg = 0;
   double lse;
   double total = 0;
-  if (o.temperature > 0) {
+  const float invT = o.temperature > 0 ? 1.0f / o.temperature : 0.0f;
+  const bool sample = o.temperature > 0 && std::isfinite(invT);
+  if (sample) {
     w.resize(V);
-    const float invT = 1.0f / o.temperature;
     if (invT == 1.0f) {
       total = cpu::expShiftSum(w.data(), z, V, mx);
       lse = mx + std::log(total);
     } else {
       lse = mx + std::log(cpu::expShiftSumOnly(z, V, mx));
-      for (int v = 0; v < V; v++) w[v] = z[v] * invT;
-      total = cpu::expShiftSum(w.data(), w.data(), V, mx * invT);
+      // Shifted before scaling: z*invT alone overflows for small temperatures, (z-mx)*invT <= 0 cannot.
+      for (int v = 0; v < V; v++) w[v] = (z[v] - mx) * invT;
+      total = cpu::expShiftSum(w.data(), w.data(), V, 0.0f);
     }
   } else {
     for (int v = 0; v < V; v++)
@@ -52,7 +62,7 @@ int32_t sampleRow(const float* z, int V, const SampleOptions& o, Rng& rng, std::
     lse = mx + std::log(cpu::expShiftSumOnly(z, V, mx));
   }
   int32_t tok = arg;
-  if (o.temperature > 0) {
+  if (sample) {
     const bool useK = o.topK > 0 && o.topK < V, useP = o.topP > 0 && o.topP < 1;
     if (!useK && !useP) {
       double u = rng.uniform() * total, acc = 0;
@@ -117,20 +127,35 @@ int32_t sampleRow(const float* z, int V, const SampleOptions& o, Rng& rng, std::
 
 }  // namespace
 
+void validate(const SampleOptions& o) {
+  if (!(o.temperature >= 0) || !std::isfinite(o.temperature))
+    throw std::runtime_error("temperature must be a finite number >= 0 (got " + std::to_string(o.temperature) + ")");
+  if (!(o.topP > 0 && o.topP <= 1)) throw std::runtime_error("topP must be in (0, 1] (got " + std::to_string(o.topP) + ")");
+  if (o.topK < 0) throw std::runtime_error("topK must be >= 0 (got " + std::to_string(o.topK) + ")");
+  if (o.maxNewTokens < 1) throw std::runtime_error("maxNewTokens must be >= 1 (got " + std::to_string(o.maxNewTokens) + ")");
+}
+
 std::vector<SampleResult> generate(Model& model, const std::vector<SampleRequest>& reqs, const SampleOptions& o) {
+  validate(o);
   const Config& c = model.config();
   const int B = (int)reqs.size();
   std::vector<SampleResult> out(B);
   if (B == 0) return out;
-  int maxLen = 0;
+  int64_t longest = 0;
   std::vector<std::vector<int32_t>> prompts(B);
   for (int b = 0; b < B; b++) {
     if (reqs[b].prompt.empty()) throw std::runtime_error("prompt " + std::to_string(b) + " is empty");
+    if ((int64_t)reqs[b].prompt.size() > c.maxPos)
+      throw std::runtime_error("prompt " + std::to_string(b) + " has " + std::to_string(reqs[b].prompt.size()) +
+                               " tokens, over max_position_embeddings " + std::to_string(c.maxPos));
     prompts[b] = reqs[b].prompt;
-    maxLen = std::max(maxLen, (int)reqs[b].prompt.size() + o.maxNewTokens);
+    longest = std::max(longest, (int64_t)reqs[b].prompt.size() + (int64_t)o.maxNewTokens);
   }
-  maxLen = std::min(maxLen, c.maxPos);
+  // In 64 bits: prompt length + maxNewTokens may exceed INT_MAX; the cache never exceeds the model's positions.
+  const int maxLen = (int)std::min<int64_t>(longest, c.maxPos);
   const int kd = c.kvDim();
+  requireMemory(2 * sizeof(float) * (size_t)c.layers * (size_t)B * (size_t)maxLen * (size_t)kd,
+                "the KV cache for " + std::to_string(B) + " sequences of " + std::to_string(maxLen) + " positions");
   std::vector<std::vector<float>> kc(c.layers), vc(c.layers);
   KvSink cache;
   cache.maxLen = maxLen;
@@ -184,20 +209,32 @@ std::vector<SampleResult> generate(Model& model, const std::vector<SampleRequest
   cache.slotOf.clear();
   std::vector<int32_t> rows(B);
   std::iota(rows.begin(), rows.end(), 0);
-  while (true) {
+  for (int step = 0;; step++) {
     std::vector<int32_t> nextIds, nextPos, nextRows;
     // Rows are independent (each has its own generator), so they are sampled in parallel.
     std::vector<int32_t> toks(rows.size());
     std::vector<float> lps(rows.size());
+    std::vector<uint8_t> bad(rows.size(), 0);
 #pragma omp parallel
     {
       // Kept across steps: a fresh vocabulary-sized buffer per step would be mapped (and faulted in) anew.
       std::vector<float>& wl = cpu::threadScratch(cpu::Scratch::SampleWeights);
       thread_local std::vector<int32_t> cl;
 #pragma omp for schedule(static)
-      for (size_t m = 0; m < rows.size(); m++)
-        toks[m] = sampleRow(logits.data() + m * (size_t)c.vocab, c.vocab, o, rngs[rows[m]], wl, cl, &lps[m]);
+      for (size_t m = 0; m < rows.size(); m++) {
+        const float* z = logits.data() + m * (size_t)c.vocab;
+        if (!allFinite(z, c.vocab)) {
+          bad[m] = 1;
+          continue;
+        }
+        toks[m] = sampleRow(z, c.vocab, o, rngs[rows[m]], wl, cl, &lps[m]);
+      }
     }
+    // Exceptions cannot leave an OpenMP region; the first bad row is reported here.
+    for (size_t m = 0; m < rows.size(); m++)
+      if (bad[m])
+        throw std::runtime_error("non-finite logits (NaN or inf) for sequence " + std::to_string(rows[m]) +
+                                 " at generation step " + std::to_string(step) + ": the weights are broken");
     for (size_t m = 0; m < rows.size(); m++) {
       int b = rows[m];
       float lp = lps[m];

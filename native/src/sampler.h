@@ -9,12 +9,16 @@
 namespace aha {
 
 struct SampleOptions {
-  float temperature = 1.0f;  // <= 0: greedy
-  float topP = 1.0f;
-  int topK = 0;  // 0: off
+  // 0: greedy. A temperature so small that 1/T overflows float32 (below about 3e-39) is greedy too, its limit.
+  float temperature = 1.0f;
+  float topP = 1.0f;  // in (0, 1]; 1: off
+  int topK = 0;       // 0 (or >= vocabulary): off
   int maxNewTokens = 16;
   std::vector<int32_t> stopTokenIds;
 };
+
+// Throws std::runtime_error naming the first option out of range.
+void validate(const SampleOptions& o);
 
 struct SampleRequest {
   std::vector<int32_t> prompt;
@@ -27,6 +31,8 @@ struct SampleResult {
   std::string finishReason;     // "stop" | "length"
 };
 
+// Logits that are NaN or infinite (broken weights) are an error naming the sequence and step: no token is drawn
+// from them.
 std::vector<SampleResult> generate(Model& model, const std::vector<SampleRequest>& reqs, const SampleOptions& o);
 
 }  // namespace aha

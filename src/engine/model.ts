@@ -1,6 +1,10 @@
-import { loadAddon, type NativeModelHandle } from './native.ts';
-import { tensorLayout, type EngineConfig, type TensorInfo } from './types.ts';
+import { loadAddon, type EngineBufferName, type NativeModelHandle } from './native.ts';
+import { MAX_VIEW_FLOATS, tensorLayout, type EngineConfig, type TensorInfo } from './types.ts';
 import { AhaError } from '../errors.ts';
+
+export type { EngineBufferName } from './native.ts';
+
+export { MAX_VIEW_FLOATS } from './types.ts';
 
 export type TokenSeq = ArrayLike<number>;
 
@@ -68,8 +72,8 @@ export class Model {
   private readonly native: NativeModelHandle;
   private queue: Promise<unknown> = Promise.resolve();
   // Views are created once: each native call makes a new ArrayBuffer wrapper.
-  private paramsView?: Float32Array;
-  private gradsView?: Float32Array;
+  private readonly views = new Map<string, Float32Array>();
+  private readonly byName: Map<string, TensorInfo>;
 
   constructor(config: EngineConfig) {
     this.config = config;
@@ -80,21 +84,77 @@ export class Model {
       throw new AhaError(`cannot build model: ${(e as Error).message}`);
     }
     this.layout = tensorLayout(config);
+    this.byName = new Map(this.layout.map((t) => [t.name, t]));
   }
 
-  /** The live parameters, zero-copy: writes go straight into the engine. */
+  /**
+   * A zero-copy view of `buffer`[offset, offset + length): writes go straight into the engine. At most
+   * MAX_VIEW_FLOATS long; the gradient and AdamW buffers are allocated on first view.
+   */
+  view(buffer: EngineBufferName, offset: number, length: number): Float32Array {
+    try {
+      return this.native.view(buffer, offset, length);
+    } catch (e) {
+      throw new AhaError((e as Error).message);
+    }
+  }
+
+  // Whole-tensor and whole-buffer views are kept: each native call makes a new ArrayBuffer wrapper.
+  private cachedView(buffer: EngineBufferName, offset: number, length: number): Float32Array {
+    const key = `${buffer}:${offset}:${length}`;
+    let v = this.views.get(key);
+    if (!v) this.views.set(key, (v = this.view(buffer, offset, length)));
+    return v;
+  }
+
+  /** One tensor of a buffer (up to MAX_VIEW_FLOATS), by Hugging Face name or layout entry. */
+  tensorView(tensor: string | TensorInfo, buffer: EngineBufferName = 'params'): Float32Array {
+    const t = typeof tensor === 'string' ? this.byName.get(tensor) : tensor;
+    if (!t) throw new AhaError(`no tensor named ${String(tensor)}`);
+    return this.cachedView(buffer, t.offset, t.size);
+  }
+
+  /** `buffer` as a TensorStore (per-tensor, chunked views), for code that must work on models of any size. */
+  store(buffer: EngineBufferName): (t: TensorInfo, start: number, length: number) => Float32Array {
+    return (t, start, length) => this.view(buffer, t.offset + start, length);
+  }
+
+  /** Consecutive views covering the whole buffer, each at most `maxFloats` long. */
+  *chunks(buffer: EngineBufferName, maxFloats = MAX_VIEW_FLOATS): Generator<{ offset: number; data: Float32Array }> {
+    const n = this.numParams;
+    for (let offset = 0; offset < n; offset += maxFloats) {
+      yield { offset, data: this.view(buffer, offset, Math.min(maxFloats, n - offset)) };
+    }
+  }
+
+  private whole(buffer: EngineBufferName): Float32Array {
+    const n = this.numParams;
+    if (n > MAX_VIEW_FLOATS) {
+      throw new AhaError(
+        `the model's ${n} ${buffer} (${((n * 4) / 1e9).toFixed(2)} GB) are over one JavaScript view; use tensorView(), store() or chunks()`,
+      );
+    }
+    return this.cachedView(buffer, 0, n);
+  }
+
+  /** The live parameters as one zero-copy view (models up to 4 GiB of float32; `tensorView` works for any size). */
   get params(): Float32Array {
-    return (this.paramsView ??= this.native.params());
+    return this.whole('params');
   }
   /** Accumulated gradients, same layout as params. */
   get grads(): Float32Array {
-    return (this.gradsView ??= this.native.grads());
+    return this.whole('grads');
   }
-  /** AdamW moments (for checkpoints that resume exactly). */
-  optimizerState(): { m: Float32Array; v: Float32Array; step: number } {
-    return { m: this.native.adamM(), v: this.native.adamV(), step: this.native.optimizerSteps() };
+  /** AdamW moments as tensor stores (for checkpoints that resume exactly), and the steps taken. */
+  optimizerState(): {
+    m: (t: TensorInfo, start: number, length: number) => Float32Array;
+    v: (t: TensorInfo, start: number, length: number) => Float32Array;
+    step: number;
+  } {
+    return { m: this.store('adamM'), v: this.store('adamV'), step: this.native.optimizerSteps() };
   }
   setOptimizerStep(step: number): void {
+    if (!(Number.isSafeInteger(step) && step >= 0)) throw new AhaError(`optimizer step must be an integer >= 0 (got ${step})`);
     this.native.setOptimizerSteps(step);
   }
   /** Number of parameters. */
@@ -103,11 +163,9 @@ export class Model {
     return last.offset + last.size;
   }
 
-  /** Tensor view by Hugging Face name. */
+  /** Parameter tensor by Hugging Face name. */
   tensor(name: string): Float32Array {
-    const t = this.layout.find((x) => x.name === name);
-    if (!t) throw new AhaError(`no tensor named ${name}`);
-    return this.params.subarray(t.offset, t.offset + t.size);
+    return this.tensorView(name, 'params');
   }
 
   private enqueue<T>(fn: () => Promise<T>): Promise<T> {
@@ -136,6 +194,7 @@ export class Model {
   async forward(seqs: TokenSeq[], opts: ForwardOptions = {}): Promise<ForwardResult> {
     const ids = this.toInt32(seqs, 'sequence');
     if (ids.some((s) => s.length < 2)) throw new AhaError('every sequence needs at least 2 tokens to have a log-prob');
+    if (ids.length === 0 && !opts.train) return { logprobs: [], entropy: opts.entropy ? [] : undefined };
     return this.enqueue(async () => {
       const r = await this.native.forward(ids, opts);
       const split = (flat: Float32Array) => {
@@ -199,11 +258,20 @@ export class Model {
    */
   async generate(prompts: TokenSeq[], opts: SampleOptions): Promise<Sample[]> {
     const ids = this.toInt32(prompts, 'prompt');
-    if (!(Number.isInteger(opts.maxNewTokens) && opts.maxNewTokens >= 1))
+    if (!(Number.isSafeInteger(opts.maxNewTokens) && opts.maxNewTokens >= 1))
       throw new AhaError(`maxNewTokens must be a positive integer (got ${opts.maxNewTokens})`);
+    const t = opts.temperature ?? 1;
+    if (!(Number.isFinite(t) && t >= 0)) throw new AhaError(`temperature must be a finite number >= 0 (got ${t})`);
+    const p = opts.topP ?? 1;
+    if (!(p > 0 && p <= 1)) throw new AhaError(`topP must be in (0, 1] (got ${p})`);
+    const k = opts.topK ?? 0;
+    if (!(Number.isSafeInteger(k) && k >= 0)) throw new AhaError(`topK must be an integer >= 0 (got ${k})`);
     const base = opts.seed ?? 0;
     const seeds = opts.seeds ?? ids.map((_, i) => base + i);
     if (seeds.length !== ids.length) throw new AhaError(`got ${seeds.length} seeds for ${ids.length} prompts`);
+    for (const s of seeds)
+      if (!(Number.isSafeInteger(s) && s >= 0)) throw new AhaError(`seeds must be integers in [0, 2^53) (got ${s})`);
+    if (ids.length === 0) return [];
     const nativeOpts = {
       temperature: opts.temperature ?? 1,
       topP: opts.topP ?? 1,

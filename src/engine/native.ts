@@ -5,13 +5,14 @@ import { dirname, join } from 'node:path';
 import { configureBlasKernel } from './blasKernel.ts';
 import { AhaError } from '../errors.ts';
 
+/** The engine's float32 buffers, each laid out by `tensorLayout`. */
+export type EngineBufferName = 'params' | 'grads' | 'adamM' | 'adamV';
+
 /** Raw addon surface; use the typed `Model` in model.ts instead. */
 export interface NativeModelHandle {
   layout(): { name: string; shape: number[]; offset: number; size: number }[];
-  params(): Float32Array;
-  grads(): Float32Array;
-  adamM(): Float32Array;
-  adamV(): Float32Array;
+  /** Zero-copy view of [offset, offset + length) of one buffer; at most 2^32 bytes. */
+  view(buffer: EngineBufferName, offset: number, length: number): Float32Array;
   optimizerSteps(): number;
   setOptimizerSteps(n: number): void;
   zeroGrad(): void;

@@ -84,3 +84,33 @@ export function parameterCount(c: EngineConfig): number {
   const last = t[t.length - 1];
   return last.offset + last.size;
 }
+
+/**
+ * The most floats one zero-copy view of an engine buffer can hold: Node refuses external ArrayBuffers over
+ * buffer.constants.MAX_LENGTH bytes (2^32 on Node 20), and the engine caps views there on every version.
+ */
+export const MAX_VIEW_FLOATS = 2 ** 30 - 1;
+
+/**
+ * Where the tensors of a layout live: one flat array laid out by `tensorLayout`, or a function that returns a view
+ * of `length` floats of tensor `t` from element `start`. The engine's buffers of models over 4 GiB cannot be one
+ * JavaScript view, nor can a single tensor over 4 GiB, so code that reads or writes whole models goes tensor by
+ * tensor and chunk by chunk through this.
+ */
+export type TensorStore = Float32Array | ((t: TensorInfo, start: number, length: number) => Float32Array);
+
+/** Views covering tensor `t` of `store` in order, each at most `maxFloats` long (one view for a flat array). */
+export function tensorChunks(store: TensorStore, t: TensorInfo, maxFloats = MAX_VIEW_FLOATS): Float32Array[] {
+  if (typeof store !== 'function') {
+    if (t.offset + t.size > store.length) throw new Error(`${t.name} ends at ${t.offset + t.size}, past the buffer (${store.length})`);
+    return [store.subarray(t.offset, t.offset + t.size)];
+  }
+  const out: Float32Array[] = [];
+  for (let start = 0; start < t.size; start += maxFloats) {
+    const n = Math.min(maxFloats, t.size - start);
+    const v = store(t, start, n);
+    if (v.length !== n) throw new Error(`tensor store gave ${v.length} floats for ${t.name}[${start}..] (${n} expected)`);
+    out.push(v);
+  }
+  return out;
+}

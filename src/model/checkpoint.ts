@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { AhaError } from '../errors.ts';
-import { parameterCount, tensorLayout, type EngineConfig, type TensorInfo } from '../engine/types.ts';
+import { parameterCount, tensorChunks, tensorLayout, type EngineConfig, type TensorInfo, type TensorStore } from '../engine/types.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { parseHfConfig, toHfConfig, type HfConfigExtras, type HfModelConfig } from './hfConfig.ts';
 import { findSafetensorsFiles, planSafetensorsRead, readSafetensorsInto, writeSafetensors } from './safetensors.ts';
@@ -31,8 +31,8 @@ export interface ModelDir {
   layout: TensorInfo[];
   /** The safetensors file(s) the weights come from (one, or the shards in index order). */
   weightFiles: string[];
-  /** Fill `target` (length `parameterCount(config)`, laid out by `tensorLayout(config)`) from the weights. */
-  loadParams(target: Float32Array): void;
+  /** Fill `target` (one array of `parameterCount(config)` floats laid out by `tensorLayout(config)`, or per-tensor views) from the weights. */
+  loadParams(target: TensorStore): void;
 }
 
 /** Parse `<dir>/config.json` (or any config.json path) into engine and HF configs. */
@@ -71,8 +71,8 @@ export function loadModelDir(dir: string): ModelDir {
     hf,
     layout,
     weightFiles,
-    loadParams(target: Float32Array) {
-      if (target.length !== total) {
+    loadParams(target: TensorStore) {
+      if (typeof target !== 'function' && target.length !== total) {
         throw new Error(`loadParams: target has ${target.length} floats, the model has ${total} parameters`);
       }
       readSafetensorsInto(weightFiles, layout, target, dir);
@@ -85,8 +85,8 @@ export interface SaveModelOptions {
   config: EngineConfig;
   /** Architecture, RoPE and token ids; a loaded `ModelDir.hf` works as is. */
   hf: HfConfigExtras;
-  /** The parameter buffer, laid out by `tensorLayout(config)`. */
-  params: Float32Array;
+  /** The parameters: one buffer laid out by `tensorLayout(config)`, or per-tensor views. */
+  params: TensorStore;
   /** Weight dtype on disk (default F32); config.json's torch_dtype follows it. */
   dtype?: 'F32' | 'BF16';
   /** Copy the tokenizer and generation files (TOKENIZER_FILES) that exist in this directory. */
@@ -110,7 +110,7 @@ export function saveModelDir(dir: string, opts: SaveModelOptions): void {
   const { config, params } = opts;
   const dtype = opts.dtype ?? 'F32';
   const total = parameterCount(config);
-  if (params.length !== total) {
+  if (typeof params !== 'function' && params.length !== total) {
     throw new Error(`saveModelDir: params has ${params.length} floats, the model has ${total} parameters`);
   }
   const extra = opts.extraFiles ?? {};
@@ -123,7 +123,7 @@ export function saveModelDir(dir: string, opts: SaveModelOptions): void {
   const tensors = tensorLayout(config).map((t) => ({
     name: t.name,
     shape: t.shape,
-    data: params.subarray(t.offset, t.offset + t.size),
+    data: tensorChunks(params, t),
   }));
   writeSafetensors(join(dir, 'model.safetensors'), tensors, { dtype, metadata: opts.metadata });
 

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Model } from '../engine/model.ts';
+import { tensorChunks } from '../engine/types.ts';
 import { parseHfConfig } from './hfConfig.ts';
 import { saveModelDir } from './checkpoint.ts';
 import { writeCharTokenizer, DEFAULT_CHAR_ALPHABET } from './charTokenizer.ts';
@@ -60,15 +61,16 @@ export function initModel(o: InitModelOptions): { model: Model; tokenizer: Token
   const { engine, hf } = parseHfConfig(raw, o.config);
   const model = new Model(engine);
   const rng = new Rng(o.seed ?? 0);
-  const p = model.params;
   const std = hf.initializerRange;
+  const params = model.store('params');
   for (const t of model.layout) {
-    const v = p.subarray(t.offset, t.offset + t.size);
-    if (t.name.endsWith('norm.weight')) v.fill(1);
-    else if (t.name.endsWith('.bias')) v.fill(0);
-    else for (let i = 0; i < v.length; i++) v[i] = gaussian(rng) * std;
+    for (const v of tensorChunks(params, t)) {
+      if (t.name.endsWith('norm.weight')) v.fill(1);
+      else if (t.name.endsWith('.bias')) v.fill(0);
+      else for (let i = 0; i < v.length; i++) v[i] = gaussian(rng) * std;
+    }
   }
-  saveModelDir(o.out, { config: engine, hf, params: p, tokenizerFrom: o.tokenizer === 'chars' ? undefined : o.tokenizer });
+  saveModelDir(o.out, { config: engine, hf, params, tokenizerFrom: o.tokenizer === 'chars' ? undefined : o.tokenizer });
   return { model, tokenizer };
 }
 

@@ -5,6 +5,7 @@ import { loadModelDir, saveModelDir } from './checkpoint.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
 import type { HfConfigExtras, HfModelConfig } from './hfConfig.ts';
 import { AhaError } from '../errors.ts';
+import { assertMemoryFits, type MemoryUse } from '../engine/memoryPlan.ts';
 
 /** A model directory loaded into the engine, with its tokenizer when the directory has one. */
 export interface Pretrained {
@@ -14,12 +15,16 @@ export interface Pretrained {
   tokenizer?: Tokenizer;
 }
 
-/** Loads a Hugging Face model directory (config.json + safetensors, tokenizer optional). */
-export function loadPretrained(dir: string, opts: { requireTokenizer?: boolean } = {}): Pretrained {
+/**
+ * Loads a Hugging Face model directory (config.json + safetensors, tokenizer optional). `memory` says what the model
+ * will be used for: when the machine cannot hold that, a one-line error says so before anything is allocated.
+ */
+export function loadPretrained(dir: string, opts: { requireTokenizer?: boolean; memory?: MemoryUse } = {}): Pretrained {
   if (!existsSync(dir)) throw new AhaError(`${dir}: model directory not found`);
   const md = loadModelDir(dir);
+  assertMemoryFits(md.config, opts.memory ?? {}, dir);
   const model = new Model(md.config);
-  md.loadParams(model.params);
+  md.loadParams(model.store('params'));
   const hasTok = existsSync(join(dir, 'tokenizer.json'));
   if (opts.requireTokenizer && !hasTok) throw new AhaError(`${dir}: tokenizer.json missing (needed for text input)`);
   return { dir, model, hf: md.hf, tokenizer: hasTok ? loadTokenizer(dir) : undefined };
@@ -46,7 +51,7 @@ export function savePretrained(p: { model: Model; hf: HfModelConfig }, dir: stri
   saveModelDir(dir, {
     config: p.model.config,
     hf: hfExtras(p.hf),
-    params: p.model.params,
+    params: p.model.store('params'),
     dtype: opts.dtype,
     tokenizerFrom: opts.tokenizerFrom,
     extraFiles: opts.extraFiles,

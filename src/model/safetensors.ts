@@ -2,7 +2,7 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } fr
 import { endianness } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { AhaError } from '../errors.ts';
-import type { TensorInfo } from '../engine/types.ts';
+import { tensorChunks, type TensorInfo, type TensorStore } from '../engine/types.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 
 // Typed-array views below reinterpret file bytes directly; safetensors is little-endian.
@@ -317,15 +317,25 @@ function readTensor(fd: number, r: PlannedRead, out: Float32Array, scratch: Uint
   }
 }
 
+/** The elements [start, start + n) of a planned tensor read. */
+function subRead(r: PlannedRead, start: number, n: number): PlannedRead {
+  if (start === 0 && n === r.info.size) return r;
+  const el = DTYPE_SIZE[r.entry.dtype];
+  const a = r.entry.dataOffsets[0] + start * el;
+  return { ...r, entry: { ...r.entry, dataOffsets: [a, a + n * el] } };
+}
+
 /**
  * Fill `target` (the engine's parameter buffer, laid out by `layout`) from safetensors files (one, or the shards
  * of a sharded checkpoint), converting F32/BF16/F16/F64 to float32 tensor by tensor through a bounded buffer.
  * Everything is validated from the headers before any data is read. `source` names the model in errors.
  */
-export function readSafetensorsInto(paths: string[], layout: TensorInfo[], target: Float32Array, source: string): void {
-  for (const t of layout) {
-    if (t.offset + t.size > target.length) {
-      throw new Error(`readSafetensorsInto: ${t.name} ends at ${t.offset + t.size}, past the target (${target.length})`);
+export function readSafetensorsInto(paths: string[], layout: TensorInfo[], target: TensorStore, source: string): void {
+  if (typeof target !== 'function') {
+    for (const t of layout) {
+      if (t.offset + t.size > target.length) {
+        throw new Error(`readSafetensorsInto: ${t.name} ends at ${t.offset + t.size}, past the target (${target.length})`);
+      }
     }
   }
   const plan = planSafetensorsRead(paths, layout, source);
@@ -338,13 +348,19 @@ export function readSafetensorsInto(paths: string[], layout: TensorInfo[], targe
   };
   try {
     for (const r of plan.reads) {
-      readTensor(fdOf(r.header.path), r, target.subarray(r.info.offset, r.info.offset + r.info.size), scratch);
+      let done = 0;
+      for (const chunk of tensorChunks(target, r.info)) {
+        readTensor(fdOf(r.header.path), subRead(r, done, chunk.length), chunk, scratch);
+        done += chunk.length;
+      }
     }
     const lm = plan.tiedLmHead;
     if (lm) {
       // Compare chunk by chunk against the loaded embeddings, bitwise so that NaN and -0 count as they are stored.
-      const embedBits = new Uint32Array(target.buffer, target.byteOffset + lm.info.offset * 4, lm.info.size);
+      const embedInfo = { ...lm.info, name: 'model.embed_tokens.weight' };
       const chunkEls = 1 << 20;
+      // Views of the loaded embeddings in the same chunks as the reads below.
+      const embedChunks = tensorChunks(target, embedInfo, chunkEls);
       const tmp = new Float32Array(Math.min(chunkEls, lm.info.size));
       const tmpBits = new Uint32Array(tmp.buffer);
       const fd = fdOf(lm.header.path);
@@ -356,8 +372,10 @@ export function readSafetensorsInto(paths: string[], layout: TensorInfo[], targe
           entry: { ...lm.entry, dataOffsets: [lm.entry.dataOffsets[0] + done * elSize, lm.entry.dataOffsets[0] + (done + n) * elSize] },
         };
         readTensor(fd, part, tmp.subarray(0, n), scratch);
+        const e = embedChunks[done / chunkEls];
+        const embedBits = new Uint32Array(e.buffer, e.byteOffset, e.length);
         for (let i = 0; i < n; i++) {
-          if (tmpBits[i] !== embedBits[done + i]) {
+          if (tmpBits[i] !== embedBits[i]) {
             throw new AhaError(
               `${lm.header.path}: lm_head.weight differs from model.embed_tokens.weight but config.json ties them (tie_word_embeddings)`,
             );
@@ -381,17 +399,21 @@ export function float32ToBfloat16Bits(src: Float32Array, dst: Uint16Array = new 
   return dst;
 }
 
-/** A tensor to write: `data` is usually a subarray of the engine's parameter buffer. */
+/** A tensor to write: `data` is usually a view of an engine buffer, or consecutive views of one large tensor. */
 export interface TensorToWrite {
   name: string;
   shape: number[];
-  data: Float32Array;
+  data: Float32Array | Float32Array[];
 }
 
 /** Options of `writeSafetensors`; `metadata` is merged into `__metadata__` after `{"format":"pt"}`. */
 export interface WriteSafetensorsOptions {
   dtype?: 'F32' | 'BF16';
   metadata?: Record<string, string>;
+}
+
+function chunksOf(t: TensorToWrite): Float32Array[] {
+  return Array.isArray(t.data) ? t.data : [t.data];
 }
 
 /**
@@ -409,8 +431,9 @@ export function writeSafetensors(path: string, tensors: TensorToWrite[], opts: W
     if (t.name === '__metadata__' || t.name === '') throw new Error(`writeSafetensors: invalid tensor name ${JSON.stringify(t.name)}`);
     if (i > 0 && sorted[i - 1].name === t.name) throw new Error(`writeSafetensors: duplicate tensor ${t.name}`);
     const numel = t.shape.reduce((a, b) => a * b, 1);
-    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || numel !== t.data.length) {
-      throw new Error(`writeSafetensors: ${t.name} has ${t.data.length} values for shape ${shapeStr(t.shape)}`);
+    const length = chunksOf(t).reduce((a, c) => a + c.length, 0);
+    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || numel !== length) {
+      throw new Error(`writeSafetensors: ${t.name} has ${length} values for shape ${shapeStr(t.shape)}`);
     }
   }
   const metadata: Record<string, string> = { format: 'pt', ...(opts.metadata ?? {}) };
@@ -423,16 +446,19 @@ export function writeSafetensors(path: string, tensors: TensorToWrite[], opts: W
   const parts: Uint8Array[] = [];
   const maxPart = 1 << 28;
   for (const t of sorted) {
-    const bytes = t.data.length * elSize;
+    const chunks = chunksOf(t);
+    const bytes = chunks.reduce((a, c) => a + c.length, 0) * elSize;
     entries.push(
       `${JSON.stringify(t.name)}:{"dtype":"${dtype}","shape":${JSON.stringify(t.shape)},"data_offsets":[${offset},${offset + bytes}]}`,
     );
     offset += bytes;
-    const raw =
-      dtype === 'F32'
-        ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)
-        : new Uint8Array(float32ToBfloat16Bits(t.data).buffer);
-    for (let o = 0; o < raw.length; o += maxPart) parts.push(raw.subarray(o, Math.min(raw.length, o + maxPart)));
+    for (const c of chunks) {
+      const raw =
+        dtype === 'F32'
+          ? new Uint8Array(c.buffer, c.byteOffset, c.byteLength)
+          : new Uint8Array(float32ToBfloat16Bits(c).buffer);
+      for (let o = 0; o < raw.length; o += maxPart) parts.push(raw.subarray(o, Math.min(raw.length, o + maxPart)));
+    }
   }
   let header = Buffer.from(`{${entries.join(',')}}`, 'utf8');
   const pad = (8 - (header.length % 8)) % 8;

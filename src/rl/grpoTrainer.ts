@@ -26,6 +26,7 @@ import { AhaError } from '../errors.ts';
 import { loadPretrained, savePretrained, type Pretrained } from '../model/pretrained.ts';
 import { loadModelDir } from '../model/checkpoint.ts';
 import { readSafetensorsInto, writeSafetensors } from '../model/safetensors.ts';
+import { loadOptimizerState, saveOptimizerState } from '../train/optimizerState.ts';
 import { renderChat } from '../model/chatTemplate.ts';
 import { r1ZeroPrompt, r1ZeroShortPrompt } from '../data/r1ZeroTemplate.ts';
 import { loadQuestionDataset } from '../data/questionDataset.ts';
@@ -207,14 +208,6 @@ function truncateJsonl(path: string, maxStep: number): void {
   writeFileAtomic(path, kept.map((l) => l + '\n').join(''));
 }
 
-function optimizerTensors(model: Model) {
-  const { m, v } = model.optimizerState();
-  return [
-    { name: 'exp_avg', shape: [m.length], data: m },
-    { name: 'exp_avg_sq', shape: [v.length], data: v },
-  ];
-}
-
 /**
  * Runs GRPO as the recipe says. `recipe` may be a parsed Recipe or a RecipeInput object; in code, the dataset may
  * be an array of examples and a reward may carry its function (`fn`) or, for accuracy, a `check` (a Task's check),
@@ -241,7 +234,10 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
   } else if (opts.resume) {
     throw new AhaError('resume needs a run directory (--out or output_dir)');
   }
-  const pre: Pretrained = opts.model ?? loadPretrained(recipePath(recipe, recipe.model), { requireTokenizer: true });
+  const pre: Pretrained = opts.model ?? loadPretrained(recipePath(recipe, recipe.model), {
+    requireTokenizer: true,
+    memory: { training: true, reference: grpo.beta > 0, batchTokens: t.micro_batch_tokens },
+  });
   const tokenizer = pre.tokenizer;
   if (!tokenizer) throw new AhaError(`${pre.dir}: the model has no tokenizer.json`);
   const model = pre.model;
@@ -281,24 +277,15 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     if (grpo.beta > 0 && s.ref_sync_step > 0) {
       const refFile = join(outDir, `reference-step-${s.ref_sync_step}.safetensors`);
       if (!existsSync(refFile)) throw new AhaError(`${refFile}: the reference weights of this run are missing`);
-      readSafetensorsInto([refFile], model.layout, model.params, refFile);
+      readSafetensorsInto([refFile], model.layout, model.store('params'), refFile);
       model.snapshotReference();
     }
     const md = loadModelDir(resumeFrom.dir);
     if (md.config.vocabSize !== model.config.vocabSize || md.layout.length !== model.layout.length) {
       throw new AhaError(`${resumeFrom.dir}: the checkpoint's model differs from ${recipe.model}`);
     }
-    md.loadParams(model.params);
-    const optFile = join(resumeFrom.dir, 'optimizer.safetensors');
-    const { m, v } = model.optimizerState();
-    const both = new Float32Array(m.length * 2);
-    readSafetensorsInto([optFile], [
-      { name: 'exp_avg', shape: [m.length], offset: 0, size: m.length },
-      { name: 'exp_avg_sq', shape: [v.length], offset: m.length, size: v.length },
-    ], both, optFile);
-    m.set(both.subarray(0, m.length));
-    v.set(both.subarray(m.length));
-    model.setOptimizerStep(s.optimizer_step);
+    md.loadParams(model.store('params'));
+    loadOptimizerState(join(resumeFrom.dir, 'optimizer.safetensors'), model, s.optimizer_step);
     state = { ...s, max_steps: t.max_steps, num_examples: prepared.length };
     truncateJsonl(join(outDir, 'metrics.jsonl'), s.global_step);
     truncateJsonl(join(outDir, 'samples.jsonl'), s.global_step);
@@ -330,9 +317,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
       tokenizerFrom: tokenizerDir,
       extraFiles: { 'trainer_state.json': JSON.stringify({ ...state, last_metrics: last }, null, 2) + '\n' },
     });
-    writeSafetensors(join(tmp, 'optimizer.safetensors'), optimizerTensors(model), {
-      metadata: { step: String(state.optimizer_step) },
-    });
+    saveOptimizerState(join(tmp, 'optimizer.safetensors'), model);
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
     lastSaved = dir;
@@ -514,7 +499,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
         state.ref_sync_step = step;
         if (outDir !== undefined) {
           writeSafetensors(join(outDir, `reference-step-${step}.safetensors`), model.layout.map((x) => ({
-            name: x.name, shape: x.shape, data: model.params.subarray(x.offset, x.offset + x.size),
+            name: x.name, shape: x.shape, data: model.tensorView(x),
           })));
         }
       }

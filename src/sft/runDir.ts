@@ -16,7 +16,7 @@ import { AhaError } from '../errors.ts';
 import type { HfModelConfig } from '../model/hfConfig.ts';
 import { TOKENIZER_FILES } from '../model/checkpoint.ts';
 import { savePretrained } from '../model/pretrained.ts';
-import { readSafetensorsInto, writeSafetensors } from '../model/safetensors.ts';
+import { loadOptimizerState, saveOptimizerState } from '../train/optimizerState.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 
 export const METRICS_FILE = 'metrics.jsonl';
@@ -140,11 +140,7 @@ export function saveCheckpoint(out: string, m: SavedModel, state: TrainerState, 
   const dir = join(out, `checkpoint-${state.global_step}`);
   writeDirAtomic(dir, (tmp) => {
     saveModel(m, tmp, { [TRAINER_STATE_FILE]: JSON.stringify(state, null, 2) + '\n' });
-    const { m: mom, v } = m.model.optimizerState();
-    writeSafetensors(join(tmp, OPTIMIZER_FILE), [
-      { name: 'm', shape: [mom.length], data: mom },
-      { name: 'v', shape: [v.length], data: v },
-    ], { metadata: { adam_step: String(state.optimizer.adam_step) } });
+    saveOptimizerState(join(tmp, OPTIMIZER_FILE), m.model);
   });
   if (saveTotalLimit !== null) {
     const all = listCheckpoints(out);
@@ -168,19 +164,10 @@ export function readTrainerState(dir: string): TrainerState {
 }
 
 /** Loads a checkpoint's AdamW moments and step count into the engine. */
-export function loadOptimizerState(dir: string, model: Model, state: TrainerState): void {
+export function loadCheckpointOptimizer(dir: string, model: Model, state: TrainerState): void {
   const path = join(dir, state.optimizer.file);
   if (!existsSync(path)) throw new AhaError(`${path}: file not found (the checkpoint has no optimizer state)`);
-  const { m, v } = model.optimizerState();
-  const n = m.length;
-  const both = new Float32Array(2 * n);
-  readSafetensorsInto([path], [
-    { name: 'm', shape: [n], offset: 0, size: n },
-    { name: 'v', shape: [n], offset: n, size: n },
-  ], both, dir);
-  m.set(both.subarray(0, n));
-  v.set(both.subarray(n));
-  model.setOptimizerStep(state.optimizer.adam_step);
+  loadOptimizerState(path, model, state.optimizer.adam_step);
 }
 
 /** Saves the final model (HF layout with tokenizer files) to out/final atomically. */

@@ -17,7 +17,7 @@ import { epochOrder, packSequences, splitMicroBatches, stepsPerEpoch, type Micro
 import { loadSftDataset, type SftDatasetStats, type SftEncodeContext, type SftExample } from './dataset.ts';
 import { accumulateBatchGradient, evaluateLoss } from './loss.ts';
 import {
-  clearRunDir, FINAL_DIR, latestCheckpoint, listCheckpoints, loadOptimizerState, MetricsLog, readTrainerState,
+  clearRunDir, FINAL_DIR, latestCheckpoint, listCheckpoints, loadCheckpointOptimizer, MetricsLog, readTrainerState,
   readTokenizerFiles, removeStaleTemporaries, saveCheckpoint, saveFinalModel, type CheckpointRef, type LogWindow, type TrainerState,
 } from './runDir.ts';
 import { learningRateAt, resolveWarmupSteps, type LrSchedule } from './schedule.ts';
@@ -144,7 +144,10 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
     clearRunDir(out);
   }
 
-  const p = loadPretrained(resumeFrom?.dir ?? opts.model, { requireTokenizer: true });
+  const p = loadPretrained(resumeFrom?.dir ?? opts.model, {
+    requireTokenizer: true,
+    memory: { training: true, batchTokens: opts.micro_batch_tokens ?? opts.per_device_train_batch_size * (opts.max_seq_length ?? DEFAULT_MAX_SEQ_LENGTH) },
+  });
   const model = p.model;
   const maxPos = model.config.maxPositionEmbeddings;
   if (opts.max_seq_length !== null && opts.max_seq_length > maxPos) {
@@ -203,7 +206,7 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
     }
     if (st.train_batch_size !== batchSize) throw new AhaError(`${where}: the run used ${st.train_batch_size} sequences per step, now ${batchSize}`);
     if (st.max_steps !== totalSteps) log(`note: the run was planned for ${st.max_steps} steps, now ${totalSteps} (the schedule changes)`);
-    loadOptimizerState(resumeFrom.dir, model, st);
+    loadCheckpointOptimizer(resumeFrom.dir, model, st);
     step = st.global_step;
     numTokens = st.num_tokens;
     window = { ...st.log_window };

@@ -4,10 +4,13 @@
  * every tensor copied to float64 first, so that engine tests can compare against it with tight tolerances and
  * finite differences can be taken through it.
  */
-import { parameterCount, tensorLayout, type EngineConfig } from '../../src/engine/types.ts';
+import { parameterCount, tensorLayout, type EngineConfig, type TensorInfo } from '../../src/engine/types.ts';
 
-/** Parameters laid out by tensorLayout(config); float32 buffers are widened to float64 before any arithmetic. */
-export type ReferenceParams = Float64Array | Float32Array;
+/**
+ * Parameters laid out by tensorLayout(config), or a function giving each tensor (for models too large for one
+ * array); float32 values are widened to float64 before any arithmetic.
+ */
+export type ReferenceParams = Float64Array | Float32Array | ((t: TensorInfo) => Float32Array);
 
 /** Per-position results of one forward pass over one sequence. */
 export interface ReferenceOutput {
@@ -86,7 +89,7 @@ function splitHeads(v: Float64Array, count: number, D: number): Float64Array[] {
 
 function checkInputs(c: EngineConfig, params: ReferenceParams, ids: number[]): void {
   const expected = parameterCount(c);
-  if (params.length !== expected) throw new Error(`reference: params has ${params.length} elements, layout needs ${expected}`);
+  if (typeof params !== 'function' && params.length !== expected) throw new Error(`reference: params has ${params.length} elements, layout needs ${expected}`);
   if (c.numHeads % c.numKvHeads !== 0) throw new Error(`reference: numHeads ${c.numHeads} not a multiple of numKvHeads ${c.numKvHeads}`);
   if (c.headDim % 2 !== 0) throw new Error(`reference: headDim ${c.headDim} is odd; rotate-half RoPE needs it even`);
   if (c.ropeInvFreq.length !== c.headDim / 2) {
@@ -101,11 +104,21 @@ function checkInputs(c: EngineConfig, params: ReferenceParams, ids: number[]): v
 
 /** Float64 copies of every tensor, by HF name. */
 function tensorsOf(c: EngineConfig, params: ReferenceParams): (name: string) => Float64Array {
+  const layout = new Map(tensorLayout(c).map((t) => [t.name, t]));
   const map = new Map<string, Float64Array>();
-  for (const t of tensorLayout(c)) map.set(t.name, Float64Array.from(params.subarray(t.offset, t.offset + t.size)));
+  const lazy = typeof params === 'function';
+  const copy = (t: TensorInfo) =>
+    Float64Array.from(typeof params === 'function' ? params(t) : params.subarray(t.offset, t.offset + t.size));
+  if (!lazy) for (const t of layout.values()) map.set(t.name, copy(t));
   return (name) => {
-    const w = map.get(name);
-    if (!w) throw new Error(`reference: no tensor ${name} in layout`);
+    let w = map.get(name);
+    if (!w) {
+      const t = layout.get(name);
+      if (!t || !lazy) throw new Error(`reference: no tensor ${name} in layout`);
+      // A large model's float64 copy would not fit: keep about one layer's tensors (they are used layer by layer).
+      if (map.size >= 16) map.delete(map.keys().next().value!);
+      map.set(name, (w = copy(t)));
+    }
     return w;
   };
 }

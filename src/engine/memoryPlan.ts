@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import { freemem } from 'node:os';
+import { AhaError } from '../errors.ts';
+import { parameterCount, type EngineConfig } from './types.ts';
+
+/** What a model will be used for; each part adds its buffers to the estimate. */
+export interface MemoryUse {
+  /** Gradients and AdamW's two moments (three more copies of the weights). */
+  training?: boolean;
+  /** A frozen reference copy of the weights (GRPO with beta > 0). */
+  reference?: boolean;
+  /** Tokens in the largest packed batch of one forward (a training micro-batch, or a scoring pass). */
+  batchTokens?: number;
+  /** Sampling: sequences per call and positions per sequence (prompt + new tokens), for the KV cache. */
+  sampling?: { sequences: number; positions: number };
+}
+
+/** Bytes of each part of a model's footprint in the engine (float32 throughout). */
+export interface MemoryEstimate {
+  weights: number;
+  gradients: number;
+  optimizer: number;
+  reference: number;
+  activations: number;
+  kvCache: number;
+  total: number;
+}
+
+/**
+ * The engine's buffers for `use`, as model.cpp sizes them: parameters; gradients and AdamW moments when training;
+ * the activation arena (every layer's activations kept for backward when training, one layer's otherwise, plus the
+ * logits) and backward's scratch; the KV cache of a sampling call.
+ */
+export function estimateMemory(c: EngineConfig, use: MemoryUse = {}): MemoryEstimate {
+  const P = parameterCount(c) * 4;
+  const C = c.hiddenSize, qd = c.numHeads * c.headDim, kd = c.numKvHeads * c.headDim, I = c.intermediateSize;
+  const N = use.batchTokens ?? 0;
+  const perLayer = C * 4 + 2 + qd * 3 + kd * 4 + c.numHeads * 2 + c.numKvHeads + I * 3;
+  const layers = use.training ? c.numLayers : 1;
+  let act = N * (perLayer * layers + 2 * C + 1 + c.vocabSize);
+  if (use.training) act += N * (2 * C + 3 * qd + 3 * kd + 3 * I);
+  const s = use.sampling;
+  const kv = s ? 2 * c.numLayers * s.sequences * s.positions * kd * 4 + s.sequences * c.vocabSize * 8 : 0;
+  const e = {
+    weights: P,
+    gradients: use.training ? P : 0,
+    optimizer: use.training ? 2 * P : 0,
+    reference: use.reference ? P : 0,
+    activations: act * 4,
+    kvCache: kv,
+    total: 0,
+  };
+  e.total = e.weights + e.gradients + e.optimizer + e.reference + e.activations + e.kvCache;
+  return e;
+}
+
+function readNumber(path: string): number | null {
+  try {
+    const s = readFileSync(path, 'utf8').trim();
+    return s === 'max' ? null : Number(s);
+  } catch {
+    return null;
+  }
+}
+
+/** Bytes this process can still allocate without swapping: MemAvailable, capped by a cgroup limit. */
+export function availableMemory(): number {
+  let avail = freemem();
+  try {
+    const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+    if (m) avail = Number(m[1]) * 1024;
+  } catch {
+    // not Linux: os.freemem() stands
+  }
+  const limit = readNumber('/sys/fs/cgroup/memory.max');
+  const used = readNumber('/sys/fs/cgroup/memory.current');
+  if (limit !== null && used !== null && Number.isFinite(limit)) avail = Math.min(avail, Math.max(0, limit - used));
+  return avail;
+}
+
+/** "4.68 GB" */
+export function formatBytes(b: number): string {
+  return b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`;
+}
+
+/**
+ * Throws a one-line AhaError, before anything is allocated, when `use` of model `c` needs more memory than
+ * `available` bytes: the parts it needs, what there is, and what would make it fit.
+ */
+export function assertMemoryFits(c: EngineConfig, use: MemoryUse, what: string, available = availableMemory()): void {
+  const e = estimateMemory(c, use);
+  if (e.total <= available) return;
+  const parts = ([
+    ['weights', e.weights], ['gradients', e.gradients], ['AdamW state', e.optimizer], ['reference copy', e.reference],
+    ['activations', e.activations], ['KV cache', e.kvCache],
+  ] as const).filter(([, b]) => b > 0).map(([n, b]) => `${n} ${formatBytes(b)}`);
+  const fixed = e.total - e.activations - e.kvCache;
+  let hint: string;
+  if (fixed > available) {
+    const inference = e.weights + e.activations + e.kvCache;
+    hint = e.weights > available
+      ? 'the float32 weights alone do not fit: use a smaller model or a machine with more memory (16-bit weights are not available yet)'
+      : inference <= available && use.training
+        ? 'inference fits, full training does not: train a smaller model (LoRA is not available yet)'
+        : 'drop the reference copy (beta 0) or use a smaller model';
+  } else {
+    const perToken = (e.activations + e.kvCache) / Math.max(1, use.batchTokens ?? 1);
+    const fits = Math.floor((available - fixed) / Math.max(1, perToken));
+    hint = use.batchTokens ? `a smaller batch would fit (at most about ${fits} tokens per forward)` : 'use a smaller batch';
+  }
+  throw new AhaError(
+    `out of memory: ${what} needs ${formatBytes(e.total)} (${parts.join(', ')}), ${formatBytes(available)} available; ${hint}`,
+  );
+}
