@@ -125,7 +125,7 @@ export function registerDistill(program: Command): void {
         samples: parseInteger(o.samples, '--samples', { min: 1 }),
         maxPerPrompt: o.maxPerPrompt !== undefined ? parseInteger(o.maxPerPrompt, '--max-per-prompt', { min: 1 }) : undefined,
         temperature: parseNumber(o.temperature, '--temperature', { min: 0 }),
-        topP: parseNumber(o.topP, '--top-p', { min: 0, max: 1 }),
+        topP: parseNumber(o.topP, '--top-p', { above: 0, max: 1 }),
         maxNewTokens: parseInteger(o.maxNewTokens, '--max-new-tokens', { min: 1 }),
         prompt: o.prompt, language: o.language, sft,
         eval: { samples: parseInteger(o.evalSamples, '--eval-samples', { min: 1 }), maxNewTokens: parseInteger(o.maxNewTokens, '--max-new-tokens', { min: 1 }) },

@@ -115,7 +115,7 @@ async function run(o: EvalCliOptions): Promise<void> {
   const bench = await loadBenchmark(o.benchmark, { limit, questionField: o.questionField, answerField: o.answerField });
   const samples = o.samples === undefined ? defaultSamples(o.benchmark) : parseInteger(o.samples, '--samples', { min: 1 });
   const temperature = parseNumber(o.temperature, '--temperature', { min: 0 });
-  const topP = parseNumber(o.topP, '--top-p', { min: 0, max: 1 });
+  const topP = parseNumber(o.topP, '--top-p', { above: 0, max: 1 });
   const topK = parseInteger(o.topK, '--top-k', { min: 0 });
   const seed = parseInteger(o.seed, '--seed', { min: 0 });
   const strategies = parseStrategies(o.answerStrategies);

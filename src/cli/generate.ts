@@ -19,7 +19,7 @@ export function registerGenerate(program: Command): void {
     .option('--batch <n>', 'prompts per engine call', '64')
     .action(async (o: Record<string, string | boolean>) => {
       const temperature = o.greedy ? 0 : parseNumber(o.temperature as string, '--temperature', { min: 0 });
-      const topP = parseNumber(o.topP as string, '--top-p', { min: 0, max: 1 });
+      const topP = parseNumber(o.topP as string, '--top-p', { above: 0, max: 1 });
       const topK = parseInteger(o.topK as string, '--top-k', { min: 0 });
       const maxNewTokens = parseInteger(o.maxNewTokens as string, '--max-new-tokens', { min: 1 });
       const seed = parseInteger(o.seed as string, '--seed', { min: 0 });

@@ -51,7 +51,8 @@ export function loadAddon(): Addon {
   if (addon) return addon;
   configureBlasKernel();
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const path = join(root, 'build', 'Release', 'aha_engine.node');
+  // AHA_ENGINE: another build of the addon (the sanitizer job's, see scripts/test-sanitize.sh).
+  const path = process.env.AHA_ENGINE || join(root, 'build', 'Release', 'aha_engine.node');
   if (!existsSync(path)) throw new AhaError(`native engine not built (${path} missing): run \`npm ci\` or \`npm run build:native\``);
   addon = createRequire(import.meta.url)(path) as Addon;
   return addon;

@@ -77,3 +77,28 @@ test('bench --group samples GRPO-shaped batches (several completions per prompt)
   assert.equal(bad.status, 1);
   assert.match(bad.stderr.trim(), /^aha: --group must be >= 1 \(got 0\)$/);
 });
+
+test('aha generate at the edges: tiny temperatures are greedy, huge limits are bounded, bad values are one line', () => {
+  const input = join(dir, 'edge.jsonl');
+  writeFileSync(input, '{"ids":[7,8,9]}\n{"ids":[3]}\n');
+  const greedy = aha(['generate', '--model', model, '--input', input, '--greedy', '--max-new-tokens', '5']);
+  assert.equal(greedy.status, 0, greedy.stderr);
+  for (const extra of [['--temperature', '1e-39', '--top-p', '0.9'], ['--temperature', '1e-39'], ['--temperature', '1e-39', '--top-k', '99999999999']]) {
+    const r = aha(['generate', '--model', model, '--input', input, '--max-new-tokens', '5', ...extra]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n').map((l) => JSON.parse(l).ids), greedy.stdout.trim().split('\n').map((l) => JSON.parse(l).ids), extra.join(' '));
+  }
+  const long = aha(['generate', '--model', model, '--input', input, '--greedy', '--max-new-tokens', '2147483647']);
+  assert.equal(long.status, 0, long.stderr);
+  for (const [args, pattern] of [
+    [['--top-p', '0'], /--top-p must be > 0/],
+    [['--seed', '-1'], /--seed must be >= 0/],
+    [['--max-new-tokens', '-5'], /--max-new-tokens must be >= 1/],
+    [['--top-k', '1e300'], /--top-k must be below 2\^53/],
+  ] as const) {
+    const r = aha(['generate', '--model', model, '--input', input, ...args]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr.trim(), pattern);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
+});
