@@ -4,7 +4,9 @@ import { dirname, join } from 'node:path';
 import { runR1ZeroDemo } from '../demo/r1ZeroDemo.ts';
 import { runR1PipelineDemo, runDistillDemo } from '../demo/pipelineDemos.ts';
 import { AhaError } from '../errors.ts';
+import { INTERRUPTED_EXIT_CODE, withInterrupt } from '../train/interrupt.ts';
 import { printLine, logLine } from './output.ts';
+import { progressBars } from './progress.ts';
 import { parseInteger, parseNumber } from './parse.ts';
 
 const SHIPPED_BASE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'demo-base');
@@ -26,21 +28,15 @@ export function registerDemo(program: Command): void {
     .option('--json', 'end with one JSON line of the results')
     .option('--pipeline <name>', 'r1 (the four R1 stages) or distill (teacher traces into a smaller student)')
     .option('--teacher <dir>', 'distill: teacher checkpoint (default runs/demo/grpo/final, else the base)')
-    .action(async (o: Record<string, string | boolean | undefined>) => {
-      const ac = new AbortController();
-      const onSignal = () => {
-        if (ac.signal.aborted) process.exit(130);
-        logLine('\naha: interrupted; saving a checkpoint (Ctrl-C again to quit at once)');
-        ac.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+    .action((o: Record<string, string | boolean | undefined>) =>
+      withInterrupt({ onFirst: (sig) => logLine(`\naha: ${sig}: saving a checkpoint (${sig} again to quit at once)`) }, async ({ signal }) => {
+      const progress = process.stderr.isTTY === true ? progressBars() : undefined;
       if (o.pipeline !== undefined) {
         if (o.pipeline !== 'r1' && o.pipeline !== 'distill') throw new AhaError(`--pipeline: expected r1 or distill (got ${o.pipeline})`);
         const common = {
           out: o.out === 'runs/demo' ? `runs/demo-${o.pipeline}` : (o.out as string), base: o.base as string,
           minutes: Math.min(6, parseNumber(o.minutes as string, '--minutes', { min: 0.1 })), evalProblems: 64, evalSamples: 2,
-          seed: parseInteger(o.seed as string, '--seed', { min: 0 }), signal: ac.signal, progress: process.stderr.isTTY === true,
+          seed: parseInteger(o.seed as string, '--seed', { min: 0 }), signal, progress,
           log: logLine, print: printLine,
         };
         const r = o.pipeline === 'r1'
@@ -48,7 +44,7 @@ export function registerDemo(program: Command): void {
           : await runDistillDemo({ ...common, teacher: (o.teacher as string | undefined) ?? 'runs/demo/grpo/final' });
         if (r.interrupted) {
           logLine('aha: stopped; run the same command again to resume');
-          process.exit(130);
+          process.exit(INTERRUPTED_EXIT_CODE);
         }
         return;
       }
@@ -63,13 +59,13 @@ export function registerDemo(program: Command): void {
         seed: parseInteger(o.seed as string, '--seed', { min: 0 }),
         learningRate: parseNumber(o.learningRate as string, '--learning-rate', { min: 0 }),
         resume: o.resume === true,
-        progress: process.stderr.isTTY === true,
-        signal: ac.signal,
+        progress,
+        signal,
         log: logLine,
       });
       if (r.interrupted) {
         logLine(`aha: stopped after step ${r.steps}; resume with: aha demo --out ${o.out} --resume`);
-        process.exit(130);
+        process.exit(INTERRUPTED_EXIT_CODE);
       }
       const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
       printLine('');
@@ -88,5 +84,5 @@ export function registerDemo(program: Command): void {
           after: { pass_at_1: r.after.pass_at_1, format_rate: r.after.format_rate, mean_length: r.after.mean_length },
           steps: r.steps, seconds: Math.round(r.seconds),
         }));
-    });
+      }));
 }

@@ -2,10 +2,14 @@
  * `aha distill --teacher DIR | --teacher-base-url URL --teacher-model NAME --student DIR --data FILE --out DIR`:
  * R1-style distillation (src/r1/distill.ts). Rerunning the same command continues an interrupted run.
  */
+import { parseConfig } from '../config/configError.ts';
+import { datasetSpecSchema } from '../data/datasetSpec.ts';
+import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../train/interrupt.ts';
+import { progressBars } from './progress.ts';
 import type { Command } from 'commander';
 import { AhaError } from '../errors.ts';
 import { runDistill, type DistillOptions, type DistillReport } from '../r1/distill.ts';
-import { formatStageEval } from '../r1/pipeline.ts';
+import { formatStageEval } from '../r1/stageEval.ts';
 import { readConfigFile } from '../sft/sftConfig.ts';
 import { logLine, printLine } from './output.ts';
 import { parseInteger, parseNumber } from './parse.ts';
@@ -103,16 +107,12 @@ export function registerDistill(program: Command): void {
       if (o.epochs !== undefined) sft.num_train_epochs = parseNumber(o.epochs, '--epochs', { min: 0 });
       if (o.maxSteps !== undefined) sft.max_steps = parseInteger(o.maxSteps, '--max-steps', { min: 1 });
       if (o.teacherEndpoint !== 'chat' && o.teacherEndpoint !== 'completions') throw new AhaError(`--teacher-endpoint: expected chat or completions (got ${o.teacherEndpoint})`);
-      if (!['none', 'gsm8k', 'boxed'].includes(o.answerExtraction)) throw new AhaError(`--answer-extraction: expected none, gsm8k or boxed (got ${o.answerExtraction})`);
-      const dataSpec = (path: string) => ({ path, questionField: o.questionField, answerField: o.answerField, answerExtraction: o.answerExtraction as 'none' | 'gsm8k' | 'boxed' });
-      const controller = new AbortController();
-      const onSignal = () => {
-        if (controller.signal.aborted) process.exit(130);
-        logLine('\naha distill: interrupted; saving what is done (Ctrl-C again to quit now)');
-        controller.abort();
+      // The recipes' dataset schema, so the CLI accepts what a recipe's dataset section accepts.
+      const dataSpec = (path: string) => {
+        const d = parseConfig(datasetSpecSchema, { path, question_field: o.questionField, answer_field: o.answerField, answer_extraction: o.answerExtraction }, 'distill data');
+        return { path: d.path, questionField: d.question_field, answerField: d.answer_field ?? undefined, answerExtraction: d.answer_extraction };
       };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      const interrupt = onInterrupt({ onFirst: (sig) => logLine(`\naha distill: ${sig}: saving what is done (${sig} again to quit now)`) });
       const opts: DistillOptions = {
         out: o.out, student: o.student, teacher: o.teacher, teacherBaseUrl: o.teacherBaseUrl, teacherModel: o.teacherModel,
         teacherEndpoint: o.teacherEndpoint as 'chat' | 'completions', teacherApiKey: process.env[o.teacherApiKeyEnv],
@@ -130,7 +130,7 @@ export function registerDistill(program: Command): void {
         prompt: o.prompt, language: o.language, sft,
         eval: { samples: parseInteger(o.evalSamples, '--eval-samples', { min: 1 }), maxNewTokens: parseInteger(o.maxNewTokens, '--max-new-tokens', { min: 1 }) },
         evalTeacher: o.evalTeacher, allowPartial: o.allowPartial === true, seed: parseInteger(o.seed, '--seed', { min: 0 }),
-        signal: controller.signal, progress: process.stderr.isTTY === true, log: (l) => logLine(l),
+        signal: interrupt.signal, progress: process.stderr.isTTY === true ? progressBars() : undefined, log: (l) => logLine(l),
       };
       try {
         const r = await runDistill(opts);
@@ -138,11 +138,10 @@ export function registerDistill(program: Command): void {
         if (o.json) printLine(JSON.stringify({ ...r, evals: Object.fromEntries(Object.entries(r.evals).map(([k, e]) => [k, e && { ...e, examples: undefined }])) }));
         if (r.status === 'interrupted') {
           logLine('aha distill: stopped; rerun the same command to continue');
-          process.exit(130);
+          process.exit(INTERRUPTED_EXIT_CODE);
         }
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        interrupt.dispose();
       }
     });
 }

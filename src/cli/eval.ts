@@ -10,11 +10,12 @@ import { AhaError } from '../errors.ts';
 import { loadPretrained } from '../model/pretrained.ts';
 import { loadTokenizer } from '../model/tokenizer.ts';
 import { BENCHMARKS, defaultSamples, loadBenchmark } from '../eval/benchmarks.ts';
-import { DEFAULT_STRATEGIES, type AnswerStrategy } from '../eval/extractAnswer.ts';
+import { DEFAULT_STRATEGIES, type AnswerStrategy } from '../text/extractAnswer.ts';
 import { evalRunFiles, runEval, type EvalRunSummary, type EvalSettings } from '../eval/evalRun.ts';
 import type { AnswerScope, Metrics } from '../eval/evaluate.ts';
 import { LocalEngineGenerator, OpenAiGenerator, type Generator } from '../eval/generators.ts';
 import { makePromptFormat } from '../eval/promptTemplates.ts';
+import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../train/interrupt.ts';
 import { logLine, printLine } from './output.ts';
 import { parseInteger, parseNumber } from './parse.ts';
 import { Progress } from './progress.ts';
@@ -161,21 +162,14 @@ async function run(o: EvalCliOptions): Promise<void> {
     answer_strategies: [...strategies], answer_scope: answerScope,
   };
   const files = o.out !== undefined ? evalRunFiles(o.out, bench.name) : undefined;
-  const controller = new AbortController();
-  let hits = 0;
-  const onSigint = () => {
-    if (++hits > 1) process.exit(130);
-    logLine('\naha eval: interrupted; stopping (Ctrl-C again to quit now)');
-    controller.abort(new AhaError('interrupted'));
-  };
+  const interrupt = onInterrupt({ onFirst: (sig) => logLine(`\naha eval: ${sig}: stopping (${sig} again to quit now)`) });
   let bar: Progress | undefined;
   let startDone = 0;
   let done = 0;
-  process.on('SIGINT', onSigint);
   try {
     const summary = await runEval({
       benchmark: bench, generator, samples, temperature, topP, maxNewTokens, seed, prompt: format.render,
-      strategies, answerScope, settings, out: o.out, fresh: o.fresh, signal: controller.signal,
+      strategies, answerScope, settings, out: o.out, fresh: o.fresh, signal: interrupt.signal,
       onResume: (n, repaired) => logLine(`aha eval: resuming: ${n} of ${bench.examples.length} problems already in ${files!.generations}${repaired ? ' (a torn last line was removed)' : ''}`),
       onProgress: (d, total, p1) => {
         done = d;
@@ -197,14 +191,14 @@ async function run(o: EvalCliOptions): Promise<void> {
   } catch (e) {
     bar?.stop();
     const saved = files && done > 0 ? ` (${done} of ${bench.examples.length} problems saved in ${files.generations}; rerun the same command to resume)` : '';
-    if (controller.signal.aborted) {
+    if (interrupt.interrupted) {
       logLine(`aha eval: interrupted${saved}`);
-      process.exit(130);
+      process.exit(INTERRUPTED_EXIT_CODE);
     }
     if (e instanceof AhaError && saved) throw new AhaError(`${e.message}${saved}`);
     throw e;
   } finally {
-    process.off('SIGINT', onSigint);
+    interrupt.dispose();
   }
 }
 

@@ -4,11 +4,9 @@ import { AhaError } from '../errors.ts';
 import { loadRecipe } from '../rl/recipe.ts';
 import { grpoTrain } from '../rl/grpoTrainer.ts';
 import { formatStepSummary } from '../rl/metrics.ts';
-import { logLine } from './output.ts';
-
-function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
+import { INTERRUPTED_EXIT_CODE, withInterrupt } from '../train/interrupt.ts';
+import { logLine, shellQuote } from './output.ts';
+import { progressBars } from './progress.ts';
 
 /**
  * `aha grpo --config recipe.yaml [--out DIR] [--resume]`: a GRPO run from a recipe (src/rl/recipe.ts).
@@ -26,21 +24,11 @@ export function registerGrpo(program: Command): void {
       const { recipe, text } = loadRecipe(o.config);
       const outDir = o.out !== undefined ? resolve(o.out) : recipe.output_dir !== undefined ? resolve(recipe.baseDir, recipe.output_dir) : undefined;
       if (outDir === undefined) throw new AhaError(`${o.config}: no run directory: give --out DIR or output_dir in the recipe`);
-      const controller = new AbortController();
-      let hits = 0;
-      const onSigint = () => {
-        hits++;
-        if (hits === 1) {
-          logLine('\naha grpo: interrupted; finishing the current step and saving a checkpoint (Ctrl-C again to quit now)');
-          controller.abort();
-        } else {
-          process.exit(130);
-        }
-      };
-      process.on('SIGINT', onSigint);
-      try {
+      await withInterrupt({
+        onFirst: (sig) => logLine(`\naha grpo: ${sig}: finishing the current step and saving a checkpoint (${sig} again to quit now)`),
+      }, async (interrupt) => {
         const r = await grpoTrain(recipe, {
-          outDir, resume: o.resume, signal: controller.signal, progress: true, recipeText: text,
+          outDir, resume: o.resume, signal: interrupt.signal, progress: progressBars(), recipeText: text,
           onStep: process.stderr.isTTY
             ? undefined
             : (m) => {
@@ -50,11 +38,9 @@ export function registerGrpo(program: Command): void {
         if (r.interrupted) {
           logLine(`aha grpo: checkpoint at step ${r.step}: ${r.checkpoint}`);
           logLine(`resume with: aha grpo --config ${shellQuote(o.config)} --out ${shellQuote(outDir)} --resume`);
-          process.exit(130);
+          process.exit(INTERRUPTED_EXIT_CODE);
         }
         logLine(`aha grpo: done, ${r.step} steps; model in ${r.checkpoint}`);
-      } finally {
-        process.off('SIGINT', onSigint);
-      }
+      });
     });
 }

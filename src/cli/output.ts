@@ -9,3 +9,8 @@ export function printLine(s: string): void {
 export function logLine(s: string): void {
   writeSync(2, s + '\n');
 }
+
+/** Quotes a word for a POSIX shell when it needs it (for the printed resume commands). */
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,4 +1,5 @@
 import { SingleBar, Presets } from 'cli-progress';
+import type { ProgressSink } from '../train/progress.ts';
 
 /** A progress bar on stderr with rate and ETA; silent when stderr is not a terminal (logs stay clean). */
 export class Progress {
@@ -33,4 +34,28 @@ export class Progress {
   stop(): void {
     this.bar?.stop();
   }
+}
+
+/**
+ * Draws progress events as bars: a new bar whenever the label or total changes (the stages of a pipeline), its rate
+ * and ETA counted from the first event it sees (a resumed run's earlier steps are not its own).
+ */
+export function progressBars(): ProgressSink {
+  let bar: Progress | undefined;
+  let key = '';
+  let base = 0;
+  return (e) => {
+    const k = `${e.label}\0${e.total}`;
+    if (!bar || k !== key) {
+      bar?.stop();
+      key = k;
+      base = e.done;
+      bar = new Progress(e.label, e.total - base, e.unit);
+    }
+    bar.update(e.done - base, e.status ?? '');
+    if (e.finished) {
+      bar.stop();
+      bar = undefined;
+    }
+  };
 }

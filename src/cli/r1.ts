@@ -3,15 +3,14 @@
  * (src/r1/pipeline.ts). Ctrl-C stops at the next safe point (checkpoints are written as usual) and prints the
  * command that resumes; finished stages are never redone.
  */
+import { INTERRUPTED_EXIT_CODE, withInterrupt } from '../train/interrupt.ts';
+import { progressBars } from './progress.ts';
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadPipelineRecipe, STAGE_NAMES } from '../r1/pipelineRecipe.ts';
-import { formatStageEval, runR1Pipeline, type PipelineResult } from '../r1/pipeline.ts';
-import { logLine, printLine } from './output.ts';
-
-function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
+import { runR1Pipeline, type PipelineResult } from '../r1/pipeline.ts';
+import { formatStageEval } from '../r1/stageEval.ts';
+import { logLine, printLine, shellQuote } from './output.ts';
 
 /** The per-stage table: base, then each stage's pass@1, format rate, language consistency and mean length. */
 export function formatPipelineTable(r: PipelineResult): string[] {
@@ -36,18 +35,10 @@ export function registerR1(program: Command): void {
     .option('--json', 'end with one JSON line of the per-stage evaluations')
     .action(async (o: { config: string; out?: string; stage?: string; resume?: boolean; json?: boolean }) => {
       const { recipe } = loadPipelineRecipe(o.config);
-      const controller = new AbortController();
-      const onSignal = () => {
-        if (controller.signal.aborted) process.exit(130);
-        logLine('\naha r1: interrupted; stopping at the next checkpoint (Ctrl-C again to quit now)');
-        controller.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      try {
+      await withInterrupt({ onFirst: (sig) => logLine(`\naha r1: ${sig}: stopping at the next checkpoint (${sig} again to quit now)`) }, async ({ signal }) => {
         const r = await runR1Pipeline(recipe, {
-          outDir: o.out !== undefined ? resolve(o.out) : undefined, resume: o.resume, stage: o.stage, signal: controller.signal,
-          progress: process.stderr.isTTY === true, log: (l) => logLine(l),
+          outDir: o.out !== undefined ? resolve(o.out) : undefined, resume: o.resume, stage: o.stage, signal,
+          progress: process.stderr.isTTY === true ? progressBars() : undefined, log: (l) => logLine(l),
         });
         for (const l of formatPipelineTable(r)) printLine(l);
         if (o.json) {
@@ -59,11 +50,8 @@ export function registerR1(program: Command): void {
         if (r.interrupted) {
           const parts = ['aha r1 --config', shellQuote(o.config), '--out', shellQuote(r.outDir), ...(o.stage ? ['--stage', o.stage] : []), '--resume'];
           logLine(`resume with: ${parts.join(' ')}`);
-          process.exit(130);
+          process.exit(INTERRUPTED_EXIT_CODE);
         }
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      });
     });
 }

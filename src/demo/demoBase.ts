@@ -1,4 +1,5 @@
 import { writeFileSync, mkdirSync, existsSync, rmSync } from 'node:fs';
+import type { ProgressSink } from '../train/progress.ts';
 import { join } from 'node:path';
 import { arithmeticTask } from '../data/tasks/arithmetic.ts';
 import { buildPretrainCorpus, corpusToJsonl, DEMO_CHAR_ALPHABET } from '../data/tasks/corpus.ts';
@@ -31,7 +32,7 @@ export interface DemoBaseOptions {
   corpusSize?: number;
   maxSteps?: number;
   seed?: number;
-  progress?: boolean;
+  progress?: ProgressSink;
   log?: (line: string) => void;
 }
 

@@ -11,13 +11,16 @@
  *
  * Both print per-stage pass@1, format rate, language consistency and mean length.
  */
+import type { ProgressSink } from '../train/progress.ts';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { arithmeticTask, type ArithmeticExample, type ArithmeticOptions } from '../data/tasks/arithmetic.ts';
 import { Rng } from '../data/rng.ts';
 import { initModel } from '../model/initModel.ts';
 import { grpoTrain } from '../rl/grpoTrainer.ts';
-import { runR1Pipeline, evaluateReasoning, formatStageEval, localGenerator, budgetSignal, readableFormat, type PipelineResult, type StageEval } from '../r1/pipeline.ts';
+import { runR1Pipeline, type PipelineResult } from '../r1/pipeline.ts';
+import { budgetSignal, localGenerator } from '../r1/stage.ts';
+import { evaluateReasoning, formatStageEval, readableFormat, type StageEval } from '../r1/stageEval.ts';
 import type { PipelineRecipeInput } from '../r1/pipelineRecipe.ts';
 import { parsePipelineRecipe } from '../r1/pipelineRecipe.ts';
 import { runDistill, type DistillProblem, type DistillReport } from '../r1/distill.ts';
@@ -44,7 +47,7 @@ export interface PipelineDemoOptions {
   taskOptions?: Pick<ArithmeticOptions, 'minTerms' | 'maxTerms' | 'maxOperand' | 'ops'>;
   resume?: boolean;
   signal?: AbortSignal;
-  progress?: boolean;
+  progress?: ProgressSink;
   /** Progress notes (stderr). */
   log: (line: string) => void;
   /** The result table (stdout); default `log`. */

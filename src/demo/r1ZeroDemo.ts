@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync } from 'node:fs';
+import type { ProgressSink } from '../train/progress.ts';
 import { join } from 'node:path';
 import { arithmeticTask, type ArithmeticExample } from '../data/tasks/arithmetic.ts';
 import { Rng } from '../data/rng.ts';
@@ -27,7 +28,7 @@ export interface R1ZeroDemoOptions {
   seed: number;
   /** GRPO learning rate. */
   learningRate: number;
-  progress?: boolean;
+  progress?: ProgressSink;
   resume?: boolean;
   signal?: AbortSignal;
   log: (line: string) => void;

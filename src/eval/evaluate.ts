@@ -4,7 +4,7 @@
  * problems), the unbiased pass@k, and cons@k (majority vote over the k extracted answers).
  */
 import { AhaError } from '../errors.ts';
-import { DEFAULT_STRATEGIES, extractAnswer, type AnswerStrategy } from './extractAnswer.ts';
+import { DEFAULT_STRATEGIES, extractAnswer, type AnswerStrategy } from '../text/extractAnswer.ts';
 import { majorityVote } from './majorityVote.ts';
 import { mathEqual } from './mathEquivalence.ts';
 import { passAtK } from './passAtK.ts';

@@ -18,7 +18,7 @@ import {
   finalAnswer, selectSamples, sftRecordOf, SUMMARY_STRATEGIES,
   type ReasoningProblem, type SelectionCounts, type SftRecord, type TransformResult, type Verifier,
 } from './rejectionSampling.ts';
-import type { AnswerStrategy } from '../eval/extractAnswer.ts';
+import type { AnswerStrategy } from '../text/extractAnswer.ts';
 
 /** The default summary: R1's short conclusion after the reasoning. */
 export const DEFAULT_SUMMARY_TEMPLATE = 'The answer is {answer}.';

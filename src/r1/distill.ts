@@ -18,23 +18,26 @@
  * the error in report.json and the samples gathered so far kept for the rerun (or, with allowPartial, goes on with
  * them).
  */
+import type { ProgressSink } from '../train/progress.ts';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AhaError } from '../errors.ts';
 import { Rng, fnv1a32 } from '../data/rng.ts';
 import { loadQuestionDataset } from '../data/questionDataset.ts';
-import { r1ZeroPrompt, r1ZeroShortPrompt } from '../data/r1ZeroTemplate.ts';
-import type { AnswerStrategy } from '../eval/extractAnswer.ts';
+import { renderPrompt, type PromptSpec as NamedPromptSpec } from '../data/promptRenderer.ts';
+import type { AnswerStrategy } from '../text/extractAnswer.ts';
 import { OpenAiGenerator, type Generator } from '../eval/generators.ts';
 import { mathUserMessage, promptOpensThink } from '../eval/promptTemplates.ts';
-import { renderChat, type ChatMessage } from '../model/chatTemplate.ts';
+import type { ChatMessage } from '../model/chatTemplate.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { buildFilters, type FiltersConfigInput } from './filters.ts';
-import { evaluateReasoning, localGenerator, PIPELINE_SFT_DEFAULTS, trainSftStep, type StageEval } from './pipeline.ts';
 import {
   answerVerifier, rejectionFiles, runRejectionSampling, SUMMARY_STRATEGIES,
   type ReasoningProblem, type RejectionSamplingReport, type TransformResult, type Verifier,
 } from './rejectionSampling.ts';
+import { PIPELINE_SFT_DEFAULTS, trainSftStep } from './sftStep.ts';
+import { localGenerator } from './stage.ts';
+import { evaluateReasoning, type StageEval } from './stageEval.ts';
 
 /** A problem before prompts are rendered. */
 export interface DistillProblem {
@@ -44,9 +47,9 @@ export interface DistillProblem {
   example?: unknown;
 }
 
-/** How a question becomes a prompt: 'r1-zero', 'r1-zero-short', 'chat' (the model's template), a {question} template,
- * or a function. */
-export type PromptSpec = string | ((p: DistillProblem) => string);
+/** How a question becomes a prompt: a spec of src/data/promptRenderer.ts ('r1-zero', 'chat', a {question}
+ * template, ...), or a function of the problem. */
+export type PromptSpec = NamedPromptSpec | ((p: DistillProblem) => string);
 
 /** Options of {@link runDistill}. */
 export interface DistillOptions {
@@ -105,7 +108,7 @@ export interface DistillOptions {
   allowPartial?: boolean;
   signal?: AbortSignal;
   log?: (line: string) => void;
-  progress?: boolean;
+  progress?: ProgressSink;
 }
 
 /** report.json of a distillation run. */
@@ -126,25 +129,14 @@ export interface DistillReport {
 /** R1-Distill's SFT recipe (cosine decay to a tenth; 1e-4 is the paper's rate for the 1.5B student). */
 export const DISTILL_SFT_DEFAULTS: Record<string, unknown> = { ...PIPELINE_SFT_DEFAULTS, learning_rate: 1e-4 };
 
-function renderPrompt(spec: PromptSpec, p: DistillProblem, modelDir: string | undefined): { text: string; sft: string | ChatMessage[]; chat: boolean } {
+/** A problem's prompt as `spec` says; `sft` is what the SFT data keeps (a chat prompt's messages). */
+function renderProblem(spec: PromptSpec, p: DistillProblem, modelDir: string | undefined): { text: string; sft: string | ChatMessage[] } {
   if (typeof spec === 'function') {
     const t = spec(p);
-    return { text: t, sft: t, chat: false };
+    return { text: t, sft: t };
   }
-  switch (spec) {
-    case 'r1-zero': { const t = r1ZeroPrompt(p.question); return { text: t, sft: t, chat: false }; }
-    case 'r1-zero-short': { const t = r1ZeroShortPrompt(p.question); return { text: t, sft: t, chat: false }; }
-    case 'chat': {
-      if (!modelDir) throw new AhaError("prompt 'chat' needs a local model's chat template");
-      const messages: ChatMessage[] = [{ role: 'user', content: p.question }];
-      return { text: renderChat(modelDir, messages, { addGenerationPrompt: true }), sft: messages, chat: true };
-    }
-    default: {
-      if (!spec.includes('{question}')) throw new AhaError(`prompt '${spec}': expected r1-zero, r1-zero-short, chat, or a template with {question}`);
-      const t = spec.split('{question}').join(p.question);
-      return { text: t, sft: t, chat: false };
-    }
-  }
+  const r = renderPrompt(spec, p.question, { modelDir, source: 'prompt' });
+  return { text: r.text, sft: r.messages ?? r.text };
 }
 
 /**
@@ -224,8 +216,8 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
   const teacherSpec: PromptSpec = o.teacherPrompt ?? (o.teacherBaseUrl !== undefined && endpoint === 'chat' ? (p: DistillProblem) => mathUserMessage(p.question) : studentSpec);
   const chat = studentSpec === 'chat';
   const asProblems = (ps: DistillProblem[], who: 'teacher' | 'student'): ReasoningProblem[] => ps.map((p) => {
-    const s = renderPrompt(studentSpec, p, o.student);
-    const t = who === 'teacher' ? renderPrompt(teacherSpec, p, o.teacher ?? o.student) : s;
+    const s = renderProblem(studentSpec, p, o.student);
+    const t = who === 'teacher' ? renderProblem(teacherSpec, p, o.teacher ?? o.student) : s;
     return { id: p.id, question: p.question, answer: p.answer, prompt: t.text, sftPrompt: s.sft, ...(p.example !== undefined ? { example: p.example } : {}) };
   });
 

@@ -17,12 +17,14 @@
  * the pipeline sets model, data and out), `grpo`/`training` sections aha grpo's (src/rl/recipe.ts). Relative paths
  * resolve against the recipe file's directory.
  */
+import { configErrorMessage, fieldPath } from '../config/configError.ts';
+import { datasetSpecSchema } from '../data/datasetSpec.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { AhaError } from '../errors.ts';
-import { DEFAULT_STRATEGIES, type AnswerStrategy } from '../eval/extractAnswer.ts';
+import { DEFAULT_STRATEGIES, type AnswerStrategy } from '../text/extractAnswer.ts';
 import { PROMPT_TEMPLATES, parseRecipe } from '../rl/recipe.ts';
 import { sftOptionsSchema } from '../sft/sftConfig.ts';
 import { resolveLanguageTarget } from '../rewards/languageConsistency.ts';
@@ -37,16 +39,7 @@ export type StageName = (typeof STAGE_NAMES)[number];
 const posInt = () => z.number().int().positive();
 const options = () => z.record(z.string(), z.unknown());
 
-const datasetSchema = z
-  .object({
-    path: z.string().min(1),
-    question_field: z.string().min(1).default('question'),
-    answer_field: z.string().min(1).nullable().default('answer'),
-    answer_extraction: z.enum(['none', 'gsm8k', 'boxed']).default('none'),
-    split: z.string().min(1).default('train'),
-    limit: posInt().optional(),
-  })
-  .strict();
+const datasetSchema = datasetSpecSchema;
 
 const rewardWeightsSchema = z
   .object({
@@ -228,24 +221,13 @@ export function pipelinePath(r: Pick<PipelineRecipe, 'baseDir'>, p: string): str
   return resolve(r.baseDir, p);
 }
 
-function pathString(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path.map(String)) out += /^\d+$/.test(p) ? `[${p}]` : out === '' ? p : `.${p}`;
-  return out;
-}
-
-function fail(source: string, issue: z.core.$ZodIssue): never {
-  const where = pathString(issue.path);
-  if (issue.code === 'unrecognized_keys') {
+function fail(source: string, error: z.ZodError, prefix: readonly PropertyKey[] = []): never {
+  const issue = error.issues.find((i) => i.code === 'unrecognized_keys') ?? error.issues[0];
+  if (issue.code === 'unrecognized_keys' && prefix.length === 0 && fieldPath(issue.path) === 'stages') {
     const keys = issue.keys.map((k) => `'${k}'`).join(', ');
-    if (where === 'stages') {
-      throw new AhaError(`${source}: stages: unknown stage${issue.keys.length > 1 ? 's' : ''} ${keys} (stages: ${STAGE_NAMES.join(', ')})`);
-    }
-    throw new AhaError(`${source}: ${where === '' ? '' : `${where}: `}unknown field${issue.keys.length > 1 ? 's' : ''} ${keys}`);
+    throw new AhaError(`${source}: stages: unknown stage${issue.keys.length > 1 ? 's' : ''} ${keys} (stages: ${STAGE_NAMES.join(', ')})`);
   }
-  let msg = issue.message.replace(/\s*\n\s*/g, ' ');
-  if (issue.code === 'invalid_type' && /received undefined/.test(msg)) msg = 'required';
-  throw new AhaError(`${source}: ${where === '' ? '' : `${where}: `}${msg}`);
+  throw new AhaError(configErrorMessage(error, source, { prefix }));
 }
 
 /** The aha sft options a stage's `sft` section may set (the pipeline sets model, data, out and resume itself). */
@@ -253,7 +235,7 @@ const stageSftSchema = sftOptionsSchema.omit({ model: true, data: true, out: tru
 
 function checkSft(raw: Record<string, unknown>, source: string, where: string): void {
   const r = stageSftSchema.safeParse(raw);
-  if (!r.success) fail(source, { ...r.error.issues[0], path: [...where.split('.'), ...r.error.issues[0].path] } as z.core.$ZodIssue);
+  if (!r.success) fail(source, r.error, where.split('.'));
 }
 
 function checkGrpo(stage: { grpo: Record<string, unknown>; training: Record<string, unknown> }, source: string, where: string): void {
@@ -269,11 +251,8 @@ function checkGrpo(stage: { grpo: Record<string, unknown>; training: Record<stri
 export function parsePipelineRecipe(raw: unknown, source = 'recipe', baseDir = process.cwd()): PipelineRecipe {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new AhaError(`${source}: expected a mapping of fields (base_model, stages, ...)`);
   const r = pipelineSchema.safeParse(raw);
-  if (!r.success) {
-    // Report unknown stages and fields before other problems: they are the likeliest typo.
-    const issues = r.error.issues;
-    fail(source, issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]);
-  }
+  // Unknown stages and fields are reported before other problems: they are the likeliest typo.
+  if (!r.success) fail(source, r.error);
   const recipe: PipelineRecipe = { ...r.data, baseDir, source };
   const stages = recipeStages(recipe);
   if (stages.length === 0) throw new AhaError(`${source}: stages: no stage (give some of ${STAGE_NAMES.join(', ')})`);

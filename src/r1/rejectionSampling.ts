@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { AhaError } from '../errors.ts';
 import { Rng, fnv1a32 } from '../data/rng.ts';
 import { readJsonlObjects } from '../data/jsonl.ts';
-import { extractAnswer, type AnswerStrategy } from '../eval/extractAnswer.ts';
+import { extractAnswer, type AnswerStrategy } from '../text/extractAnswer.ts';
 import { mathEqual } from '../eval/mathEquivalence.ts';
 import type { Generation, Generator } from '../eval/generators.ts';
 import type { ChatMessage } from '../model/chatTemplate.ts';

@@ -19,6 +19,7 @@
  * A text with no word at all (empty, or math only) has no score (null); the reward gives it `noWordsScore`
  * (default 1: nothing in it breaks consistency, and the arithmetic chains of the demo are math only).
  */
+import { parseConfig } from '../config/configError.ts';
 import { z } from 'zod';
 import { AhaError } from '../errors.ts';
 import type { Example, RewardFn } from './types.ts';
@@ -224,18 +225,12 @@ export const languageRewardOptionsSchema = z
  * it, prefixed by `where`).
  */
 export function languageRewardFromOptions<E = Example>(raw: unknown, where = 'language reward'): RewardFn<E> {
-  const r = languageRewardOptionsSchema.safeParse(raw ?? {});
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const path = issue.path.length ? `.${issue.path.join('.')}` : '';
-    const msg = issue.code === 'unrecognized_keys' ? `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message;
-    throw new AhaError(`${where}.options${path}: ${msg}`);
-  }
+  const options = parseConfig(languageRewardOptionsSchema, raw ?? {}, where, { prefix: ['options'], noun: 'option', sourceIsPath: true });
   let target: LanguageTarget;
   try {
-    target = resolveLanguageTarget(r.data.target);
+    target = resolveLanguageTarget(options.target);
   } catch (e) {
     throw new AhaError(`${where}.options.target: ${(e as Error).message}`);
   }
-  return languageConsistencyReward<E>({ target, scope: r.data.scope, noWordsScore: r.data.no_words_score });
+  return languageConsistencyReward<E>({ target, scope: options.scope, noWordsScore: options.no_words_score });
 }

@@ -118,6 +118,27 @@ export function grpoNormalizer(lossType: LossType, batch: BatchCounts): number {
   }
 }
 
+/** What {@link batchCounts} needs of each sequence. */
+export interface CountedSequence {
+  /** Completion tokens as sampled, before any truncation masking. */
+  completionLength: number;
+  /** 1 on the positions that carry loss. */
+  mask: ArrayLike<number>;
+}
+
+/**
+ * A batch's counts for {@link grpoNormalizer}, with each loss type's token count as TRL takes it: 'dapo' counts
+ * completion tokens before truncation masking (its global token normaliser), every other type the masked tokens.
+ */
+export function batchCounts(lossType: LossType, seqs: readonly CountedSequence[], maxCompletionLength?: number): BatchCounts {
+  let numTokens = 0;
+  for (const s of seqs) {
+    if (lossType === 'dapo') numTokens += s.completionLength;
+    else for (let i = 0; i < s.mask.length; i++) numTokens += s.mask[i];
+  }
+  return { numSequences: seqs.length, numTokens, maxCompletionLength };
+}
+
 function checkShapes(input: GrpoLossInput, beta: number): void {
   const n = input.logp.length;
   if (input.advantages.length !== n) {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AhaError } from '../errors.ts';
+import { parseConfig } from '../config/configError.ts';
 import type { GrpoLossOptions } from './grpoLoss.ts';
 
 /**
@@ -15,6 +16,10 @@ export const grpoOptionsSchema = z
     max_completion_length: z.number().int().positive().default(256),
     /** Sampling temperature of the rollouts (R1-Zero: 1.0). */
     temperature: z.number().positive().default(1.0),
+    /** Nucleus sampling of the rollouts (1: off). */
+    top_p: z.number().gt(0).max(1).default(1),
+    /** Keep the k most likely tokens when sampling rollouts (0: off). */
+    top_k: z.number().int().min(0).default(0),
     /** KL coefficient; TRL's default 0 skips the reference model (R1-Zero used 0.001). */
     beta: z.number().min(0).default(0.0),
     /** Lower clip epsilon (and upper one unless epsilon_high is set). R1's first RL stage used 10. */
@@ -49,13 +54,7 @@ export type GrpoOptions = z.output<typeof grpoOptionsSchema>;
  * first offending field on one line.
  */
 export function parseGrpoOptions(raw: unknown, source = 'grpo options'): GrpoOptions {
-  const r = grpoOptionsSchema.safeParse(raw ?? {});
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    throw new AhaError(`${source}: ${where}${issue.message}`);
-  }
-  return r.data;
+  return parseConfig(grpoOptionsSchema, raw ?? {}, source, { noun: 'option' });
 }
 
 /** The defaults, for display and for code that needs one value without a config. */

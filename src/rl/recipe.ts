@@ -16,6 +16,9 @@
  *
  * Relative paths (model, dataset.path, reward modules) are resolved against the recipe file's directory.
  */
+import { parseConfig } from '../config/configError.ts';
+import { datasetSpecSchema } from '../data/datasetSpec.ts';
+import { NAMED_PROMPTS } from '../data/promptRenderer.ts';
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
@@ -25,7 +28,7 @@ import { grpoOptionsSchema, type GrpoOptions } from './grpoOptions.ts';
 import type { Example, RewardFn } from '../rewards/types.ts';
 
 /** Prompt templates by name; any other string must contain `{question}` and is used as a template. */
-export const PROMPT_TEMPLATES = ['r1-zero', 'r1-zero-short', 'chat'] as const;
+export const PROMPT_TEMPLATES = NAMED_PROMPTS;
 
 const isFunction = (v: unknown) => typeof v === 'function';
 
@@ -52,19 +55,7 @@ const rewardSchema = z
   })
   .strict();
 
-const datasetFileSchema = z
-  .object({
-    /** JSONL or Parquet file, or a Hugging Face datasets directory. */
-    path: z.string().min(1),
-    question_field: z.string().min(1).default('question'),
-    /** null: the dataset has no reference answers (then no accuracy reward). */
-    answer_field: z.string().min(1).nullable().default('answer'),
-    /** 'gsm8k': the answer follows "####"; 'boxed': the last \boxed{} of a solution (MATH). */
-    answer_extraction: z.enum(['none', 'gsm8k', 'boxed']).default('none'),
-    split: z.string().min(1).default('train'),
-    limit: z.number().int().positive().optional(),
-  })
-  .strict();
+const datasetFileSchema = datasetSpecSchema;
 
 const trainingSchema = z
   .object({
@@ -74,16 +65,18 @@ const trainingSchema = z
     /** Questions (prompts) per step; each gets num_generations completions. Default 8 (R1-Zero: 32). */
     prompts_per_step: z.number().int().positive().optional(),
     /**
-     * TRL's unit instead: completions per step (prompts_per_step * num_generations), a multiple of num_generations.
-     * Give one of the two.
+     * TRL's units instead (give one of the three): completions per optimizer step, so that a step samples
+     * per_device_train_batch_size * steps_per_generation completions...
      */
     per_device_train_batch_size: z.number().int().positive().optional(),
+    /** ...or completions sampled per step (prompts_per_step * num_generations), as TRL's generation_batch_size. */
+    generation_batch_size: z.number().int().positive().optional(),
     /** Optimizer updates each rollout is split into (mini-batches by prompt; R1-Zero: 16), per num_iterations pass. */
     steps_per_generation: z.number().int().positive().default(1),
     /** Token budget of one forward/backward micro-batch (sequences packed, at least one per micro-batch). */
     micro_batch_tokens: z.number().int().positive().default(8192),
-    /** Completions generated per engine call (bounds the KV cache). */
-    generation_batch_size: z.number().int().positive().default(64),
+    /** Completions sampled per engine call (bounds the KV cache); not a TRL option. */
+    sampling_batch_size: z.number().int().positive().default(64),
     max_grad_norm: z.number().min(0).default(1.0),
     weight_decay: z.number().min(0).default(0),
     adam_beta1: z.number().min(0).lt(1).default(0.9),
@@ -95,8 +88,9 @@ const trainingSchema = z
     seed: z.number().int().min(0).default(0),
     /** Shuffle the questions each epoch (seeded); false keeps file order. */
     shuffle: z.boolean().default(true),
-    top_p: z.number().gt(0).max(1).default(1),
-    top_k: z.number().int().min(0).default(0),
+    /** Deprecated here: sampling options sit in `grpo` with temperature, as in TRL. */
+    top_p: z.number().gt(0).max(1).optional(),
+    top_k: z.number().int().min(0).optional(),
     /** Checkpoint every N steps (0: only at the end and on interruption). */
     save_steps: z.number().int().min(0).default(50),
     /** Keep at most this many checkpoint-N directories (oldest removed); null keeps all. */
@@ -157,6 +151,8 @@ export interface Recipe {
   output_dir?: string;
   /** Directory relative paths are resolved against (the recipe file's, else the working directory). */
   baseDir: string;
+  /** Notices about deprecated spellings the recipe used (the trainer logs them). */
+  deprecations?: string[];
 }
 
 /** A recipe as written (every default optional); `dataset` may be an array of examples in programmatic use. */
@@ -172,27 +168,8 @@ export interface RecipeInput {
   output_dir?: string;
 }
 
-function fail(source: string, issue: z.core.$ZodIssue, prefix: (string | number)[]): never {
-  const path = [...prefix, ...issue.path].map(String);
-  let where = '';
-  let out = '';
-  for (const p of path) {
-    out += /^\d+$/.test(p) ? `[${p}]` : out === '' ? p : `.${p}`;
-  }
-  where = out === '' ? '' : `${out}: `;
-  let msg = issue.message;
-  if (issue.code === 'unrecognized_keys') {
-    msg = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
-  } else if (issue.code === 'invalid_type' && /received undefined/.test(msg)) {
-    msg = 'required';
-  }
-  throw new AhaError(`${source}: ${where}${msg.replace(/\s*\n\s*/g, ' ')}`);
-}
-
 function parseWith<S extends z.ZodType>(schema: S, value: unknown, source: string, prefix: (string | number)[]): z.output<S> {
-  const r = schema.safeParse(value);
-  if (!r.success) fail(source, r.error.issues[0], prefix);
-  return r.data;
+  return parseConfig(schema, value, source, { prefix });
 }
 
 /**
@@ -229,15 +206,23 @@ export function parseRecipe(raw: unknown, source = 'recipe', baseDir = process.c
 
   const G = grpo.num_generations;
   const t = trainingRaw;
-  if (t.prompts_per_step !== undefined && t.per_device_train_batch_size !== undefined) {
-    throw new AhaError(`${source}: training: give prompts_per_step or per_device_train_batch_size, not both`);
-  }
+  const sizes = (['prompts_per_step', 'per_device_train_batch_size', 'generation_batch_size'] as const).filter((k) => t[k] !== undefined);
+  if (sizes.length > 1) throw new AhaError(`${source}: training: give one of ${sizes.join(', ')}, not ${sizes.length}`);
   let promptsPerStep = t.prompts_per_step ?? 8;
-  if (t.per_device_train_batch_size !== undefined) {
-    if (t.per_device_train_batch_size % G !== 0) {
-      throw new AhaError(`${source}: training.per_device_train_batch_size: ${t.per_device_train_batch_size} completions is not a multiple of grpo.num_generations ${G}`);
+  const completionsPerStep = t.generation_batch_size ?? (t.per_device_train_batch_size !== undefined ? t.per_device_train_batch_size * t.steps_per_generation : undefined);
+  if (completionsPerStep !== undefined) {
+    if (completionsPerStep % G !== 0) {
+      const key = t.generation_batch_size !== undefined ? 'generation_batch_size' : 'per_device_train_batch_size';
+      throw new AhaError(`${source}: training.${key}: ${completionsPerStep} completions per step is not a multiple of grpo.num_generations ${G}`);
     }
-    promptsPerStep = t.per_device_train_batch_size / G;
+    promptsPerStep = completionsPerStep / G;
+  }
+  const deprecations: string[] = [];
+  for (const k of ['top_p', 'top_k'] as const) {
+    if (t[k] === undefined) continue;
+    if ((top.grpo as Record<string, unknown> | undefined)?.[k] !== undefined) throw new AhaError(`${source}: training.${k}: also given as grpo.${k}; keep grpo.${k}`);
+    grpo[k] = t[k] as number;
+    deprecations.push(`${source}: training.${k} is deprecated: write it as grpo.${k} (next to temperature, as TRL's GRPOConfig has it)`);
   }
   if (t.steps_per_generation > promptsPerStep) {
     throw new AhaError(`${source}: training.steps_per_generation: ${t.steps_per_generation} mini-batches for ${promptsPerStep} prompts per step`);
@@ -267,6 +252,7 @@ export function parseRecipe(raw: unknown, source = 'recipe', baseDir = process.c
     reward_timeout_ms: top.reward_timeout_ms,
     output_dir: top.output_dir,
     baseDir,
+    ...(deprecations.length > 0 ? { deprecations } : {}),
   };
 }
 

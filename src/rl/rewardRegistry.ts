@@ -14,12 +14,17 @@
  *   grpo.max_completion_length (default cache_length: a fifth of it, DAPO's 4,096 of 20,480).
  * A module reward's export is the reward function itself, or, when the spec has `options`, a factory called once
  * with them that returns the reward function.
+ *
+ * Recipes that weight built-ins by name (the R1 pipeline's `rewards: { accuracy: 1, format: 1, language: 1 }`) and
+ * runs that score different prompts with different rewards (its general prompts) build their specs here too, so a
+ * reward's name, and with it its kind and metric, is decided in one place.
  */
+import { parseConfig } from '../config/configError.ts';
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { AhaError } from '../errors.ts';
-import { extractAnswer, DEFAULT_STRATEGIES, type AnswerStrategy } from '../eval/extractAnswer.ts';
+import { extractAnswer, DEFAULT_STRATEGIES, type AnswerStrategy } from '../text/extractAnswer.ts';
 import { mathEqual } from '../eval/mathEquivalence.ts';
 import { formatReward } from '../rewards/format.ts';
 import { lengthReward, overlongPenalty } from '../rewards/length.ts';
@@ -70,14 +75,7 @@ const lengthOptions = z
 const overlongOptions = z.object({ cache_length: z.number().int().min(0).optional() }).strict();
 
 function options<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
-  const r = schema.safeParse(value ?? {});
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const path = issue.path.length ? `.${issue.path.join('.')}` : '';
-    const msg = issue.code === 'unrecognized_keys' ? `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message;
-    throw new AhaError(`${where}.options${path}: ${msg}`);
-  }
-  return r.data;
+  return parseConfig(schema, value ?? {}, where, { prefix: ['options'], noun: 'option', sourceIsPath: true });
 }
 
 /**
@@ -178,4 +176,28 @@ export async function buildRewards(specs: readonly RewardSpec[], ctx: RewardBuil
     out.push({ name: label, fn, weight, kind });
   }
   return out;
+}
+
+/** Weights of built-in rewards by name; a weight of 0 leaves the reward out. */
+export type BuiltinRewardWeights = Readonly<Partial<Record<BuiltinReward, number>>>;
+
+/** How a weighted built-in is built: its options, or a function of its own that keeps the built-in's name and kind. */
+export type BuiltinRewardOverride = Pick<RewardSpec, 'options' | 'fn' | 'check'>;
+
+/** The specs of built-ins weighted by name, in {@link BUILTIN_REWARDS} order: one per positive weight. */
+export function weightedBuiltinSpecs(weights: BuiltinRewardWeights, overrides: Partial<Record<BuiltinReward, BuiltinRewardOverride>> = {}): RewardSpec[] {
+  return BUILTIN_REWARDS.filter((name) => (weights[name] ?? 0) > 0).map((name) => ({ name, weight: weights[name], ...overrides[name] }));
+}
+
+/** `fn` on the examples `applies` accepts and 0 on the rest: a mixed dataset whose rows need different rewards. */
+export function scopedReward(fn: RewardFn<Example>, applies: (example: Example) => boolean): RewardFn<Example> {
+  return (completion, example, rc) => (applies(example) ? fn(completion, example, rc) : 0);
+}
+
+/**
+ * Builds `specs` ({@link buildRewards}) scoped to the examples `applies` accepts, as specs to join another reward
+ * list. Built now, so a module that fails to load fails before any training.
+ */
+export async function buildScopedRewardSpecs(specs: readonly RewardSpec[], ctx: RewardBuildContext, applies: (example: Example) => boolean): Promise<RewardSpec[]> {
+  return (await buildRewards(specs, ctx)).map((r) => ({ name: r.name, weight: r.weight, fn: scopedReward(r.fn, applies) }));
 }

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Progress } from '../cli/progress.ts';
+import type { ProgressSink } from '../train/progress.ts';
 import { Rng } from '../data/rng.ts';
 import { AhaError } from '../errors.ts';
 import { hasChatTemplate } from '../model/chatTemplate.ts';
@@ -16,11 +16,12 @@ import { loadPretrained } from '../model/pretrained.ts';
 import { epochOrder, packSequences, splitMicroBatches, stepsPerEpoch, type MicroBatchLimits } from './batching.ts';
 import { loadSftDataset, type SftDatasetStats, type SftEncodeContext, type SftExample } from './dataset.ts';
 import { accumulateBatchGradient, evaluateLoss } from './loss.ts';
+import { clearRunDir, type LogWindow, type SftTrainerState } from './runDir.ts';
 import {
-  clearRunDir, FINAL_DIR, latestCheckpoint, listCheckpoints, loadCheckpointOptimizer, MetricsLog, readTrainerState,
-  readTokenizerFiles, removeStaleTemporaries, saveCheckpoint, saveFinalModel, type CheckpointRef, type LogWindow, type TrainerState,
-} from './runDir.ts';
-import { learningRateAt, resolveWarmupSteps, type LrSchedule } from './schedule.ts';
+  FINAL_DIR, latestCheckpoint, listCheckpoints, loadCheckpointOptimizer, metricsLog, readTrainerState, readTokenizerFiles,
+  removeStaleTemporaries, saveCheckpoint, saveFinalModel, TRAINER_STATE_FORMAT, type CheckpointRef,
+} from '../train/runDir.ts';
+import { learningRateAt, resolveWarmupSteps, type LrSchedule } from '../train/schedule.ts';
 import { checkResumeOptions, runConfigJson, runConfigPath, type SftOptions } from './sftConfig.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 
@@ -46,8 +47,8 @@ export interface SftHooks {
   shouldStop?(): boolean;
   /** Human-readable progress lines (data summary, checkpoints); default: silent. */
   log?(message: string): void;
-  /** Show a progress bar on stderr (loss, tokens/s, ETA). */
-  progress?: boolean;
+  /** Receives a progress event after every step (the CLI draws a bar with loss, tokens/s and ETA from them). */
+  progress?: ProgressSink;
 }
 
 /** How a call of {@link sftTrain} ended. */
@@ -131,7 +132,7 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
   let resumeFrom: CheckpointRef | undefined;
   if (opts.resume_from_checkpoint !== false) {
     if (typeof opts.resume_from_checkpoint === 'string') {
-      resumeFrom = { dir: opts.resume_from_checkpoint, step: readTrainerState(opts.resume_from_checkpoint).global_step };
+      resumeFrom = { dir: opts.resume_from_checkpoint, step: readTrainerState<SftTrainerState>(opts.resume_from_checkpoint, 'sft').global_step };
     } else {
       resumeFrom = latestCheckpoint(out);
       if (!resumeFrom) throw new AhaError(`${out}: no checkpoint to resume from (run without --resume to start)`);
@@ -193,13 +194,13 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
   const limits: MicroBatchLimits = { maxSequences: opts.per_device_train_batch_size, maxTokens: opts.micro_batch_tokens ?? undefined };
   const evalLimits: MicroBatchLimits = { maxSequences: opts.per_device_eval_batch_size, maxTokens: opts.micro_batch_tokens ?? undefined };
   const fp = fingerprint(trainSeqs);
-  const metrics = new MetricsLog(out);
+  const metrics = metricsLog(out);
 
   let step = 0;
   let numTokens = 0;
   let window: LogWindow = { lossSum: 0, steps: 0, tokens: 0 };
   if (resumeFrom) {
-    const st = readTrainerState(resumeFrom.dir);
+    const st = readTrainerState<SftTrainerState>(resumeFrom.dir, 'sft');
     const where = join(resumeFrom.dir, 'trainer_state.json');
     if (st.data_fingerprint !== fp || st.num_train_sequences !== trainSeqs.length) {
       throw new AhaError(`${where}: the training data differs from the data the run started with (fingerprint ${st.data_fingerprint}, now ${fp}); cannot resume exactly`);
@@ -219,9 +220,11 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
   log(`${trainSeqs.length} training sequences, ${evalSeqs.length} eval sequences; ${batchSize} sequences per step, ${spe} steps per epoch, ${totalSteps} steps (${plan.warmupSteps} warmup)`);
 
   const saved = { model, hf: p.hf, tokenizerFiles: readTokenizerFiles(p.dir) };
-  const state = (): TrainerState => ({
-    format: 'aha-sft-trainer-state/1',
+  const state = (): SftTrainerState => ({
+    format: TRAINER_STATE_FORMAT,
+    trainer: 'sft',
     global_step: step,
+    optimizer_step: model.optimizerState().step,
     epoch: step / spe,
     max_steps: totalSteps,
     steps_per_epoch: spe,
@@ -232,7 +235,6 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
     data_order: `step s takes batch s mod ${spe} of epoch floor(s / ${spe}); epoch e is a Fisher-Yates shuffle by new Rng(seed + e).fork('sft-epoch-order')`,
     num_tokens: numTokens,
     log_window: { ...window },
-    optimizer: { file: 'optimizer.safetensors', tensors: ['m', 'v'], adam_step: model.optimizerState().step },
   });
   let lastCheckpoint: string | null = null;
   let lastCheckpointStep = resumeFrom?.step ?? -1;
@@ -254,7 +256,7 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
   if (step === 0 && opts.eval_on_start) await evaluate();
 
   const startStep = step;
-  const progress = hooks.progress && step < totalSteps ? new Progress('sft', totalSteps - startStep, 'steps') : undefined;
+  const progress = step < totalSteps ? hooks.progress : undefined;
   const callStart = performance.now();
   let callTokens = 0;
   let orderEpoch = -1;
@@ -309,12 +311,12 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
       if (step % opts.save_steps === 0 || step === totalSteps || stopped) checkpoint();
       if (progress) {
         const secs = (performance.now() - callStart) / 1000;
-        progress.update(step - startStep, `step ${step}/${totalSteps} | loss ${r.loss.toFixed(4)} | ${Math.round(callTokens / secs)} tok/s`);
+        progress({ label: 'sft', done: step, total: totalSteps, unit: 'steps', status: `loss ${r.loss.toFixed(4)} | ${Math.round(callTokens / secs)} tok/s` });
       }
       if (stopped && step < totalSteps) break;
     }
   } finally {
-    progress?.stop();
+    progress?.({ label: 'sft', done: step, total: totalSteps, unit: 'steps', finished: true });
   }
 
   const base = { out, globalStep: step, totalSteps, lastLoss, evalLoss, trainSequences: trainSeqs.length, evalSequences: evalSeqs.length, trainStats: trainData.stats, evalStats };

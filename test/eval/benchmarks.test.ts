@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { AhaError } from '../../src/errors.ts';
 import { writeParquet } from '../support/parquetWriter.ts';
 import { BENCHMARKS, defaultSamples, loadBenchmark } from '../../src/eval/benchmarks.ts';
-import { extractAnswer, lastBoxed } from '../../src/eval/extractAnswer.ts';
+import { extractAnswer, lastBoxed } from '../../src/text/extractAnswer.ts';
 import { mathEqual } from '../../src/eval/mathEquivalence.ts';
 
 const root = new URL('../../data/benchmarks/', import.meta.url);

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
-import { DEFAULT_STAGE_RUNNERS, readStageMarker, runR1Pipeline, type StageRunner } from '../../src/r1/pipeline.ts';
+import { DEFAULT_STAGE_RUNNERS, readStageMarker, runR1Pipeline } from '../../src/r1/pipeline.ts';
+import type { StageRunner } from '../../src/r1/stage.ts';
 import type { PipelineRecipeInput } from '../../src/r1/pipelineRecipe.ts';
 import { buildTinyBase, EASY_TASK_OPTIONS } from './tinyBase.ts';
 

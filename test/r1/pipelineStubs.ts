@@ -5,8 +5,9 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StageContext, StageEval, StageOutcome, StageRunner } from '../../src/r1/pipeline.ts';
 import { runR1Pipeline } from '../../src/r1/pipeline.ts';
+import type { StageContext, StageOutcome, StageRunner } from '../../src/r1/stage.ts';
+import type { StageEval } from '../../src/r1/stageEval.ts';
 import type { PipelineRecipeInput, StageName } from '../../src/r1/pipelineRecipe.ts';
 
 /** A recipe with every stage, the arithmetic task, and a base model directory that only needs a config.json. */

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { initModel } from '../../src/model/initModel.ts';
 import { loadModelDir } from '../../src/model/checkpoint.ts';
-import { grpoTrain, latestCheckpoint, learningRateAt } from '../../src/rl/grpoTrainer.ts';
+import { grpoTrain, latestGrpoCheckpoint, grpoLearningRate } from '../../src/rl/grpoTrainer.ts';
 import { parseRecipe, type RecipeInput } from '../../src/rl/recipe.ts';
 import type { StepMetrics } from '../../src/rl/metrics.ts';
 import { AhaError } from '../../src/errors.ts';
@@ -161,7 +161,7 @@ test('interrupted run saves a checkpoint; resume continues to the same weights a
   assert.equal(a.checkpoint, join(out, 'checkpoint-4'));
   assert.ok(existsSync(join(out, 'checkpoint-3')) && existsSync(join(out, 'reference-step-4.safetensors')));
   assert.ok(!existsSync(join(out, 'final')));
-  const ck = latestCheckpoint(out)!;
+  const ck = latestGrpoCheckpoint(out)!;
   assert.equal(ck.dir, join(out, 'checkpoint-4'));
   assert.equal(ck.state.global_step, 4);
   assert.equal(ck.state.optimizer_step, 16);
@@ -221,13 +221,14 @@ test("prompt 'chat' renders the model's chat template with the system prompt", a
   assert.match(sample.prompt, /^<\|system\|>be brief<\|endoftext\|><\|user\|>q\d<\|endoftext\|><\|assistant\|>$/);
 });
 
-test('learning-rate schedule: warmup, then constant, linear or cosine decay', () => {
+test('learning-rate schedule: the shared one (transformers: warmup from 0), then constant, linear or cosine decay', () => {
   const t = (o: object) => parseRecipe({ model: 'm', dataset: [{ question: 'q' }], rewards: [{ name: 'format' }], training: { learning_rate: 1, max_steps: 10, ...o } }).training;
-  assert.deepEqual([1, 2, 3, 10].map((s) => learningRateAt(t({ warmup_steps: 2 }), s)), [0.5, 1, 1, 1]);
-  [1, 0.9, 0.5, 0.1].forEach((want, k) => assert.ok(Math.abs(learningRateAt(t({ lr_scheduler_type: 'linear' }), [1, 2, 6, 10][k]) - want) < 1e-12));
+  assert.deepEqual([1, 2, 3, 10].map((s) => grpoLearningRate(t({ warmup_steps: 2 }), s)), [0, 0.5, 1, 1]);
+  [1, 0.9, 0.5, 0.1].forEach((want, k) => assert.ok(Math.abs(grpoLearningRate(t({ lr_scheduler_type: 'linear' }), [1, 2, 6, 10][k]) - want) < 1e-12));
   const cos = t({ lr_scheduler_type: 'cosine', warmup_ratio: 0.2 });
-  assert.equal(learningRateAt(cos, 2), 1);
-  assert.ok(Math.abs(learningRateAt(cos, 7) - 0.5) < 1e-12, 'halfway through the decay');
+  assert.equal(grpoLearningRate(cos, 2), 0.5);
+  assert.equal(grpoLearningRate(cos, 3), 1);
+  assert.ok(Math.abs(grpoLearningRate(cos, 7) - 0.5) < 1e-12, 'halfway through the decay');
 });
 
 test('aha grpo: Ctrl-C saves a checkpoint, prints the resume command and exits 130; --resume finishes the run', async () => {
@@ -270,7 +271,7 @@ test('aha grpo: Ctrl-C saves a checkpoint, prints the resume command and exits 1
   });
   assert.equal(a.code, 130, a.stderr);
   assert.match(a.stderr, /resume with: aha grpo --config r\.yaml --out \S+run --resume/);
-  const ck = latestCheckpoint(join(dir, 'run'))!;
+  const ck = latestGrpoCheckpoint(join(dir, 'run'))!;
   assert.ok(ck.state.global_step >= 3, `checkpoint at step ${ck.state.global_step}`);
   const stepsBefore = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').length;
   assert.equal(stepsBefore, ck.state.global_step);
@@ -279,7 +280,7 @@ test('aha grpo: Ctrl-C saves a checkpoint, prints the resume command and exits 1
   const b = await run(['--config', 'r.yaml', '--resume']);
   assert.equal(b.code, 0, b.stderr);
   assert.match(b.stderr, /done, \d+ steps/);
-  assert.equal(latestCheckpoint(join(dir, 'run'))!.dir, join(dir, 'run', 'final'));
+  assert.equal(latestGrpoCheckpoint(join(dir, 'run'))!.dir, join(dir, 'run', 'final'));
   const bad = await run(['--config', 'missing.yaml']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /^aha: missing\.yaml: recipe not found$/m);

@@ -43,7 +43,30 @@ test('per_device_train_batch_size counts completions (TRL): prompts = batch / nu
   const r = parseRecipe({ ...minimal, grpo: { num_generations: 16 }, training: { per_device_train_batch_size: 512 } });
   assert.equal(r.training.prompts_per_step, 32);
   rejects({ ...minimal, grpo: { num_generations: 16 }, training: { per_device_train_batch_size: 100 } }, 'training.per_device_train_batch_size', /multiple of grpo.num_generations 16/);
-  rejects({ ...minimal, training: { per_device_train_batch_size: 16, prompts_per_step: 2 } }, 'training', /not both/);
+  rejects({ ...minimal, training: { per_device_train_batch_size: 16, prompts_per_step: 2 } }, 'training', /give one of prompts_per_step, per_device_train_batch_size/);
+});
+
+test('TRL batch names in TRL meanings: per_device_train_batch_size per optimizer step, generation_batch_size per step', () => {
+  // R1-Zero as TRL writes it: 32 questions x 16 completions = 512 per rollout, split into 16 optimizer steps of 32.
+  const trl = parseRecipe({ ...minimal, grpo: { num_generations: 16 }, training: { per_device_train_batch_size: 32, steps_per_generation: 16 } });
+  assert.equal(trl.training.prompts_per_step, 32);
+  const gen = parseRecipe({ ...minimal, grpo: { num_generations: 16 }, training: { generation_batch_size: 512, steps_per_generation: 16 } });
+  assert.equal(gen.training.prompts_per_step, 32);
+  assert.equal(gen.training.sampling_batch_size, 64);
+  rejects({ ...minimal, grpo: { num_generations: 16 }, training: { generation_batch_size: 100 } }, 'training.generation_batch_size', /100 completions per step is not a multiple of grpo.num_generations 16/);
+  rejects({ ...minimal, training: { generation_batch_size: 64, per_device_train_batch_size: 8 } }, 'training', /give one of/);
+});
+
+test('top_p and top_k sit in grpo with temperature; the old training spelling still works with a deprecation notice', () => {
+  const r = parseRecipe({ ...minimal, grpo: { temperature: 0.9, top_p: 0.95, top_k: 50 } });
+  assert.equal(r.grpo.top_p, 0.95);
+  assert.equal(r.grpo.top_k, 50);
+  assert.equal(r.deprecations, undefined);
+  const old = parseRecipe({ ...minimal, training: { top_p: 0.9 } });
+  assert.equal(old.grpo.top_p, 0.9);
+  assert.equal(old.grpo.top_k, 0);
+  assert.match(old.deprecations![0], /training\.top_p is deprecated: write it as grpo\.top_p/);
+  rejects({ ...minimal, grpo: { top_p: 0.9 }, training: { top_p: 0.8 } }, 'training.top_p', /also given as grpo.top_p/);
 });
 
 test('a wrong or misspelt field is named in a one-line error', () => {

@@ -11,7 +11,7 @@ import { AhaError } from '../../src/errors.ts';
 import { loadPretrained } from '../../src/model/pretrained.ts';
 import { loadSftDataset } from '../../src/sft/dataset.ts';
 import { evaluateLoss } from '../../src/sft/loss.ts';
-import { MetricsLog } from '../../src/sft/runDir.ts';
+import { metricsLog } from '../../src/train/runDir.ts';
 import { resolveSftOptions, type SftOptions } from '../../src/sft/sftConfig.ts';
 import { sftTrain } from '../../src/sft/trainer.ts';
 import { makeSmallModel, maxDiff, writeArithmeticCorpus } from './helpers.ts';
@@ -42,12 +42,12 @@ test('a short run drives held-out loss down (measured independently on the final
   assert.ok(afterLoss < before - 1.5, `held-out loss ${before} → ${afterLoss}`);
   assert.ok(afterLoss < 2.5, `held-out loss after ${afterLoss}`);
   // The run's own records agree.
-  const evals = new MetricsLog(out).read().filter((m) => 'eval_loss' in m);
+  const evals = metricsLog(out).read().filter((m) => 'eval_loss' in m);
   assert.deepEqual(evals.map((m) => m.step), [0, 40, 80]);
   assert.ok(Math.abs((evals[0].eval_loss as number) - before) < 1e-6);
   assert.ok(Math.abs((evals[2].eval_loss as number) - afterLoss) < 1e-6);
   assert.ok(Math.abs(r.evalLoss! - afterLoss) < 1e-6);
-  const trainRecs = new MetricsLog(out).read().filter((m) => 'loss' in m);
+  const trainRecs = metricsLog(out).read().filter((m) => 'loss' in m);
   assert.deepEqual(trainRecs.map((m) => m.step), [10, 20, 30, 40, 50, 60, 70, 80]);
   for (const k of ['epoch', 'loss', 'lr', 'grad_norm', 'tokens_per_second', 'num_tokens']) assert.ok(k in trainRecs[0], k);
   // final/ is a complete model directory with the tokenizer and its chat template.
@@ -68,7 +68,7 @@ describe('stop and resume', () => {
   const small = join(dir, 'small.jsonl');
   writeArithmeticCorpus(small, 150, 5);
   const opts = (out: string, extra: Record<string, unknown> = {}) => options({ ...common, data: small, out, ...extra });
-  const trainRecords = (out: string) => new MetricsLog(out).read().map(({ tokens_per_second: _t, ...rest }) => rest);
+  const trainRecords = (out: string) => metricsLog(out).read().map(({ tokens_per_second: _t, ...rest }) => rest);
   // The engine's gradient-norm reduction is threaded, so its last bits may differ from run to run.
   const sameRecords = (got: Record<string, unknown>[], want: Record<string, unknown>[]) => {
     assert.deepEqual(got.map((r) => Object.keys(r)), want.map((r) => Object.keys(r)));
@@ -98,7 +98,8 @@ describe('stop and resume', () => {
     assert.ok(!existsSync(join(out, 'final')));
     const state = JSON.parse(readFileSync(join(out, 'checkpoint-7', 'trainer_state.json'), 'utf8'));
     assert.equal(state.global_step, 7);
-    assert.equal(state.optimizer.adam_step, 7);
+    assert.equal(state.optimizer_step, 7);
+    assert.equal(state.trainer, 'sft');
     assert.equal(state.seed, 7);
     const second = await sftTrain(opts(out, { resume_from_checkpoint: true }));
     assert.equal(second.status, 'completed');
@@ -113,7 +114,7 @@ describe('stop and resume', () => {
     const out = join(dir, 'killed');
     await assert.rejects(sftTrain(opts(out), { onStep: (s) => { if (s.step === 13) throw new Error('killed'); } }), /killed/);
     assert.ok(existsSync(join(out, 'checkpoint-10')) && !existsSync(join(out, 'checkpoint-13')));
-    assert.ok(new MetricsLog(out).read().some((m) => m.step === 12), 'records past the checkpoint were written');
+    assert.ok(metricsLog(out).read().some((m) => m.step === 12), 'records past the checkpoint were written');
     // Starting over without --resume is refused; so is resuming with another data order.
     await assert.rejects(sftTrain(opts(out)), (e: unknown) => e instanceof AhaError && /already holds a run: pass --resume/.test(e.message));
     await assert.rejects(sftTrain(opts(out, { resume_from_checkpoint: true, seed: 8 })), (e: unknown) => e instanceof AhaError && /seed was 7 when the run started, now 8/.test(e.message));

@@ -3,6 +3,7 @@
  * units, `\text{}` wrappers, thousands separators, base subscripts. Everything here removes notation
  * that does not change the value; what remains is parsed by structure.ts and latexParser.ts.
  */
+import { matchBrace } from '../../text/braces.ts';
 
 /** Unit and filler words dropped after a number ("5.4 cents", "864 inches^2", "7 square units"). */
 const UNIT_WORDS = [
@@ -20,18 +21,6 @@ const UNIT_RE = new RegExp(`(?:\\s+(?:${UNIT_WORDS.join('|')})\\.?)+(?:\\s*\\^\\
 
 /** Commands wrapping text or upright math whose content we keep. */
 const TEXT_WRAPPERS = 'text|textrm|textbf|textit|textsf|texttt|textnormal|mathrm|mathbf|mathit|mathsf|mbox|emph|hbox';
-
-/** Index just past the brace group opening at `open` (s[open] === '{'), or -1 if it does not close before `limit`. */
-export function matchBrace(s: string, open: number, limit = s.length): number {
-  let depth = 0;
-  for (let i = open; i < limit; i++) {
-    const c = s[i];
-    if (c === '\\') { i++; continue; }
-    if (c === '{') depth++;
-    else if (c === '}' && --depth === 0) return i + 1;
-  }
-  return -1;
-}
 
 /** Replace `\cmd{content}` for the given command names using `f(content, start, end)`. */
 function replaceCommandGroups(s: string, names: string, f: (content: string, start: number, end: number) => string): string {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { AhaError } from '../../src/errors.ts';
-import { DEFAULT_STRATEGIES, extractAnswer, lastBoxed, type AnswerStrategy } from '../../src/eval/extractAnswer.ts';
+import { DEFAULT_STRATEGIES, extractAnswer, lastBoxed, type AnswerStrategy } from '../../src/text/extractAnswer.ts';
 
 describe('lastBoxed', () => {
   it('takes the last box, with nested braces', () => {

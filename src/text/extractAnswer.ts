@@ -4,7 +4,7 @@
  * apply and in what order, and learns which one fired.
  */
 import { AhaError } from '../errors.ts';
-import { matchBrace } from './math/normalize.ts';
+import { matchBrace } from './braces.ts';
 
 /** One extraction rule. */
 export type AnswerStrategy = 'answerTag' | 'boxed' | 'gsm8k' | 'answerIs' | 'lastNumber';

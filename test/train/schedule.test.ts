@@ -1,7 +1,7 @@
 /** Learning-rate schedule values computed by hand from transformers' scheduler lambdas. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { learningRateAt, resolveWarmupSteps, type LrSchedule } from '../../src/sft/schedule.ts';
+import { learningRateAt, resolveWarmupSteps, type LrSchedule } from '../../src/train/schedule.ts';
 import { AhaError } from '../../src/errors.ts';
 
 const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} vs ${b}`);
