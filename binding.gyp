@@ -1,18 +1,19 @@
 {
+  "variables": {
+    # The engine's backend (native/src/backend.h), one per build: node-gyp rebuild -- -Daha_backend=cpu
+    "aha_backend%": "cpu"
+  },
   "targets": [
     {
       "target_name": "aha_engine",
       "sources": [
         "native/src/addon.cpp",
+        "native/src/backendRegistry.cpp",
+        "native/src/layout.cpp",
+        "native/src/layerStrategy.cpp",
         "native/src/model.cpp",
         "native/src/sampler.cpp",
-        "native/src/memory.cpp",
-        "native/src/cpu/ops.cpp",
-        "native/src/cpu/attention.cpp",
-        "native/src/cpu/blas.cpp",
-        "native/src/cpu/smallGemm.cpp",
-        "native/src/cpu/packedGemm.cpp",
-        "native/src/cpu/probe.cpp"
+        "native/src/memory.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native/src"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
@@ -20,7 +21,21 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-ffp-contract=fast", "<!(node native/arch-flags.cjs)"],
       "ldflags": ["-fopenmp"],
-      "libraries": ["<!(node native/find-openblas.cjs)"]
+      "conditions": [
+        ["aha_backend=='cpu'", {
+          "sources": [
+            "native/src/cpu/cpuBackend.cpp",
+            "native/src/cpu/ops.cpp",
+            "native/src/cpu/attention.cpp",
+            "native/src/cpu/blas.cpp",
+            "native/src/cpu/smallGemm.cpp",
+            "native/src/cpu/packedGemm.cpp",
+            "native/src/cpu/probe.cpp"
+          ],
+          "defines": ["AHA_BACKEND_CPU"],
+          "libraries": ["<!(node native/find-openblas.cjs)"]
+        }]
+      ]
     }
   ]
 }

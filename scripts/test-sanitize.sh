@@ -13,6 +13,9 @@ cp -r binding.gyp native "$tree/"
 flags="-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
 # npm's bundled node-gyp (npm names it in npm_config_node_gyp under `npm run`; otherwise it sits next to npm).
 gyp=${npm_config_node_gyp:-$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js}
+# Where npm finds Node's headers (Debian's npm sets nodedir=/usr); without it node-gyp would try to download them.
+nodedir=${npm_config_nodedir:-$(npm config get nodedir 2>/dev/null || true)}
+[ -n "$nodedir" ] && [ "$nodedir" != "undefined" ] && export npm_config_nodedir="$nodedir"
 (cd "$tree" && CXXFLAGS="$flags" LDFLAGS="$flags" node "$gyp" rebuild --loglevel=error >../build.log 2>&1) ||
   { tail -40 build-sanitize/build.log >&2; exit 1; }
 addon="$PWD/$tree/build/Release/aha_engine.node"

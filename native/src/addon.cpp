@@ -7,13 +7,15 @@
 #include <cmath>
 #include <memory>
 
+#include "model.h"
+#include "sampler.h"
+#if defined(AHA_BACKEND_CPU)
 #include "cpu/blas.h"
 #include "cpu/packedGemm.h"
 #include "cpu/probe.h"
 #include "cpu/smallGemm.h"
 #include "cpu/vecmath.h"
-#include "model.h"
-#include "sampler.h"
+#endif
 
 namespace {
 
@@ -75,6 +77,34 @@ std::vector<float> toFloats(const Napi::Value& v, const char* what) {
     throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a Float32Array");
   auto a = v.As<Napi::Float32Array>();
   return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
+}
+
+// config.tensors: tensorLayout(config) from src/engine/types.ts, the one definition of where each tensor sits.
+std::vector<aha::TensorRef> toTensors(const Napi::Value& v) {
+  const char* expected = "config.tensors must be an array of {name, shape, offset, size} (tensorLayout(config))";
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), expected);
+  auto arr = v.As<Napi::Array>();
+  std::vector<aha::TensorRef> out(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    const std::string at = "config.tensors[" + std::to_string(i) + "]";
+    if (!arr.Get(i).IsObject()) throw Napi::TypeError::New(v.Env(), expected);
+    auto t = arr.Get(i).As<Napi::Object>();
+    if (!t.Get("name").IsString()) throw Napi::TypeError::New(v.Env(), at + ".name must be a string");
+    out[i].name = t.Get("name").As<Napi::String>().Utf8Value();
+    if (!t.Get("shape").IsArray()) throw Napi::TypeError::New(v.Env(), at + ".shape must be an array");
+    auto shape = t.Get("shape").As<Napi::Array>();
+    for (uint32_t d = 0; d < shape.Length(); d++) {
+      const std::string dim = at + ".shape[" + std::to_string(d) + "]";
+      if (!shape.Get(d).IsNumber()) throw Napi::TypeError::New(v.Env(), dim + " must be a number");
+      out[i].shape.push_back((int)intValue(shape.Get(d), dim, 0, 1, INT32_MAX));
+    }
+    // Offsets and sizes come as JavaScript numbers, exact up to 2^53.
+    for (const char* key : {"offset", "size"})
+      if (!t.Get(key).IsNumber()) throw Napi::TypeError::New(v.Env(), at + "." + key + " must be a number");
+    out[i].offset = (size_t)intValue(t.Get("offset"), at + ".offset", 0, 0, 9007199254740992.0);
+    out[i].size = (size_t)intValue(t.Get("size"), at + ".size", 0, 0, 9007199254740992.0);
+  }
+  return out;
 }
 
 std::vector<std::vector<int32_t>> toSeqs(const Napi::Value& v, const char* what) {
@@ -187,8 +217,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     // Per-token widths are ints inside the kernels.
     for (int64_t w : {(int64_t)c.heads * c.headDim, (int64_t)c.kvHeads * c.headDim, (int64_t)c.hidden, (int64_t)c.inter})
       if (w > (1 << 24)) throw Napi::RangeError::New(env, "config: a layer width of " + std::to_string(w) + " is over 2^24");
+    auto tensors = toTensors(o.Get("tensors"));
     try {
-      model_ = std::make_shared<Model>(c);
+      model_ = std::make_shared<Model>(c, std::move(tensors));
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
     }
@@ -412,17 +443,20 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   std::shared_ptr<Model> model_;
 };
 
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  omp_set_num_threads((int)intValue(info[0], "threads", 1, 1, 4096));
+  return info.Env().Undefined();
+}
+
+// The CPU backend's machine probes and kernel tests: they measure and check this machine's kernels themselves, not
+// the engine through its backend interface.
+#if defined(AHA_BACKEND_CPU)
 Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
   auto r = Napi::Object::New(info.Env());
   r.Set("coreName", std::string(aha::cpu::blasCoreName()));
   r.Set("blasThreads", aha::cpu::blasThreads());
   r.Set("ompThreads", omp_get_max_threads());
   return r;
-}
-
-Napi::Value SetThreads(const Napi::CallbackInfo& info) {
-  omp_set_num_threads((int)intValue(info[0], "threads", 1, 1, 4096));
-  return info.Env().Undefined();
 }
 
 // probe(kind, M, N, K, reps): "sgemm" -> GFLOP/s of the engine's sgemm at that shape; "fma" -> FMA peak GFLOP/s.
@@ -497,11 +531,13 @@ Napi::Value KernelExpShift(const Napi::CallbackInfo& info) {
   r.Set("max", aha::cpu::maxOf(x.data(), x.size()));
   return r;
 }
+#endif
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeModel", NativeModel::Init(env));
-  exports.Set("blasInfo", Napi::Function::New(env, BlasInfo));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+#if defined(AHA_BACKEND_CPU)
+  exports.Set("blasInfo", Napi::Function::New(env, BlasInfo));
   exports.Set("probe", Napi::Function::New(env, Probe));
   auto kernels = Napi::Object::New(env);
   kernels.Set("smallGemmNT", Napi::Function::New(env, KernelSmallGemm));
@@ -509,6 +545,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   kernels.Set("packedGemmNT", Napi::Function::New(env, KernelPackedGemm));
   kernels.Set("packedAvailable", aha::cpu::packedGemmAvailable());
   exports.Set("kernels", kernels);
+#endif
   return exports;
 }
 

@@ -7,14 +7,9 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "cpu/attention.h"
-#include "cpu/ops.h"
-#include "cpu/packedGemm.h"
-#include "cpu/smallGemm.h"
+#include "layerStrategy.h"
 
 namespace aha {
-
-using namespace aha::cpu;
 
 PackedBatch packSequences(const std::vector<std::vector<int32_t>>& seqs) {
   PackedBatch b;
@@ -30,11 +25,11 @@ PackedBatch packSequences(const std::vector<std::vector<int32_t>>& seqs) {
   return b;
 }
 
-Model::Model(Config cfg) : cfg_(std::move(cfg)) {
+Model::Model(Config cfg, std::vector<TensorRef> tensors, Backend& backend) : cfg_(std::move(cfg)), backend_(backend) {
   if (cfg_.heads % cfg_.kvHeads != 0) throw std::runtime_error("num_attention_heads must be a multiple of num_key_value_heads");
   if (cfg_.headDim % 2 != 0) throw std::runtime_error("head_dim must be even for rotary embeddings");
   if ((int)cfg_.ropeInvFreq.size() != cfg_.headDim / 2) throw std::runtime_error("ropeInvFreq must have head_dim/2 entries");
-  layout_ = makeLayout(cfg_);
+  layout_ = layoutFromTensors(cfg_, std::move(tensors));
   params_ = allocFloats(layout_.total, "the weights (" + std::to_string(layout_.total) + " float32 parameters)");
 }
 
@@ -134,36 +129,37 @@ LayerActs Model::layerActs(int l, bool train) {
 static const float* opt(const float* base, size_t off) { return off == kNone ? nullptr : base + off; }
 static float* opt(float* base, size_t off) { return off == kNone ? nullptr : base + off; }
 
-void Model::layerForward(int l, const float* P, LayerActs& a, int N, const PackedBatch& b, const KvSink* sink) {
+// Reads a.xIn and keeps every intermediate in a (what backward reads); writes the layer's output to out, which may
+// be a.xIn itself outside training (the attention residual is its last reader).
+void Model::layerBody(int l, const float* P, const LayerActs& a, float* out, int rows, const int32_t* pos,
+                      const LayerProducts& products, LayerAttention& attention) {
   const Config& c = cfg_;
   const LayerOffsets& o = layout_.layers[l];
+  Backend& be = backend_;
   const int C = c.hidden, qd = c.qDim(), kd = c.kvDim(), D = c.headDim;
-  rmsnormForward(a.ln1, a.rstd1, a.xIn, P + o.ln1, N, C, c.rmsEps);
+  const size_t n = (size_t)rows * C;
+  be.rmsnormForward(a.ln1, a.rstd1, a.xIn, P + o.ln1, rows, C, c.rmsEps);
   if (c.qkNorm) {
-    linearForward(a.qPre, a.ln1, P + o.wq, opt(P, o.bq), N, C, qd);
-    linearForward(a.kPre, a.ln1, P + o.wk, opt(P, o.bk), N, C, kd);
-    rmsnormForward(a.q, a.qRstd, a.qPre, P + o.qNorm, N * c.heads, D, c.rmsEps);
-    rmsnormForward(a.k, a.kRstd, a.kPre, P + o.kNorm, N * c.kvHeads, D, c.rmsEps);
+    products.linear(a.qPre, a.ln1, P + o.wq, opt(P, o.bq), rows, C, qd);
+    products.linear(a.kPre, a.ln1, P + o.wk, opt(P, o.bk), rows, C, kd);
+    be.rmsnormForward(a.q, a.qRstd, a.qPre, P + o.qNorm, rows * c.heads, D, c.rmsEps);
+    be.rmsnormForward(a.k, a.kRstd, a.kPre, P + o.kNorm, rows * c.kvHeads, D, c.rmsEps);
   } else {
-    linearForward(a.q, a.ln1, P + o.wq, opt(P, o.bq), N, C, qd);
-    linearForward(a.k, a.ln1, P + o.wk, opt(P, o.bk), N, C, kd);
+    products.linear(a.q, a.ln1, P + o.wq, opt(P, o.bq), rows, C, qd);
+    products.linear(a.k, a.ln1, P + o.wk, opt(P, o.bk), rows, C, kd);
   }
-  linearForward(a.v, a.ln1, P + o.wv, opt(P, o.bv), N, C, kd);
-  rope(a.q, b.pos.data(), cos_.data(), sin_.data(), N, c.heads, D, false);
-  rope(a.k, b.pos.data(), cos_.data(), sin_.data(), N, c.kvHeads, D, false);
-  if (sink) {
-    for (int s = 0; s < b.numSeqs(); s++)
-      for (int i = b.starts[s]; i < b.starts[s + 1]; i++)
-        sink->store(l, sink->slot(s), b.pos[i], a.k + (size_t)i * kd, a.v + (size_t)i * kd);
-  }
-  AttentionShape shape{c.heads, c.kvHeads, D, b.starts.data(), b.numSeqs()};
-  attentionForward(a.att, a.lse, a.q, a.k, a.v, shape);
-  linearForward(a.xMid, a.att, P + o.wo, opt(P, o.bo), N, qd, C);
-  addInPlace(a.xMid, a.xIn, (size_t)N * C);
-  rmsnormForward(a.ln2, a.rstd2, a.xMid, P + o.ln2, N, C, c.rmsEps);
-  linearForward(a.gate, a.ln2, P + o.wGate, nullptr, N, C, c.inter);
-  linearForward(a.up, a.ln2, P + o.wUp, nullptr, N, C, c.inter);
-  swigluForward(a.act, a.gate, a.up, (size_t)N * c.inter);
+  products.linear(a.v, a.ln1, P + o.wv, opt(P, o.bv), rows, C, kd);
+  be.rope(a.q, pos, cos_.data(), sin_.data(), rows, c.heads, D, false);
+  be.rope(a.k, pos, cos_.data(), sin_.data(), rows, c.kvHeads, D, false);
+  attention.attend(l, a);
+  products.linear(a.xMid, a.att, P + o.wo, opt(P, o.bo), rows, qd, C);
+  be.addInPlace(a.xMid, a.xIn, n);
+  be.rmsnormForward(a.ln2, a.rstd2, a.xMid, P + o.ln2, rows, C, c.rmsEps);
+  products.linear(a.gate, a.ln2, P + o.wGate, nullptr, rows, C, c.inter);
+  products.linear(a.up, a.ln2, P + o.wUp, nullptr, rows, C, c.inter);
+  be.swigluForward(a.act, a.gate, a.up, (size_t)rows * c.inter);
+  products.linear(out, a.act, P + o.wDown, nullptr, rows, c.inter, C);
+  be.addInPlace(out, a.xMid, n);
 }
 
 void Model::forward(const PackedBatch& b, bool train, bool wantEntropy, bool useReference, std::vector<float>& logp,
@@ -177,20 +173,20 @@ void Model::forward(const PackedBatch& b, bool train, bool wantEntropy, bool use
   ensureRope(maxLen);
   ensureArena(N, train);
   haveTrainActs_ = false;
-  LayerActs a0 = layerActs(0, train);
-  embeddingForward(a0.xIn, b.ids.data(), P + layout_.embed, N, C);
+  backend_.embeddingForward(layerActs(0, train).xIn, b.ids.data(), P + layout_.embed, N, C);
+  BatchProducts products(backend_);
+  PackedAttention attention(backend_, cfg_, b, nullptr);
   for (int l = 0; l < cfg_.layers; l++) {
     LayerActs a = layerActs(l, train);
-    layerForward(l, P, a, N, b, nullptr);
-    float* outX = (train && l + 1 < cfg_.layers) ? layerActs(l + 1, true).xIn : (l + 1 < cfg_.layers ? a.xIn : xOut_);
-    const LayerOffsets& o = layout_.layers[l];
-    linearForward(outX, a.act, P + o.wDown, nullptr, N, cfg_.inter, C);
-    addInPlace(outX, a.xMid, (size_t)N * C);
+    // Training keeps every layer's input for backward, so each layer writes into the next one's slot.
+    float* out = l + 1 == cfg_.layers ? xOut_ : train ? layerActs(l + 1, true).xIn : a.xIn;
+    layerBody(l, P, a, out, N, b.pos.data(), products, attention);
   }
-  rmsnormForward(lnf_, rstdf_, xOut_, P + layout_.finalNorm, N, C, cfg_.rmsEps);
-  linearForward(logits_, lnf_, P + layout_.lmHead, nullptr, N, C, cfg_.vocab);
+  backend_.rmsnormForward(lnf_, rstdf_, xOut_, P + layout_.finalNorm, N, C, cfg_.rmsEps);
+  backend_.linearForward(logits_, lnf_, P + layout_.lmHead, nullptr, N, C, cfg_.vocab);
   std::vector<float> lpAll(N), entAll(wantEntropy ? N : 0);
-  logprobForward(lpAll.data(), wantEntropy ? entAll.data() : nullptr, logits_, b.targets.data(), N, cfg_.vocab);
+  backend_.logprobForward(lpAll.data(), wantEntropy ? entAll.data() : nullptr, logits_, b.targets.data(), N,
+                          cfg_.vocab);
   logp.clear();
   entropy.clear();
   for (int i = 0; i < N; i++)
@@ -213,6 +209,7 @@ void Model::backward(const std::vector<float>& dlogpIn, const std::vector<float>
   if (dlogpIn.size() != expected || (dentIn && dentIn->size() != expected))
     throw std::runtime_error("gradient length " + std::to_string(dlogpIn.size()) + " does not match the " +
                              std::to_string(expected) + " log-probs of the last forward");
+  Backend& be = backend_;
   const float* P = params_->data();
   float* G = grads()->data();
   std::vector<float> dlogp(N, 0.0f), dent(dentIn ? N : 0, 0.0f);
@@ -243,35 +240,35 @@ void Model::backward(const std::vector<float>& dlogpIn, const std::vector<float>
   float* dUp = p;
 
   // Head: logits are overwritten in place by their gradient.
-  logprobBackward(logits_, logits_, b.targets.data(), dlogp.data(), dentIn ? dent.data() : nullptr, N, c.vocab);
-  linearBackward(dln, G + layout_.lmHead, nullptr, logits_, lnf_, P + layout_.lmHead, N, C, c.vocab, false);
-  rmsnormBackward(dx, G + layout_.finalNorm, dln, xOut_, P + layout_.finalNorm, rstdf_, N, C, false);
+  be.logprobBackward(logits_, logits_, b.targets.data(), dlogp.data(), dentIn ? dent.data() : nullptr, N, c.vocab);
+  be.linearBackward(dln, G + layout_.lmHead, nullptr, logits_, lnf_, P + layout_.lmHead, N, C, c.vocab, false);
+  be.rmsnormBackward(dx, G + layout_.finalNorm, dln, xOut_, P + layout_.finalNorm, rstdf_, N, C, false);
 
   AttentionShape shape{c.heads, c.kvHeads, D, b.starts.data(), b.numSeqs()};
   for (int l = c.layers - 1; l >= 0; l--) {
     LayerActs a = layerActs(l, true);
     const LayerOffsets& o = layout_.layers[l];
     // MLP branch: x_out = x_mid + down(silu(gate) * up)
-    linearBackward(dAct, G + o.wDown, nullptr, dx, a.act, P + o.wDown, N, I, C, false);
-    swigluBackward(dGate, dUp, dAct, a.gate, a.up, (size_t)N * I);
-    linearBackward(dln, G + o.wGate, nullptr, dGate, a.ln2, P + o.wGate, N, C, I, false);
-    linearBackward(dln, G + o.wUp, nullptr, dUp, a.ln2, P + o.wUp, N, C, I, true);
-    rmsnormBackward(dx, G + o.ln2, dln, a.xMid, P + o.ln2, a.rstd2, N, C, true);
+    be.linearBackward(dAct, G + o.wDown, nullptr, dx, a.act, P + o.wDown, N, I, C, false);
+    be.swigluBackward(dGate, dUp, dAct, a.gate, a.up, (size_t)N * I);
+    be.linearBackward(dln, G + o.wGate, nullptr, dGate, a.ln2, P + o.wGate, N, C, I, false);
+    be.linearBackward(dln, G + o.wUp, nullptr, dUp, a.ln2, P + o.wUp, N, C, I, true);
+    be.rmsnormBackward(dx, G + o.ln2, dln, a.xMid, P + o.ln2, a.rstd2, N, C, true);
     // Attention branch: x_mid = x_in + o_proj(attention(q, k, v))
-    linearBackward(dAtt, G + o.wo, opt(G, o.bo), dx, a.att, P + o.wo, N, qd, C, false);
-    attentionBackward(dq, dk, dv, dAtt, a.att, a.lse, a.q, a.k, a.v, shape);
-    rope(dq, b.pos.data(), cos_.data(), sin_.data(), N, c.heads, D, true);
-    rope(dk, b.pos.data(), cos_.data(), sin_.data(), N, c.kvHeads, D, true);
+    be.linearBackward(dAtt, G + o.wo, opt(G, o.bo), dx, a.att, P + o.wo, N, qd, C, false);
+    be.attentionBackward(dq, dk, dv, dAtt, a.att, a.lse, a.q, a.k, a.v, shape);
+    be.rope(dq, b.pos.data(), cos_.data(), sin_.data(), N, c.heads, D, true);
+    be.rope(dk, b.pos.data(), cos_.data(), sin_.data(), N, c.kvHeads, D, true);
     if (c.qkNorm) {
-      rmsnormBackward(dqPre, G + o.qNorm, dq, a.qPre, P + o.qNorm, a.qRstd, N * c.heads, D, false);
-      rmsnormBackward(dkPre, G + o.kNorm, dk, a.kPre, P + o.kNorm, a.kRstd, N * c.kvHeads, D, false);
+      be.rmsnormBackward(dqPre, G + o.qNorm, dq, a.qPre, P + o.qNorm, a.qRstd, N * c.heads, D, false);
+      be.rmsnormBackward(dkPre, G + o.kNorm, dk, a.kPre, P + o.kNorm, a.kRstd, N * c.kvHeads, D, false);
     }
-    linearBackward(dln, G + o.wq, opt(G, o.bq), c.qkNorm ? dqPre : dq, a.ln1, P + o.wq, N, C, qd, false);
-    linearBackward(dln, G + o.wk, opt(G, o.bk), c.qkNorm ? dkPre : dk, a.ln1, P + o.wk, N, C, kd, true);
-    linearBackward(dln, G + o.wv, opt(G, o.bv), dv, a.ln1, P + o.wv, N, C, kd, true);
-    rmsnormBackward(dx, G + o.ln1, dln, a.xIn, P + o.ln1, a.rstd1, N, C, true);
+    be.linearBackward(dln, G + o.wq, opt(G, o.bq), c.qkNorm ? dqPre : dq, a.ln1, P + o.wq, N, C, qd, false);
+    be.linearBackward(dln, G + o.wk, opt(G, o.bk), c.qkNorm ? dkPre : dk, a.ln1, P + o.wk, N, C, kd, true);
+    be.linearBackward(dln, G + o.wv, opt(G, o.bv), dv, a.ln1, P + o.wv, N, C, kd, true);
+    be.rmsnormBackward(dx, G + o.ln1, dln, a.xIn, P + o.ln1, a.rstd1, N, C, true);
   }
-  embeddingBackward(G + layout_.embed, dx, b.ids.data(), N, C);
+  be.embeddingBackward(G + layout_.embed, dx, b.ids.data(), N, C);
   haveTrainActs_ = false;  // the logits were consumed
 }
 
@@ -320,48 +317,23 @@ StepResult Model::adamwStep(const AdamWOptions& o) {
   return r;
 }
 
-// Decode steps multiply a few rows (one per live sequence) by each weight matrix, where OpenBLAS spends as long
-// re-packing the matrix as multiplying. With weights packed for the sampling call (see packForDecode), every step
-// uses the packed kernel; otherwise up to kSmallRows rows take the packing-free kernel. Measured on this project's
-// AVX2 machine: packed 1.2-1.4x OpenBLAS at 24-64 rows, 2-5x at 4-16; packing-free about 2x at 8 rows.
-constexpr int kSmallRows = 16;
-void Model::decodeLinear(float* out, const float* inp, size_t wOffset, const float* b, int M, int IC, int OC) const {
-  auto it = decodePack_.find(wOffset);
-  if (it != decodePack_.end()) return packedGemmNT(out, inp, it->second, b, M);
-  const float* W = params_->data() + wOffset;
-  if (M <= kSmallRows && smallGemmAvailable())
-    smallGemmNT(out, inp, W, b, M, IC, OC);
-  else
-    linearForward(out, inp, W, b, M, IC, OC);
-}
-
 bool Model::packForDecode() {
-  if (!packedGemmAvailable()) return false;
   const Config& c = cfg_;
-  struct Matrix {
-    size_t offset;
-    int N, K;
-  };
-  std::vector<Matrix> mats;
+  const float* P = params_->data();
+  std::vector<WeightMatrix> mats;
   for (const LayerOffsets& o : layout_.layers) {
-    mats.push_back({o.wq, c.qDim(), c.hidden});
-    mats.push_back({o.wk, c.kvDim(), c.hidden});
-    mats.push_back({o.wv, c.kvDim(), c.hidden});
-    mats.push_back({o.wo, c.hidden, c.qDim()});
-    mats.push_back({o.wGate, c.inter, c.hidden});
-    mats.push_back({o.wUp, c.inter, c.hidden});
-    mats.push_back({o.wDown, c.hidden, c.inter});
+    mats.push_back({P + o.wq, c.qDim(), c.hidden});
+    mats.push_back({P + o.wk, c.kvDim(), c.hidden});
+    mats.push_back({P + o.wv, c.kvDim(), c.hidden});
+    mats.push_back({P + o.wo, c.hidden, c.qDim()});
+    mats.push_back({P + o.wGate, c.inter, c.hidden});
+    mats.push_back({P + o.wUp, c.inter, c.hidden});
+    mats.push_back({P + o.wDown, c.hidden, c.inter});
   }
-  mats.push_back({layout_.lmHead, c.vocab, c.hidden});
-  // The pack is a second copy of these matrices; without room for it twice over, decode keeps the unpacked kernels
-  // rather than pushing the machine into swap or the OOM killer.
-  double packBytes = 0;
-  for (const Matrix& m : mats) packBytes += 4.0 * m.N * m.K;
-  const double available = (double)availableMemoryBytes();
-  if (available > 0 && packBytes * 2 > available) return false;
-  decodePack_.clear();
-  for (const Matrix& m : mats) decodePack_[m.offset].pack(params_->data() + m.offset, m.N, m.K);
-  return true;
+  mats.push_back({P + layout_.lmHead, c.vocab, c.hidden});
+  decodePack_.reset();  // before packing anew: the old pack and the new one need not fit together
+  decodePack_ = backend_.packForDecode(mats);
+  return (bool)decodePack_;
 }
 
 void Model::prefill(const PackedBatch& b, const KvSink& sink, std::vector<float>& lastLogits) {
@@ -371,20 +343,19 @@ void Model::prefill(const PackedBatch& b, const KvSink& sink, std::vector<float>
   ensureArena(N, false);
   haveTrainActs_ = false;
   LayerActs a = layerActs(0, false);
-  embeddingForward(a.xIn, b.ids.data(), P + layout_.embed, N, C);
-  for (int l = 0; l < cfg_.layers; l++) {
-    layerForward(l, P, a, N, b, &sink);
-    float* outX = l + 1 < cfg_.layers ? a.xIn : xOut_;
-    linearForward(outX, a.act, P + layout_.layers[l].wDown, nullptr, N, cfg_.inter, C);
-    addInPlace(outX, a.xMid, (size_t)N * C);
-  }
+  backend_.embeddingForward(a.xIn, b.ids.data(), P + layout_.embed, N, C);
+  BatchProducts products(backend_);
+  PackedAttention attention(backend_, cfg_, b, &sink);
+  for (int l = 0; l < cfg_.layers; l++)
+    layerBody(l, P, a, l + 1 < cfg_.layers ? a.xIn : xOut_, N, b.pos.data(), products, attention);
   // Only each prompt's last position is needed.
   std::vector<float> last((size_t)S * C), rs(S);
   for (int s = 0; s < S; s++)
     std::memcpy(last.data() + (size_t)s * C, xOut_ + (size_t)(b.starts[s + 1] - 1) * C, sizeof(float) * C);
-  rmsnormForward(last.data(), rs.data(), last.data(), P + layout_.finalNorm, S, C, cfg_.rmsEps);
+  backend_.rmsnormForward(last.data(), rs.data(), last.data(), P + layout_.finalNorm, S, C, cfg_.rmsEps);
   lastLogits.resize((size_t)S * cfg_.vocab);
-  decodeLinear(lastLogits.data(), last.data(), layout_.lmHead, nullptr, S, C, cfg_.vocab);
+  backend_.decodeLinear(lastLogits.data(), last.data(), P + layout_.lmHead, nullptr, S, C, cfg_.vocab,
+                        decodePack_.get());
 }
 
 void Model::decodeStep(const std::vector<int32_t>& ids, const std::vector<int32_t>& pos,
@@ -392,53 +363,19 @@ void Model::decodeStep(const std::vector<int32_t>& ids, const std::vector<int32_
                        std::vector<float>& logits) {
   const Config& c = cfg_;
   const float* P = params_->data();
-  const int M = (int)ids.size(), C = c.hidden, qd = c.qDim(), kd = c.kvDim(), D = c.headDim;
+  const int M = (int)ids.size(), C = c.hidden;
   int maxPos = 0;
   for (int p : pos) maxPos = std::max(maxPos, p + 1);
   ensureRope(maxPos);
   ensureArena(M, false);
   LayerActs a = layerActs(0, false);
-  embeddingForward(a.xIn, ids.data(), P + layout_.embed, M, C);
-  // Decode attention reads one row per sequence slot; map rows to slots.
-  int slots = (int)lens.size();
-  std::vector<uint8_t> active(slots, 0);
-  std::vector<float> qSlots((size_t)slots * qd), oSlots((size_t)slots * qd);
-  for (int m = 0; m < M; m++) active[rowSeq[m]] = 1;
-  for (int l = 0; l < c.layers; l++) {
-    const LayerOffsets& o = layout_.layers[l];
-    rmsnormForward(a.ln1, a.rstd1, a.xIn, P + o.ln1, M, C, c.rmsEps);
-    if (c.qkNorm) {
-      decodeLinear(a.qPre, a.ln1, o.wq, opt(P, o.bq), M, C, qd);
-      decodeLinear(a.kPre, a.ln1, o.wk, opt(P, o.bk), M, C, kd);
-      rmsnormForward(a.q, a.qRstd, a.qPre, P + o.qNorm, M * c.heads, D, c.rmsEps);
-      rmsnormForward(a.k, a.kRstd, a.kPre, P + o.kNorm, M * c.kvHeads, D, c.rmsEps);
-    } else {
-      decodeLinear(a.q, a.ln1, o.wq, opt(P, o.bq), M, C, qd);
-      decodeLinear(a.k, a.ln1, o.wk, opt(P, o.bk), M, C, kd);
-    }
-    decodeLinear(a.v, a.ln1, o.wv, opt(P, o.bv), M, C, kd);
-    rope(a.q, pos.data(), cos_.data(), sin_.data(), M, c.heads, D, false);
-    rope(a.k, pos.data(), cos_.data(), sin_.data(), M, c.kvHeads, D, false);
-    for (int m = 0; m < M; m++) {
-      cache.store(l, rowSeq[m], pos[m], a.k + (size_t)m * kd, a.v + (size_t)m * kd);
-      std::memcpy(qSlots.data() + (size_t)rowSeq[m] * qd, a.q + (size_t)m * qd, sizeof(float) * qd);
-    }
-    attentionDecode(oSlots.data(), qSlots.data(), cache.k[l], cache.v[l], lens.data(), active.data(), slots,
-                    cache.maxLen, c.heads, c.kvHeads, D);
-    for (int m = 0; m < M; m++)
-      std::memcpy(a.att + (size_t)m * qd, oSlots.data() + (size_t)rowSeq[m] * qd, sizeof(float) * qd);
-    decodeLinear(a.xMid, a.att, o.wo, opt(P, o.bo), M, qd, C);
-    addInPlace(a.xMid, a.xIn, (size_t)M * C);
-    rmsnormForward(a.ln2, a.rstd2, a.xMid, P + o.ln2, M, C, c.rmsEps);
-    decodeLinear(a.gate, a.ln2, o.wGate, nullptr, M, C, c.inter);
-    decodeLinear(a.up, a.ln2, o.wUp, nullptr, M, C, c.inter);
-    swigluForward(a.act, a.gate, a.up, (size_t)M * c.inter);
-    decodeLinear(a.xIn, a.act, o.wDown, nullptr, M, c.inter, C);
-    addInPlace(a.xIn, a.xMid, (size_t)M * C);
-  }
-  rmsnormForward(lnf_, rstdf_, a.xIn, P + layout_.finalNorm, M, C, c.rmsEps);
+  backend_.embeddingForward(a.xIn, ids.data(), P + layout_.embed, M, C);
+  DecodeProducts products(backend_, decodePack_.get());
+  CachedAttention attention(backend_, c, cache, pos, rowSeq, lens);
+  for (int l = 0; l < c.layers; l++) layerBody(l, P, a, a.xIn, M, pos.data(), products, attention);
+  backend_.rmsnormForward(lnf_, rstdf_, a.xIn, P + layout_.finalNorm, M, C, c.rmsEps);
   logits.resize((size_t)M * c.vocab);
-  decodeLinear(logits.data(), lnf_, layout_.lmHead, nullptr, M, C, c.vocab);
+  backend_.decodeLinear(logits.data(), lnf_, P + layout_.lmHead, nullptr, M, C, c.vocab, decodePack_.get());
 }
 
 }  // namespace aha

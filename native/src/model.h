@@ -1,16 +1,17 @@
 // The transformer: parameters, gradients and AdamW state in contiguous buffers (llm.c style), activations in one
-// arena sized by the largest packed batch seen, forward/backward over packed variable-length sequences.
+// arena sized by the largest packed batch seen, forward/backward over packed variable-length sequences. The model
+// orders the operations; a Backend (backend.h) carries them out.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "backend.h"
 #include "config.h"
-#include "cpu/packedGemm.h"
+#include "layout.h"
 #include "memory.h"
 
 namespace aha {
@@ -73,12 +74,17 @@ struct KvSink {
   }
 };
 
+class LayerProducts;
+class LayerAttention;
+
 class Model {
  public:
-  explicit Model(Config cfg);
+  // tensors: where each parameter tensor sits (tensorLayout() in src/engine/types.ts), checked against cfg.
+  Model(Config cfg, std::vector<TensorRef> tensors, Backend& backend = defaultBackend());
 
   const Config& config() const { return cfg_; }
   const Layout& layout() const { return layout_; }
+  Backend& backend() const { return backend_; }
   Buffer params() const { return params_; }
   Buffer grads();  // allocated on first use
   bool hasReference() const { return (bool)ref_; }
@@ -108,11 +114,11 @@ class Model {
   void decodeStep(const std::vector<int32_t>& ids, const std::vector<int32_t>& pos, const std::vector<int32_t>& rowSeq,
                   const std::vector<int32_t>& lens, const KvSink& cache, std::vector<float>& logits);
 
-  // Packs every weight matrix for the decode kernel (a copy the size of the weights), for one sampling call with many
-  // rows; dropDecodePack frees it. The pack is a snapshot: weights must not change while it is held. Returns false
-  // (and packs nothing) on CPUs without the kernel or when free memory is short.
+  // Packs every weight matrix for the decode product (a copy the size of the weights), for one sampling call with
+  // many rows; dropDecodePack frees it. The pack is a snapshot: weights must not change while it is held. Returns
+  // false (and packs nothing) where the backend has no packed kernel or the copy does not fit.
   bool packForDecode();
-  void dropDecodePack() { decodePack_.clear(); }
+  void dropDecodePack() { decodePack_.reset(); }
 
   std::mutex mutex;  // one heavy call at a time per model
 
@@ -120,12 +126,13 @@ class Model {
   void ensureRope(int maxPos);
   void ensureArena(int N, bool train);
   LayerActs layerActs(int l, bool train);
-  void layerForward(int l, const float* P, LayerActs& a, int N, const PackedBatch& b, const KvSink* sink);
-  void finalForward(const float* P, int N);
-  void decodeLinear(float* out, const float* inp, size_t wOffset, const float* b, int M, int IC, int OC) const;
+  // One transformer layer, the same for training, prefill and decode; products and attention say which.
+  void layerBody(int l, const float* P, const LayerActs& a, float* out, int rows, const int32_t* pos,
+                 const LayerProducts& products, LayerAttention& attention);
 
   Config cfg_;
   Layout layout_;
+  Backend& backend_;
   Buffer params_, grads_, ref_, m_, v_;
   int64_t step_ = 0;
 
@@ -141,8 +148,8 @@ class Model {
   bool haveTrainActs_ = false;
   // backward scratch
   std::vector<float> scratch_;
-  // weight offset -> packed copy, while a sampling call holds one
-  std::unordered_map<size_t, cpu::PackedWeights> decodePack_;
+  // the weights packed for decode, while a sampling call holds them
+  std::unique_ptr<DecodeWeights> decodePack_;
 };
 
 }  // namespace aha

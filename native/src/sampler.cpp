@@ -1,7 +1,6 @@
 #include "sampler.h"
 
 #include "cpu/threadScratch.h"
-#include "cpu/vecmath.h"
 
 #include <algorithm>
 #include <cmath>
@@ -34,9 +33,9 @@ bool allFinite(const float* z, int V) {
 
 // Draws a token from one row of finite logits; returns the token and its log-prob under the untempered
 // distribution.
-int32_t sampleRow(const float* z, int V, const SampleOptions& o, Rng& rng, std::vector<float>& w,
+int32_t sampleRow(Backend& be, const float* z, int V, const SampleOptions& o, Rng& rng, std::vector<float>& w,
                   std::vector<int32_t>& cand, float* logprob) {
-  const float mx = cpu::maxOf(z, V);
+  const float mx = be.maxOf(z, V);
   int arg = 0;
   double lse;
   double total = 0;
@@ -45,13 +44,13 @@ int32_t sampleRow(const float* z, int V, const SampleOptions& o, Rng& rng, std::
   if (sample) {
     w.resize(V);
     if (invT == 1.0f) {
-      total = cpu::expShiftSum(w.data(), z, V, mx);
+      total = be.expShiftSum(w.data(), z, V, mx);
       lse = mx + std::log(total);
     } else {
-      lse = mx + std::log(cpu::expShiftSumOnly(z, V, mx));
+      lse = mx + std::log(be.expShiftSumOnly(z, V, mx));
       // Shifted before scaling: z*invT alone overflows for small temperatures, (z-mx)*invT <= 0 cannot.
       for (int v = 0; v < V; v++) w[v] = (z[v] - mx) * invT;
-      total = cpu::expShiftSum(w.data(), w.data(), V, 0.0f);
+      total = be.expShiftSum(w.data(), w.data(), V, 0.0f);
     }
   } else {
     for (int v = 0; v < V; v++)
@@ -59,7 +58,7 @@ int32_t sampleRow(const float* z, int V, const SampleOptions& o, Rng& rng, std::
         arg = v;
         break;
       }
-    lse = mx + std::log(cpu::expShiftSumOnly(z, V, mx));
+    lse = mx + std::log(be.expShiftSumOnly(z, V, mx));
   }
   int32_t tok = arg;
   if (sample) {
@@ -138,6 +137,7 @@ void validate(const SampleOptions& o) {
 std::vector<SampleResult> generate(Model& model, const std::vector<SampleRequest>& reqs, const SampleOptions& o) {
   validate(o);
   const Config& c = model.config();
+  Backend& be = model.backend();
   const int B = (int)reqs.size();
   std::vector<SampleResult> out(B);
   if (B == 0) return out;
@@ -227,7 +227,7 @@ std::vector<SampleResult> generate(Model& model, const std::vector<SampleRequest
           bad[m] = 1;
           continue;
         }
-        toks[m] = sampleRow(z, c.vocab, o, rngs[rows[m]], wl, cl, &lps[m]);
+        toks[m] = sampleRow(be, z, c.vocab, o, rngs[rows[m]], wl, cl, &lps[m]);
       }
     }
     // Exceptions cannot leave an OpenMP region; the first bad row is reported here.

@@ -77,13 +77,13 @@ export class Model {
 
   constructor(config: EngineConfig) {
     this.config = config;
+    this.layout = tensorLayout(config);
     const Native = loadAddon().NativeModel;
     try {
-      this.native = new Native(config);
+      this.native = new Native({ ...config, tensors: this.layout });
     } catch (e) {
       throw new AhaError(`cannot build model: ${(e as Error).message}`);
     }
-    this.layout = tensorLayout(config);
     this.byName = new Map(this.layout.map((t) => [t.name, t]));
   }
 

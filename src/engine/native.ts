@@ -29,6 +29,10 @@ export interface NativeModelHandle {
 }
 
 interface Addon {
+  /**
+   * `config`: an EngineConfig plus `tensors: tensorLayout(config)`, the parameter layout the engine takes (checked
+   * against the config). Typed loosely so that tests can hand it malformed configs.
+   */
   NativeModel: new (config: object) => NativeModelHandle;
   blasInfo(): { coreName: string; blasThreads: number; ompThreads: number };
   setThreads(n: number): void;

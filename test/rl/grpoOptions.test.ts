@@ -13,6 +13,8 @@ test("TRL GRPOConfig defaults", () => {
     num_generations: 8,
     max_completion_length: 256,
     temperature: 1,
+    top_p: 1,
+    top_k: 0,
     beta: 0,
     epsilon: 0.2,
     epsilon_high: null,
