@@ -19,8 +19,9 @@ function importGraph(): Map<string, string[]> {
   const g = new Map<string, string[]>();
   for (const f of files(src)) {
     const text = readFileSync(f, 'utf8');
-    const deps = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+'(\.[^']+)'|import\(\s*'(\.[^']+)'\s*\)/g)]
-      .map((m) => resolve(dirname(f), m[1] ?? m[2]));
+    const deps = [
+      ...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+'(\.[^']+)'|import\(\s*'(\.[^']+)'\s*\)/g),
+    ].map((m) => resolve(dirname(f), m[1] ?? m[2]));
     g.set(f, deps);
   }
   return g;

@@ -37,8 +37,8 @@ Napi::Float32Array externalView(Napi::Env env, Buffer buf, size_t offset, size_t
                                          std::to_string(kMaxViewFloats) + " one JavaScript view can hold");
   if (length == 0) return Napi::Float32Array::New(env, 0);
   auto* hold = new Buffer(buf);
-  auto ab = Napi::ArrayBuffer::New(env, buf->data() + offset, length * sizeof(float),
-                                   [](Napi::Env, void*, Buffer* h) { delete h; }, hold);
+  auto ab = Napi::ArrayBuffer::New(
+      env, buf->data() + offset, length * sizeof(float), [](Napi::Env, void*, Buffer* h) { delete h; }, hold);
   return Napi::Float32Array::New(env, length, ab, 0);
 }
 
@@ -130,7 +130,8 @@ void checkTokens(const Model& m, const std::vector<std::vector<int32_t>>& seqs, 
   size_t total = 0;
   for (const auto& s : seqs) total += s.size();
   // Packed positions are int32 inside the engine.
-  if (total > (size_t)INT32_MAX) throw std::runtime_error("a batch of " + std::to_string(total) + " tokens is over 2^31-1");
+  if (total > (size_t)INT32_MAX)
+    throw std::runtime_error("a batch of " + std::to_string(total) + " tokens is over 2^31-1");
   for (size_t s = 0; s < seqs.size(); s++) {
     if (seqs[s].empty()) throw std::runtime_error("sequence " + std::to_string(s) + " is empty");
     if ((int)seqs[s].size() + extra > c.maxPos)
@@ -175,18 +176,17 @@ class Task : public Napi::AsyncWorker {
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
  public:
   static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "NativeModel",
-                       {InstanceMethod("layout", &NativeModel::Layout), InstanceMethod("view", &NativeModel::View),
-                        InstanceMethod("optimizerSteps", &NativeModel::OptimizerSteps),
-                        InstanceMethod("setOptimizerSteps", &NativeModel::SetOptimizerSteps),
-                        InstanceMethod("zeroGrad", &NativeModel::ZeroGrad),
-                        InstanceMethod("snapshotReference", &NativeModel::SnapshotReference),
-                        InstanceMethod("dropReference", &NativeModel::DropReference),
-                        InstanceMethod("hasReference", &NativeModel::HasReference),
-                        InstanceMethod("forward", &NativeModel::Forward),
-                        InstanceMethod("backward", &NativeModel::Backward),
-                        InstanceMethod("adamwStep", &NativeModel::AdamwStep),
-                        InstanceMethod("generate", &NativeModel::Generate)});
+    return DefineClass(
+        env, "NativeModel",
+        {InstanceMethod("layout", &NativeModel::Layout), InstanceMethod("view", &NativeModel::View),
+         InstanceMethod("optimizerSteps", &NativeModel::OptimizerSteps),
+         InstanceMethod("setOptimizerSteps", &NativeModel::SetOptimizerSteps),
+         InstanceMethod("zeroGrad", &NativeModel::ZeroGrad),
+         InstanceMethod("snapshotReference", &NativeModel::SnapshotReference),
+         InstanceMethod("dropReference", &NativeModel::DropReference),
+         InstanceMethod("hasReference", &NativeModel::HasReference), InstanceMethod("forward", &NativeModel::Forward),
+         InstanceMethod("backward", &NativeModel::Backward), InstanceMethod("adamwStep", &NativeModel::AdamwStep),
+         InstanceMethod("generate", &NativeModel::Generate)});
   }
 
   NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
@@ -215,8 +215,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     c.oBias = flag(o, "oBias");
     c.qkNorm = flag(o, "qkNorm");
     // Per-token widths are ints inside the kernels.
-    for (int64_t w : {(int64_t)c.heads * c.headDim, (int64_t)c.kvHeads * c.headDim, (int64_t)c.hidden, (int64_t)c.inter})
-      if (w > (1 << 24)) throw Napi::RangeError::New(env, "config: a layer width of " + std::to_string(w) + " is over 2^24");
+    for (int64_t w :
+         {(int64_t)c.heads * c.headDim, (int64_t)c.kvHeads * c.headDim, (int64_t)c.hidden, (int64_t)c.inter})
+      if (w > (1 << 24))
+        throw Napi::RangeError::New(env, "config: a layer width of " + std::to_string(w) + " is over 2^24");
     auto tensors = toTensors(o.Get("tensors"));
     try {
       model_ = std::make_shared<Model>(c, std::move(tensors));
@@ -254,11 +256,16 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Buffer buf;
     try {
       std::lock_guard<std::mutex> lock(model_->mutex);
-      if (which == "params") buf = model_->params();
-      else if (which == "grads") buf = model_->grads();
-      else if (which == "adamM") buf = model_->adamM();
-      else if (which == "adamV") buf = model_->adamV();
-      else throw Napi::TypeError::New(env, "view: unknown buffer " + which);
+      if (which == "params")
+        buf = model_->params();
+      else if (which == "grads")
+        buf = model_->grads();
+      else if (which == "adamM")
+        buf = model_->adamM();
+      else if (which == "adamV")
+        buf = model_->adamV();
+      else
+        throw Napi::TypeError::New(env, "view: unknown buffer " + which);
     } catch (const Napi::Error&) {
       throw;
     } catch (const std::exception& e) {
@@ -464,7 +471,8 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   const std::string kind = info[0].As<Napi::String>().Utf8Value();
   int dims[4] = {0, 0, 0, 0};
-  for (int i = 0; i < 4; i++) dims[i] = info.Length() > (size_t)(i + 1) ? info[i + 1].As<Napi::Number>().Int32Value() : 0;
+  for (int i = 0; i < 4; i++)
+    dims[i] = info.Length() > (size_t)(i + 1) ? info[i + 1].As<Napi::Number>().Int32Value() : 0;
   if (kind != "sgemm" && kind != "fma") throw Napi::Error::New(env, "probe: unknown kind " + kind);
   if (kind == "sgemm" && (dims[0] < 1 || dims[1] < 1 || dims[2] < 1))
     throw Napi::Error::New(env, "probe: sgemm needs M, N, K >= 1");

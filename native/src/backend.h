@@ -74,9 +74,8 @@ class Backend {
   virtual void attentionForward(float* out, float* lse, const float* q, const float* k, const float* v,
                                 const AttentionShape& s) = 0;
   // Gradients are overwritten.
-  virtual void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const float* out,
-                                 const float* lse, const float* q, const float* k, const float* v,
-                                 const AttentionShape& s) = 0;
+  virtual void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+                                 const float* q, const float* k, const float* v, const AttentionShape& s) = 0;
   // One new query per sequence slot against a KV cache laid out [batch, kvHeads, maxLen, D]; lens[b] keys are valid
   // (the new token's own key already written). q,out: [batch, heads*D]. Slots with active[b] == 0 are skipped.
   virtual void attentionDecode(float* out, const float* q, const float* kCache, const float* vCache,

@@ -16,8 +16,9 @@ void PackedAttention::attend(int layer, const LayerActs& a) {
   backend_.attentionForward(a.att, a.lse, a.q, a.k, a.v, shape);
 }
 
-CachedAttention::CachedAttention(Backend& backend, const Config& c, const KvSink& cache, const std::vector<int32_t>& pos,
-                                 const std::vector<int32_t>& rowSlot, const std::vector<int32_t>& lens)
+CachedAttention::CachedAttention(Backend& backend, const Config& c, const KvSink& cache,
+                                 const std::vector<int32_t>& pos, const std::vector<int32_t>& rowSlot,
+                                 const std::vector<int32_t>& lens)
     : backend_(backend), c_(c), cache_(cache), pos_(pos), rowSlot_(rowSlot), lens_(lens) {
   const size_t slots = lens.size();
   active_.assign(slots, 0);

@@ -33,8 +33,7 @@ Layout layoutFromTensors(const Config& c, std::vector<TensorRef> tensors) {
     auto it = byName.find(name);
     size_t n = 1;
     for (int d : shape) n *= (size_t)d;
-    if (it == byName.end())
-      throw std::runtime_error("tensor layout: " + name + " " + shapeText(shape) + " is missing");
+    if (it == byName.end()) throw std::runtime_error("tensor layout: " + name + " " + shapeText(shape) + " is missing");
     const TensorRef& t = tensors[it->second];
     if (t.shape != shape || t.size != n)
       throw std::runtime_error("tensor layout: " + name + " has shape " + shapeText(t.shape) + " and " +

@@ -19,8 +19,8 @@ struct TensorRef {
 // Offsets (in floats) of one layer's tensors inside the parameter buffer; kNone where the tensor is absent.
 constexpr size_t kNone = static_cast<size_t>(-1);
 struct LayerOffsets {
-  size_t ln1, wq, bq = kNone, wk, bk = kNone, wv, bv = kNone, wo, bo = kNone, qNorm = kNone, kNorm = kNone, ln2,
-                  wGate, wUp, wDown;
+  size_t ln1, wq, bq = kNone, wk, bk = kNone, wv, bv = kNone, wo, bo = kNone, qNorm = kNone, kNorm = kNone, ln2, wGate,
+                  wUp, wDown;
 };
 
 struct Layout {

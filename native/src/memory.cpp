@@ -80,7 +80,8 @@ std::shared_ptr<std::vector<float>> allocFloats(size_t n, const std::string& wha
   try {
     return std::make_shared<std::vector<float>>(n, 0.0f);
   } catch (const std::bad_alloc&) {
-    throw std::runtime_error("out of memory: " + what + " needs " + formatBytes(4.0 * (double)n) + ", allocation failed");
+    throw std::runtime_error("out of memory: " + what + " needs " + formatBytes(4.0 * (double)n) +
+                             ", allocation failed");
   } catch (const std::length_error&) {
     throw std::runtime_error("out of memory: " + what + " asks for " + std::to_string(n) + " floats");
   }

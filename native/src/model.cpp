@@ -26,9 +26,11 @@ PackedBatch packSequences(const std::vector<std::vector<int32_t>>& seqs) {
 }
 
 Model::Model(Config cfg, std::vector<TensorRef> tensors, Backend& backend) : cfg_(std::move(cfg)), backend_(backend) {
-  if (cfg_.heads % cfg_.kvHeads != 0) throw std::runtime_error("num_attention_heads must be a multiple of num_key_value_heads");
+  if (cfg_.heads % cfg_.kvHeads != 0)
+    throw std::runtime_error("num_attention_heads must be a multiple of num_key_value_heads");
   if (cfg_.headDim % 2 != 0) throw std::runtime_error("head_dim must be even for rotary embeddings");
-  if ((int)cfg_.ropeInvFreq.size() != cfg_.headDim / 2) throw std::runtime_error("ropeInvFreq must have head_dim/2 entries");
+  if ((int)cfg_.ropeInvFreq.size() != cfg_.headDim / 2)
+    throw std::runtime_error("ropeInvFreq must have head_dim/2 entries");
   layout_ = layoutFromTensors(cfg_, std::move(tensors));
   params_ = allocFloats(layout_.total, "the weights (" + std::to_string(layout_.total) + " float32 parameters)");
 }
@@ -95,8 +97,8 @@ void Model::ensureArena(int N, bool train) {
   arena_.shrink_to_fit();
   arenaN_ = 0;
   arenaTrain_ = false;
-  requireMemory(total * sizeof(float), std::string("activations for ") + std::to_string(n) + " tokens" +
-                                           (tr ? " (kept for backward)" : ""));
+  requireMemory(total * sizeof(float),
+                std::string("activations for ") + std::to_string(n) + " tokens" + (tr ? " (kept for backward)" : ""));
   try {
     arena_.assign(total, 0.0f);
   } catch (const std::bad_alloc&) {
@@ -106,9 +108,12 @@ void Model::ensureArena(int N, bool train) {
   arenaN_ = n;
   arenaTrain_ = tr;
   float* p = arena_.data() + layerFloats(cfg_, n) * slots;
-  xOut_ = p; p += (size_t)n * cfg_.hidden;
-  lnf_ = p; p += (size_t)n * cfg_.hidden;
-  rstdf_ = p; p += n;
+  xOut_ = p;
+  p += (size_t)n * cfg_.hidden;
+  lnf_ = p;
+  p += (size_t)n * cfg_.hidden;
+  rstdf_ = p;
+  p += n;
   logits_ = p;
   haveTrainActs_ = false;
 }
@@ -116,13 +121,30 @@ void Model::ensureArena(int N, bool train) {
 LayerActs Model::layerActs(int l, bool train) {
   size_t N = arenaN_, C = cfg_.hidden, qd = cfg_.qDim(), kd = cfg_.kvDim(), I = cfg_.inter;
   float* p = arena_.data() + layerFloats(cfg_, N) * (train ? l : 0);
-  auto take = [&](size_t n) { float* r = p; p += (n + 15) & ~size_t(15); return r; };
+  auto take = [&](size_t n) {
+    float* r = p;
+    p += (n + 15) & ~size_t(15);
+    return r;
+  };
   LayerActs a;
-  a.xIn = take(N * C); a.ln1 = take(N * C); a.rstd1 = take(N);
-  a.qPre = take(N * qd); a.kPre = take(N * kd); a.qRstd = take(N * cfg_.heads); a.kRstd = take(N * cfg_.kvHeads);
-  a.q = take(N * qd); a.k = take(N * kd); a.v = take(N * kd); a.att = take(N * qd); a.lse = take(N * cfg_.heads);
-  a.xMid = take(N * C); a.ln2 = take(N * C); a.rstd2 = take(N);
-  a.gate = take(N * I); a.up = take(N * I); a.act = take(N * I);
+  a.xIn = take(N * C);
+  a.ln1 = take(N * C);
+  a.rstd1 = take(N);
+  a.qPre = take(N * qd);
+  a.kPre = take(N * kd);
+  a.qRstd = take(N * cfg_.heads);
+  a.kRstd = take(N * cfg_.kvHeads);
+  a.q = take(N * qd);
+  a.k = take(N * kd);
+  a.v = take(N * kd);
+  a.att = take(N * qd);
+  a.lse = take(N * cfg_.heads);
+  a.xMid = take(N * C);
+  a.ln2 = take(N * C);
+  a.rstd2 = take(N);
+  a.gate = take(N * I);
+  a.up = take(N * I);
+  a.act = take(N * I);
   return a;
 }
 
@@ -227,16 +249,26 @@ void Model::backward(const std::vector<float>& dlogpIn, const std::vector<float>
     scratch_.assign(need, 0.0f);
   }
   float* p = scratch_.data();
-  float* dx = p; p += (size_t)N * C;
-  float* dln = p; p += (size_t)N * C;
-  float* dAtt = p; p += (size_t)N * qd;
-  float* dq = p; p += (size_t)N * qd;
-  float* dqPre = p; p += (size_t)N * qd;
-  float* dk = p; p += (size_t)N * kd;
-  float* dkPre = p; p += (size_t)N * kd;
-  float* dv = p; p += (size_t)N * kd;
-  float* dAct = p; p += (size_t)N * I;
-  float* dGate = p; p += (size_t)N * I;
+  float* dx = p;
+  p += (size_t)N * C;
+  float* dln = p;
+  p += (size_t)N * C;
+  float* dAtt = p;
+  p += (size_t)N * qd;
+  float* dq = p;
+  p += (size_t)N * qd;
+  float* dqPre = p;
+  p += (size_t)N * qd;
+  float* dk = p;
+  p += (size_t)N * kd;
+  float* dkPre = p;
+  p += (size_t)N * kd;
+  float* dv = p;
+  p += (size_t)N * kd;
+  float* dAct = p;
+  p += (size_t)N * I;
+  float* dGate = p;
+  p += (size_t)N * I;
   float* dUp = p;
 
   // Head: logits are overwritten in place by their gradient.
@@ -299,7 +331,8 @@ StepResult Model::adamwStep(const AdamWOptions& o) {
   float* M = adamM()->data();
   float* V = adamV()->data();
   step_++;
-  const double bc1 = 1.0 - std::pow((double)o.beta1, (double)step_), bc2 = 1.0 - std::pow((double)o.beta2, (double)step_);
+  const double bc1 = 1.0 - std::pow((double)o.beta1, (double)step_),
+               bc2 = 1.0 - std::pow((double)o.beta2, (double)step_);
   const float stepSize = (float)(o.lr / bc1), bc2Sqrt = (float)std::sqrt(bc2);
   // Weight decay on matrices only (embeddings and projections), not on norm weights or biases.
   for (const TensorRef& t : layout_.tensors) {

@@ -41,8 +41,7 @@ using Buffer = std::shared_ptr<std::vector<float>>;
 
 // Pointers into the activation arena for one layer (train mode keeps one per layer; eval mode reuses one).
 struct LayerActs {
-  float *xIn, *ln1, *rstd1, *qPre, *kPre, *qRstd, *kRstd, *q, *k, *v, *att, *lse, *xMid, *ln2, *rstd2, *gate, *up,
-      *act;
+  float *xIn, *ln1, *rstd1, *qPre, *kPre, *qRstd, *kRstd, *q, *k, *v, *att, *lse, *xMid, *ln2, *rstd2, *gate, *up, *act;
 };
 
 // The KV cache: k[layer] and v[layer] are [batch, kvHeads, maxLen, headDim], so that a decode step reads each

@@ -1,7 +1,5 @@
 #include "sampler.h"
 
-#include "cpu/threadScratch.h"
-
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -9,6 +7,8 @@
 #include <random>
 #include <stdexcept>
 #include <unordered_set>
+
+#include "cpu/threadScratch.h"
 
 namespace aha {
 
@@ -62,7 +62,7 @@ int32_t sampleRow(Backend& be, const float* z, int V, const SampleOptions& o, Rn
   }
   int32_t tok = arg;
   if (sample) {
-    const bool useK = o.topK > 0 && o.topK < V, useP = o.topP > 0 && o.topP < 1;
+    const bool useK = o.topK > 0 && o.topK<V, useP = o.topP> 0 && o.topP < 1;
     if (!useK && !useP) {
       double u = rng.uniform() * total, acc = 0;
       tok = V - 1;
@@ -129,9 +129,11 @@ int32_t sampleRow(Backend& be, const float* z, int V, const SampleOptions& o, Rn
 void validate(const SampleOptions& o) {
   if (!(o.temperature >= 0) || !std::isfinite(o.temperature))
     throw std::runtime_error("temperature must be a finite number >= 0 (got " + std::to_string(o.temperature) + ")");
-  if (!(o.topP > 0 && o.topP <= 1)) throw std::runtime_error("topP must be in (0, 1] (got " + std::to_string(o.topP) + ")");
+  if (!(o.topP > 0 && o.topP <= 1))
+    throw std::runtime_error("topP must be in (0, 1] (got " + std::to_string(o.topP) + ")");
   if (o.topK < 0) throw std::runtime_error("topK must be >= 0 (got " + std::to_string(o.topK) + ")");
-  if (o.maxNewTokens < 1) throw std::runtime_error("maxNewTokens must be >= 1 (got " + std::to_string(o.maxNewTokens) + ")");
+  if (o.maxNewTokens < 1)
+    throw std::runtime_error("maxNewTokens must be >= 1 (got " + std::to_string(o.maxNewTokens) + ")");
 }
 
 std::vector<SampleResult> generate(Model& model, const std::vector<SampleRequest>& reqs, const SampleOptions& o) {

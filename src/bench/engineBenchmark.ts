@@ -36,7 +36,10 @@ export interface EngineBenchResult {
 
 /** Matmul FLOPs of one training step (forward + backward = 3x forward), attention included. */
 export function trainStepFlops(c: EngineConfig, batch: number, seq: number): number {
-  const C = c.hiddenSize, qd = c.numHeads * c.headDim, kd = c.numKvHeads * c.headDim, I = c.intermediateSize;
+  const C = c.hiddenSize,
+    qd = c.numHeads * c.headDim,
+    kd = c.numKvHeads * c.headDim,
+    I = c.intermediateSize;
   const perTokenLinear = 2 * (C * qd * 2 + C * kd * 2 + 3 * C * I) * c.numLayers + 2 * C * c.vocabSize;
   // causal attention as computed: query blocks of 128 against keys up to the block end, QK^T and PV
   let attn = 0;
@@ -46,7 +49,6 @@ export function trainStepFlops(c: EngineConfig, batch: number, seq: number): num
   }
   return 3 * batch * (seq * perTokenLinear + attn * c.numLayers);
 }
-
 
 /**
  * GFLOP/s of one sgemm through the engine's BLAS at the shape of a linear layer's forward, C[M,N] = A[M,K] B[N,K]^T:

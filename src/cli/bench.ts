@@ -23,15 +23,31 @@ export function registerBench(program: Command): void {
       const group = int('group', '--group');
       const r = await benchmarkEngine(
         p.model,
-        { batch: int('batch', '--batch'), seq: int('seq', '--seq'), genBatch: int('genBatch', '--gen-batch'), promptLen: int('promptLen', '--prompt-len'), newTokens: int('newTokens', '--new-tokens'), steps: int('steps', '--steps'), group },
+        {
+          batch: int('batch', '--batch'),
+          seq: int('seq', '--seq'),
+          genBatch: int('genBatch', '--gen-batch'),
+          promptLen: int('promptLen', '--prompt-len'),
+          newTokens: int('newTokens', '--new-tokens'),
+          steps: int('steps', '--steps'),
+          group,
+        },
         (m) => logLine(`bench: ${m}`),
       );
       printLine(`model            ${o.model} (${(r.params / 1e6).toFixed(1)}M parameters)`);
       printLine(`BLAS kernel      ${r.blas_kernel}, ${r.threads} threads`);
-      printLine(`training         ${r.train_tokens_per_s.toFixed(1)} tokens/s (${r.train_step_s.toFixed(3)} s/step, ${r.train_gflops.toFixed(1)} GFLOP/s)`);
-      printLine(`sgemm probe      ${r.sgemm_gflops.toFixed(1)} GFLOP/s at the model's largest product -> training at ${(100 * r.train_fraction_of_peak).toFixed(0)}% of it`);
-      printLine(`FMA peak         ${r.fma_peak_gflops.toFixed(1)} GFLOP/s (float32, all cores) -> training at ${(100 * r.train_fraction_of_fma_peak).toFixed(0)}% of it`);
-      printLine(`sampling         ${r.generate_tokens_per_s.toFixed(1)} tokens/s (${r.generate_s.toFixed(2)} s${group > 1 ? `, ${group} completions per prompt` : ''})`);
+      printLine(
+        `training         ${r.train_tokens_per_s.toFixed(1)} tokens/s (${r.train_step_s.toFixed(3)} s/step, ${r.train_gflops.toFixed(1)} GFLOP/s)`,
+      );
+      printLine(
+        `sgemm probe      ${r.sgemm_gflops.toFixed(1)} GFLOP/s at the model's largest product -> training at ${(100 * r.train_fraction_of_peak).toFixed(0)}% of it`,
+      );
+      printLine(
+        `FMA peak         ${r.fma_peak_gflops.toFixed(1)} GFLOP/s (float32, all cores) -> training at ${(100 * r.train_fraction_of_fma_peak).toFixed(0)}% of it`,
+      );
+      printLine(
+        `sampling         ${r.generate_tokens_per_s.toFixed(1)} tokens/s (${r.generate_s.toFixed(2)} s${group > 1 ? `, ${group} completions per prompt` : ''})`,
+      );
       printLine(`peak memory      ${r.peak_rss_mb.toFixed(0)} MB`);
       if (o.json) printLine(JSON.stringify(r));
     });

@@ -53,8 +53,15 @@ interface DistillCli {
 /** The human-readable summary of a distillation. */
 export function formatDistillReport(r: DistillReport): string[] {
   const lines = [`distill: ${r.teacher} -> ${r.student}`];
-  if (r.data) lines.push(`  traces: ${r.data.kept} kept of ${r.data.samples} (incorrect ${r.data.incorrect}, dropped ${JSON.stringify(r.data.dropped)}, duplicates ${r.data.duplicates}, over cap ${r.data.over_cap})`);
-  for (const [name, e] of [['teacher', r.evals.teacher], ['student before', r.evals.student_before], ['student after', r.evals.student_after]] as const) {
+  if (r.data)
+    lines.push(
+      `  traces: ${r.data.kept} kept of ${r.data.samples} (incorrect ${r.data.incorrect}, dropped ${JSON.stringify(r.data.dropped)}, duplicates ${r.data.duplicates}, over cap ${r.data.over_cap})`,
+    );
+  for (const [name, e] of [
+    ['teacher', r.evals.teacher],
+    ['student before', r.evals.student_before],
+    ['student after', r.evals.student_after],
+  ] as const) {
     if (e) lines.push('  ' + formatStageEval(name, e));
   }
   if (r.teacher_error) lines.push(`  teacher error: ${r.teacher_error}`);
@@ -67,7 +74,9 @@ export function formatDistillReport(r: DistillReport): string[] {
 export function registerDistill(program: Command): void {
   program
     .command('distill')
-    .description('distil a reasoning teacher into a student: verified, filtered teacher traces, then SFT of the student')
+    .description(
+      'distil a reasoning teacher into a student: verified, filtered teacher traces, then SFT of the student',
+    )
     .option('--teacher <dir>', 'local teacher model directory')
     .option('--teacher-base-url <url>', 'OpenAI-compatible teacher server (vLLM, SGLang, ...) instead of --teacher')
     .option('--teacher-model <name>', 'the model the teacher server serves')
@@ -76,7 +85,10 @@ export function registerDistill(program: Command): void {
     .option('--teacher-concurrency <n>', 'requests in flight', '8')
     .option('--teacher-retries <n>', 'retries per request on 429/5xx/timeouts', '5')
     .option('--teacher-timeout <s>', 'seconds per request attempt', '1800')
-    .option('--teacher-prompt <template>', "teacher prompt with {question} (default: chat server: question + R1's math instruction; else --prompt)")
+    .option(
+      '--teacher-prompt <template>',
+      "teacher prompt with {question} (default: chat server: question + R1's math instruction; else --prompt)",
+    )
     .requiredOption('--student <dir>', 'student model directory (with tokenizer)')
     .requiredOption('--data <file>', 'prompts with reference answers (JSONL, Parquet, HF datasets dir)')
     .option('--question-field <name>', 'question field', 'question')
@@ -90,7 +102,7 @@ export function registerDistill(program: Command): void {
     .option('--temperature <t>', 'teacher sampling temperature', '0.6')
     .option('--top-p <p>', 'teacher top-p', '0.95')
     .option('--max-new-tokens <n>', 'longest trace', '1024')
-    .option('--prompt <spec>', "student prompt: r1-zero, r1-zero-short, chat, or a template with {question}", 'r1-zero')
+    .option('--prompt <spec>', 'student prompt: r1-zero, r1-zero-short, chat, or a template with {question}', 'r1-zero')
     .option('--language <lang>', 'target language of the chain of thought', 'en')
     .option('--sft-config <file>', 'YAML/JSON of aha sft options for the student')
     .option('--learning-rate <lr>', 'student learning rate')
@@ -106,36 +118,73 @@ export function registerDistill(program: Command): void {
       if (o.learningRate !== undefined) sft.learning_rate = parseNumber(o.learningRate, '--learning-rate', { min: 0 });
       if (o.epochs !== undefined) sft.num_train_epochs = parseNumber(o.epochs, '--epochs', { min: 0 });
       if (o.maxSteps !== undefined) sft.max_steps = parseInteger(o.maxSteps, '--max-steps', { min: 1 });
-      if (o.teacherEndpoint !== 'chat' && o.teacherEndpoint !== 'completions') throw new AhaError(`--teacher-endpoint: expected chat or completions (got ${o.teacherEndpoint})`);
+      if (o.teacherEndpoint !== 'chat' && o.teacherEndpoint !== 'completions')
+        throw new AhaError(`--teacher-endpoint: expected chat or completions (got ${o.teacherEndpoint})`);
       // The recipes' dataset schema, so the CLI accepts what a recipe's dataset section accepts.
       const dataSpec = (path: string) => {
-        const d = parseConfig(datasetSpecSchema, { path, question_field: o.questionField, answer_field: o.answerField, answer_extraction: o.answerExtraction }, 'distill data');
-        return { path: d.path, questionField: d.question_field, answerField: d.answer_field ?? undefined, answerExtraction: d.answer_extraction };
+        const d = parseConfig(
+          datasetSpecSchema,
+          { path, question_field: o.questionField, answer_field: o.answerField, answer_extraction: o.answerExtraction },
+          'distill data',
+        );
+        return {
+          path: d.path,
+          questionField: d.question_field,
+          answerField: d.answer_field ?? undefined,
+          answerExtraction: d.answer_extraction,
+        };
       };
-      const interrupt = onInterrupt({ onFirst: (sig) => logLine(`\naha distill: ${sig}: saving what is done (${sig} again to quit now)`) });
+      const interrupt = onInterrupt({
+        onFirst: (sig) => logLine(`\naha distill: ${sig}: saving what is done (${sig} again to quit now)`),
+      });
       const opts: DistillOptions = {
-        out: o.out, student: o.student, teacher: o.teacher, teacherBaseUrl: o.teacherBaseUrl, teacherModel: o.teacherModel,
-        teacherEndpoint: o.teacherEndpoint as 'chat' | 'completions', teacherApiKey: process.env[o.teacherApiKeyEnv],
+        out: o.out,
+        student: o.student,
+        teacher: o.teacher,
+        teacherBaseUrl: o.teacherBaseUrl,
+        teacherModel: o.teacherModel,
+        teacherEndpoint: o.teacherEndpoint as 'chat' | 'completions',
+        teacherApiKey: process.env[o.teacherApiKeyEnv],
         teacherConcurrency: parseInteger(o.teacherConcurrency, '--teacher-concurrency', { min: 1 }),
         teacherMaxRetries: parseInteger(o.teacherRetries, '--teacher-retries', { min: 0 }),
         teacherTimeoutMs: parseNumber(o.teacherTimeout, '--teacher-timeout', { min: 0.001 }) * 1000,
         teacherPrompt: o.teacherPrompt,
-        data: dataSpec(o.data), evalData: o.evalData ? dataSpec(o.evalData) : undefined,
-        evalProblems: o.evalProblems !== undefined ? parseInteger(o.evalProblems, '--eval-problems', { min: 1 }) : undefined,
+        data: dataSpec(o.data),
+        evalData: o.evalData ? dataSpec(o.evalData) : undefined,
+        evalProblems:
+          o.evalProblems !== undefined ? parseInteger(o.evalProblems, '--eval-problems', { min: 1 }) : undefined,
         samples: parseInteger(o.samples, '--samples', { min: 1 }),
-        maxPerPrompt: o.maxPerPrompt !== undefined ? parseInteger(o.maxPerPrompt, '--max-per-prompt', { min: 1 }) : undefined,
+        maxPerPrompt:
+          o.maxPerPrompt !== undefined ? parseInteger(o.maxPerPrompt, '--max-per-prompt', { min: 1 }) : undefined,
         temperature: parseNumber(o.temperature, '--temperature', { min: 0 }),
         topP: parseNumber(o.topP, '--top-p', { above: 0, max: 1 }),
         maxNewTokens: parseInteger(o.maxNewTokens, '--max-new-tokens', { min: 1 }),
-        prompt: o.prompt, language: o.language, sft,
-        eval: { samples: parseInteger(o.evalSamples, '--eval-samples', { min: 1 }), maxNewTokens: parseInteger(o.maxNewTokens, '--max-new-tokens', { min: 1 }) },
-        evalTeacher: o.evalTeacher, allowPartial: o.allowPartial === true, seed: parseInteger(o.seed, '--seed', { min: 0 }),
-        signal: interrupt.signal, progress: process.stderr.isTTY === true ? progressBars() : undefined, log: (l) => logLine(l),
+        prompt: o.prompt,
+        language: o.language,
+        sft,
+        eval: {
+          samples: parseInteger(o.evalSamples, '--eval-samples', { min: 1 }),
+          maxNewTokens: parseInteger(o.maxNewTokens, '--max-new-tokens', { min: 1 }),
+        },
+        evalTeacher: o.evalTeacher,
+        allowPartial: o.allowPartial === true,
+        seed: parseInteger(o.seed, '--seed', { min: 0 }),
+        signal: interrupt.signal,
+        progress: process.stderr.isTTY === true ? progressBars() : undefined,
+        log: (l) => logLine(l),
       };
       try {
         const r = await runDistill(opts);
         for (const l of formatDistillReport(r)) printLine(l);
-        if (o.json) printLine(JSON.stringify({ ...r, evals: Object.fromEntries(Object.entries(r.evals).map(([k, e]) => [k, e && { ...e, examples: undefined }])) }));
+        if (o.json)
+          printLine(
+            JSON.stringify({
+              ...r,
+              evals: Object.fromEntries(
+                Object.entries(r.evals).map(([k, e]) => [k, e && { ...e, examples: undefined }]),
+              ),
+            }),
+          );
         if (r.status === 'interrupted') {
           logLine('aha distill: stopped; rerun the same command to continue');
           process.exit(INTERRUPTED_EXIT_CODE);

@@ -72,9 +72,13 @@ export function formatEvalTable(s: EvalRunSummary): string {
   if (s.prompts_too_long > 0) lines.push(`  prompts too long for the model: ${s.prompts_too_long} (scored as wrong)`);
   const table = (title: string, rows: Record<string, Metrics>) => {
     const w = Math.max(title.length, ...Object.keys(rows).map((r) => r.length)) + 2;
-    lines.push(`  ${title.padEnd(w)}${'n'.padStart(5)}${'pass@1'.padStart(9)}${`pass@${k}`.padStart(9)}${`cons@${k}`.padStart(9)}`);
+    lines.push(
+      `  ${title.padEnd(w)}${'n'.padStart(5)}${'pass@1'.padStart(9)}${`pass@${k}`.padStart(9)}${`cons@${k}`.padStart(9)}`,
+    );
     for (const [name, m] of Object.entries(rows)) {
-      lines.push(`  ${name.padEnd(w)}${String(m.problems).padStart(5)}${pct(m.pass_at_1).padStart(9)}${pct(m.pass_at_k).padStart(9)}${pct(m.cons_at_k).padStart(9)}`);
+      lines.push(
+        `  ${name.padEnd(w)}${String(m.problems).padStart(5)}${pct(m.pass_at_1).padStart(9)}${pct(m.pass_at_k).padStart(9)}${pct(m.cons_at_k).padStart(9)}`,
+      );
     }
   };
   if (s.by_subject) table('subject', s.by_subject);
@@ -86,22 +90,37 @@ export function formatEvalTable(s: EvalRunSummary): string {
 /** The --json line: R1's headline numbers first. */
 export function evalJsonLine(s: EvalRunSummary): Record<string, unknown> {
   const line: Record<string, unknown> = {
-    benchmark: s.benchmark, samples: s.samples, pass_at_1: s.pass_at_1, pass_at_k: s.pass_at_k, cons_at_k: s.cons_at_k,
-    format_rate: s.format_rate, mean_length: s.mean_length,
+    benchmark: s.benchmark,
+    samples: s.samples,
+    pass_at_1: s.pass_at_1,
+    pass_at_k: s.pass_at_k,
+    cons_at_k: s.cons_at_k,
+    format_rate: s.format_rate,
+    mean_length: s.mean_length,
   };
   if (s.by_subject) line.by_subject = s.by_subject;
   if (s.by_level) line.by_level = s.by_level;
-  Object.assign(line, { problems: s.problems, pass_at: s.pass_at, truncated_rate: s.truncated_rate, prompts_too_long: s.prompts_too_long });
+  Object.assign(line, {
+    problems: s.problems,
+    pass_at: s.pass_at,
+    truncated_rate: s.truncated_rate,
+    prompts_too_long: s.prompts_too_long,
+  });
   if (s.files) line.summary_file = s.files.summary;
   return line;
 }
 
 function parseStrategies(v: string | undefined): readonly AnswerStrategy[] {
   if (v === undefined) return DEFAULT_STRATEGIES;
-  const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const list = v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   for (const s of list) {
     if (!(DEFAULT_STRATEGIES as readonly string[]).includes(s)) {
-      throw new AhaError(`--answer-strategies: unknown strategy '${s}' (expected some of ${DEFAULT_STRATEGIES.join(', ')})`);
+      throw new AhaError(
+        `--answer-strategies: unknown strategy '${s}' (expected some of ${DEFAULT_STRATEGIES.join(', ')})`,
+      );
     }
   }
   if (list.length === 0) throw new AhaError('--answer-strategies: empty list');
@@ -110,26 +129,36 @@ function parseStrategies(v: string | undefined): readonly AnswerStrategy[] {
 
 async function run(o: EvalCliOptions): Promise<void> {
   const local = o.openaiBaseUrl === undefined;
-  if (local && o.model === undefined) throw new AhaError('give --model DIR (local engine) or --openai-base-url URL --model-name NAME');
-  if (!local && o.modelName === undefined) throw new AhaError('--openai-base-url needs --model-name (the model the server serves)');
+  if (local && o.model === undefined)
+    throw new AhaError('give --model DIR (local engine) or --openai-base-url URL --model-name NAME');
+  if (!local && o.modelName === undefined)
+    throw new AhaError('--openai-base-url needs --model-name (the model the server serves)');
   const limit = o.limit === undefined ? undefined : parseInteger(o.limit, '--limit', { min: 1 });
   const bench = await loadBenchmark(o.benchmark, { limit, questionField: o.questionField, answerField: o.answerField });
-  const samples = o.samples === undefined ? defaultSamples(o.benchmark) : parseInteger(o.samples, '--samples', { min: 1 });
+  const samples =
+    o.samples === undefined ? defaultSamples(o.benchmark) : parseInteger(o.samples, '--samples', { min: 1 });
   const temperature = parseNumber(o.temperature, '--temperature', { min: 0 });
   const topP = parseNumber(o.topP, '--top-p', { above: 0, max: 1 });
   const topK = parseInteger(o.topK, '--top-k', { min: 0 });
   const seed = parseInteger(o.seed, '--seed', { min: 0 });
   const strategies = parseStrategies(o.answerStrategies);
-  if (o.answerScope !== 'after-think' && o.answerScope !== 'all') throw new AhaError(`--answer-scope must be after-think or all (got ${o.answerScope})`);
+  if (o.answerScope !== 'after-think' && o.answerScope !== 'all')
+    throw new AhaError(`--answer-scope must be after-think or all (got ${o.answerScope})`);
   const answerScope = o.answerScope as AnswerScope;
-  let maxNewTokens = o.maxNewTokens === undefined ? R1_MAX_NEW_TOKENS : parseInteger(o.maxNewTokens, '--max-new-tokens', { min: 1 });
+  let maxNewTokens =
+    o.maxNewTokens === undefined ? R1_MAX_NEW_TOKENS : parseInteger(o.maxNewTokens, '--max-new-tokens', { min: 1 });
 
   if (local && o.endpoint !== undefined) throw new AhaError('--endpoint applies to --openai-base-url only');
-  if (o.endpoint !== undefined && o.endpoint !== 'chat' && o.endpoint !== 'completions') throw new AhaError(`--endpoint must be chat or completions (got ${o.endpoint})`);
+  if (o.endpoint !== undefined && o.endpoint !== 'chat' && o.endpoint !== 'completions')
+    throw new AhaError(`--endpoint must be chat or completions (got ${o.endpoint})`);
   // With a local copy of the tokenizer files, a server's prompt is rendered here and sent as text.
-  const endpoint = local ? undefined : ((o.endpoint as 'chat' | 'completions' | undefined) ?? (o.model !== undefined ? 'completions' : 'chat'));
+  const endpoint = local
+    ? undefined
+    : ((o.endpoint as 'chat' | 'completions' | undefined) ?? (o.model !== undefined ? 'completions' : 'chat'));
   const format = makePromptFormat(o.promptTemplate, {
-    modelDir: endpoint === 'chat' ? undefined : o.model, thinkPrefix: o.thinkPrefix, chatMessage: endpoint === 'chat',
+    modelDir: endpoint === 'chat' ? undefined : o.model,
+    thinkPrefix: o.thinkPrefix,
+    chatMessage: endpoint === 'chat',
   });
   let generator: Generator;
   let modelLabel: string;
@@ -138,14 +167,21 @@ async function run(o: EvalCliOptions): Promise<void> {
     maxNewTokens = Math.min(maxNewTokens, p.model.config.maxPositionEmbeddings);
     modelLabel = resolve(o.model!);
     generator = new LocalEngineGenerator({
-      model: p.model, tokenizer: p.tokenizer!, addSpecialTokens: format.addSpecialTokens, topK, name: modelLabel,
+      model: p.model,
+      tokenizer: p.tokenizer!,
+      addSpecialTokens: format.addSpecialTokens,
+      topK,
+      name: modelLabel,
       batchSize: o.batch === undefined ? undefined : parseInteger(o.batch, '--batch', { min: 1 }),
     });
   } else {
     const tokenizer = o.model !== undefined ? loadTokenizer(o.model) : undefined;
     const apiKey = process.env[o.apiKeyEnv];
     generator = new OpenAiGenerator({
-      baseUrl: o.openaiBaseUrl!, model: o.modelName!, apiKey: apiKey === '' ? undefined : apiKey, endpoint,
+      baseUrl: o.openaiBaseUrl!,
+      model: o.modelName!,
+      apiKey: apiKey === '' ? undefined : apiKey,
+      endpoint,
       concurrency: parseInteger(o.concurrency, '--concurrency', { min: 1 }),
       nPerRequest: o.nPerRequest === true,
       timeoutMs: parseNumber(o.timeout, '--timeout', { min: 1 }) * 1000,
@@ -157,20 +193,47 @@ async function run(o: EvalCliOptions): Promise<void> {
   }
 
   const settings: EvalSettings = {
-    benchmark: o.benchmark, model: modelLabel, samples, temperature, top_p: topP, top_k: topK, max_new_tokens: maxNewTokens,
-    seed, prompt_template: o.promptTemplate, prompt_format: format.kind, think_prefix: o.thinkPrefix === true,
-    answer_strategies: [...strategies], answer_scope: answerScope,
+    benchmark: o.benchmark,
+    model: modelLabel,
+    samples,
+    temperature,
+    top_p: topP,
+    top_k: topK,
+    max_new_tokens: maxNewTokens,
+    seed,
+    prompt_template: o.promptTemplate,
+    prompt_format: format.kind,
+    think_prefix: o.thinkPrefix === true,
+    answer_strategies: [...strategies],
+    answer_scope: answerScope,
   };
   const files = o.out !== undefined ? evalRunFiles(o.out, bench.name) : undefined;
-  const interrupt = onInterrupt({ onFirst: (sig) => logLine(`\naha eval: ${sig}: stopping (${sig} again to quit now)`) });
+  const interrupt = onInterrupt({
+    onFirst: (sig) => logLine(`\naha eval: ${sig}: stopping (${sig} again to quit now)`),
+  });
   let bar: Progress | undefined;
   let startDone = 0;
   let done = 0;
   try {
     const summary = await runEval({
-      benchmark: bench, generator, samples, temperature, topP, maxNewTokens, seed, prompt: format.render,
-      strategies, answerScope, settings, out: o.out, fresh: o.fresh, signal: interrupt.signal,
-      onResume: (n, repaired) => logLine(`aha eval: resuming: ${n} of ${bench.examples.length} problems already in ${files!.generations}${repaired ? ' (a torn last line was removed)' : ''}`),
+      benchmark: bench,
+      generator,
+      samples,
+      temperature,
+      topP,
+      maxNewTokens,
+      seed,
+      prompt: format.render,
+      strategies,
+      answerScope,
+      settings,
+      out: o.out,
+      fresh: o.fresh,
+      signal: interrupt.signal,
+      onResume: (n, repaired) =>
+        logLine(
+          `aha eval: resuming: ${n} of ${bench.examples.length} problems already in ${files!.generations}${repaired ? ' (a torn last line was removed)' : ''}`,
+        ),
       onProgress: (d, total, p1) => {
         done = d;
         if (!bar) {
@@ -190,7 +253,10 @@ async function run(o: EvalCliOptions): Promise<void> {
     }
   } catch (e) {
     bar?.stop();
-    const saved = files && done > 0 ? ` (${done} of ${bench.examples.length} problems saved in ${files.generations}; rerun the same command to resume)` : '';
+    const saved =
+      files && done > 0
+        ? ` (${done} of ${bench.examples.length} problems saved in ${files.generations}; rerun the same command to resume)`
+        : '';
     if (interrupt.interrupted) {
       logLine(`aha eval: interrupted${saved}`);
       process.exit(INTERRUPTED_EXIT_CODE);
@@ -204,39 +270,66 @@ async function run(o: EvalCliOptions): Promise<void> {
 
 /** Registers `aha eval`. */
 export function registerEval(program: Command): void {
-  const names = Object.entries(BENCHMARKS).map(([n, b]) => `${n} (k=${b.samples})`).join(', ');
+  const names = Object.entries(BENCHMARKS)
+    .map(([n, b]) => `${n} (k=${b.samples})`)
+    .join(', ');
   program
     .command('eval')
-    .description('evaluate on a math benchmark with DeepSeek-R1\'s protocol: pass@1 over k samples, pass@k, cons@k')
-    .requiredOption('--benchmark <name|file>', `${Object.keys(BENCHMARKS).join('|')} or a .jsonl/.parquet file with problem/question and answer fields`)
-    .option('--model <dir>', 'model directory for the local engine; with --openai-base-url: tokenizer/chat template to render prompts locally')
+    .description("evaluate on a math benchmark with DeepSeek-R1's protocol: pass@1 over k samples, pass@k, cons@k")
+    .requiredOption(
+      '--benchmark <name|file>',
+      `${Object.keys(BENCHMARKS).join('|')} or a .jsonl/.parquet file with problem/question and answer fields`,
+    )
+    .option(
+      '--model <dir>',
+      'model directory for the local engine; with --openai-base-url: tokenizer/chat template to render prompts locally',
+    )
     .option('--openai-base-url <url>', 'an OpenAI-compatible server (vLLM, SGLang, ...) instead of the local engine')
     .option('--model-name <name>', 'the served model name (with --openai-base-url)')
     .option('--api-key-env <var>', 'environment variable holding the API key', 'OPENAI_API_KEY')
-    .option('--endpoint <kind>', 'chat (server applies its chat template) or completions (prompt rendered here from --model); default chat, completions when --model is given')
+    .option(
+      '--endpoint <kind>',
+      'chat (server applies its chat template) or completions (prompt rendered here from --model); default chat, completions when --model is given',
+    )
     .option('--samples <k>', `samples per problem (default per benchmark: ${names}; files 4)`)
     .option('--temperature <t>', 'sampling temperature (R1: 0.6; no greedy decoding)', '0.6')
     .option('--top-p <p>', 'nucleus sampling mass', '0.95')
     .option('--top-k <k>', 'keep the k most likely tokens (0: off)', '0')
-    .option('--max-new-tokens <n>', `tokens to generate at most (default ${R1_MAX_NEW_TOKENS}, capped by the local model's max_position_embeddings)`)
+    .option(
+      '--max-new-tokens <n>',
+      `tokens to generate at most (default ${R1_MAX_NEW_TOKENS}, capped by the local model's max_position_embeddings)`,
+    )
     .option('--limit <n>', 'evaluate the first n problems only')
-    .option('--prompt-template <t>', 'default (chat template + "Please reason step by step..."), r1-zero, a string with {question}, or @file', 'default')
+    .option(
+      '--prompt-template <t>',
+      'default (chat template + "Please reason step by step..."), r1-zero, a string with {question}, or @file',
+      'default',
+    )
     .option('--think-prefix', 'start the output with "<think>\\n" (R1\'s advice; off by default)')
     .option('--answer-strategies <list>', `answer extraction rules in order (default ${DEFAULT_STRATEGIES.join(',')})`)
-    .option('--answer-scope <scope>', 'after-think: search only after the last </think> when there is one; all: the whole output', 'after-think')
+    .option(
+      '--answer-scope <scope>',
+      'after-think: search only after the last </think> when there is one; all: the whole output',
+      'after-think',
+    )
     .option('--seed <s>', 'run seed (each problem and sample gets its own seed from it)', '0')
-    .option('--out <dir|file.jsonl>', 'save every generation (JSONL, appended per problem) and the summary; a rerun resumes')
+    .option(
+      '--out <dir|file.jsonl>',
+      'save every generation (JSONL, appended per problem) and the summary; a rerun resumes',
+    )
     .option('--fresh', 'discard earlier outputs in --out instead of resuming')
     .option('--json', 'print one JSON line with the results on stdout (the table goes to stderr)')
     .option('--concurrency <c>', 'requests in flight (OpenAI-compatible server)', '8')
-    .option('--batch <n>', 'sequences per engine call (local engine; default: what 4 GiB of KV cache holds, at most 64)')
+    .option(
+      '--batch <n>',
+      'sequences per engine call (local engine; default: what 4 GiB of KV cache holds, at most 64)',
+    )
     .option('--n-per-request', 'ask for all k samples in one request (the n field) instead of k requests')
     .option('--timeout <s>', 'seconds per request before it is retried', '1800')
     .option('--retries <n>', 'retries per request on 429, 5xx, timeouts and connection errors', '5')
     .option('--question-field <f>', 'question field of a benchmark file (default problem, question, prompt)')
-    .option('--answer-field <f>', 'answer field of a benchmark file (default answer, else solution\'s last \\boxed{})')
+    .option('--answer-field <f>', "answer field of a benchmark file (default answer, else solution's last \\boxed{})")
     .action(async (o: EvalCliOptions) => {
       await run(o);
     });
 }
-

@@ -26,11 +26,17 @@ export function registerGenerate(program: Command): void {
       const bs = parseInteger(o.batch as string, '--batch', { min: 1 });
       const p = loadPretrained(o.model as string);
       const prompts = readTokenInput(o.input as string, p.tokenizer);
-      const stop = p.tokenizer?.eosTokenIds ?? (p.hf.eosTokenId === null ? [] : ([] as number[]).concat(p.hf.eosTokenId));
+      const stop =
+        p.tokenizer?.eosTokenIds ?? (p.hf.eosTokenId === null ? [] : ([] as number[]).concat(p.hf.eosTokenId));
       for (let i = 0; i < prompts.length; i += bs) {
         const chunk = prompts.slice(i, i + bs);
         const out = await p.model.generate(chunk, {
-          maxNewTokens, temperature, topP, topK, stopTokenIds: [...stop], seeds: chunk.map((_, k) => seed + i + k),
+          maxNewTokens,
+          temperature,
+          topP,
+          topK,
+          stopTokenIds: [...stop],
+          seeds: chunk.map((_, k) => seed + i + k),
         });
         for (const s of out) {
           const line: Record<string, unknown> = { ids: s.tokens, logprobs: s.logprobs, finish_reason: s.finishReason };

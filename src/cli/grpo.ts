@@ -18,29 +18,46 @@ export function registerGrpo(program: Command): void {
     .command('grpo')
     .description('train with GRPO (R1-Zero style RL from verifiable rewards) as a recipe file says')
     .requiredOption('--config <file>', 'recipe (.yaml or .json): model, dataset, prompt, rewards, grpo, training')
-    .option('--out <dir>', 'run directory (default: the recipe\'s output_dir)')
+    .option('--out <dir>', "run directory (default: the recipe's output_dir)")
     .option('--resume', 'continue from the latest checkpoint in the run directory')
     .action(async (o: { config: string; out?: string; resume?: boolean }) => {
       const { recipe, text } = loadRecipe(o.config);
-      const outDir = o.out !== undefined ? resolve(o.out) : recipe.output_dir !== undefined ? resolve(recipe.baseDir, recipe.output_dir) : undefined;
-      if (outDir === undefined) throw new AhaError(`${o.config}: no run directory: give --out DIR or output_dir in the recipe`);
-      await withInterrupt({
-        onFirst: (sig) => logLine(`\naha grpo: ${sig}: finishing the current step and saving a checkpoint (${sig} again to quit now)`),
-      }, async (interrupt) => {
-        const r = await grpoTrain(recipe, {
-          outDir, resume: o.resume, signal: interrupt.signal, progress: progressBars(), recipeText: text,
-          onStep: process.stderr.isTTY
-            ? undefined
-            : (m) => {
-                if (m.step % recipe.training.logging_steps === 0 || m.step === recipe.training.max_steps) logLine(`step ${m.step}: ${formatStepSummary(m)}`);
-              },
-        });
-        if (r.interrupted) {
-          logLine(`aha grpo: checkpoint at step ${r.step}: ${r.checkpoint}`);
-          logLine(`resume with: aha grpo --config ${shellQuote(o.config)} --out ${shellQuote(outDir)} --resume`);
-          process.exit(INTERRUPTED_EXIT_CODE);
-        }
-        logLine(`aha grpo: done, ${r.step} steps; model in ${r.checkpoint}`);
-      });
+      const outDir =
+        o.out !== undefined
+          ? resolve(o.out)
+          : recipe.output_dir !== undefined
+            ? resolve(recipe.baseDir, recipe.output_dir)
+            : undefined;
+      if (outDir === undefined)
+        throw new AhaError(`${o.config}: no run directory: give --out DIR or output_dir in the recipe`);
+      await withInterrupt(
+        {
+          onFirst: (sig) =>
+            logLine(
+              `\naha grpo: ${sig}: finishing the current step and saving a checkpoint (${sig} again to quit now)`,
+            ),
+        },
+        async (interrupt) => {
+          const r = await grpoTrain(recipe, {
+            outDir,
+            resume: o.resume,
+            signal: interrupt.signal,
+            progress: progressBars(),
+            recipeText: text,
+            onStep: process.stderr.isTTY
+              ? undefined
+              : (m) => {
+                  if (m.step % recipe.training.logging_steps === 0 || m.step === recipe.training.max_steps)
+                    logLine(`step ${m.step}: ${formatStepSummary(m)}`);
+                },
+          });
+          if (r.interrupted) {
+            logLine(`aha grpo: checkpoint at step ${r.step}: ${r.checkpoint}`);
+            logLine(`resume with: aha grpo --config ${shellQuote(o.config)} --out ${shellQuote(outDir)} --resume`);
+            process.exit(INTERRUPTED_EXIT_CODE);
+          }
+          logLine(`aha grpo: done, ${r.step} steps; model in ${r.checkpoint}`);
+        },
+      );
     });
 }

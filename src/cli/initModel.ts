@@ -8,12 +8,22 @@ export function registerInitModel(program: Command): void {
     .command('init-model')
     .description('write a freshly initialised model (Hugging Face layout) with a tokenizer')
     .requiredOption('--config <preset|file>', `a preset (${Object.keys(MODEL_PRESETS).join(', ')}) or a config.json`)
-    .option('--tokenizer <chars|dir>', '"chars" for a character-level tokenizer, or a directory with tokenizer.json', 'chars')
+    .option(
+      '--tokenizer <chars|dir>',
+      '"chars" for a character-level tokenizer, or a directory with tokenizer.json',
+      'chars',
+    )
     .option('--alphabet <chars>', 'characters of the char tokenizer (default: printable ASCII and newline)')
     .requiredOption('--out <dir>', 'output directory')
     .option('--seed <s>', 'initialisation seed', '0')
     .action((o: { config: string; tokenizer: string; alphabet?: string; out: string; seed: string }) => {
-      const { model, tokenizer } = initModel({ config: o.config, tokenizer: o.tokenizer, alphabet: o.alphabet, out: o.out, seed: parseInteger(o.seed, '--seed', { min: 0 }) });
+      const { model, tokenizer } = initModel({
+        config: o.config,
+        tokenizer: o.tokenizer,
+        alphabet: o.alphabet,
+        out: o.out,
+        seed: parseInteger(o.seed, '--seed', { min: 0 }),
+      });
       printLine(`wrote ${o.out}: ${(model.numParams / 1e6).toFixed(2)}M parameters, vocabulary ${tokenizer.vocabSize}`);
     });
 }

@@ -19,7 +19,9 @@ export function registerLogprobs(program: Command): void {
         const chunk = seqs.slice(i, i + bs);
         // A single-token sequence has no log-probs; keep its line.
         const runnable = chunk.filter((s) => s.length >= 2);
-        const r = runnable.length ? await p.model.forward(runnable, { entropy: o.entropy }) : { logprobs: [], entropy: [] };
+        const r = runnable.length
+          ? await p.model.forward(runnable, { entropy: o.entropy })
+          : { logprobs: [], entropy: [] };
         let k = 0;
         for (const s of chunk) {
           if (s.length < 2) {

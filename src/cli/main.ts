@@ -10,7 +10,9 @@ import { registerExtraCommands } from './registry.ts';
 const program = new Command();
 program
   .name('aha')
-  .description('Train language models to reason with reinforcement learning from verifiable rewards (DeepSeek-R1 style).')
+  .description(
+    'Train language models to reason with reinforcement learning from verifiable rewards (DeepSeek-R1 style).',
+  )
   .showHelpAfterError()
   .exitOverride();
 

@@ -7,10 +7,18 @@ export class Progress {
   private readonly tty = process.stderr.isTTY === true;
   private lastLog = 0;
 
-  constructor(private readonly label: string, private readonly total: number, private readonly unit = 'it') {
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    private readonly unit = 'it',
+  ) {
     if (this.tty) {
       this.bar = new SingleBar(
-        { format: `${label} [{bar}] {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta_formatted} {status}`, hideCursor: true, etaBuffer: 20 },
+        {
+          format: `${label} [{bar}] {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta_formatted} {status}`,
+          hideCursor: true,
+          etaBuffer: 20,
+        },
         Presets.shades_classic,
       );
       this.bar.start(total, 0, { rate: '0.0', status: '' });
@@ -27,7 +35,9 @@ export class Progress {
       // Non-interactive runs get a line at most every 10 s.
       this.lastLog = Date.now();
       const eta = value > 0 ? ((this.total - value) * secs) / value : 0;
-      process.stderr.write(`${this.label}: ${value}/${this.total} ${this.unit} (${rate} ${this.unit}/s, ETA ${eta.toFixed(0)} s) ${status}\n`);
+      process.stderr.write(
+        `${this.label}: ${value}/${this.total} ${this.unit} (${rate} ${this.unit}/s, ETA ${eta.toFixed(0)} s) ${status}\n`,
+      );
     }
   }
 

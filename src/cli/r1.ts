@@ -17,7 +17,8 @@ export function formatPipelineTable(r: PipelineResult): string[] {
   const lines = [`r1 pipeline: ${r.outDir}`];
   if (r.base) lines.push('  ' + formatStageEval('base', r.base));
   for (const s of r.stages) {
-    if (s.eval) lines.push('  ' + formatStageEval(s.name, s.eval) + (s.status === 'skipped' ? '   (finished earlier)' : ''));
+    if (s.eval)
+      lines.push('  ' + formatStageEval(s.name, s.eval) + (s.status === 'skipped' ? '   (finished earlier)' : ''));
     else lines.push(`  ${s.name.padEnd(18)} ${s.status === 'interrupted' ? 'interrupted' : 'not run'}`);
   }
   return lines;
@@ -35,23 +36,46 @@ export function registerR1(program: Command): void {
     .option('--json', 'end with one JSON line of the per-stage evaluations')
     .action(async (o: { config: string; out?: string; stage?: string; resume?: boolean; json?: boolean }) => {
       const { recipe } = loadPipelineRecipe(o.config);
-      await withInterrupt({ onFirst: (sig) => logLine(`\naha r1: ${sig}: stopping at the next checkpoint (${sig} again to quit now)`) }, async ({ signal }) => {
-        const r = await runR1Pipeline(recipe, {
-          outDir: o.out !== undefined ? resolve(o.out) : undefined, resume: o.resume, stage: o.stage, signal,
-          progress: process.stderr.isTTY === true ? progressBars() : undefined, log: (l) => logLine(l),
-        });
-        for (const l of formatPipelineTable(r)) printLine(l);
-        if (o.json) {
-          printLine(JSON.stringify({
-            out: r.outDir, interrupted: r.interrupted, base: r.base,
-            stages: r.stages.map((s) => ({ name: s.name, status: s.status, checkpoint: s.checkpoint, eval: s.eval && { ...s.eval, examples: undefined } })),
-          }));
-        }
-        if (r.interrupted) {
-          const parts = ['aha r1 --config', shellQuote(o.config), '--out', shellQuote(r.outDir), ...(o.stage ? ['--stage', o.stage] : []), '--resume'];
-          logLine(`resume with: ${parts.join(' ')}`);
-          process.exit(INTERRUPTED_EXIT_CODE);
-        }
-      });
+      await withInterrupt(
+        { onFirst: (sig) => logLine(`\naha r1: ${sig}: stopping at the next checkpoint (${sig} again to quit now)`) },
+        async ({ signal }) => {
+          const r = await runR1Pipeline(recipe, {
+            outDir: o.out !== undefined ? resolve(o.out) : undefined,
+            resume: o.resume,
+            stage: o.stage,
+            signal,
+            progress: process.stderr.isTTY === true ? progressBars() : undefined,
+            log: (l) => logLine(l),
+          });
+          for (const l of formatPipelineTable(r)) printLine(l);
+          if (o.json) {
+            printLine(
+              JSON.stringify({
+                out: r.outDir,
+                interrupted: r.interrupted,
+                base: r.base,
+                stages: r.stages.map((s) => ({
+                  name: s.name,
+                  status: s.status,
+                  checkpoint: s.checkpoint,
+                  eval: s.eval && { ...s.eval, examples: undefined },
+                })),
+              }),
+            );
+          }
+          if (r.interrupted) {
+            const parts = [
+              'aha r1 --config',
+              shellQuote(o.config),
+              '--out',
+              shellQuote(r.outDir),
+              ...(o.stage ? ['--stage', o.stage] : []),
+              '--resume',
+            ];
+            logLine(`resume with: ${parts.join(' ')}`);
+            process.exit(INTERRUPTED_EXIT_CODE);
+          }
+        },
+      );
     });
 }

@@ -7,7 +7,9 @@ import { parseInteger } from './parse.ts';
 export function registerReport(program: Command): void {
   program
     .command('report')
-    .description('write a self-contained HTML training report (charts over steps, before/after eval, sampled completions) for a run directory')
+    .description(
+      'write a self-contained HTML training report (charts over steps, before/after eval, sampled completions) for a run directory',
+    )
     .requiredOption('--run <dir>', 'run directory holding metrics.jsonl (and optionally eval.jsonl, samples.jsonl)')
     .option('--out <file>', 'report path (default <run>/report.html); chart SVGs go to a charts/ folder beside it')
     .option('--title <text>', 'page title')
@@ -20,6 +22,8 @@ export function registerReport(program: Command): void {
       });
       for (const w of r.warnings) logLine(`aha: warning: ${w}`);
       printLine(`report  ${r.html}`);
-      printLine(`charts  ${r.charts.length} SVG files in ${r.charts.length ? r.charts[0].replace(/[\\/][^\\/]*$/, '') : '(none)'}`);
+      printLine(
+        `charts  ${r.charts.length} SVG files in ${r.charts.length ? r.charts[0].replace(/[\\/][^\\/]*$/, '') : '(none)'}`,
+      );
     });
 }

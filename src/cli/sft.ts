@@ -1,5 +1,12 @@
 import { Option, type Command } from 'commander';
-import { optionFlag, parseCliValue, resolveSftOptions, SFT_DEFAULTS, SFT_OPTION_HELP, type SftOptionKey } from '../sft/sftConfig.ts';
+import {
+  optionFlag,
+  parseCliValue,
+  resolveSftOptions,
+  SFT_DEFAULTS,
+  SFT_OPTION_HELP,
+  type SftOptionKey,
+} from '../sft/sftConfig.ts';
 import { sftTrain } from '../sft/trainer.ts';
 import { INTERRUPTED_EXIT_CODE, withInterrupt } from '../train/interrupt.ts';
 import { logLine, printLine, shellQuote } from './output.ts';
@@ -35,20 +42,44 @@ export function registerSft(program: Command): void {
     if (raw.resume !== undefined) cli.resume_from_checkpoint = parseCliValue('resume_from_checkpoint', raw.resume);
     const opts = resolveSftOptions({ cli, configFile: raw.config as string | undefined });
 
-    await withInterrupt({
-      onFirst: (sig) => logLine(`aha sft: ${sig}: finishing the current step, then saving a checkpoint (${sig} again to abort)`),
-      onSecond: (sig) => logLine(`aha sft: ${sig} again: stopping without a checkpoint`),
-    }, async (interrupt) => {
-      const r = await sftTrain(opts, { log: (m) => logLine(`aha sft: ${m}`), progress: progressBars(), shouldStop: () => interrupt.interrupted });
-      if (r.status === 'interrupted') {
-        logLine(`aha sft: stopped at step ${r.globalStep}/${r.totalSteps}; checkpoint ${r.checkpoint}`);
-        logLine(`aha sft: resume with: aha sft --out ${shellQuote(opts.out)} --resume   (or the same command with --resume)`);
-        printLine(JSON.stringify({ status: r.status, step: r.globalStep, total_steps: r.totalSteps, checkpoint: r.checkpoint }));
-        process.exit(INTERRUPTED_EXIT_CODE);
-      }
-      printLine(JSON.stringify({
-        status: r.status, step: r.globalStep, total_steps: r.totalSteps, loss: r.lastLoss, eval_loss: r.evalLoss, final: r.finalDir,
-      }));
-    });
+    await withInterrupt(
+      {
+        onFirst: (sig) =>
+          logLine(`aha sft: ${sig}: finishing the current step, then saving a checkpoint (${sig} again to abort)`),
+        onSecond: (sig) => logLine(`aha sft: ${sig} again: stopping without a checkpoint`),
+      },
+      async (interrupt) => {
+        const r = await sftTrain(opts, {
+          log: (m) => logLine(`aha sft: ${m}`),
+          progress: progressBars(),
+          shouldStop: () => interrupt.interrupted,
+        });
+        if (r.status === 'interrupted') {
+          logLine(`aha sft: stopped at step ${r.globalStep}/${r.totalSteps}; checkpoint ${r.checkpoint}`);
+          logLine(
+            `aha sft: resume with: aha sft --out ${shellQuote(opts.out)} --resume   (or the same command with --resume)`,
+          );
+          printLine(
+            JSON.stringify({
+              status: r.status,
+              step: r.globalStep,
+              total_steps: r.totalSteps,
+              checkpoint: r.checkpoint,
+            }),
+          );
+          process.exit(INTERRUPTED_EXIT_CODE);
+        }
+        printLine(
+          JSON.stringify({
+            status: r.status,
+            step: r.globalStep,
+            total_steps: r.totalSteps,
+            loss: r.lastLoss,
+            eval_loss: r.evalLoss,
+            final: r.finalDir,
+          }),
+        );
+      },
+    );
   });
 }

@@ -16,11 +16,20 @@ export type VerifyOptions = { input: string; out?: Writable; rtol?: number };
 /** Totals over the non-blank input lines. */
 export type VerifySummary = { lines: number; equal: number; malformed: number };
 
-function verdictFor(line: string, lineNo: number, rtol: number | undefined): { row: Record<string, unknown>; malformed: boolean } {
+function verdictFor(
+  line: string,
+  lineNo: number,
+  rtol: number | undefined,
+): { row: Record<string, unknown>; malformed: boolean } {
   const bad = (why: string) => ({ row: { equal: false, reason: `line ${lineNo}: ${why}` }, malformed: true });
   let obj: unknown;
-  try { obj = JSON.parse(line); } catch (e) { return bad(`invalid JSON (${(e as Error).message})`); }
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return bad('expected an object with "gold" and "pred"');
+  try {
+    obj = JSON.parse(line);
+  } catch (e) {
+    return bad(`invalid JSON (${(e as Error).message})`);
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
+    return bad('expected an object with "gold" and "pred"');
   const rec = obj as Record<string, unknown>;
   for (const field of ['gold', 'pred']) {
     const v = rec[field];

@@ -32,13 +32,10 @@ export interface ConfigErrorOptions {
 }
 
 /** The one-line message of a failed parse: its first issue, with an unknown key preferred (the likelier typo). */
-export function configErrorMessage(
-  error: z.ZodError,
-  source: string,
-  o: ConfigErrorOptions = {},
-): string {
+export function configErrorMessage(error: z.ZodError, source: string, o: ConfigErrorOptions = {}): string {
   const issue = error.issues.find((i) => i.code === 'unrecognized_keys') ?? error.issues[0];
-  if (o.sourceIsPath) return `${fieldPath([source, ...(o.prefix ?? []), ...issue.path])}: ${issueMessage(issue, o.noun)}`;
+  if (o.sourceIsPath)
+    return `${fieldPath([source, ...(o.prefix ?? []), ...issue.path])}: ${issueMessage(issue, o.noun)}`;
   const where = fieldPath([...(o.prefix ?? []), ...issue.path]);
   return `${source}: ${where === '' ? '' : `${where}: `}${issueMessage(issue, o.noun)}`;
 }

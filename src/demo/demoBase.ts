@@ -10,9 +10,18 @@ import { resolveSftOptions } from '../sft/sftConfig.ts';
 
 /** The demo's base model shape: Qwen2 layout, 2.7M parameters, character vocabulary. */
 export const DEMO_BASE_CONFIG = {
-  architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', hidden_size: 192, intermediate_size: 576, num_hidden_layers: 6,
-  num_attention_heads: 6, num_key_value_heads: 3, max_position_embeddings: 512, rope_theta: 10000, rms_norm_eps: 1e-6,
-  tie_word_embeddings: true, hidden_act: 'silu',
+  architectures: ['Qwen2ForCausalLM'],
+  model_type: 'qwen2',
+  hidden_size: 192,
+  intermediate_size: 576,
+  num_hidden_layers: 6,
+  num_attention_heads: 6,
+  num_key_value_heads: 3,
+  max_position_embeddings: 512,
+  rope_theta: 10000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: true,
+  hidden_act: 'silu',
 };
 
 /**
@@ -45,8 +54,18 @@ export async function buildDemoBase(o: DemoBaseOptions): Promise<string> {
   const log = o.log ?? (() => {});
   mkdirSync(o.workDir, { recursive: true });
   const initDir = join(o.workDir, 'init');
-  initModel({ config: writeConfig(o.workDir), tokenizer: 'chars', alphabet: DEMO_CHAR_ALPHABET, out: initDir, seed: o.seed ?? 1 });
-  const corpus = buildPretrainCorpus(arithmeticTask(), { seed: o.seed ?? 0, size: o.corpusSize ?? 30000, mix: DEMO_BASE_MIX });
+  initModel({
+    config: writeConfig(o.workDir),
+    tokenizer: 'chars',
+    alphabet: DEMO_CHAR_ALPHABET,
+    out: initDir,
+    seed: o.seed ?? 1,
+  });
+  const corpus = buildPretrainCorpus(arithmeticTask(), {
+    seed: o.seed ?? 0,
+    size: o.corpusSize ?? 30000,
+    mix: DEMO_BASE_MIX,
+  });
   const dataPath = join(o.workDir, 'corpus.jsonl');
   writeFileSync(dataPath, corpusToJsonl(corpus));
   log(`demo base: corpus of ${corpus.length} documents written to ${dataPath}`);
@@ -54,9 +73,24 @@ export async function buildDemoBase(o: DemoBaseOptions): Promise<string> {
   if (existsSync(sftOut)) rmSync(sftOut, { recursive: true, force: true });
   const opts = resolveSftOptions({
     cli: {
-      model: initDir, data: dataPath, out: sftOut, eval_fraction: 0.02, per_device_train_batch_size: 64, max_steps: o.maxSteps ?? 1600,
-      learning_rate: 1.5e-3, lr_scheduler_type: 'cosine', min_lr_ratio: 0.1, warmup_steps: 30, weight_decay: 0.01, adam_beta2: 0.99,
-      max_grad_norm: 1, seed: o.seed ?? 0, logging_steps: 25, eval_steps: 200, save_steps: 200, save_total_limit: 1,
+      model: initDir,
+      data: dataPath,
+      out: sftOut,
+      eval_fraction: 0.02,
+      per_device_train_batch_size: 64,
+      max_steps: o.maxSteps ?? 1600,
+      learning_rate: 1.5e-3,
+      lr_scheduler_type: 'cosine',
+      min_lr_ratio: 0.1,
+      warmup_steps: 30,
+      weight_decay: 0.01,
+      adam_beta2: 0.99,
+      max_grad_norm: 1,
+      seed: o.seed ?? 0,
+      logging_steps: 25,
+      eval_steps: 200,
+      save_steps: 200,
+      save_total_limit: 1,
     },
   });
   const r = await sftTrain(opts, { progress: o.progress, log });

@@ -56,36 +56,62 @@ export interface PipelineDemoOptions {
 
 function requireBase(base: string): void {
   if (!existsSync(join(base, 'config.json'))) {
-    throw new AhaError(`${base}: no base model (run \`aha demo\` once, or \`aha demo --rebuild-base\`, to build models/demo-base)`);
+    throw new AhaError(
+      `${base}: no base model (run \`aha demo\` once, or \`aha demo --rebuild-base\`, to build models/demo-base)`,
+    );
   }
 }
 
 /** The recipe of the r1 demo: every stage small, RL stages bounded by wall-clock. */
-export function r1DemoRecipe(o: Pick<PipelineDemoOptions, 'base' | 'minutes' | 'evalProblems' | 'evalSamples' | 'seed' | 'scale' | 'taskOptions'>): PipelineRecipeInput {
+export function r1DemoRecipe(
+  o: Pick<PipelineDemoOptions, 'base' | 'minutes' | 'evalProblems' | 'evalSamples' | 'seed' | 'scale' | 'taskOptions'>,
+): PipelineRecipeInput {
   const smoke = o.scale === 'smoke';
   const minutes = o.minutes ?? 6;
   const rl = (steps: number, share: number) => ({
     rewards: { accuracy: 1, format: 1, language: 1 },
     grpo: {
-      num_generations: smoke ? 2 : 8, beta: 0, epsilon: 0.2, loss_type: 'dr_grpo', scale_rewards: 'group', max_completion_length: smoke ? 24 : 160,
-      temperature: 1.0, mask_truncated_completions: true,
+      num_generations: smoke ? 2 : 8,
+      beta: 0,
+      epsilon: 0.2,
+      loss_type: 'dr_grpo',
+      scale_rewards: 'group',
+      max_completion_length: smoke ? 24 : 160,
+      temperature: 1.0,
+      mask_truncated_completions: true,
     },
     training: {
       // After SFT the policy is sharp: R1-Zero's demo rate (3e-4, from the base) wrecks its arithmetic in ten steps.
-      learning_rate: 5e-5, max_steps: smoke ? 1 : steps, prompts_per_step: smoke ? 2 : 16, warmup_steps: smoke ? 0 : 2, seed: o.seed ?? 0,
-      save_steps: smoke ? 0 : 10, save_total_limit: 1, sample_log_steps: 5,
+      learning_rate: 5e-5,
+      max_steps: smoke ? 1 : steps,
+      prompts_per_step: smoke ? 2 : 16,
+      warmup_steps: smoke ? 0 : 2,
+      seed: o.seed ?? 0,
+      save_steps: smoke ? 0 : 10,
+      save_total_limit: 1,
+      sample_log_steps: 5,
     },
     max_minutes: minutes * share,
   });
   const sft = (steps: number) => ({
-    learning_rate: 3e-4, max_steps: smoke ? 1 : steps, per_device_train_batch_size: smoke ? 2 : 16, lr_scheduler_type: 'cosine', min_lr_ratio: 0.1,
-    warmup_steps: smoke ? 0 : 3, save_steps: smoke ? 1 : 20, logging_steps: 5, seed: o.seed ?? 0,
+    learning_rate: 3e-4,
+    max_steps: smoke ? 1 : steps,
+    per_device_train_batch_size: smoke ? 2 : 16,
+    lr_scheduler_type: 'cosine',
+    min_lr_ratio: 0.1,
+    warmup_steps: smoke ? 0 : 3,
+    save_steps: smoke ? 1 : 20,
+    logging_steps: 5,
+    seed: o.seed ?? 0,
   });
   return {
     base_model: o.base,
     task: 'arithmetic',
     task_options: {
-      min_terms: o.taskOptions?.minTerms, max_terms: o.taskOptions?.maxTerms, max_operand: o.taskOptions?.maxOperand, ops: o.taskOptions?.ops,
+      min_terms: o.taskOptions?.minTerms,
+      max_terms: o.taskOptions?.maxTerms,
+      max_operand: o.taskOptions?.maxOperand,
+      ops: o.taskOptions?.ops,
     },
     task_train_size: smoke ? 32 : 5000,
     language: 'en',
@@ -96,9 +122,23 @@ export function r1DemoRecipe(o: Pick<PipelineDemoOptions, 'base' | 'minutes' | '
     // a chain of thought needs the question and at least 3 rewrite lines to count as one.
     filters: { language_threshold: 0.9, max_paragraph_chars: 2000, min_reasoning_lines: smoke ? null : 4 },
     stages: {
-      cold_start_sft: { prompts: smoke ? 8 : 256, samples_per_prompt: smoke ? 2 : 4, max_per_prompt: 1, temperature: 0.8, sft: sft(40), max_minutes: minutes * 0.15 },
+      cold_start_sft: {
+        prompts: smoke ? 8 : 256,
+        samples_per_prompt: smoke ? 2 : 4,
+        max_per_prompt: 1,
+        temperature: 0.8,
+        sft: sft(40),
+        max_minutes: minutes * 0.15,
+      },
       reasoning_rl: rl(25, 0.35),
-      rejection_sft: { prompts: smoke ? 8 : 192, samples_per_prompt: smoke ? 2 : 4, max_per_prompt: 2, temperature: 0.7, sft: sft(60), max_minutes: minutes * 0.2 },
+      rejection_sft: {
+        prompts: smoke ? 8 : 192,
+        samples_per_prompt: smoke ? 2 : 4,
+        max_per_prompt: 2,
+        temperature: 0.7,
+        sft: sft(60),
+        max_minutes: minutes * 0.2,
+      },
       all_scenarios_rl: rl(15, 0.3),
     },
   };
@@ -114,9 +154,12 @@ export async function runR1PipelineDemo(o: PipelineDemoOptions): Promise<Pipelin
   const t0 = Date.now();
   const r = await runR1Pipeline(recipe, { outDir: o.out, resume, signal: o.signal, log: o.log, progress: o.progress });
   print('');
-  print(`R1 pipeline demo (${((Date.now() - t0) / 60000).toFixed(1)} min; held-out: ${recipe.eval.problems} problems x ${recipe.eval.samples} samples, T=0.6)`);
+  print(
+    `R1 pipeline demo (${((Date.now() - t0) / 60000).toFixed(1)} min; held-out: ${recipe.eval.problems} problems x ${recipe.eval.samples} samples, T=0.6)`,
+  );
   if (r.base) print('  ' + formatStageEval('base', r.base));
-  for (const s of r.stages) print('  ' + (s.eval ? formatStageEval(s.name, s.eval) : `${s.name.padEnd(18)} ${s.status}`));
+  for (const s of r.stages)
+    print('  ' + (s.eval ? formatStageEval(s.name, s.eval) : `${s.name.padEnd(18)} ${s.status}`));
   print(`run directory: ${r.outDir}`);
   return r;
 }
@@ -151,11 +194,17 @@ export async function runDistillDemo(o: DistillDemoOptions): Promise<DistillDemo
   const seed = o.seed ?? 0;
   const minutes = o.minutes ?? 6;
   const teacher = o.teacher !== undefined && existsSync(join(o.teacher, 'config.json')) ? o.teacher : o.base;
-  if (o.teacher !== undefined && teacher !== o.teacher) o.log(`distill demo: no model at ${o.teacher}; the base model teaches`);
+  if (o.teacher !== undefined && teacher !== o.teacher)
+    o.log(`distill demo: no model at ${o.teacher}; the base model teaches`);
   mkdirSync(o.out, { recursive: true });
 
   const task = arithmeticTask(o.taskOptions);
-  const toProblem = (ex: ArithmeticExample): DistillProblem => ({ id: ex.question, question: ex.question, answer: ex.answer, example: ex });
+  const toProblem = (ex: ArithmeticExample): DistillProblem => ({
+    id: ex.question,
+    question: ex.question,
+    answer: ex.answer,
+    example: ex,
+  });
   const train = task.generate(new Rng(seed + 1), smoke ? 8 : 256, 'train').map(toProblem);
   const test = task.generate(new Rng(seed + 7), o.evalProblems ?? (smoke ? 2 : 64), 'test').map(toProblem);
   const verify = answerVerifier({ check: (a, p) => task.check(a, p.example as ArithmeticExample) });
@@ -170,18 +219,38 @@ export async function runDistillDemo(o: DistillDemoOptions): Promise<DistillDemo
 
   const t0 = Date.now();
   const report = await runDistill({
-    out: join(o.out, 'distill'), teacher, student: studentDir, problems: { train, eval: test }, prompt, verify,
-    samples: smoke ? 2 : 4, maxPerPrompt: 2, temperature: 0.7, topP: 0.95, maxNewTokens: maxNew, seed,
+    out: join(o.out, 'distill'),
+    teacher,
+    student: studentDir,
+    problems: { train, eval: test },
+    prompt,
+    verify,
+    samples: smoke ? 2 : 4,
+    maxPerPrompt: 2,
+    temperature: 0.7,
+    topP: 0.95,
+    maxNewTokens: maxNew,
+    seed,
     sft: {
-      learning_rate: 1e-3, max_steps: smoke ? 1 : 500, per_device_train_batch_size: smoke ? 2 : 32, lr_scheduler_type: 'cosine', min_lr_ratio: 0.1,
-      warmup_steps: smoke ? 0 : 10, save_steps: smoke ? 1 : 50, logging_steps: 10, seed,
+      learning_rate: 1e-3,
+      max_steps: smoke ? 1 : 500,
+      per_device_train_batch_size: smoke ? 2 : 32,
+      lr_scheduler_type: 'cosine',
+      min_lr_ratio: 0.1,
+      warmup_steps: smoke ? 0 : 10,
+      save_steps: smoke ? 1 : 50,
+      logging_steps: 10,
+      seed,
     },
     sftMaxMinutes: minutes * 0.4,
     eval: { samples: o.evalSamples ?? (smoke ? 1 : 2), maxNewTokens: maxNew },
-    signal: o.signal, log: o.log, progress: o.progress,
+    signal: o.signal,
+    log: o.log,
+    progress: o.progress,
   });
   const distillSeconds = (Date.now() - t0) / 1000;
-  if (report.status === 'interrupted') return { interrupted: true, teacher, report, grpoOnly: null, grpoSteps: 0, distillSeconds, out: o.out };
+  if (report.status === 'interrupted')
+    return { interrupted: true, teacher, report, grpoOnly: null, grpoSteps: 0, distillSeconds, out: o.out };
 
   // The same student, GRPO alone, for the same wall-clock time.
   o.log(`distill demo: GRPO alone on the fresh student for ${distillSeconds.toFixed(0)} s`);
@@ -190,12 +259,17 @@ export async function runDistillDemo(o: DistillDemoOptions): Promise<DistillDemo
   let grpoSteps: number;
   let grpoModelDir: string;
   if (existsSync(donePath)) {
-    ({ steps: grpoSteps, checkpoint: grpoModelDir } = JSON.parse(readFileSync(donePath, 'utf8')) as { steps: number; checkpoint: string });
+    ({ steps: grpoSteps, checkpoint: grpoModelDir } = JSON.parse(readFileSync(donePath, 'utf8')) as {
+      steps: number;
+      checkpoint: string;
+    });
   } else {
     // A wall-clock race cannot be resumed fairly: an unfinished one starts over.
     rmSync(grpoDir, { recursive: true, force: true });
     const budget = budgetSignal(o.signal ?? new AbortController().signal, distillSeconds / 60);
-    const rows = task.generate(new Rng(seed + 1), smoke ? 4 : 2000, 'train').map((ex) => ({ ...ex, prompt: task.prompt(ex) }));
+    const rows = task
+      .generate(new Rng(seed + 1), smoke ? 4 : 2000, 'train')
+      .map((ex) => ({ ...ex, prompt: task.prompt(ex) }));
     try {
       const r = await grpoTrain(
         {
@@ -203,15 +277,38 @@ export async function runDistillDemo(o: DistillDemoOptions): Promise<DistillDemo
           dataset: rows,
           prompt: (ex: { prompt: string }) => ex.prompt,
           rewards: [
-            { name: 'accuracy', weight: 1, fn: async (c: string, ex: Record<string, unknown>) => ((await verify(c, { ...(ex as unknown as ReasoningProblem), example: ex })) ? 1 : 0) },
-            { name: 'format', weight: 1, fn: (c: string, _ex: unknown, rc: { prompt: string }) => (readableFormat(c, rc.prompt) ? 1 : 0) },
+            {
+              name: 'accuracy',
+              weight: 1,
+              fn: async (c: string, ex: Record<string, unknown>) =>
+                (await verify(c, { ...(ex as unknown as ReasoningProblem), example: ex })) ? 1 : 0,
+            },
+            {
+              name: 'format',
+              weight: 1,
+              fn: (c: string, _ex: unknown, rc: { prompt: string }) => (readableFormat(c, rc.prompt) ? 1 : 0),
+            },
           ],
-          grpo: { num_generations: smoke ? 2 : 8, beta: 0, loss_type: 'dr_grpo', max_completion_length: maxNew, temperature: 1.0 },
-          training: { learning_rate: 1e-3, max_steps: smoke ? 1 : 10_000, prompts_per_step: smoke ? 2 : 16, seed, save_steps: 0, sample_log_steps: 0 },
+          grpo: {
+            num_generations: smoke ? 2 : 8,
+            beta: 0,
+            loss_type: 'dr_grpo',
+            max_completion_length: maxNew,
+            temperature: 1.0,
+          },
+          training: {
+            learning_rate: 1e-3,
+            max_steps: smoke ? 1 : 10_000,
+            prompts_per_step: smoke ? 2 : 16,
+            seed,
+            save_steps: 0,
+            sample_log_steps: 0,
+          },
         },
         { outDir: grpoDir, signal: budget.signal, log: o.log, progress: o.progress },
       );
-      if (o.signal?.aborted) return { interrupted: true, teacher, report, grpoOnly: null, grpoSteps: r.step, distillSeconds, out: o.out };
+      if (o.signal?.aborted)
+        return { interrupted: true, teacher, report, grpoOnly: null, grpoSteps: r.step, distillSeconds, out: o.out };
       grpoSteps = r.step;
       grpoModelDir = r.checkpoint!;
       writeFileAtomic(donePath, JSON.stringify({ steps: grpoSteps, checkpoint: grpoModelDir }) + '\n');
@@ -219,10 +316,22 @@ export async function runDistillDemo(o: DistillDemoOptions): Promise<DistillDemo
       budget.dispose();
     }
   }
-  const testProblems: ReasoningProblem[] = test.map((p) => ({ id: p.id, question: p.question, answer: p.answer, prompt: prompt(p), example: p.example }));
+  const testProblems: ReasoningProblem[] = test.map((p) => ({
+    id: p.id,
+    question: p.question,
+    answer: p.answer,
+    prompt: prompt(p),
+    example: p.example,
+  }));
   const grpoOnly = await evaluateReasoning({
-    generator: localGenerator(grpoModelDir, false).generator, problems: testProblems, verify, language: 'en',
-    samples: o.evalSamples ?? (smoke ? 1 : 2), maxNewTokens: maxNew, seed, signal: o.signal,
+    generator: localGenerator(grpoModelDir, false).generator,
+    problems: testProblems,
+    verify,
+    language: 'en',
+    samples: o.evalSamples ?? (smoke ? 1 : 2),
+    maxNewTokens: maxNew,
+    seed,
+    signal: o.signal,
   });
   writeFileAtomic(join(o.out, 'eval_grpo_only.json'), JSON.stringify(grpoOnly, null, 2) + '\n');
 
@@ -232,7 +341,9 @@ export async function runDistillDemo(o: DistillDemoOptions): Promise<DistillDemo
   if (report.evals.teacher) print('  ' + formatStageEval('teacher', report.evals.teacher));
   if (report.evals.student_before) print('  ' + formatStageEval('student (fresh)', report.evals.student_before));
   if (report.evals.student_after) print('  ' + formatStageEval('student distilled', report.evals.student_after));
-  print('  ' + formatStageEval(`student GRPO only`, grpoOnly) + `   (${grpoSteps} steps in ${distillSeconds.toFixed(0)} s)`);
+  print(
+    '  ' + formatStageEval(`student GRPO only`, grpoOnly) + `   (${grpoSteps} steps in ${distillSeconds.toFixed(0)} s)`,
+  );
   print(`run directory: ${o.out}`);
   return { interrupted: false, teacher, report, grpoOnly, grpoSteps, distillSeconds, out: o.out };
 }

@@ -60,16 +60,26 @@ export async function runR1ZeroDemo(o: R1ZeroDemoOptions): Promise<R1ZeroDemoRes
   const train = task.generate(new Rng(o.seed + 1), 20000, 'train');
   const base = loadPretrained(o.base, { requireTokenizer: true });
   const evalOpts = (label: string) => ({
-    k: o.evalSamples, seed: o.seed, maxNewTokens: 200,
-    onProgress: (d: number, n: number) => { if (d === n) o.log(`demo: ${label} evaluation done (${n} samples)`); },
+    k: o.evalSamples,
+    seed: o.seed,
+    maxNewTokens: 200,
+    onProgress: (d: number, n: number) => {
+      if (d === n) o.log(`demo: ${label} evaluation done (${n} samples)`);
+    },
   });
-  o.log(`demo: evaluating the base model on ${test.length} held-out problems x ${o.evalSamples} samples (T=0.6, top-p 0.95)`);
+  o.log(
+    `demo: evaluating the base model on ${test.length} held-out problems x ${o.evalSamples} samples (T=0.6, top-p 0.95)`,
+  );
   const before = await evaluateTask(base.model, base.tokenizer!, task, test, evalOpts('before'));
-  o.log(`demo: before RL: pass@1 ${(100 * before.pass_at_1).toFixed(1)}%, format ${(100 * before.format_rate).toFixed(1)}%`);
+  o.log(
+    `demo: before RL: pass@1 ${(100 * before.pass_at_1).toFixed(1)}%, format ${(100 * before.format_rate).toFixed(1)}%`,
+  );
 
   const deadline = Date.now() + o.minutes * 60_000;
   const stopper = new AbortController();
-  const timer = setInterval(() => { if (Date.now() > deadline) stopper.abort(); }, 1000);
+  const timer = setInterval(() => {
+    if (Date.now() > deadline) stopper.abort();
+  }, 1000);
   o.signal?.addEventListener('abort', () => stopper.abort());
   const runDir = join(o.out, 'grpo');
   let result;
@@ -83,10 +93,27 @@ export async function runR1ZeroDemo(o: R1ZeroDemoOptions): Promise<R1ZeroDemoRes
           { name: 'accuracy', weight: 1, check: (answer: string, ex: ArithmeticExample) => task.check(answer, ex) },
           { name: 'format', weight: 1, options: { mode: 'strict' } },
         ],
-        grpo: { num_generations: 8, beta: 0, epsilon: 0.2, loss_type: 'dr_grpo', scale_rewards: 'group', max_completion_length: 160, temperature: 1.0 },
+        grpo: {
+          num_generations: 8,
+          beta: 0,
+          epsilon: 0.2,
+          loss_type: 'dr_grpo',
+          scale_rewards: 'group',
+          max_completion_length: 160,
+          temperature: 1.0,
+        },
         training: {
-          learning_rate: o.learningRate, max_steps: o.steps, prompts_per_step: 16, warmup_steps: 3, lr_scheduler_type: 'constant',
-          seed: o.seed, save_steps: 10, save_total_limit: 1, sample_log_steps: 5, max_grad_norm: 1.0, micro_batch_tokens: 8192,
+          learning_rate: o.learningRate,
+          max_steps: o.steps,
+          prompts_per_step: 16,
+          warmup_steps: 3,
+          lr_scheduler_type: 'constant',
+          seed: o.seed,
+          save_steps: 10,
+          save_total_limit: 1,
+          sample_log_steps: 5,
+          max_grad_norm: 1.0,
+          micro_batch_tokens: 8192,
         },
       },
       { outDir: runDir, model: base, resume: o.resume, signal: stopper.signal, progress: o.progress, log: o.log },

@@ -33,7 +33,10 @@ export interface MemoryEstimate {
  */
 export function estimateMemory(c: EngineConfig, use: MemoryUse = {}): MemoryEstimate {
   const P = parameterCount(c) * 4;
-  const C = c.hiddenSize, qd = c.numHeads * c.headDim, kd = c.numKvHeads * c.headDim, I = c.intermediateSize;
+  const C = c.hiddenSize,
+    qd = c.numHeads * c.headDim,
+    kd = c.numKvHeads * c.headDim,
+    I = c.intermediateSize;
   const N = use.batchTokens ?? 0;
   const perLayer = C * 4 + 2 + qd * 3 + kd * 4 + c.numHeads * 2 + c.numKvHeads + I * 3;
   const layers = use.training ? c.numLayers : 1;
@@ -90,23 +93,34 @@ export function formatBytes(b: number): string {
 export function assertMemoryFits(c: EngineConfig, use: MemoryUse, what: string, available = availableMemory()): void {
   const e = estimateMemory(c, use);
   if (e.total <= available) return;
-  const parts = ([
-    ['weights', e.weights], ['gradients', e.gradients], ['AdamW state', e.optimizer], ['reference copy', e.reference],
-    ['activations', e.activations], ['KV cache', e.kvCache],
-  ] as const).filter(([, b]) => b > 0).map(([n, b]) => `${n} ${formatBytes(b)}`);
+  const parts = (
+    [
+      ['weights', e.weights],
+      ['gradients', e.gradients],
+      ['AdamW state', e.optimizer],
+      ['reference copy', e.reference],
+      ['activations', e.activations],
+      ['KV cache', e.kvCache],
+    ] as const
+  )
+    .filter(([, b]) => b > 0)
+    .map(([n, b]) => `${n} ${formatBytes(b)}`);
   const fixed = e.total - e.activations - e.kvCache;
   let hint: string;
   if (fixed > available) {
     const inference = e.weights + e.activations + e.kvCache;
-    hint = e.weights > available
-      ? 'the float32 weights alone do not fit: use a smaller model or a machine with more memory (16-bit weights are not available yet)'
-      : inference <= available && use.training
-        ? 'inference fits, full training does not: train a smaller model (LoRA is not available yet)'
-        : 'drop the reference copy (beta 0) or use a smaller model';
+    hint =
+      e.weights > available
+        ? 'the float32 weights alone do not fit: use a smaller model or a machine with more memory (16-bit weights are not available yet)'
+        : inference <= available && use.training
+          ? 'inference fits, full training does not: train a smaller model (LoRA is not available yet)'
+          : 'drop the reference copy (beta 0) or use a smaller model';
   } else {
     const perToken = (e.activations + e.kvCache) / Math.max(1, use.batchTokens ?? 1);
     const fits = Math.floor((available - fixed) / Math.max(1, perToken));
-    hint = use.batchTokens ? `a smaller batch would fit (at most about ${fits} tokens per forward)` : 'use a smaller batch';
+    hint = use.batchTokens
+      ? `a smaller batch would fit (at most about ${fits} tokens per forward)`
+      : 'use a smaller batch';
   }
   throw new AhaError(
     `out of memory: ${what} needs ${formatBytes(e.total)} (${parts.join(', ')}), ${formatBytes(available)} available; ${hint}`,

@@ -154,7 +154,8 @@ export class Model {
     return { m: this.store('adamM'), v: this.store('adamV'), step: this.native.optimizerSteps() };
   }
   setOptimizerStep(step: number): void {
-    if (!(Number.isSafeInteger(step) && step >= 0)) throw new AhaError(`optimizer step must be an integer >= 0 (got ${step})`);
+    if (!(Number.isSafeInteger(step) && step >= 0))
+      throw new AhaError(`optimizer step must be an integer >= 0 (got ${step})`);
     this.native.setOptimizerSteps(step);
   }
   /** Number of parameters. */
@@ -181,7 +182,9 @@ export class Model {
     return seqs.map((s, i) => {
       if (s.length === 0) throw new AhaError(`${what} ${i} is empty`);
       if (s.length > maxPositionEmbeddings)
-        throw new AhaError(`${what} ${i} has ${s.length} tokens, over max_position_embeddings ${maxPositionEmbeddings}`);
+        throw new AhaError(
+          `${what} ${i} has ${s.length} tokens, over max_position_embeddings ${maxPositionEmbeddings}`,
+        );
       const a = s instanceof Int32Array ? s : Int32Array.from(s);
       for (let t = 0; t < a.length; t++)
         if (!(a[t] >= 0 && a[t] < vocabSize) || !Number.isInteger(s[t]))

@@ -19,13 +19,19 @@ export interface NativeModelHandle {
   snapshotReference(): void;
   dropReference(): void;
   hasReference(): boolean;
-  forward(seqs: Int32Array[], opts: { train?: boolean; entropy?: boolean; reference?: boolean }): Promise<{
+  forward(
+    seqs: Int32Array[],
+    opts: { train?: boolean; entropy?: boolean; reference?: boolean },
+  ): Promise<{
     logprobs: Float32Array;
     entropy?: Float32Array;
   }>;
   backward(dlogp: Float32Array, dentropy?: Float32Array): Promise<void>;
   adamwStep(opts: object): Promise<{ gradNorm: number; skipped: boolean; step: number }>;
-  generate(prompts: Int32Array[], opts: object): Promise<{ tokens: Int32Array; logprobs: Float32Array; finishReason: string }[]>;
+  generate(
+    prompts: Int32Array[],
+    opts: object,
+  ): Promise<{ tokens: Int32Array; logprobs: Float32Array; finishReason: string }[]>;
 }
 
 interface Addon {
@@ -40,10 +46,24 @@ interface Addon {
   probe(kind: 'sgemm' | 'fma', M?: number, N?: number, K?: number, reps?: number): Promise<number>;
   /** Inner kernels, exposed for their tests against float64 references. */
   kernels: {
-    smallGemmNT(X: Float32Array, W: Float32Array, bias: Float32Array | null, M: number, K: number, N: number): Float32Array;
+    smallGemmNT(
+      X: Float32Array,
+      W: Float32Array,
+      bias: Float32Array | null,
+      M: number,
+      K: number,
+      N: number,
+    ): Float32Array;
     expShiftSum(x: Float32Array, shift: number): { y: Float32Array; sum: number; max: number };
     /** Packs W, then C = X W^T (+ bias) through the decode kernel for packed weights. */
-    packedGemmNT(X: Float32Array, W: Float32Array, bias: Float32Array | null, M: number, K: number, N: number): Float32Array;
+    packedGemmNT(
+      X: Float32Array,
+      W: Float32Array,
+      bias: Float32Array | null,
+      M: number,
+      K: number,
+      N: number,
+    ): Float32Array;
     packedAvailable: boolean;
   };
 }
@@ -57,7 +77,8 @@ export function loadAddon(): Addon {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   // AHA_ENGINE: another build of the addon (the sanitizer job's, see scripts/test-sanitize.sh).
   const path = process.env.AHA_ENGINE || join(root, 'build', 'Release', 'aha_engine.node');
-  if (!existsSync(path)) throw new AhaError(`native engine not built (${path} missing): run \`npm ci\` or \`npm run build:native\``);
+  if (!existsSync(path))
+    throw new AhaError(`native engine not built (${path} missing): run \`npm ci\` or \`npm run build:native\``);
   addon = createRequire(import.meta.url)(path) as Addon;
   return addon;
 }

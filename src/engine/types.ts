@@ -1,6 +1,6 @@
 /**
  * The shape of a decoder-only transformer as the native engine sees it (Llama / Qwen2 / Qwen3 / Mistral family).
- * Built from a Hugging Face config.json by src/model/config.ts; the engine never reads JSON itself.
+ * Built from a Hugging Face config.json by src/model/hfConfig.ts; the engine never reads JSON itself.
  */
 export interface EngineConfig {
   vocabSize: number;
@@ -51,7 +51,9 @@ export function tensorLayout(c: EngineConfig): TensorInfo[] {
     out.push({ name, shape, offset, size });
     offset += size;
   };
-  const C = c.hiddenSize, D = c.headDim, I = c.intermediateSize;
+  const C = c.hiddenSize,
+    D = c.headDim,
+    I = c.intermediateSize;
   add('model.embed_tokens.weight', [c.vocabSize, C]);
   for (let l = 0; l < c.numLayers; l++) {
     const p = `model.layers.${l}.`;
@@ -102,14 +104,16 @@ export type TensorStore = Float32Array | ((t: TensorInfo, start: number, length:
 /** Views covering tensor `t` of `store` in order, each at most `maxFloats` long (one view for a flat array). */
 export function tensorChunks(store: TensorStore, t: TensorInfo, maxFloats = MAX_VIEW_FLOATS): Float32Array[] {
   if (typeof store !== 'function') {
-    if (t.offset + t.size > store.length) throw new Error(`${t.name} ends at ${t.offset + t.size}, past the buffer (${store.length})`);
+    if (t.offset + t.size > store.length)
+      throw new Error(`${t.name} ends at ${t.offset + t.size}, past the buffer (${store.length})`);
     return [store.subarray(t.offset, t.offset + t.size)];
   }
   const out: Float32Array[] = [];
   for (let start = 0; start < t.size; start += maxFloats) {
     const n = Math.min(maxFloats, t.size - start);
     const v = store(t, start, n);
-    if (v.length !== n) throw new Error(`tensor store gave ${v.length} floats for ${t.name}[${start}..] (${n} expected)`);
+    if (v.length !== n)
+      throw new Error(`tensor store gave ${v.length} floats for ${t.name}[${start}..] (${n} expected)`);
     out.push(v);
   }
   return out;

@@ -49,7 +49,12 @@ const DATA_DIR = fileURLToPath(new URL('../../data/benchmarks/', import.meta.url
  */
 export const BENCHMARKS: Readonly<Record<string, BenchmarkInfo>> = Object.freeze({
   gsm8k: { file: 'gsm8k/test.jsonl', rows: 1319, samples: 4, description: 'GSM8K test (grade-school word problems)' },
-  math500: { file: 'math500/test.jsonl', rows: 500, samples: 16, description: 'MATH-500 (Lightman et al. subset of MATH test)' },
+  math500: {
+    file: 'math500/test.jsonl',
+    rows: 500,
+    samples: 16,
+    description: 'MATH-500 (Lightman et al. subset of MATH test)',
+  },
   aime24: { file: 'aime24/test.jsonl', rows: 30, samples: 64, description: 'AIME 2024 I and II' },
   amc23: { file: 'amc23/test.jsonl', rows: 40, samples: 16, description: 'AMC 12 2023 (numeric answers)' },
 });
@@ -80,7 +85,6 @@ export interface LoadBenchmarkOptions {
 const QUESTION_FIELDS = ['problem', 'question', 'prompt'];
 const ID_FIELDS = ['unique_id', 'id', 'problem_id', 'idx'];
 
-
 function scalarString(v: unknown): string | null {
   if (typeof v === 'string') return v;
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
@@ -108,10 +112,15 @@ function rowAnswer(row: Record<string, unknown>, source: string, field: string |
     if (boxed === null) throw new AhaError(`${source}: no 'answer' field and 'solution' has no \\boxed{} answer`);
     return boxed;
   } else {
-    throw new AhaError(`${source}: no 'answer' field (nor a 'solution' with a \\boxed{} answer); the row has: ${fields()}`);
+    throw new AhaError(
+      `${source}: no 'answer' field (nor a 'solution' with a \\boxed{} answer); the row has: ${fields()}`,
+    );
   }
   const s = scalarString(raw);
-  if (s === null || s.trim() === '') throw new AhaError(`${source}: field '${from}' must be a non-empty string or number, got ${JSON.stringify(raw)?.slice(0, 60)}`);
+  if (s === null || s.trim() === '')
+    throw new AhaError(
+      `${source}: field '${from}' must be a non-empty string or number, got ${JSON.stringify(raw)?.slice(0, 60)}`,
+    );
   if (/####/.test(s)) {
     const r = extractAnswer(s, { strategies: ['gsm8k'] });
     if (r.answer === null) throw new AhaError(`${source}: field '${from}' has "####" but no answer after it`);
@@ -125,7 +134,8 @@ function rowQuestion(row: Record<string, unknown>, source: string, field: string
   for (const f of candidates) {
     const v = row[f];
     if (v === undefined || v === null) continue;
-    if (typeof v !== 'string' || v.trim() === '') throw new AhaError(`${source}: field '${f}' must be a non-empty string`);
+    if (typeof v !== 'string' || v.trim() === '')
+      throw new AhaError(`${source}: field '${f}' must be a non-empty string`);
     return v;
   }
   const fields = Object.keys(row).slice(0, 10).join(', ');
@@ -173,7 +183,8 @@ export async function loadBenchmark(nameOrPath: string, opts: LoadBenchmarkOptio
     const { source, row } = rows[i];
     const id = idField !== undefined ? scalarString(row[idField])! : String(i);
     const dup = seen.get(id);
-    if (dup !== undefined) throw new AhaError(`${source}: duplicate ${idField} ${JSON.stringify(id)} (first at ${dup})`);
+    if (dup !== undefined)
+      throw new AhaError(`${source}: duplicate ${idField} ${JSON.stringify(id)} (first at ${dup})`);
     seen.set(id, source);
     examples.push({
       id,

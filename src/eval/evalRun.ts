@@ -3,7 +3,18 @@
  * file, and the summary JSON written atomically at the end. Rerunning the same command resumes: problems whose
  * samples are all in the JSONL are not generated again.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AhaError } from '../errors.ts';
 import { writeFileAtomic } from '../util/fs.ts';
@@ -28,8 +39,13 @@ export function evalRunFiles(out: string, benchmark: string): EvalRunFiles {
     const stem = out.replace(/\.jsonl$/i, '');
     return { generations: out, settings: `${stem}.run.json`, summary: `${stem}.summary.json` };
   }
-  if (existsSync(out) && !statSync(out).isDirectory()) throw new AhaError(`--out ${out}: exists and is not a directory (a file must end in .jsonl)`);
-  return { generations: join(out, `${benchmark}.jsonl`), settings: join(out, `${benchmark}.run.json`), summary: join(out, `${benchmark}.summary.json`) };
+  if (existsSync(out) && !statSync(out).isDirectory())
+    throw new AhaError(`--out ${out}: exists and is not a directory (a file must end in .jsonl)`);
+  return {
+    generations: join(out, `${benchmark}.jsonl`),
+    settings: join(out, `${benchmark}.run.json`),
+    summary: join(out, `${benchmark}.summary.json`),
+  };
 }
 
 function checkRecord(v: unknown, where: string): SampleRecord {
@@ -55,7 +71,10 @@ function checkRecord(v: unknown, where: string): SampleRecord {
  * for the same problem and sample replaces an earlier one). A last line cut short by a crash (no newline, not
  * JSON) is removed from the file; any other malformed line is an AhaError naming file:line.
  */
-export function readCompleted(path: string, k: number): { completed: Map<string, SampleRecord[]>; lines: number; repaired: boolean } {
+export function readCompleted(
+  path: string,
+  k: number,
+): { completed: Map<string, SampleRecord[]>; lines: number; repaired: boolean } {
   const completed = new Map<string, SampleRecord[]>();
   if (!existsSync(path)) return { completed, lines: 0, repaired: false };
   const text = readFileSync(path, 'utf8');
@@ -91,7 +110,11 @@ export function readCompleted(path: string, k: number): { completed: Map<string,
   if (!repaired && text.length > 0 && !text.endsWith('\n')) {
     // A complete last record without its newline: add it, or the next append would join two records.
     const fd = openSync(path, 'a');
-    try { writeSync(fd, '\n'); } finally { closeSync(fd); }
+    try {
+      writeSync(fd, '\n');
+    } finally {
+      closeSync(fd);
+    }
   }
   for (const [id, m] of bySample) {
     const recs: SampleRecord[] = [];
@@ -123,14 +146,14 @@ export interface EvalRunOptions extends Omit<EvaluateOptions, 'problems' | 'comp
 
 /** The written summary: evaluate()'s summary with the benchmark, settings and run facts. */
 export type EvalRunSummary = { benchmark: string } & EvalSummary & {
-  generator: string;
-  settings: EvalSettings;
-  resumed_problems: number;
-  generated_problems: number;
-  elapsed_s: number;
-  finished_at: string;
-  files?: EvalRunFiles;
-};
+    generator: string;
+    settings: EvalSettings;
+    resumed_problems: number;
+    generated_problems: number;
+    elapsed_s: number;
+    finished_at: string;
+    files?: EvalRunFiles;
+  };
 
 /**
  * Runs an evaluation with resumable outputs. Each problem's k records are appended (one write, then fsync) as soon
@@ -154,8 +177,10 @@ export async function runEval(o: EvalRunOptions): Promise<EvalRunSummary> {
       }
       for (const key of new Set([...Object.keys(saved), ...Object.keys(o.settings)])) {
         if (!sameSetting(saved[key], o.settings[key])) {
-          throw new AhaError(`${files.generations} was made with ${key} ${JSON.stringify(saved[key])}, not ${JSON.stringify(o.settings[key])}: ` +
-            'rerun with the same settings to resume, or use another --out (or --fresh to start over)');
+          throw new AhaError(
+            `${files.generations} was made with ${key} ${JSON.stringify(saved[key])}, not ${JSON.stringify(o.settings[key])}: ` +
+              'rerun with the same settings to resume, or use another --out (or --fresh to start over)',
+          );
         }
       }
     }
@@ -172,10 +197,13 @@ export async function runEval(o: EvalRunOptions): Promise<EvalRunSummary> {
       ...o,
       problems: o.benchmark.examples,
       completed,
-      onProblem: fd === undefined ? undefined : (_p, recs) => {
-        writeSync(fd!, recs.map((r) => JSON.stringify(r)).join('\n') + '\n');
-        fsyncSync(fd!);
-      },
+      onProblem:
+        fd === undefined
+          ? undefined
+          : (_p, recs) => {
+              writeSync(fd!, recs.map((r) => JSON.stringify(r)).join('\n') + '\n');
+              fsyncSync(fd!);
+            },
     });
     const summary: EvalRunSummary = {
       benchmark: o.benchmark.name,

@@ -63,8 +63,16 @@ export function scoreSample(
     reason = v.reason ?? null;
   }
   return {
-    problem_id: problem.id, sample, prompt, completion: gen.text, extracted: e.answer, rule: e.rule, equal, reason,
-    tokens: gen.tokens, finish_reason: gen.finishReason,
+    problem_id: problem.id,
+    sample,
+    prompt,
+    completion: gen.text,
+    extracted: e.answer,
+    rule: e.rule,
+    equal,
+    reason,
+    tokens: gen.tokens,
+    finish_reason: gen.finishReason,
   };
 }
 
@@ -122,7 +130,10 @@ export interface EvalSummary extends Metrics {
 
 /** Scores one problem's k samples. */
 export function scoreProblem(problem: BenchmarkExample, records: readonly SampleRecord[]): ProblemScore {
-  const vote = majorityVote(records.map((r) => r.extracted), problem.answer);
+  const vote = majorityVote(
+    records.map((r) => r.extracted),
+    problem.answer,
+  );
   return {
     id: problem.id,
     n: records.length,
@@ -137,7 +148,9 @@ export function scoreProblem(problem: BenchmarkExample, records: readonly Sample
 function metrics(scores: readonly ProblemScore[], k: number): Metrics {
   const m = scores.length;
   if (m === 0) return { problems: 0, pass_at_1: 0, pass_at_k: 0, cons_at_k: 0 };
-  let p1 = 0, pk = 0, cons = 0;
+  let p1 = 0,
+    pk = 0,
+    cons = 0;
   for (const s of scores) {
     p1 += s.c / s.n;
     pk += passAtK(s.n, s.c, Math.min(k, s.n));
@@ -146,7 +159,11 @@ function metrics(scores: readonly ProblemScore[], k: number): Metrics {
   return { problems: m, pass_at_1: p1 / m, pass_at_k: pk / m, cons_at_k: cons / m };
 }
 
-function breakdown(scores: readonly ProblemScore[], k: number, key: 'subject' | 'level'): Record<string, Metrics> | undefined {
+function breakdown(
+  scores: readonly ProblemScore[],
+  k: number,
+  key: 'subject' | 'level',
+): Record<string, Metrics> | undefined {
   const groups = new Map<string, ProblemScore[]>();
   for (const s of scores) {
     const v = s.meta[key];
@@ -157,7 +174,8 @@ function breakdown(scores: readonly ProblemScore[], k: number, key: 'subject' | 
   }
   if (groups.size === 0) return undefined;
   const keys = [...groups.keys()].sort((a, b) => {
-    const na = Number(a), nb = Number(b);
+    const na = Number(a),
+      nb = Number(b);
     return Number.isFinite(na) && Number.isFinite(nb) ? na - nb : a < b ? -1 : a > b ? 1 : 0;
   });
   return Object.fromEntries(keys.map((key) => [key, metrics(groups.get(key)!, k)]));
@@ -172,7 +190,10 @@ export function summarize(scores: readonly ProblemScore[], records: readonly Sam
   for (let kk = 1; kk <= n; kk *= 2) passAt[kk] = scores.reduce((a, s) => a + passAtK(s.n, s.c, kk), 0) / scores.length;
   if (!(n in passAt)) passAt[n] = scores.reduce((a, s) => a + passAtK(s.n, s.c, n), 0) / scores.length;
   // Prompts that did not fit produced nothing: they would drag the mean length down.
-  const lengths = records.filter((r) => r.finish_reason !== 'prompt_too_long').map((r) => r.tokens).filter((t): t is number => typeof t === 'number');
+  const lengths = records
+    .filter((r) => r.finish_reason !== 'prompt_too_long')
+    .map((r) => r.tokens)
+    .filter((t): t is number => typeof t === 'number');
   const tooLong = new Set(records.filter((r) => r.finish_reason === 'prompt_too_long').map((r) => r.problem_id));
   const out: EvalSummary = {
     ...base,
@@ -236,7 +257,8 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
     ids.add(p.id);
     const done = o.completed?.get(p.id);
     if (done !== undefined) {
-      if (done.length !== k) throw new AhaError(`evaluation: problem ${p.id} has ${done.length} saved samples, expected ${k}`);
+      if (done.length !== k)
+        throw new AhaError(`evaluation: problem ${p.id} has ${done.length} saved samples, expected ${k}`);
       byProblem.set(p.id, [...done]);
     }
   }
@@ -251,7 +273,8 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
     const finish = async (i: number, outs: Generation[]) => {
       const p = pending[i];
       if (byProblem.has(p.id)) return;
-      if (!Array.isArray(outs) || outs.length !== k) throw new AhaError(`generator returned ${outs?.length ?? 0} samples for problem ${p.id}, expected ${k}`);
+      if (!Array.isArray(outs) || outs.length !== k)
+        throw new AhaError(`generator returned ${outs?.length ?? 0} samples for problem ${p.id}, expected ${k}`);
       const recs = outs.map((g, j) => scoreSample(p, j, prompts[i], g, o));
       byProblem.set(p.id, recs);
       await o.onProblem?.(p, recs);
@@ -273,7 +296,8 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
     for (let i = 0; i < pending.length; i++) if (!byProblem.has(pending[i].id)) await finish(i, all?.[i]);
   }
   const missing = o.problems.filter((p) => !byProblem.has(p.id));
-  if (missing.length) throw new AhaError(`generator never completed problem ${missing[0].id} (${missing.length} missing)`);
+  if (missing.length)
+    throw new AhaError(`generator never completed problem ${missing[0].id} (${missing.length} missing)`);
   const records: SampleRecord[] = [];
   const scores = o.problems.map((p) => {
     const recs = byProblem.get(p.id)!;

@@ -53,9 +53,12 @@ export function sampleSeed(seed: number, problemId: string, sample: number): num
 }
 
 function checkOptions(prompts: readonly string[], o: GenerateOptions): void {
-  if (!Number.isInteger(o.n) || o.n < 1) throw new AhaError(`samples per prompt must be a positive integer (got ${o.n})`);
-  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1) throw new AhaError(`max new tokens must be a positive integer (got ${o.maxNewTokens})`);
-  if (o.ids !== undefined && o.ids.length !== prompts.length) throw new AhaError(`generate: ${o.ids.length} ids for ${prompts.length} prompts`);
+  if (!Number.isInteger(o.n) || o.n < 1)
+    throw new AhaError(`samples per prompt must be a positive integer (got ${o.n})`);
+  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1)
+    throw new AhaError(`max new tokens must be a positive integer (got ${o.maxNewTokens})`);
+  if (o.ids !== undefined && o.ids.length !== prompts.length)
+    throw new AhaError(`generate: ${o.ids.length} ids for ${prompts.length} prompts`);
 }
 
 function abortReason(signal: AbortSignal): unknown {
@@ -84,7 +87,12 @@ export interface LocalEngineGeneratorOptions {
 export const DEFAULT_KV_BUDGET_BYTES = 4 * 2 ** 30;
 
 /** Sequences per engine call whose float32 KV cache (keys and values, every layer) fits `budget`. */
-export function kvBatchSize(model: Model, maxNewTokens: number, longestPrompt: number, budget = DEFAULT_KV_BUDGET_BYTES): number {
+export function kvBatchSize(
+  model: Model,
+  maxNewTokens: number,
+  longestPrompt: number,
+  budget = DEFAULT_KV_BUDGET_BYTES,
+): number {
   const c = model.config;
   const len = Math.min(c.maxPositionEmbeddings, longestPrompt + maxNewTokens);
   const perSeq = 2 * c.numLayers * c.numKvHeads * c.headDim * len * 4;
@@ -129,29 +137,37 @@ export class LocalEngineGenerator implements Generator {
         else seqs.push({ prompt: i, sample: j });
       }
     }
-    for (let i = 0; i < prompts.length; i++) if (encoded[i].length >= maxPos) {
-      remaining[i] = 1;
-      await finishPrompt(i);
-    }
+    for (let i = 0; i < prompts.length; i++)
+      if (encoded[i].length >= maxPos) {
+        remaining[i] = 1;
+        await finishPrompt(i);
+      }
     const longest = seqs.reduce((m, s) => Math.max(m, encoded[s.prompt].length), 1);
     const bs = this.o.batchSize ?? kvBatchSize(model, opts.maxNewTokens, longest);
     for (let s = 0; s < seqs.length; s += bs) {
       if (opts.signal?.aborted) throw abortReason(opts.signal);
       const chunk = seqs.slice(s, s + bs);
-      const out = await model.generate(chunk.map((q) => encoded[q.prompt]), {
-        maxNewTokens: Math.min(opts.maxNewTokens, maxPos),
-        temperature: opts.temperature,
-        topP: opts.topP,
-        topK: this.o.topK ?? 0,
-        stopTokenIds: this.stop,
-        seeds: chunk.map((q) => sampleSeed(opts.seed, ids[q.prompt], q.sample)),
-      });
+      const out = await model.generate(
+        chunk.map((q) => encoded[q.prompt]),
+        {
+          maxNewTokens: Math.min(opts.maxNewTokens, maxPos),
+          temperature: opts.temperature,
+          topP: opts.topP,
+          topK: this.o.topK ?? 0,
+          stopTokenIds: this.stop,
+          seeds: chunk.map((q) => sampleSeed(opts.seed, ids[q.prompt], q.sample)),
+        },
+      );
       for (let k = 0; k < chunk.length; k++) {
         const { prompt, sample } = chunk[k];
         const x = out[k];
         // The stop token is not part of the text, as with an OpenAI server; it does count as a generated token.
         const body = x.finishReason === 'stop' ? x.tokens.slice(0, -1) : x.tokens;
-        results[prompt][sample] = { text: tokenizer.decode(body), tokens: x.tokens.length, finishReason: x.finishReason };
+        results[prompt][sample] = {
+          text: tokenizer.decode(body),
+          tokens: x.tokens.length,
+          finishReason: x.finishReason,
+        };
         await finishPrompt(prompt);
       }
     }
@@ -198,13 +214,17 @@ export function openAiBase(url: string): string {
   } catch {
     throw new AhaError(`--openai-base-url ${url}: not a URL`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new AhaError(`--openai-base-url ${url}: expected http:// or https://`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new AhaError(`--openai-base-url ${url}: expected http:// or https://`);
   const s = url.replace(/\/+$/, '');
   return /\/v1$/.test(s) ? s : `${s}/v1`;
 }
 
 class RetryableError extends Error {
-  constructor(message: string, readonly retryAfterMs?: number) {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
     super(message);
   }
 }
@@ -260,7 +280,8 @@ export class OpenAiGenerator implements Generator {
     const perRequest = this.o.nPerRequest ? opts.n : 1;
     const jobs: Job[] = [];
     for (let i = 0; i < prompts.length; i++) {
-      for (let j = 0; j < opts.n; j += perRequest) jobs.push({ prompt: i, first: j, count: Math.min(perRequest, opts.n - j) });
+      for (let j = 0; j < opts.n; j += perRequest)
+        jobs.push({ prompt: i, first: j, count: Math.min(perRequest, opts.n - j) });
     }
     const results: Generation[][] = prompts.map(() => new Array<Generation>(opts.n));
     const remaining = prompts.map(() => opts.n);
@@ -278,7 +299,8 @@ export class OpenAiGenerator implements Generator {
           const gens = await this.request(prompts[job.prompt], ids[job.prompt], job, opts, stop.signal);
           gens.forEach((g, k) => (results[job.prompt][job.first + k] = g));
           remaining[job.prompt] -= job.count;
-          if (remaining[job.prompt] === 0 && opts.onPrompt && !failure) await opts.onPrompt(job.prompt, results[job.prompt]);
+          if (remaining[job.prompt] === 0 && opts.onPrompt && !failure)
+            await opts.onPrompt(job.prompt, results[job.prompt]);
         } catch (e) {
           if (!failure) {
             failure = { error: stop.signal.aborted && opts.signal?.aborted ? abortReason(opts.signal) : e };
@@ -314,7 +336,13 @@ export class OpenAiGenerator implements Generator {
     return body;
   }
 
-  private async request(prompt: string, id: string, job: Job, o: GenerateOptions, signal: AbortSignal): Promise<Generation[]> {
+  private async request(
+    prompt: string,
+    id: string,
+    job: Job,
+    o: GenerateOptions,
+    signal: AbortSignal,
+  ): Promise<Generation[]> {
     const maxRetries = this.o.maxRetries ?? 5;
     const backoff = this.o.backoffMs ?? 1000;
     const timeoutMs = this.o.timeoutMs ?? 30 * 60_000;
@@ -323,7 +351,8 @@ export class OpenAiGenerator implements Generator {
     let lastError: RetryableError | undefined;
     for (let attempt = 0; attempt <= maxRetries; attempt++) {
       if (lastError) {
-        const wait = lastError.retryAfterMs ?? Math.min(60_000, backoff * 2 ** (attempt - 1) * (0.75 + 0.5 * Math.random()));
+        const wait =
+          lastError.retryAfterMs ?? Math.min(60_000, backoff * 2 ** (attempt - 1) * (0.75 + 0.5 * Math.random()));
         await sleep(wait, signal);
       }
       try {
@@ -334,7 +363,9 @@ export class OpenAiGenerator implements Generator {
         lastError = e;
       }
     }
-    throw new AhaError(`${this.url}: ${what}: failed after ${maxRetries + 1} attempts; last error: ${lastError?.message}`);
+    throw new AhaError(
+      `${this.url}: ${what}: failed after ${maxRetries + 1} attempts; last error: ${lastError?.message}`,
+    );
   }
 
   private async attempt(body: string, job: Job, signal: AbortSignal, timeoutMs: number): Promise<Generation[]> {
@@ -354,10 +385,16 @@ export class OpenAiGenerator implements Generator {
     }
     if (res.status === 429 || res.status >= 500) {
       const ra = Number(res.headers.get('retry-after'));
-      throw new RetryableError(`HTTP ${res.status}: ${text.slice(0, 200)}`, Number.isFinite(ra) && ra > 0 ? Math.min(ra, 120) * 1000 : undefined);
+      throw new RetryableError(
+        `HTTP ${res.status}: ${text.slice(0, 200)}`,
+        Number.isFinite(ra) && ra > 0 ? Math.min(ra, 120) * 1000 : undefined,
+      );
     }
     if (!res.ok) {
-      const hint = res.status === 400 && /context length|max_tokens|maximum/i.test(text) ? ' (hint: lower the max new tokens)' : '';
+      const hint =
+        res.status === 400 && /context length|max_tokens|maximum/i.test(text)
+          ? ' (hint: lower the max new tokens)'
+          : '';
       throw new Error(`HTTP ${res.status}: ${text.slice(0, 300)}${hint}`);
     }
     let json: { choices?: unknown; usage?: { completion_tokens?: unknown } };
@@ -368,7 +405,9 @@ export class OpenAiGenerator implements Generator {
     }
     const choices = json.choices;
     if (!Array.isArray(choices) || choices.length !== job.count) {
-      throw new Error(`expected ${job.count} choice(s), got ${Array.isArray(choices) ? choices.length : 'no choices array'}`);
+      throw new Error(
+        `expected ${job.count} choice(s), got ${Array.isArray(choices) ? choices.length : 'no choices array'}`,
+      );
     }
     const chat = (this.o.endpoint ?? 'chat') === 'chat';
     const ordered = [...choices].sort((a, b) => (Number(a?.index) || 0) - (Number(b?.index) || 0));
@@ -377,12 +416,22 @@ export class OpenAiGenerator implements Generator {
       let text: string;
       if (chat) {
         const m = c.message as Record<string, unknown> | undefined;
-        if (!m || (typeof m.content !== 'string' && m.content !== null && m.content !== undefined)) throw new Error('a choice has no message content');
+        if (!m || (typeof m.content !== 'string' && m.content !== null && m.content !== undefined))
+          throw new Error('a choice has no message content');
         const content = typeof m.content === 'string' ? m.content : '';
         // Servers with a reasoning parser (vLLM, SGLang) return the thinking apart; rebuild R1's output so that
         // the think-format check sees it. No content means the reasoning never closed.
-        const reasoning = typeof m.reasoning_content === 'string' ? m.reasoning_content : typeof m.reasoning === 'string' ? m.reasoning : null;
-        if (reasoning) text = m.content === null || m.content === undefined ? `<think>\n${reasoning}` : `<think>\n${reasoning}\n</think>\n\n${content}`;
+        const reasoning =
+          typeof m.reasoning_content === 'string'
+            ? m.reasoning_content
+            : typeof m.reasoning === 'string'
+              ? m.reasoning
+              : null;
+        if (reasoning)
+          text =
+            m.content === null || m.content === undefined
+              ? `<think>\n${reasoning}`
+              : `<think>\n${reasoning}\n</think>\n\n${content}`;
         else text = content;
       } else {
         if (typeof c.text !== 'string') throw new Error('a choice has no text');

@@ -27,7 +27,11 @@ export type MajorityVote = {
  *   `mathEqual`, else starts a new bloc; answers with identical trimmed text skip the comparison;
  * - the largest bloc wins; among equally large blocs the one whose first member came earliest wins.
  */
-export function majorityVote(answers: readonly (string | null | undefined)[], gold?: string, opts: MathEqualOptions = {}): MajorityVote {
+export function majorityVote(
+  answers: readonly (string | null | undefined)[],
+  gold?: string,
+  opts: MathEqualOptions = {},
+): MajorityVote {
   const clusters: VoteCluster[] = [];
   const byText = new Map<string, VoteCluster>();
   answers.forEach((raw, i) => {
@@ -36,14 +40,21 @@ export function majorityVote(answers: readonly (string | null | undefined)[], go
     let cluster = byText.get(text);
     if (!cluster) {
       cluster = clusters.find((c) => mathEqual(c.representative, text, opts).equal);
-      if (!cluster) { cluster = { representative: text, indices: [] }; clusters.push(cluster); }
+      if (!cluster) {
+        cluster = { representative: text, indices: [] };
+        clusters.push(cluster);
+      }
       byText.set(text, cluster);
     }
     cluster.indices.push(i);
   });
   let best: VoteCluster | null = null;
   for (const c of clusters) if (!best || c.indices.length > best.indices.length) best = c;
-  const out: MajorityVote = { answer: best ? best.representative : null, count: best ? best.indices.length : 0, clusters };
+  const out: MajorityVote = {
+    answer: best ? best.representative : null,
+    count: best ? best.indices.length : 0,
+    clusters,
+  };
   if (gold !== undefined) out.correct = best ? mathEqual(gold, best.representative, opts).equal : false;
   return out;
 }

@@ -19,8 +19,15 @@ import { exactValue, rationalEquals, rationalToNumber } from './math/exact.ts';
 import { ParseError } from './math/latexParser.ts';
 import { isWhollyText, normalizeAnswer } from './math/normalize.ts';
 import {
-  BudgetExceeded, checkBudget, closeEnough, equationsEqual, evaluateConstant, symbolicEqual,
-  type Budget, type Complex, type Verdict,
+  BudgetExceeded,
+  checkBudget,
+  closeEnough,
+  equationsEqual,
+  evaluateConstant,
+  symbolicEqual,
+  type Budget,
+  type Complex,
+  type Verdict,
 } from './math/numeric.ts';
 import { normalizeText, parseAnswer, printParsed, type Parsed } from './math/structure.ts';
 
@@ -59,13 +66,26 @@ function prepare(raw: unknown, opts: Required<MathEqualOptions>): Side {
  * `gold`/`pred` only label the reasons.
  */
 export function mathEqual(gold: string, pred: string, opts: MathEqualOptions = {}): MathEqualResult {
-  const o: Required<MathEqualOptions> = { rtol: opts.rtol ?? 1e-6, timeoutMs: opts.timeoutMs ?? 2000, maxLength: opts.maxLength ?? 1000 };
+  const o: Required<MathEqualOptions> = {
+    rtol: opts.rtol ?? 1e-6,
+    timeoutMs: opts.timeoutMs ?? 2000,
+    maxLength: opts.maxLength ?? 1000,
+  };
   let g: Side, p: Side;
-  try { g = prepare(gold, o); } catch (e) { return { equal: false, goldParsed: null, predParsed: null, reason: `gold: unparseable (${message(e)})` }; }
+  try {
+    g = prepare(gold, o);
+  } catch (e) {
+    return { equal: false, goldParsed: null, predParsed: null, reason: `gold: unparseable (${message(e)})` };
+  }
   const goldParsed = printParsed(g.parsed);
-  try { p = prepare(pred, o); } catch (e) { return { equal: false, goldParsed, predParsed: null, reason: `pred: unparseable (${message(e)})` }; }
+  try {
+    p = prepare(pred, o);
+  } catch (e) {
+    return { equal: false, goldParsed, predParsed: null, reason: `pred: unparseable (${message(e)})` };
+  }
   const predParsed = printParsed(p.parsed);
-  if (g.normalized === p.normalized) return { equal: true, goldParsed, predParsed, reason: 'identical after normalisation' };
+  if (g.normalized === p.normalized)
+    return { equal: true, goldParsed, predParsed, reason: 'identical after normalisation' };
   const budget: Budget = { deadline: Date.now() + o.timeoutMs, rtol: o.rtol };
   try {
     const v = compare(g.parsed, p.parsed, budget);
@@ -97,11 +117,14 @@ function compare(a: Parsed, b: Parsed, budget: Budget): Verdict {
     return scalarWithPercent(a, b, budget);
   }
   if (a.kind === 'equation' && b.kind === 'equation') return equationsEqual(a.lhs, a.rhs, b.lhs, b.rhs, budget);
-  if (a.kind === 'equation' && b.kind === 'scalar' && b.assignedTo) return equationsEqual(a.lhs, a.rhs, sym(b.assignedTo), b.node, budget);
-  if (b.kind === 'equation' && a.kind === 'scalar' && a.assignedTo) return equationsEqual(sym(a.assignedTo), a.node, b.lhs, b.rhs, budget);
+  if (a.kind === 'equation' && b.kind === 'scalar' && b.assignedTo)
+    return equationsEqual(a.lhs, a.rhs, sym(b.assignedTo), b.node, budget);
+  if (b.kind === 'equation' && a.kind === 'scalar' && a.assignedTo)
+    return equationsEqual(sym(a.assignedTo), a.node, b.lhs, b.rhs, budget);
   if (a.kind === 'seq' && b.kind === 'seq') {
     if (a.items.length !== b.items.length) return no(`lengths ${a.items.length} and ${b.items.length} differ`);
-    if (a.open !== b.open || a.close !== b.close) return no(`brackets ${a.open}${a.close} and ${b.open}${b.close} differ`);
+    if (a.open !== b.open || a.close !== b.close)
+      return no(`brackets ${a.open}${a.close} and ${b.open}${b.close} differ`);
     return ordered(a.items, b.items, budget);
   }
   // A bare list "1, 2" may stand for the point (1, 2); a column or row vector for a tuple.
@@ -118,7 +141,8 @@ function compare(a: Parsed, b: Parsed, budget: Budget): Verdict {
   }
   if (a.kind === 'union' && b.kind === 'union') return unordered(a.parts, b.parts, budget);
   if ((a.kind === 'seq' || a.kind === 'matrix' || b.kind === 'seq' || b.kind === 'matrix') && a.kind !== b.kind) {
-    const ta = asTuple(a), tb = asTuple(b);
+    const ta = asTuple(a),
+      tb = asTuple(b);
     if (ta && tb) {
       if (ta.length !== tb.length) return no(`lengths ${ta.length} and ${tb.length} differ`);
       return ordered(ta, tb, budget);
@@ -154,7 +178,10 @@ function unordered(a: Parsed[], b: Parsed[], budget: Budget): Verdict {
   const eq = (i: number, j: number): boolean => {
     const k = i * b.length + j;
     let v = memo.get(k);
-    if (v === undefined) { v = compare(a[i], b[j], budget).equal; memo.set(k, v); }
+    if (v === undefined) {
+      v = compare(a[i], b[j], budget).equal;
+      memo.set(k, v);
+    }
     return v;
   };
   const matchOfB = new Array<number>(b.length).fill(-1);
@@ -162,7 +189,10 @@ function unordered(a: Parsed[], b: Parsed[], budget: Budget): Verdict {
     for (let j = 0; j < b.length; j++) {
       if (seen[j] || !eq(i, j)) continue;
       seen[j] = true;
-      if (matchOfB[j] < 0 || tryAssign(matchOfB[j], seen)) { matchOfB[j] = i; return true; }
+      if (matchOfB[j] < 0 || tryAssign(matchOfB[j], seen)) {
+        matchOfB[j] = i;
+        return true;
+      }
     }
     return false;
   };
@@ -172,12 +202,18 @@ function unordered(a: Parsed[], b: Parsed[], budget: Budget): Verdict {
   return yes('same members');
 }
 
-function scalarWithPercent(a: Extract<Parsed, { kind: 'scalar' }>, b: Extract<Parsed, { kind: 'scalar' }>, budget: Budget): Verdict {
+function scalarWithPercent(
+  a: Extract<Parsed, { kind: 'scalar' }>,
+  b: Extract<Parsed, { kind: 'scalar' }>,
+  budget: Budget,
+): Verdict {
   const v = scalarEqual(a.node, b.node, budget);
   if (v.equal || a.percent === b.percent) return v;
   // "50%" also matches 0.5.
   const hundred: Node = { t: 'num', v: '100' };
-  const [x, y] = a.percent ? [{ t: 'div', a: a.node, b: hundred } as Node, b.node] : [a.node, { t: 'div', a: b.node, b: hundred } as Node];
+  const [x, y] = a.percent
+    ? [{ t: 'div', a: a.node, b: hundred } as Node, b.node]
+    : [a.node, { t: 'div', a: b.node, b: hundred } as Node];
   const w = scalarEqual(x, y, budget);
   return w.equal ? yes(`${w.reason} (as a fraction of 100)`) : v;
 }
@@ -186,15 +222,20 @@ function scalarWithPercent(a: Extract<Parsed, { kind: 'scalar' }>, b: Extract<Pa
 function scalarEqual(a: Node, b: Node, budget: Budget): Verdict {
   if (printNode(a) === printNode(b)) return yes('identical expressions');
   if (freeSymbols(a).size === 0 && freeSymbols(b).size === 0) {
-    const ea = exactValue(a), eb = exactValue(b);
+    const ea = exactValue(a),
+      eb = exactValue(b);
     if (ea && eb) {
       if (rationalEquals(ea, eb)) return yes('equal rationals');
       if (ea.d === 1n && eb.d === 1n) return no('different integers');
       const close = closeEnough({ re: rationalToNumber(ea), im: 0 }, { re: rationalToNumber(eb), im: 0 }, budget.rtol);
       return close ? yes(`equal within rtol ${budget.rtol}`) : no('different values');
     }
-    const va = evaluateConstant(a, budget), vb = evaluateConstant(b, budget);
-    const bad = (v: Complex, n: Node) => Number.isNaN(v.re) || Number.isNaN(v.im) || (!Number.isFinite(v.re) || !Number.isFinite(v.im)) && !hasInfinity(n);
+    const va = evaluateConstant(a, budget),
+      vb = evaluateConstant(b, budget);
+    const bad = (v: Complex, n: Node) =>
+      Number.isNaN(v.re) ||
+      Number.isNaN(v.im) ||
+      ((!Number.isFinite(v.re) || !Number.isFinite(v.im)) && !hasInfinity(n));
     if (bad(va, a) || bad(vb, b)) return no('could not evaluate');
     return closeEnough(va, vb, budget.rtol) ? yes(`equal within rtol ${budget.rtol}`) : no('different values');
   }

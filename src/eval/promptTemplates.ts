@@ -80,7 +80,9 @@ function withThink(text: string, think: boolean): string {
 export function makePromptFormat(spec: PromptTemplateSpec, opts: PromptFormatOptions = {}): PromptFormat {
   const think = opts.thinkPrefix === true;
   if (opts.chatMessage && think) {
-    throw new AhaError('--think-prefix needs the prompt text: use the completions endpoint with --model DIR (its chat template), not chat completions');
+    throw new AhaError(
+      '--think-prefix needs the prompt text: use the completions endpoint with --model DIR (its chat template), not chat completions',
+    );
   }
   const custom = customTemplate(spec);
   if (custom !== null) {
@@ -99,10 +101,18 @@ export function makePromptFormat(spec: PromptTemplateSpec, opts: PromptFormatOpt
     return {
       kind: 'chat',
       addSpecialTokens: false,
-      render: (q) => withThink(renderChat(dir, [{ role: 'user', content: mathUserMessage(q) }], { addGenerationPrompt: true }), think),
+      render: (q) =>
+        withThink(
+          renderChat(dir, [{ role: 'user', content: mathUserMessage(q) }], { addGenerationPrompt: true }),
+          think,
+        ),
     };
   }
-  return { kind: 'plain', addSpecialTokens: true, render: (q) => withThink(`User: ${mathUserMessage(q)}\nAssistant:`, think) };
+  return {
+    kind: 'plain',
+    addSpecialTokens: true,
+    render: (q) => withThink(`User: ${mathUserMessage(q)}\nAssistant:`, think),
+  };
 }
 
 /** Whether a prompt leaves a `<think>` block open, so that the completion is reasoning until `</think>`. */

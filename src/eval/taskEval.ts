@@ -27,26 +27,40 @@ export async function evaluateTask<E extends Example>(
   tokenizer: Tokenizer,
   task: Task<E>,
   problems: E[],
-  o: { k?: number; temperature?: number; topP?: number; maxNewTokens?: number; seed?: number; batch?: number; onProgress?: (done: number, total: number) => void } = {},
+  o: {
+    k?: number;
+    temperature?: number;
+    topP?: number;
+    maxNewTokens?: number;
+    seed?: number;
+    batch?: number;
+    onProgress?: (done: number, total: number) => void;
+  } = {},
 ): Promise<TaskEvalResult> {
-  const k = o.k ?? 4, batch = o.batch ?? 128;
+  const k = o.k ?? 4,
+    batch = o.batch ?? 128;
   const jobs: { p: number; s: number; ids: number[] }[] = [];
   problems.forEach((ex, p) => {
     const ids = tokenizer.encode(task.prompt(ex), { addSpecialTokens: false });
     for (let s = 0; s < k; s++) jobs.push({ p, s, ids });
   });
-  let correct = 0, formatted = 0, tokens = 0;
+  let correct = 0,
+    formatted = 0,
+    tokens = 0;
   const texts: string[] = [];
   const examples: TaskEvalResult['examples'] = [];
   for (let i = 0; i < jobs.length; i += batch) {
     const chunk = jobs.slice(i, i + batch);
-    const out = await model.generate(chunk.map((j) => j.ids), {
-      maxNewTokens: o.maxNewTokens ?? 200,
-      temperature: o.temperature ?? 0.6,
-      topP: o.topP ?? 0.95,
-      stopTokenIds: [...tokenizer.eosTokenIds],
-      seeds: chunk.map((j) => (o.seed ?? 0) * 1_000_003 + j.p * 1009 + j.s),
-    });
+    const out = await model.generate(
+      chunk.map((j) => j.ids),
+      {
+        maxNewTokens: o.maxNewTokens ?? 200,
+        temperature: o.temperature ?? 0.6,
+        topP: o.topP ?? 0.95,
+        stopTokenIds: [...tokenizer.eosTokenIds],
+        seeds: chunk.map((j) => (o.seed ?? 0) * 1_000_003 + j.p * 1009 + j.s),
+      },
+    );
     out.forEach((r, n) => {
       const j = chunk[n];
       const text = tokenizer.decode(r.tokens, { skipSpecialTokens: false }).replace(/<\|endoftext\|>$/, '');
@@ -57,7 +71,8 @@ export async function evaluateTask<E extends Example>(
       correct += ok ? 1 : 0;
       tokens += r.tokens.length;
       texts.push(text);
-      if (j.s === 0 && examples.length < 5) examples.push({ prompt: task.prompt(problems[j.p]), completion: text, correct: ok });
+      if (j.s === 0 && examples.length < 5)
+        examples.push({ prompt: task.prompt(problems[j.p]), completion: text, correct: ok });
     });
     o.onProgress?.(Math.min(i + batch, jobs.length), jobs.length);
   }

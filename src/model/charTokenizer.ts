@@ -14,7 +14,14 @@ export const CHAR_UNK_TOKEN = '<|unk|>';
  * Default special tokens, in id order: unk, eos, pad, then the chat roles the default template uses.
  * With the default alphabet, character c has id `DEFAULT_CHAR_SPECIALS.length + (code(c) - 32)` ("\n" is last).
  */
-export const DEFAULT_CHAR_SPECIALS: readonly string[] = ['<|unk|>', '<|endoftext|>', '<|pad|>', '<|system|>', '<|user|>', '<|assistant|>'];
+export const DEFAULT_CHAR_SPECIALS: readonly string[] = [
+  '<|unk|>',
+  '<|endoftext|>',
+  '<|pad|>',
+  '<|system|>',
+  '<|user|>',
+  '<|assistant|>',
+];
 
 /** R1-style reasoning tags, added (not special, so decode with skipSpecialTokens keeps them for rewards). */
 export const REASONING_TAGS: readonly string[] = ['<think>', '</think>', '<answer>', '</answer>'];
@@ -24,7 +31,7 @@ export const REASONING_TAGS: readonly string[] = ['<think>', '</think>', '<answe
  * `<|assistant|>` as the generation prompt. Roles other than system/user/assistant raise.
  */
 export const DEFAULT_CHAR_CHAT_TEMPLATE =
-  "{%- for message in messages -%}" +
+  '{%- for message in messages -%}' +
   "{%- if message['role'] not in ['system', 'user', 'assistant'] -%}" +
   "{{ raise_exception('Unsupported role: ' + message['role']) }}" +
   '{%- endif -%}' +
@@ -88,21 +95,26 @@ export function buildCharTokenizer(
   const added = [...(opts.addedTokens ?? []), ...(opts.reasoningTags ? REASONING_TAGS : [])];
   const tokens = new Set<string>();
   for (const t of [...specialList, ...added]) {
-    if (typeof t !== 'string' || t.length === 0) throw new AhaError(`char tokenizer: token ${JSON.stringify(t)} must be a non-empty string`);
-    if (seen.has(t)) throw new AhaError(`char tokenizer: token ${JSON.stringify(t)} is also a character of the alphabet`);
+    if (typeof t !== 'string' || t.length === 0)
+      throw new AhaError(`char tokenizer: token ${JSON.stringify(t)} must be a non-empty string`);
+    if (seen.has(t))
+      throw new AhaError(`char tokenizer: token ${JSON.stringify(t)} is also a character of the alphabet`);
     if (tokens.has(t)) throw new AhaError(`char tokenizer: token ${JSON.stringify(t)} is listed twice`);
     tokens.add(t);
   }
   const eosToken = opts.eosToken ?? '<|endoftext|>';
-  if (!specialList.includes(eosToken)) throw new AhaError(`char tokenizer: eos token ${JSON.stringify(eosToken)} is not among the specials`);
+  if (!specialList.includes(eosToken))
+    throw new AhaError(`char tokenizer: eos token ${JSON.stringify(eosToken)} is not among the specials`);
   const padToken = opts.padToken === undefined ? (specialList.includes('<|pad|>') ? '<|pad|>' : null) : opts.padToken;
   if (padToken !== null && !specialList.includes(padToken)) {
     throw new AhaError(`char tokenizer: pad token ${JSON.stringify(padToken)} is not among the specials`);
   }
   const hasRoles = ['<|system|>', '<|user|>', '<|assistant|>'].every((t) => specialList.includes(t));
-  const chatTemplate = opts.chatTemplate === undefined ? (hasRoles ? DEFAULT_CHAR_CHAT_TEMPLATE : null) : opts.chatTemplate;
+  const chatTemplate =
+    opts.chatTemplate === undefined ? (hasRoles ? DEFAULT_CHAR_CHAT_TEMPLATE : null) : opts.chatTemplate;
   const modelMaxLength = opts.modelMaxLength ?? 4096;
-  if (!Number.isInteger(modelMaxLength) || modelMaxLength <= 0) throw new AhaError('char tokenizer: modelMaxLength must be a positive integer');
+  if (!Number.isInteger(modelMaxLength) || modelMaxLength <= 0)
+    throw new AhaError('char tokenizer: modelMaxLength must be a positive integer');
 
   const vocab: Record<string, number> = {};
   const addedTokens: Record<string, unknown>[] = [];
@@ -111,13 +123,27 @@ export function buildCharTokenizer(
   for (const t of specialList) {
     vocab[t] = id;
     addedTokens.push(addedToken(id, t, true));
-    addedDecoder[String(id)] = { content: t, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true };
+    addedDecoder[String(id)] = {
+      content: t,
+      lstrip: false,
+      normalized: false,
+      rstrip: false,
+      single_word: false,
+      special: true,
+    };
     id++;
   }
   for (const t of added) {
     vocab[t] = id;
     addedTokens.push(addedToken(id, t, false));
-    addedDecoder[String(id)] = { content: t, lstrip: false, normalized: false, rstrip: false, single_word: false, special: false };
+    addedDecoder[String(id)] = {
+      content: t,
+      lstrip: false,
+      normalized: false,
+      rstrip: false,
+      single_word: false,
+      special: false,
+    };
     id++;
   }
   for (const c of chars) vocab[c] = id++;

@@ -95,7 +95,10 @@ function namedTemplates(value: unknown, where: string): Map<string, string> | un
   throw new AhaError(`${where}: chat_template must be a string or a list of named templates`);
 }
 
-function pickTemplate(src: ResolvedSource, opts: { templateName?: string; tools?: unknown[] | null }): string | undefined {
+function pickTemplate(
+  src: ResolvedSource,
+  opts: { templateName?: string; tools?: unknown[] | null },
+): string | undefined {
   const named = namedTemplates(src.template, src.name);
   if (!named) {
     if (opts.templateName !== undefined && opts.templateName !== 'default') {
@@ -106,13 +109,17 @@ function pickTemplate(src: ResolvedSource, opts: { templateName?: string; tools?
   if (opts.templateName !== undefined) {
     const t = named.get(opts.templateName);
     if (t === undefined) {
-      throw new AhaError(`${src.name}: no chat template named ${JSON.stringify(opts.templateName)} (has ${[...named.keys()].join(', ')})`);
+      throw new AhaError(
+        `${src.name}: no chat template named ${JSON.stringify(opts.templateName)} (has ${[...named.keys()].join(', ')})`,
+      );
     }
     return t;
   }
   if (opts.tools && named.has('tool_use')) return named.get('tool_use');
   if (named.has('default')) return named.get('default');
-  throw new AhaError(`${src.name}: several chat templates (${[...named.keys()].join(', ')}) and none named "default": pass templateName`);
+  throw new AhaError(
+    `${src.name}: several chat templates (${[...named.keys()].join(', ')}) and none named "default": pass templateName`,
+  );
 }
 
 /** Whether a model directory or tokenizer_config has a chat template. Malformed files still raise AhaError. */
@@ -128,7 +135,10 @@ export function hasChatTemplate(source: ChatTemplateSource): boolean {
 }
 
 /** The chat template text that {@link renderChat} would use. No template → AhaError. */
-export function getChatTemplate(source: ChatTemplateSource, opts: { templateName?: string; tools?: unknown[] | null } = {}): string {
+export function getChatTemplate(
+  source: ChatTemplateSource,
+  opts: { templateName?: string; tools?: unknown[] | null } = {},
+): string {
   const src = resolveSource(source);
   const t = pickTemplate(src, opts);
   if (t === undefined) throw new AhaError(`${src.name}: no chat_template`);
@@ -138,7 +148,20 @@ export function getChatTemplate(source: ChatTemplateSource, opts: { templateName
 /** What `raise_exception(...)` in a template throws, so it can be told apart from a template bug. */
 class TemplateRaised extends Error {}
 
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
 const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 
 /** Python's strftime for the directives chat templates use, in the C locale (English names, local time). */
@@ -146,26 +169,42 @@ export function strftime(date: Date, format: string): string {
   const p2 = (n: number) => String(n).padStart(2, '0');
   return format.replace(/%([YmdbBaAHMSyjIp%-]d?)/g, (all, d: string) => {
     switch (d) {
-      case 'Y': return String(date.getFullYear());
-      case 'y': return p2(date.getFullYear() % 100);
-      case 'm': return p2(date.getMonth() + 1);
-      case 'd': return p2(date.getDate());
-      case '-d': return String(date.getDate());
-      case 'b': return MONTHS[date.getMonth()].slice(0, 3);
-      case 'B': return MONTHS[date.getMonth()];
-      case 'a': return DAYS[date.getDay()].slice(0, 3);
-      case 'A': return DAYS[date.getDay()];
-      case 'H': return p2(date.getHours());
-      case 'I': return p2(((date.getHours() + 11) % 12) + 1);
-      case 'p': return date.getHours() < 12 ? 'AM' : 'PM';
-      case 'M': return p2(date.getMinutes());
-      case 'S': return p2(date.getSeconds());
+      case 'Y':
+        return String(date.getFullYear());
+      case 'y':
+        return p2(date.getFullYear() % 100);
+      case 'm':
+        return p2(date.getMonth() + 1);
+      case 'd':
+        return p2(date.getDate());
+      case '-d':
+        return String(date.getDate());
+      case 'b':
+        return MONTHS[date.getMonth()].slice(0, 3);
+      case 'B':
+        return MONTHS[date.getMonth()];
+      case 'a':
+        return DAYS[date.getDay()].slice(0, 3);
+      case 'A':
+        return DAYS[date.getDay()];
+      case 'H':
+        return p2(date.getHours());
+      case 'I':
+        return p2(((date.getHours() + 11) % 12) + 1);
+      case 'p':
+        return date.getHours() < 12 ? 'AM' : 'PM';
+      case 'M':
+        return p2(date.getMinutes());
+      case 'S':
+        return p2(date.getSeconds());
       case 'j': {
         const start = new Date(date.getFullYear(), 0, 1);
         return String(Math.floor((date.getTime() - start.getTime()) / 86400000) + 1).padStart(3, '0');
       }
-      case '%': return '%';
-      default: return all;
+      case '%':
+        return '%';
+      default:
+        return all;
     }
   });
 }
@@ -181,15 +220,26 @@ function pyRange(start: number, stop?: number, step = 1): number[] {
 function validateMessages(messages: unknown): asserts messages is ChatMessage[] {
   if (!Array.isArray(messages)) throw new AhaError('renderChat: messages must be an array');
   messages.forEach((m, i) => {
-    if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new AhaError(`renderChat: messages[${i}] must be an object`);
-    if (typeof (m as { role?: unknown }).role !== 'string') throw new AhaError(`renderChat: messages[${i}].role must be a string`);
+    if (m === null || typeof m !== 'object' || Array.isArray(m))
+      throw new AhaError(`renderChat: messages[${i}] must be an object`);
+    if (typeof (m as { role?: unknown }).role !== 'string')
+      throw new AhaError(`renderChat: messages[${i}].role must be a string`);
   });
 }
 
 /** Parsed templates by text: a training run renders thousands of prompts with one template. */
 const parsedTemplates = new Map<string, Template>();
 
-const RESERVED_VARS = new Set(['messages', 'add_generation_prompt', 'tools', 'documents', 'raise_exception', 'strftime_now', 'range', 'namespace']);
+const RESERVED_VARS = new Set([
+  'messages',
+  'add_generation_prompt',
+  'tools',
+  'documents',
+  'raise_exception',
+  'strftime_now',
+  'range',
+  'namespace',
+]);
 
 /**
  * Render a chat with a model's chat template the way transformers' `apply_chat_template(tokenize=False)` does:
@@ -207,7 +257,8 @@ export function renderChat(source: ChatTemplateSource, messages: ChatMessage[], 
     throw new AhaError('renderChat: addGenerationPrompt and continueFinalMessage cannot both be set');
   }
   for (const k of Object.keys(opts.vars ?? {})) {
-    if (RESERVED_VARS.has(k)) throw new AhaError(`renderChat: vars.${k} is set by renderChat itself; use the option instead`);
+    if (RESERVED_VARS.has(k))
+      throw new AhaError(`renderChat: vars.${k} is set by renderChat itself; use the option instead`);
   }
 
   let template = parsedTemplates.get(text);
@@ -258,15 +309,19 @@ export function renderChat(source: ChatTemplateSource, messages: ChatMessage[], 
     const last = messages[messages.length - 1];
     let final: unknown = last?.content;
     if (Array.isArray(final)) {
-      const textPart = [...final].reverse().find((p) => p && typeof (p as { text?: unknown }).text === 'string') as { text: string } | undefined;
+      const textPart = [...final].reverse().find((p) => p && typeof (p as { text?: unknown }).text === 'string') as
+        { text: string } | undefined;
       if (!textPart) throw new AhaError('renderChat: continueFinalMessage needs text in the final message');
       final = textPart.text;
     }
-    if (typeof final !== 'string') throw new AhaError('renderChat: continueFinalMessage needs a final message with string content');
+    if (typeof final !== 'string')
+      throw new AhaError('renderChat: continueFinalMessage needs a final message with string content');
     const needle = final.trim();
     const at = rendered.lastIndexOf(needle);
     if (at < 0) {
-      throw new AhaError('renderChat: continueFinalMessage is set but the final message does not appear in the rendered chat');
+      throw new AhaError(
+        'renderChat: continueFinalMessage is set but the final message does not appear in the rendered chat',
+      );
     }
     rendered = rendered.slice(0, at + needle.length);
   }

@@ -1,7 +1,14 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { AhaError } from '../errors.ts';
-import { parameterCount, tensorChunks, tensorLayout, type EngineConfig, type TensorInfo, type TensorStore } from '../engine/types.ts';
+import {
+  parameterCount,
+  tensorChunks,
+  tensorLayout,
+  type EngineConfig,
+  type TensorInfo,
+  type TensorStore,
+} from '../engine/types.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { parseHfConfig, toHfConfig, type HfConfigExtras, type HfModelConfig } from './hfConfig.ts';
 import { findSafetensorsFiles, planSafetensorsRead, readSafetensorsInto, writeSafetensors } from './safetensors.ts';
@@ -115,7 +122,8 @@ export function saveModelDir(dir: string, opts: SaveModelOptions): void {
   }
   const extra = opts.extraFiles ?? {};
   for (const name of Object.keys(extra)) {
-    if (!validFileName(name)) throw new AhaError(`saveModelDir: extra file name ${JSON.stringify(name)} must be a plain file name`);
+    if (!validFileName(name))
+      throw new AhaError(`saveModelDir: extra file name ${JSON.stringify(name)} must be a plain file name`);
   }
   // Built (and so validated) before anything touches the directory.
   const hfJson = toHfConfig(config, opts.hf, { torchDtype: dtype === 'F32' ? 'float32' : 'bfloat16' });

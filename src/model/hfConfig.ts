@@ -21,7 +21,10 @@ const MODEL_TYPE: Record<HfArchitecture, string> = {
  * Defaults of the transformers config classes (LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config), used when a
  * config.json leaves a field out, so that we build the same model transformers would.
  */
-const CLASS_DEFAULTS: Record<HfArchitecture, { numKvHeads: number | null; headDim: number | null; maxPos: number; slidingWindow: number | null }> = {
+const CLASS_DEFAULTS: Record<
+  HfArchitecture,
+  { numKvHeads: number | null; headDim: number | null; maxPos: number; slidingWindow: number | null }
+> = {
   LlamaForCausalLM: { numKvHeads: null, headDim: null, maxPos: 2048, slidingWindow: null },
   MistralForCausalLM: { numKvHeads: 8, headDim: null, maxPos: 4096 * 32, slidingWindow: 4096 },
   Qwen2ForCausalLM: { numKvHeads: 32, headDim: null, maxPos: 32768, slidingWindow: 4096 },
@@ -184,7 +187,9 @@ function resolveArchitecture(j: Json, f: Fields, source: string): HfArchitecture
     // transformers' Auto classes pick the model from model_type; a disagreeing architectures list means a
     // checkpoint whose weights we cannot trust to match either.
     if (fromArchs !== null && fromArchs !== fromType) {
-      throw new AhaError(`${source}: model_type ${show(modelType)} does not match architectures ${show(j.architectures)}`);
+      throw new AhaError(
+        `${source}: model_type ${show(modelType)} does not match architectures ${show(j.architectures)}`,
+      );
     }
     return fromType;
   }
@@ -331,7 +336,9 @@ export function parseHfConfig(json: unknown, source: string): { engine: EngineCo
     ropeScaling = parseRopeScaling(j.rope_scaling, source, 'rope_scaling');
   }
   if (partial !== undefined && partial !== null && partial !== 1) {
-    throw new AhaError(`${source}: partial_rotary_factor must be 1 (got ${show(partial)}); partial RoPE is not supported`);
+    throw new AhaError(
+      `${source}: partial_rotary_factor must be 1 (got ${show(partial)}); partial RoPE is not supported`,
+    );
   }
 
   let qkvBias: boolean, oBias: boolean;
@@ -440,8 +447,7 @@ export function toHfConfig(
   }
   const scaling = extras.ropeScaling ?? null;
   const inv = computeRopeInvFreq(engine.headDim, extras.ropeTheta, scaling);
-  const same =
-    inv.length === engine.ropeInvFreq.length && inv.every((v, i) => Object.is(v, engine.ropeInvFreq[i]));
+  const same = inv.length === engine.ropeInvFreq.length && inv.every((v, i) => Object.is(v, engine.ropeInvFreq[i]));
   if (!same) throw new Error('toHfConfig: engine.ropeInvFreq does not match ropeTheta/ropeScaling');
   if (engine.ropeAttentionScale !== 1) throw new Error('toHfConfig: ropeAttentionScale != 1 has no config.json form');
 

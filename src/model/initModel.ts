@@ -11,9 +11,30 @@ import { Rng } from '../data/rng.ts';
 
 /** Shapes for models trained from scratch (Qwen2 layout, tied embeddings). vocab_size comes from the tokenizer. */
 export const MODEL_PRESETS: Record<string, Record<string, unknown>> = {
-  tiny: { hidden_size: 128, intermediate_size: 384, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 512 },
-  small: { hidden_size: 256, intermediate_size: 768, num_hidden_layers: 6, num_attention_heads: 8, num_key_value_heads: 4, max_position_embeddings: 1024 },
-  'qwen2-27m': { hidden_size: 512, intermediate_size: 1536, num_hidden_layers: 8, num_attention_heads: 8, num_key_value_heads: 4, max_position_embeddings: 2048 },
+  tiny: {
+    hidden_size: 128,
+    intermediate_size: 384,
+    num_hidden_layers: 4,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    max_position_embeddings: 512,
+  },
+  small: {
+    hidden_size: 256,
+    intermediate_size: 768,
+    num_hidden_layers: 6,
+    num_attention_heads: 8,
+    num_key_value_heads: 4,
+    max_position_embeddings: 1024,
+  },
+  'qwen2-27m': {
+    hidden_size: 512,
+    intermediate_size: 1536,
+    num_hidden_layers: 8,
+    num_attention_heads: 8,
+    num_key_value_heads: 4,
+    max_position_embeddings: 2048,
+  },
 };
 
 export interface InitModelOptions {
@@ -42,12 +63,21 @@ export function initModel(o: InitModelOptions): { model: Model; tokenizer: Token
       addedTokens: o.addedTokens,
     });
   } else {
-    if (!existsSync(join(o.tokenizer, 'tokenizer.json'))) throw new AhaError(`${o.tokenizer}: tokenizer.json not found`);
+    if (!existsSync(join(o.tokenizer, 'tokenizer.json')))
+      throw new AhaError(`${o.tokenizer}: tokenizer.json not found`);
     tokenizer = loadTokenizer(o.tokenizer);
   }
   let raw: Record<string, unknown>;
   if (o.config in MODEL_PRESETS) {
-    raw = { architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true, hidden_act: 'silu', ...MODEL_PRESETS[o.config] };
+    raw = {
+      architectures: ['Qwen2ForCausalLM'],
+      model_type: 'qwen2',
+      rope_theta: 10000,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: true,
+      hidden_act: 'silu',
+      ...MODEL_PRESETS[o.config],
+    };
   } else if (existsSync(o.config)) {
     try {
       raw = JSON.parse(readFileSync(o.config, 'utf8'));
@@ -57,7 +87,13 @@ export function initModel(o: InitModelOptions): { model: Model; tokenizer: Token
   } else {
     throw new AhaError(`--config ${o.config}: neither a preset (${Object.keys(MODEL_PRESETS).join(', ')}) nor a file`);
   }
-  raw = { ...raw, vocab_size: tokenizer.vocabSize, eos_token_id: tokenizer.eosTokenIds[0] ?? null, bos_token_id: tokenizer.bosTokenId ?? null, pad_token_id: tokenizer.padTokenId ?? null };
+  raw = {
+    ...raw,
+    vocab_size: tokenizer.vocabSize,
+    eos_token_id: tokenizer.eosTokenIds[0] ?? null,
+    bos_token_id: tokenizer.bosTokenId ?? null,
+    pad_token_id: tokenizer.padTokenId ?? null,
+  };
   const { engine, hf } = parseHfConfig(raw, o.config);
   const model = new Model(engine);
   const rng = new Rng(o.seed ?? 0);

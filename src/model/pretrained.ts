@@ -47,7 +47,11 @@ export function hfExtras(hf: HfModelConfig): HfConfigExtras {
 }
 
 /** Saves the model's current weights as a Hugging Face directory, copying tokenizer files from `tokenizerFrom`. */
-export function savePretrained(p: { model: Model; hf: HfModelConfig }, dir: string, opts: { tokenizerFrom?: string; extraFiles?: Record<string, string>; dtype?: 'F32' | 'BF16' } = {}): void {
+export function savePretrained(
+  p: { model: Model; hf: HfModelConfig },
+  dir: string,
+  opts: { tokenizerFrom?: string; extraFiles?: Record<string, string>; dtype?: 'F32' | 'BF16' } = {},
+): void {
   saveModelDir(dir, {
     config: p.model.config,
     hf: hfExtras(p.hf),

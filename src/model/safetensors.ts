@@ -10,8 +10,21 @@ if (endianness() !== 'LE') throw new Error('safetensors.ts assumes a little-endi
 
 /** Bytes per element of every dtype the safetensors format defines (we convert only the float ones). */
 const DTYPE_SIZE: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
-  F8_E4M3: 1, F8_E5M2: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
 };
 const READABLE_DTYPES = ['F32', 'BF16', 'F16', 'F64'];
 /** The reference implementation refuses headers above 100 MB; so do we, before allocating. */
@@ -61,7 +74,9 @@ function parseHeaderFd(fd: number, path: string): SafetensorsHeader {
   readFully(fd, lenBuf, 0, path);
   const headerLen = lenBuf.readBigUInt64LE(0);
   if (headerLen > BigInt(MAX_HEADER_BYTES)) {
-    throw new AhaError(`${path}: not a safetensors file (header length ${headerLen} exceeds ${MAX_HEADER_BYTES} bytes)`);
+    throw new AhaError(
+      `${path}: not a safetensors file (header length ${headerLen} exceeds ${MAX_HEADER_BYTES} bytes)`,
+    );
   }
   const n = Number(headerLen);
   if (8 + n > fileSize) {
@@ -96,7 +111,9 @@ function parseHeaderFd(fd: number, path: string): SafetensorsHeader {
       throw bad(`shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`);
     }
     if (
-      !Array.isArray(offs) || offs.length !== 2 || !offs.every((x) => Number.isSafeInteger(x) && x >= 0) ||
+      !Array.isArray(offs) ||
+      offs.length !== 2 ||
+      !offs.every((x) => Number.isSafeInteger(x) && x >= 0) ||
       offs[0] > offs[1]
     ) {
       throw bad(`data_offsets must be [begin, end] with 0 <= begin <= end, got ${JSON.stringify(offs)}`);
@@ -185,7 +202,9 @@ export function findSafetensorsFiles(dir: string): string[] {
     }
     return index.shards;
   }
-  const hint = existsSync(join(dir, 'pytorch_model.bin')) ? ' (pytorch_model.bin is not supported; convert it to safetensors)' : '';
+  const hint = existsSync(join(dir, 'pytorch_model.bin'))
+    ? ' (pytorch_model.bin is not supported; convert it to safetensors)'
+    : '';
   throw new AhaError(`${dir}: no model.safetensors or model.safetensors.index.json${hint}`);
 }
 
@@ -266,7 +285,10 @@ export function planSafetensorsRead(paths: string[], layout: TensorInfo[], sourc
       `${source}: unexpected tensor${unexpected.length > 1 ? 's' : ''} ${unexpected.slice(0, 5).join(', ')}${more} (not in the model layout for this config.json)`,
     );
   }
-  reads.sort((a, b) => paths.indexOf(a.header.path) - paths.indexOf(b.header.path) || a.entry.dataOffsets[0] - b.entry.dataOffsets[0]);
+  reads.sort(
+    (a, b) =>
+      paths.indexOf(a.header.path) - paths.indexOf(b.header.path) || a.entry.dataOffsets[0] - b.entry.dataOffsets[0],
+  );
   return { reads, tiedLmHead };
 }
 
@@ -277,7 +299,9 @@ function halfTable(): Float32Array {
   const t = new Float32Array(65536);
   const bits = new Uint32Array(t.buffer);
   for (let h = 0; h < 65536; h++) {
-    const sign = h >> 15, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    const sign = h >> 15,
+      exp = (h >> 10) & 0x1f,
+      mant = h & 0x3ff;
     if (exp === 0x1f) bits[h] = (sign << 31) | 0x7f800000 | (mant << 13);
     else if (exp === 0) t[h] = (sign ? -1 : 1) * mant * 2 ** -24;
     else bits[h] = (sign << 31) | ((exp - 15 + 127) << 23) | (mant << 13);
@@ -334,7 +358,9 @@ export function readSafetensorsInto(paths: string[], layout: TensorInfo[], targe
   if (typeof target !== 'function') {
     for (const t of layout) {
       if (t.offset + t.size > target.length) {
-        throw new Error(`readSafetensorsInto: ${t.name} ends at ${t.offset + t.size}, past the target (${target.length})`);
+        throw new Error(
+          `readSafetensorsInto: ${t.name} ends at ${t.offset + t.size}, past the target (${target.length})`,
+        );
       }
     }
   }
@@ -369,7 +395,10 @@ export function readSafetensorsInto(paths: string[], layout: TensorInfo[], targe
         const n = Math.min(chunkEls, lm.info.size - done);
         const part: PlannedRead = {
           ...lm,
-          entry: { ...lm.entry, dataOffsets: [lm.entry.dataOffsets[0] + done * elSize, lm.entry.dataOffsets[0] + (done + n) * elSize] },
+          entry: {
+            ...lm.entry,
+            dataOffsets: [lm.entry.dataOffsets[0] + done * elSize, lm.entry.dataOffsets[0] + (done + n) * elSize],
+          },
         };
         readTensor(fd, part, tmp.subarray(0, n), scratch);
         const e = embedChunks[done / chunkEls];
@@ -428,7 +457,8 @@ export function writeSafetensors(path: string, tensors: TensorToWrite[], opts: W
   const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (let i = 0; i < sorted.length; i++) {
     const t = sorted[i];
-    if (t.name === '__metadata__' || t.name === '') throw new Error(`writeSafetensors: invalid tensor name ${JSON.stringify(t.name)}`);
+    if (t.name === '__metadata__' || t.name === '')
+      throw new Error(`writeSafetensors: invalid tensor name ${JSON.stringify(t.name)}`);
     if (i > 0 && sorted[i - 1].name === t.name) throw new Error(`writeSafetensors: duplicate tensor ${t.name}`);
     const numel = t.shape.reduce((a, b) => a * b, 1);
     const length = chunksOf(t).reduce((a, c) => a + c.length, 0);

@@ -28,7 +28,15 @@ export interface ResolvedSpecialTokens {
 }
 
 /** The special-token attributes transformers keeps on a tokenizer (its `SPECIAL_TOKENS_ATTRIBUTES`). */
-export const SPECIAL_TOKEN_KEYS = ['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_token', 'cls_token', 'mask_token'] as const;
+export const SPECIAL_TOKEN_KEYS = [
+  'bos_token',
+  'eos_token',
+  'unk_token',
+  'sep_token',
+  'pad_token',
+  'cls_token',
+  'mask_token',
+] as const;
 export type SpecialTokenKey = (typeof SPECIAL_TOKEN_KEYS)[number];
 
 /** Read and parse a JSON object file, or return undefined when it does not exist. Malformed → AhaError naming it. */
@@ -84,7 +92,11 @@ export function tokenContent(value: unknown, where: string): string | null | und
   if (value === undefined) return undefined;
   if (value === null) return null;
   if (typeof value === 'string') return value;
-  if (typeof value === 'object' && !Array.isArray(value) && typeof (value as { content?: unknown }).content === 'string') {
+  if (
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    typeof (value as { content?: unknown }).content === 'string'
+  ) {
     return (value as { content: string }).content;
   }
   throw new AhaError(`${where}: expected a token string or an AddedToken object with "content"`);
@@ -97,9 +109,11 @@ export function tokenContent(value: unknown, where: string): string | null | und
  */
 export function tokenizerSpecialToken(files: SpecialTokenFiles, key: string): string | null | undefined {
   const tc = files.tokenizerConfig;
-  if (tc && key in tc) return tokenContent(tc[key], `${files.names?.tokenizerConfig ?? 'tokenizer_config.json'}: ${key}`);
+  if (tc && key in tc)
+    return tokenContent(tc[key], `${files.names?.tokenizerConfig ?? 'tokenizer_config.json'}: ${key}`);
   const sm = files.specialTokensMap;
-  if (sm && key in sm) return tokenContent(sm[key], `${files.names?.specialTokensMap ?? 'special_tokens_map.json'}: ${key}`);
+  if (sm && key in sm)
+    return tokenContent(sm[key], `${files.names?.specialTokensMap ?? 'special_tokens_map.json'}: ${key}`);
   return undefined;
 }
 
@@ -166,14 +180,20 @@ function modelIds(files: SpecialTokenFiles, key: string): number[] | undefined {
  *   `*_token_id`, else config.json's. No pad is invented: transformers' generate() falls back to eos, and a caller
  *   that needs a pad should do the same explicitly.
  */
-export function resolveSpecialTokens(files: SpecialTokenFiles, tokenToId: (token: string) => number | undefined): ResolvedSpecialTokens {
-  const tcName = files.tokenizerConfig ? (files.names?.tokenizerConfig ?? 'tokenizer_config.json') : (files.names?.specialTokensMap ?? 'special_tokens_map.json');
+export function resolveSpecialTokens(
+  files: SpecialTokenFiles,
+  tokenToId: (token: string) => number | undefined,
+): ResolvedSpecialTokens {
+  const tcName = files.tokenizerConfig
+    ? (files.names?.tokenizerConfig ?? 'tokenizer_config.json')
+    : (files.names?.specialTokensMap ?? 'special_tokens_map.json');
   const lookup = (key: string): { text?: string; id?: number; mentioned: boolean } => {
     const text = tokenizerSpecialToken(files, key);
     if (text === undefined) return { mentioned: false };
     if (text === null) return { mentioned: true };
     const id = tokenToId(text);
-    if (id === undefined) throw new AhaError(`${tcName}: ${key} ${JSON.stringify(text)} is not in the tokenizer's vocabulary`);
+    if (id === undefined)
+      throw new AhaError(`${tcName}: ${key} ${JSON.stringify(text)} is not in the tokenizer's vocabulary`);
     return { text, id, mentioned: true };
   };
   const single = (key: string): { text?: string; id?: number } => {

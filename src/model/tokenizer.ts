@@ -118,8 +118,10 @@ class LoadedTokenizer implements Tokenizer {
       const bos = addBos ? tokenizerSpecialToken(files, 'bos_token') : undefined;
       const eos = addEos ? tokenizerSpecialToken(files, 'eos_token') : undefined;
       const cfgName = files.names?.tokenizerConfig ?? 'tokenizer_config.json';
-      if (addBos && typeof bos !== 'string') throw new AhaError(`${cfgName}: add_bos_token is true but there is no bos_token`);
-      if (addEos && typeof eos !== 'string') throw new AhaError(`${cfgName}: add_eos_token is true but there is no eos_token`);
+      if (addBos && typeof bos !== 'string')
+        throw new AhaError(`${cfgName}: add_bos_token is true but there is no bos_token`);
+      if (addEos && typeof eos !== 'string')
+        throw new AhaError(`${cfgName}: add_eos_token is true but there is no eos_token`);
       json.post_processor = templatePostProcessor(bos ?? undefined, eos ?? undefined);
     }
     // The library expects special tokens as plain strings; tokenizer_config.json may hold AddedToken objects.
@@ -162,7 +164,9 @@ class LoadedTokenizer implements Tokenizer {
 
   encode(text: string, options: EncodeOptions = {}): number[] {
     if (typeof text !== 'string') throw new AhaError(`encode: expected a string, got ${typeof text}`);
-    const ids: (number | undefined)[] = this.hf.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+    const ids: (number | undefined)[] = this.hf.encode(text, {
+      add_special_tokens: options.addSpecialTokens ?? true,
+    }).ids;
     // A character with no token and no unk_token yields no id, as in the Rust tokenizers.
     return ids.filter((id): id is number => id !== undefined && id !== null);
   }
@@ -210,9 +214,15 @@ export function loadTokenizer(dir: string): Tokenizer {
   const tjPath = join(dir, 'tokenizer.json');
   if (!existsSync(tjPath)) {
     const slow = ['tokenizer.model', 'vocab.json'].filter((f) => existsSync(join(dir, f)));
-    const hint = slow.length ? ` (found ${slow.join(', ')}: only the fast tokenizer.json format is supported; save it with transformers' AutoTokenizer.save_pretrained)` : '';
+    const hint = slow.length
+      ? ` (found ${slow.join(', ')}: only the fast tokenizer.json format is supported; save it with transformers' AutoTokenizer.save_pretrained)`
+      : '';
     throw new AhaError(`${tjPath}: file not found${hint}`);
   }
-  const files: TokenizerFiles = { ...readSpecialTokenFiles(dir), tokenizerJson: readJsonObject(tjPath), tokenizerJsonName: tjPath };
+  const files: TokenizerFiles = {
+    ...readSpecialTokenFiles(dir),
+    tokenizerJson: readJsonObject(tjPath),
+    tokenizerJsonName: tjPath,
+  };
   return createTokenizer(files);
 }

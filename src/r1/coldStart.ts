@@ -15,8 +15,15 @@ import type { Generation } from '../eval/generators.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import type { SampleFilter } from './filters.ts';
 import {
-  finalAnswer, selectSamples, sftRecordOf, SUMMARY_STRATEGIES,
-  type ReasoningProblem, type SelectionCounts, type SftRecord, type TransformResult, type Verifier,
+  finalAnswer,
+  selectSamples,
+  sftRecordOf,
+  SUMMARY_STRATEGIES,
+  type ReasoningProblem,
+  type SelectionCounts,
+  type SftRecord,
+  type TransformResult,
+  type Verifier,
 } from './rejectionSampling.ts';
 import type { AnswerStrategy } from '../text/extractAnswer.ts';
 
@@ -50,7 +57,10 @@ export function extractReasoning(completion: string): string {
 
 /** The summary: `template` with {answer} (the verified answer) and {final_line} (the reasoning's last line). */
 export function renderSummary(template: string, answer: string, reasoning: string): string {
-  const lines = reasoning.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = reasoning
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const finalLine = lines[lines.length - 1] ?? '';
   return template.split('{answer}').join(answer).split('{final_line}').join(finalLine).trim();
 }
@@ -77,7 +87,11 @@ export interface RewriteOptions {
  * Rewrites one correct completion into the readable format, or says why it cannot be. The reasoning is kept as
  * written, except a last line that only restates the answer, which the summary replaces.
  */
-export function rewriteReadable(completion: string, problem: Pick<ReasoningProblem, 'prompt'>, o: RewriteOptions = {}): { completion: string } | { drop: string } {
+export function rewriteReadable(
+  completion: string,
+  problem: Pick<ReasoningProblem, 'prompt'>,
+  o: RewriteOptions = {},
+): { completion: string } | { drop: string } {
   const answer = finalAnswer(completion, o.strategies ?? SUMMARY_STRATEGIES);
   if (answer === null) return { drop: 'no_answer' };
   let reasoning = extractReasoning(completion);
@@ -85,10 +99,21 @@ export function rewriteReadable(completion: string, problem: Pick<ReasoningProbl
   // A last line that only states the answer ("so the answer is 16.") moves to the summary: said once, in one place.
   const lines = reasoning.split('\n');
   const last = lines[lines.length - 1];
-  if (lines.length > 1 && /answer/i.test(last) && last.length <= answer.length + 40 && finalAnswer(last, ['answerIs']) === answer) {
+  if (
+    lines.length > 1 &&
+    /answer/i.test(last) &&
+    last.length <= answer.length + 40 &&
+    finalAnswer(last, ['answerIs']) === answer
+  ) {
     reasoning = lines.slice(0, -1).join('\n').trim();
   }
-  return { completion: renderReadable(problem.prompt, reasoning, renderSummary(o.summaryTemplate ?? DEFAULT_SUMMARY_TEMPLATE, answer, reasoning)) };
+  return {
+    completion: renderReadable(
+      problem.prompt,
+      reasoning,
+      renderSummary(o.summaryTemplate ?? DEFAULT_SUMMARY_TEMPLATE, answer, reasoning),
+    ),
+  };
 }
 
 /** Options of {@link buildColdStartData}. */
@@ -125,23 +150,42 @@ export interface ColdStartResult {
  * and counted as 'rewrite_unverifiable'.
  */
 export async function buildColdStartData(o: ColdStartOptions): Promise<ColdStartResult> {
-  if ((o.summaryTemplate ?? DEFAULT_SUMMARY_TEMPLATE).indexOf('{answer}') < 0) throw new AhaError(`summary template '${o.summaryTemplate}' has no {answer}`);
+  if ((o.summaryTemplate ?? DEFAULT_SUMMARY_TEMPLATE).indexOf('{answer}') < 0)
+    throw new AhaError(`summary template '${o.summaryTemplate}' has no {answer}`);
   const rewrite = async (c: string, p: ReasoningProblem): Promise<TransformResult> => {
     const r = rewriteReadable(c, p, { summaryTemplate: o.summaryTemplate, strategies: o.strategies });
     if ('drop' in r) return r;
     return (await o.verify(r.completion, p)) ? r : { drop: 'rewrite_unverifiable' };
   };
   const sel = await selectSamples({
-    problems: o.problems, samples: o.samples, verify: o.verify, filters: o.filters, maxPerPrompt: o.maxPerPrompt, transform: rewrite,
+    problems: o.problems,
+    samples: o.samples,
+    verify: o.verify,
+    filters: o.filters,
+    maxPerPrompt: o.maxPerPrompt,
+    transform: rewrite,
   });
   const records = sel.selected.map((s) => sftRecordOf(s, { source: o.source, format: 'cold_start' }));
   const counts = sel.counts;
   if (o.out) writeFileAtomic(o.out, records.map((r) => JSON.stringify(r) + '\n').join(''));
   if (o.reportPath) {
-    writeFileAtomic(o.reportPath, JSON.stringify({
-      source: o.source, created: new Date().toISOString(), summary_template: o.summaryTemplate ?? DEFAULT_SUMMARY_TEMPLATE,
-      prompts: o.problems.length, prompt_ids: o.problems.map((p) => p.id), counts, per_prompt_kept: sel.perPrompt, filters: o.filters.map((f) => f.name),
-    }, null, 2) + '\n');
+    writeFileAtomic(
+      o.reportPath,
+      JSON.stringify(
+        {
+          source: o.source,
+          created: new Date().toISOString(),
+          summary_template: o.summaryTemplate ?? DEFAULT_SUMMARY_TEMPLATE,
+          prompts: o.problems.length,
+          prompt_ids: o.problems.map((p) => p.id),
+          counts,
+          per_prompt_kept: sel.perPrompt,
+          filters: o.filters.map((f) => f.name),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
   }
   return { records, counts, perPrompt: sel.perPrompt };
 }

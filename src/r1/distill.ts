@@ -32,8 +32,14 @@ import type { ChatMessage } from '../model/chatTemplate.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { buildFilters, type FiltersConfigInput } from './filters.ts';
 import {
-  answerVerifier, rejectionFiles, runRejectionSampling, SUMMARY_STRATEGIES,
-  type ReasoningProblem, type RejectionSamplingReport, type TransformResult, type Verifier,
+  answerVerifier,
+  rejectionFiles,
+  runRejectionSampling,
+  SUMMARY_STRATEGIES,
+  type ReasoningProblem,
+  type RejectionSamplingReport,
+  type TransformResult,
+  type Verifier,
 } from './rejectionSampling.ts';
 import { PIPELINE_SFT_DEFAULTS, trainSftStep } from './sftStep.ts';
 import { localGenerator } from './stage.ts';
@@ -70,7 +76,14 @@ export interface DistillOptions {
   /** ... or any generator (tests, demos). */
   teacherGenerator?: Generator;
   /** Problems: a dataset file ... */
-  data?: { path: string; questionField?: string; answerField?: string; answerExtraction?: 'none' | 'gsm8k' | 'boxed'; split?: string; limit?: number };
+  data?: {
+    path: string;
+    questionField?: string;
+    answerField?: string;
+    answerExtraction?: 'none' | 'gsm8k' | 'boxed';
+    split?: string;
+    limit?: number;
+  };
   /** ... with held-out problems from a file, or `evalProblems` held out of data (by the seed), */
   evalData?: DistillOptions['data'];
   evalProblems?: number;
@@ -130,7 +143,11 @@ export interface DistillReport {
 export const DISTILL_SFT_DEFAULTS: Record<string, unknown> = { ...PIPELINE_SFT_DEFAULTS, learning_rate: 1e-4 };
 
 /** A problem's prompt as `spec` says; `sft` is what the SFT data keeps (a chat prompt's messages). */
-function renderProblem(spec: PromptSpec, p: DistillProblem, modelDir: string | undefined): { text: string; sft: string | ChatMessage[] } {
+function renderProblem(
+  spec: PromptSpec,
+  p: DistillProblem,
+  modelDir: string | undefined,
+): { text: string; sft: string | ChatMessage[] } {
   if (typeof spec === 'function') {
     const t = spec(p);
     return { text: t, sft: t };
@@ -154,16 +171,25 @@ async function loadProblems(o: DistillOptions): Promise<{ train: DistillProblem[
   if (o.problems) return o.problems;
   if (!o.data) throw new AhaError('distill: give the prompts (--data FILE)');
   const read = async (d: NonNullable<DistillOptions['data']>) =>
-    (await loadQuestionDataset({
-      path: d.path, questionField: d.questionField, answerField: d.answerField ?? 'answer', answerExtraction: d.answerExtraction, split: d.split, limit: d.limit,
-    })).map((r) => ({ id: r.source, question: r.question, answer: r.answer ?? '' }));
+    (
+      await loadQuestionDataset({
+        path: d.path,
+        questionField: d.questionField,
+        answerField: d.answerField ?? 'answer',
+        answerExtraction: d.answerExtraction,
+        split: d.split,
+        limit: d.limit,
+      })
+    ).map((r) => ({ id: r.source, question: r.question, answer: r.answer ?? '' }));
   let train = await read(o.data);
-  for (const p of train) if (p.answer === '') throw new AhaError(`${p.id}: no reference answer: distillation keeps only verified traces`);
+  for (const p of train)
+    if (p.answer === '') throw new AhaError(`${p.id}: no reference answer: distillation keeps only verified traces`);
   let evalSet: DistillProblem[];
   if (o.evalData) evalSet = await read(o.evalData);
   else {
     const k = o.evalProblems ?? Math.min(50, Math.floor(train.length / 5));
-    if (k >= train.length) throw new AhaError(`distill: ${k} held-out problems leave none of ${train.length} to train on`);
+    if (k >= train.length)
+      throw new AhaError(`distill: ${k} held-out problems leave none of ${train.length} to train on`);
     const order = new Rng(fnv1a32(`distill-holdout:${o.seed ?? 0}`)).shuffle(train.map((_, i) => i));
     const held = new Set(order.slice(0, k));
     evalSet = train.filter((_, i) => held.has(i));
@@ -180,11 +206,19 @@ function readJson<T>(path: string): T | null {
 export async function runDistill(o: DistillOptions): Promise<DistillReport> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const signal = o.signal ?? new AbortController().signal;
-  const sources = [o.teacher !== undefined, o.teacherBaseUrl !== undefined, o.teacherGenerator !== undefined].filter(Boolean).length;
-  if (sources !== 1) throw new AhaError('distill: give exactly one teacher: --teacher DIR, or --teacher-base-url URL with --teacher-model NAME');
-  if (o.teacherBaseUrl !== undefined && o.teacherModel === undefined) throw new AhaError('distill: --teacher-base-url needs --teacher-model (the model the server serves)');
-  if (o.teacher !== undefined && !existsSync(join(o.teacher, 'config.json'))) throw new AhaError(`--teacher ${o.teacher}: no config.json (not a model directory)`);
-  if (!existsSync(join(o.student, 'config.json'))) throw new AhaError(`--student ${o.student}: no config.json (not a model directory)`);
+  const sources = [o.teacher !== undefined, o.teacherBaseUrl !== undefined, o.teacherGenerator !== undefined].filter(
+    Boolean,
+  ).length;
+  if (sources !== 1)
+    throw new AhaError(
+      'distill: give exactly one teacher: --teacher DIR, or --teacher-base-url URL with --teacher-model NAME',
+    );
+  if (o.teacherBaseUrl !== undefined && o.teacherModel === undefined)
+    throw new AhaError('distill: --teacher-base-url needs --teacher-model (the model the server serves)');
+  if (o.teacher !== undefined && !existsSync(join(o.teacher, 'config.json')))
+    throw new AhaError(`--teacher ${o.teacher}: no config.json (not a model directory)`);
+  if (!existsSync(join(o.student, 'config.json')))
+    throw new AhaError(`--student ${o.student}: no config.json (not a model directory)`);
   const k = o.samples ?? 4;
   if (!(Number.isInteger(k) && k >= 1)) throw new AhaError(`--samples must be a positive integer (got ${k})`);
   const language = o.language ?? 'en';
@@ -205,21 +239,39 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
     teacherName = teacher.description;
   } else if (o.teacherBaseUrl !== undefined) {
     teacher = new OpenAiGenerator({
-      baseUrl: o.teacherBaseUrl, model: o.teacherModel!, endpoint, apiKey: o.teacherApiKey, concurrency: o.teacherConcurrency,
-      maxRetries: o.teacherMaxRetries, backoffMs: o.teacherBackoffMs, timeoutMs: o.teacherTimeoutMs,
+      baseUrl: o.teacherBaseUrl,
+      model: o.teacherModel!,
+      endpoint,
+      apiKey: o.teacherApiKey,
+      concurrency: o.teacherConcurrency,
+      maxRetries: o.teacherMaxRetries,
+      backoffMs: o.teacherBackoffMs,
+      timeoutMs: o.teacherTimeoutMs,
     });
     teacherName = teacher.description;
   } else {
     teacher = localGenerator(o.teacher!, studentSpec === 'chat').generator;
     teacherName = o.teacher!;
   }
-  const teacherSpec: PromptSpec = o.teacherPrompt ?? (o.teacherBaseUrl !== undefined && endpoint === 'chat' ? (p: DistillProblem) => mathUserMessage(p.question) : studentSpec);
+  const teacherSpec: PromptSpec =
+    o.teacherPrompt ??
+    (o.teacherBaseUrl !== undefined && endpoint === 'chat'
+      ? (p: DistillProblem) => mathUserMessage(p.question)
+      : studentSpec);
   const chat = studentSpec === 'chat';
-  const asProblems = (ps: DistillProblem[], who: 'teacher' | 'student'): ReasoningProblem[] => ps.map((p) => {
-    const s = renderProblem(studentSpec, p, o.student);
-    const t = who === 'teacher' ? renderProblem(teacherSpec, p, o.teacher ?? o.student) : s;
-    return { id: p.id, question: p.question, answer: p.answer, prompt: t.text, sftPrompt: s.sft, ...(p.example !== undefined ? { example: p.example } : {}) };
-  });
+  const asProblems = (ps: DistillProblem[], who: 'teacher' | 'student'): ReasoningProblem[] =>
+    ps.map((p) => {
+      const s = renderProblem(studentSpec, p, o.student);
+      const t = who === 'teacher' ? renderProblem(teacherSpec, p, o.teacher ?? o.student) : s;
+      return {
+        id: p.id,
+        question: p.question,
+        answer: p.answer,
+        prompt: t.text,
+        sftPrompt: s.sft,
+        ...(p.example !== undefined ? { example: p.example } : {}),
+      };
+    });
 
   const files = {
     samples: rejectionFiles(join(o.out, 'teacher')).samples,
@@ -232,25 +284,59 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
     report: join(o.out, 'report.json'),
   };
   const report: DistillReport = {
-    status: 'interrupted', teacher: teacherName, student: o.student, distilled: null, data: null, teacher_error: null, teacher_eval_error: null,
-    evals: { teacher: readJson(files.eval_teacher), student_before: readJson(files.eval_student_before), student_after: readJson(files.eval_student_after) },
-    sft: null, files,
+    status: 'interrupted',
+    teacher: teacherName,
+    student: o.student,
+    distilled: null,
+    data: null,
+    teacher_error: null,
+    teacher_eval_error: null,
+    evals: {
+      teacher: readJson(files.eval_teacher),
+      student_before: readJson(files.eval_student_before),
+      student_after: readJson(files.eval_student_after),
+    },
+    sft: null,
+    files,
   };
   const save = () => writeFileAtomic(files.report, JSON.stringify(report, null, 2) + '\n');
   const ev = o.eval ?? {};
-  const evaluate = (generator: Generator, problems: ReasoningProblem[]) => evaluateReasoning({
-    generator, problems, verify, language, samples: ev.samples ?? 2, temperature: ev.temperature ?? 0.6, topP: ev.topP ?? 0.95,
-    maxNewTokens: ev.maxNewTokens ?? o.maxNewTokens ?? 1024, seed: o.seed ?? 0, signal,
-  });
+  const evaluate = (generator: Generator, problems: ReasoningProblem[]) =>
+    evaluateReasoning({
+      generator,
+      problems,
+      verify,
+      language,
+      samples: ev.samples ?? 2,
+      temperature: ev.temperature ?? 0.6,
+      topP: ev.topP ?? 0.95,
+      maxNewTokens: ev.maxNewTokens ?? o.maxNewTokens ?? 1024,
+      seed: o.seed ?? 0,
+      signal,
+    });
 
   // 1. The teacher's traces: verified, filtered, deduplicated, capped.
   log(`distill: ${teacherName} writes ${k} traces for each of ${train.length} prompts`);
   let data: RejectionSamplingReport;
   try {
     data = await runRejectionSampling({
-      generator: teacher, checkpoint: teacherName, problems: asProblems(train, 'teacher'), verify, filters,
-      sampling: { n: k, temperature: o.temperature ?? 0.6, topP: o.topP ?? 0.95, maxNewTokens: o.maxNewTokens ?? 1024, seed: o.seed ?? 0 },
-      maxPerPrompt: o.maxPerPrompt ?? k, outDir: join(o.out, 'teacher'), source: 'distillation', allowPartial: o.allowPartial, signal,
+      generator: teacher,
+      checkpoint: teacherName,
+      problems: asProblems(train, 'teacher'),
+      verify,
+      filters,
+      sampling: {
+        n: k,
+        temperature: o.temperature ?? 0.6,
+        topP: o.topP ?? 0.95,
+        maxNewTokens: o.maxNewTokens ?? 1024,
+        seed: o.seed ?? 0,
+      },
+      maxPerPrompt: o.maxPerPrompt ?? k,
+      outDir: join(o.out, 'teacher'),
+      source: 'distillation',
+      allowPartial: o.allowPartial,
+      signal,
       transform: (c, p): TransformResult => ({ completion: adaptTrace(c, p.sftPrompt ?? p.prompt) }),
       log: (l) => log(`distill: ${l}`),
     });
@@ -270,10 +356,14 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
   }
   report.data = data.counts;
   if (data.generation_error) report.teacher_error = data.generation_error;
-  log(`distill: kept ${data.counts.kept} traces of ${data.counts.samples} (incorrect ${data.counts.incorrect}, dropped ${JSON.stringify(data.counts.dropped)}, duplicates ${data.counts.duplicates}, over cap ${data.counts.over_cap})`);
+  log(
+    `distill: kept ${data.counts.kept} traces of ${data.counts.samples} (incorrect ${data.counts.incorrect}, dropped ${JSON.stringify(data.counts.dropped)}, duplicates ${data.counts.duplicates}, over cap ${data.counts.over_cap})`,
+  );
   if (data.counts.kept === 0) {
     save();
-    throw new AhaError(`distill: no trace of ${data.counts.samples} was correct and readable (see ${files.data_report})`);
+    throw new AhaError(
+      `distill: no trace of ${data.counts.samples} was correct and readable (see ${files.data_report})`,
+    );
   }
   save();
 
@@ -300,8 +390,16 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
 
     // 3. SFT of the student on the traces, then its evaluation.
     const sft = await trainSftStep({
-      model: o.student, data: files.data, sft: o.sft ?? {}, runDir: files.sft, maxMinutes: o.sftMaxMinutes, configName: 'distill sft options',
-      signal, log: (l) => log(`distill: ${l}`), progress: o.progress, defaults: DISTILL_SFT_DEFAULTS,
+      model: o.student,
+      data: files.data,
+      sft: o.sft ?? {},
+      runDir: files.sft,
+      maxMinutes: o.sftMaxMinutes,
+      configName: 'distill sft options',
+      signal,
+      log: (l) => log(`distill: ${l}`),
+      progress: o.progress,
+      defaults: DISTILL_SFT_DEFAULTS,
     });
     report.sft = sft.details ?? null;
     if (sft.interrupted) {

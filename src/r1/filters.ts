@@ -46,13 +46,16 @@ function untagged(text: string): string {
 export function mixedLanguageFilter(o: { target?: string; threshold?: number } = {}): SampleFilter {
   const target = resolveLanguageTarget(o.target ?? 'en');
   const threshold = o.threshold ?? 0.95;
-  if (!(threshold >= 0 && threshold <= 1)) throw new AhaError(`mixed-language filter: threshold must be in [0, 1], got ${threshold}`);
+  if (!(threshold >= 0 && threshold <= 1))
+    throw new AhaError(`mixed-language filter: threshold must be in [0, 1], got ${threshold}`);
   return {
     name: 'mixed_language',
     test: ({ completion }) => {
       const c = languageConsistency(completion, { target });
       if (c.score === null || c.score >= threshold) return KEEP;
-      return drop(`mixed language: ${c.inTarget} of ${c.words} words in ${target.name} (${c.score.toFixed(2)} < ${threshold})`);
+      return drop(
+        `mixed language: ${c.inTarget} of ${c.words} words in ${target.name} (${c.score.toFixed(2)} < ${threshold})`,
+      );
     },
   };
 }
@@ -60,7 +63,8 @@ export function mixedLanguageFilter(o: { target?: string; threshold?: number } =
 /** Long paragraphs: some paragraph (text between blank lines) is longer than `maxChars` characters. */
 export function longParagraphFilter(o: { maxChars?: number } = {}): SampleFilter {
   const maxChars = o.maxChars ?? 2000;
-  if (!(Number.isInteger(maxChars) && maxChars >= 1)) throw new AhaError(`long-paragraph filter: maxChars must be a positive integer, got ${maxChars}`);
+  if (!(Number.isInteger(maxChars) && maxChars >= 1))
+    throw new AhaError(`long-paragraph filter: maxChars must be a positive integer, got ${maxChars}`);
   return {
     name: 'long_paragraph',
     test: ({ completion }) => {
@@ -95,7 +99,8 @@ export interface LengthBounds {
 export function lengthFilter(o: LengthBounds): SampleFilter {
   for (const k of ['minTokens', 'maxTokens', 'minChars', 'maxChars'] as const) {
     const v = o[k];
-    if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new AhaError(`length filter: ${k} must be a non-negative integer, got ${v}`);
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0))
+      throw new AhaError(`length filter: ${k} must be a non-negative integer, got ${v}`);
   }
   const needTokens = o.minTokens !== undefined || o.maxTokens !== undefined;
   return {
@@ -107,7 +112,8 @@ export function lengthFilter(o: LengthBounds): SampleFilter {
       if (needTokens) {
         let n = tokens ?? null;
         if (n === null) {
-          if (!o.countTokens) throw new AhaError('length filter: the sample has no token count and no tokenizer was given to count it');
+          if (!o.countTokens)
+            throw new AhaError('length filter: the sample has no token count and no tokenizer was given to count it');
           n = o.countTokens(completion);
         }
         if (o.minTokens !== undefined && n < o.minTokens) return drop(`${n} tokens (under ${o.minTokens})`);
@@ -142,8 +148,14 @@ export function repetitionFilter(o: RepetitionOptions = {}): SampleFilter {
   const n = o.ngram ?? 8;
   const maxNgram = o.maxNgramRepeats ?? 4;
   const minLoop = o.minLoopChars ?? 48;
-  for (const [k, v] of Object.entries({ maxLineRepeats: maxLine, ngram: n, maxNgramRepeats: maxNgram, minLoopChars: minLoop })) {
-    if (!(Number.isInteger(v) && v >= 2)) throw new AhaError(`repetition filter: ${k} must be an integer >= 2, got ${v}`);
+  for (const [k, v] of Object.entries({
+    maxLineRepeats: maxLine,
+    ngram: n,
+    maxNgramRepeats: maxNgram,
+    minLoopChars: minLoop,
+  })) {
+    if (!(Number.isInteger(v) && v >= 2))
+      throw new AhaError(`repetition filter: ${k} must be an integer >= 2, got ${v}`);
   }
   return {
     name: 'repetition',
@@ -197,12 +209,17 @@ function backToBackLoop(text: string, minChars: number): { unit: string; times: 
  * non-empty lines (e.g. a restated question and a guess) is dropped, even when its answer happens to be right.
  */
 export function shortReasoningFilter(o: { minLines: number }): SampleFilter {
-  if (!(Number.isInteger(o.minLines) && o.minLines >= 1)) throw new AhaError(`short-reasoning filter: minLines must be a positive integer, got ${o.minLines}`);
+  if (!(Number.isInteger(o.minLines) && o.minLines >= 1))
+    throw new AhaError(`short-reasoning filter: minLines must be a positive integer, got ${o.minLines}`);
   return {
     name: 'short_reasoning',
     test: ({ completion }) => {
-      const lines = chainOfThought(completion).split('\n').filter((l) => l.trim() !== '').length;
-      return lines < o.minLines ? drop(`a chain of thought of ${lines} line${lines === 1 ? '' : 's'} (under ${o.minLines})`) : KEEP;
+      const lines = chainOfThought(completion)
+        .split('\n')
+        .filter((l) => l.trim() !== '').length;
+      return lines < o.minLines
+        ? drop(`a chain of thought of ${lines} line${lines === 1 ? '' : 's'} (under ${o.minLines})`)
+        : KEEP;
     },
   };
 }
@@ -212,7 +229,9 @@ export function shortReasoningFilter(o: { minLines: number }): SampleFilter {
  * a completion with no `</think>`, with nothing after it, or (with `requireAnswer`, default true) whose summary
  * holds no answer that `strategies` can extract.
  */
-export function missingSummaryFilter(o: { requireAnswer?: boolean; strategies?: readonly AnswerStrategy[] } = {}): SampleFilter {
+export function missingSummaryFilter(
+  o: { requireAnswer?: boolean; strategies?: readonly AnswerStrategy[] } = {},
+): SampleFilter {
   const requireAnswer = o.requireAnswer ?? true;
   const strategies = o.strategies ?? DEFAULT_STRATEGIES;
   return {
@@ -222,7 +241,8 @@ export function missingSummaryFilter(o: { requireAnswer?: boolean; strategies?: 
       if (close < 0) return drop('no </think>: the reasoning never ends');
       const summary = completion.slice(close + '</think>'.length);
       if (summary.replace(/<\/?answer>/g, '').trim() === '') return drop('nothing after </think>');
-      if (requireAnswer && extractAnswer(summary, { strategies }).answer === null) return drop('the summary states no answer');
+      if (requireAnswer && extractAnswer(summary, { strategies }).answer === null)
+        return drop('the summary states no answer');
       return KEEP;
     },
   };
@@ -275,15 +295,21 @@ export function buildFilters(
 ): SampleFilter[] {
   const c = filtersConfigSchema.parse(config);
   const out: SampleFilter[] = [];
-  if (c.language_threshold > 0) out.push(mixedLanguageFilter({ target: ctx.language ?? 'en', threshold: c.language_threshold }));
+  if (c.language_threshold > 0)
+    out.push(mixedLanguageFilter({ target: ctx.language ?? 'en', threshold: c.language_threshold }));
   if (c.max_paragraph_chars !== null) out.push(longParagraphFilter({ maxChars: c.max_paragraph_chars }));
   if (c.drop_code_blocks) out.push(codeBlockFilter());
   const bounds = { minTokens: c.min_tokens, maxTokens: c.max_tokens, minChars: c.min_chars, maxChars: c.max_chars };
   if (Object.values(bounds).some((v) => v !== null)) {
-    out.push(lengthFilter({
-      minTokens: bounds.minTokens ?? undefined, maxTokens: bounds.maxTokens ?? undefined,
-      minChars: bounds.minChars ?? undefined, maxChars: bounds.maxChars ?? undefined, countTokens: ctx.countTokens,
-    }));
+    out.push(
+      lengthFilter({
+        minTokens: bounds.minTokens ?? undefined,
+        maxTokens: bounds.maxTokens ?? undefined,
+        minChars: bounds.minChars ?? undefined,
+        maxChars: bounds.maxChars ?? undefined,
+        countTokens: ctx.countTokens,
+      }),
+    );
   }
   if (c.min_reasoning_lines !== null) out.push(shortReasoningFilter({ minLines: c.min_reasoning_lines }));
   if (c.drop_repetition) out.push(repetitionFilter());

@@ -32,7 +32,13 @@ import { AhaError } from '../errors.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { preparePipelineData, type PipelineData } from './pipelineData.ts';
 import {
-  parsePipelineRecipe, pipelinePath, recipeStages, STAGE_NAMES, type PipelineRecipe, type PipelineRecipeInput, type StageName,
+  parsePipelineRecipe,
+  pipelinePath,
+  recipeStages,
+  STAGE_NAMES,
+  type PipelineRecipe,
+  type PipelineRecipeInput,
+  type StageName,
 } from './pipelineRecipe.ts';
 import { localGenerator, type StageContext, type StageOutcome, type StageRunner } from './stage.ts';
 import { evaluateReasoning, formatStageEval, type StageEval } from './stageEval.ts';
@@ -84,7 +90,10 @@ export interface PipelineOptions {
   /** Replace stage runners (tests: stubs). */
   runners?: Partial<Record<StageName, StageRunner>>;
   /** Replace the evaluation of a checkpoint (tests: stubs). */
-  evaluate?: (modelDir: string, ctx: { recipe: PipelineRecipe; data: PipelineData; stage: StageName | 'base'; signal: AbortSignal }) => Promise<StageEval>;
+  evaluate?: (
+    modelDir: string,
+    ctx: { recipe: PipelineRecipe; data: PipelineData; stage: StageName | 'base'; signal: AbortSignal },
+  ) => Promise<StageEval>;
 }
 
 /** What {@link runR1Pipeline} returns. */
@@ -121,39 +130,52 @@ function rel(outDir: string, p: string): string {
 function checkInputs(recipe: PipelineRecipe): void {
   const need = (p: string, what: string, file: string | null = null) => {
     const full = pipelinePath(recipe, p);
-    if (!existsSync(file ? join(full, file) : full)) throw new AhaError(`${recipe.source}: ${what}: ${full}${file ? ` has no ${file}` : ' not found'}`);
+    if (!existsSync(file ? join(full, file) : full))
+      throw new AhaError(`${recipe.source}: ${what}: ${full}${file ? ` has no ${file}` : ' not found'}`);
   };
   need(recipe.base_model, 'base_model', 'config.json');
   if (recipe.dataset) need(recipe.dataset.path, 'dataset.path');
   if (recipe.eval_dataset) need(recipe.eval_dataset.path, 'eval_dataset.path');
   const s = recipe.stages;
   if (s.cold_start_sft?.data) need(s.cold_start_sft.data, 'stages.cold_start_sft.data');
-  if (s.cold_start_sft?.source_model) need(s.cold_start_sft.source_model, 'stages.cold_start_sft.source_model', 'config.json');
-  if (s.rejection_sft?.non_reasoning_data) need(s.rejection_sft.non_reasoning_data, 'stages.rejection_sft.non_reasoning_data');
-  if (s.all_scenarios_rl?.general_dataset) need(s.all_scenarios_rl.general_dataset.path, 'stages.all_scenarios_rl.general_dataset.path');
+  if (s.cold_start_sft?.source_model)
+    need(s.cold_start_sft.source_model, 'stages.cold_start_sft.source_model', 'config.json');
+  if (s.rejection_sft?.non_reasoning_data)
+    need(s.rejection_sft.non_reasoning_data, 'stages.rejection_sft.non_reasoning_data');
+  if (s.all_scenarios_rl?.general_dataset)
+    need(s.all_scenarios_rl.general_dataset.path, 'stages.all_scenarios_rl.general_dataset.path');
 }
 
 /**
  * Runs the pipeline (or one stage of it) into the run directory; see the file comment. Everything that can be
  * checked is checked before any stage starts: the recipe, its files, reward modules, the run directory's state.
  */
-export async function runR1Pipeline(recipeIn: PipelineRecipe | PipelineRecipeInput, o: PipelineOptions = {}): Promise<PipelineResult> {
-  const recipe: PipelineRecipe = 'baseDir' in recipeIn ? (recipeIn as PipelineRecipe) : parsePipelineRecipe(recipeIn, 'recipe');
+export async function runR1Pipeline(
+  recipeIn: PipelineRecipe | PipelineRecipeInput,
+  o: PipelineOptions = {},
+): Promise<PipelineResult> {
+  const recipe: PipelineRecipe =
+    'baseDir' in recipeIn ? (recipeIn as PipelineRecipe) : parsePipelineRecipe(recipeIn, 'recipe');
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const outDir = resolve(o.outDir ?? (recipe.output_dir !== undefined ? pipelinePath(recipe, recipe.output_dir) : ''));
-  if (o.outDir === undefined && recipe.output_dir === undefined) throw new AhaError(`${recipe.source}: no run directory: give --out DIR or output_dir`);
+  if (o.outDir === undefined && recipe.output_dir === undefined)
+    throw new AhaError(`${recipe.source}: no run directory: give --out DIR or output_dir`);
   const stages = recipeStages(recipe);
   let only: StageName | undefined;
   if (o.stage !== undefined) {
-    if (!(STAGE_NAMES as readonly string[]).includes(o.stage)) throw new AhaError(`--stage ${o.stage}: unknown stage (stages: ${STAGE_NAMES.join(', ')})`);
+    if (!(STAGE_NAMES as readonly string[]).includes(o.stage))
+      throw new AhaError(`--stage ${o.stage}: unknown stage (stages: ${STAGE_NAMES.join(', ')})`);
     only = o.stage as StageName;
-    if (!stages.includes(only)) throw new AhaError(`--stage ${o.stage}: ${recipe.source} has no such stage (it has ${stages.join(', ')})`);
+    if (!stages.includes(only))
+      throw new AhaError(`--stage ${o.stage}: ${recipe.source} has no such stage (it has ${stages.join(', ')})`);
   }
   checkInputs(recipe);
   const manifest = join(outDir, 'pipeline.json');
   const started = existsSync(manifest);
   if (started && !o.resume && only === undefined) {
-    throw new AhaError(`${outDir}: already holds an r1 run: pass --resume to continue it (finished stages are skipped), or choose another output directory`);
+    throw new AhaError(
+      `${outDir}: already holds an r1 run: pass --resume to continue it (finished stages are skipped), or choose another output directory`,
+    );
   }
   if (!started && o.resume) throw new AhaError(`${outDir}: no r1 run to resume (no pipeline.json)`);
 
@@ -164,11 +186,13 @@ export async function runR1Pipeline(recipeIn: PipelineRecipe | PipelineRecipeInp
   for (const s of runList) {
     const stageDir = join(outDir, s);
     const partial = !markers.get(s) && existsSync(stageDir) && readdirSync(stageDir).length > 0;
-    if (partial && !o.resume) throw new AhaError(`${stageDir}: stage ${s} was interrupted: pass --resume to continue it`);
+    if (partial && !o.resume)
+      throw new AhaError(`${stageDir}: stage ${s} was interrupted: pass --resume to continue it`);
   }
   if (only) {
     const missing = stages.slice(0, stages.indexOf(only)).filter((s) => !markers.get(s));
-    if (missing.length > 0) throw new AhaError(`--stage ${only}: needs ${missing.join(', ')} finished first (run them, or the whole recipe)`);
+    if (missing.length > 0)
+      throw new AhaError(`--stage ${only}: needs ${missing.join(', ')} finished first (run them, or the whole recipe)`);
   }
 
   const data = await preparePipelineData(recipe);
@@ -179,32 +203,52 @@ export async function runR1Pipeline(recipeIn: PipelineRecipe | PipelineRecipeInp
     // A changed recipe is allowed (e.g. more steps for a stage not run yet), but said: finished stages keep theirs.
     const before = (JSON.parse(readFileSync(manifest, 'utf8')) as { recipe?: Record<string, unknown> }).recipe ?? {};
     const now = plain as unknown as Record<string, unknown>;
-    const changed = [...new Set([...Object.keys(before), ...Object.keys(now)])].filter((k) => k !== 'source').flatMap((k) => {
-      if (k === 'stages') {
-        const a = (before.stages ?? {}) as Record<string, unknown>, b = (now.stages ?? {}) as Record<string, unknown>;
-        return STAGE_NAMES.filter((st) => JSON.stringify(a[st]) !== JSON.stringify(b[st])).map((st) => `stages.${st}`);
-      }
-      return JSON.stringify(before[k]) !== JSON.stringify(now[k]) ? [k] : [];
-    });
-    if (changed.length > 0) log(`r1: note: the recipe changed since the run started (${changed.join(', ')}); finished stages are not redone`);
+    const changed = [...new Set([...Object.keys(before), ...Object.keys(now)])]
+      .filter((k) => k !== 'source')
+      .flatMap((k) => {
+        if (k === 'stages') {
+          const a = (before.stages ?? {}) as Record<string, unknown>,
+            b = (now.stages ?? {}) as Record<string, unknown>;
+          return STAGE_NAMES.filter((st) => JSON.stringify(a[st]) !== JSON.stringify(b[st])).map(
+            (st) => `stages.${st}`,
+          );
+        }
+        return JSON.stringify(before[k]) !== JSON.stringify(now[k]) ? [k] : [];
+      });
+    if (changed.length > 0)
+      log(`r1: note: the recipe changed since the run started (${changed.join(', ')}); finished stages are not redone`);
   }
   writeFileAtomic(manifest, JSON.stringify({ recipe: plain, updated: new Date().toISOString() }, null, 2) + '\n');
 
   const signal = o.signal ?? new AbortController().signal;
-  const evaluate = o.evaluate ?? (async (modelDir: string, c: { recipe: PipelineRecipe; data: PipelineData; signal: AbortSignal }) => {
-    const { generator } = localGenerator(modelDir, c.data.chat);
-    const e = c.recipe.eval;
-    return evaluateReasoning({
-      generator, problems: c.data.eval, verify: c.data.verify, language: c.recipe.language, samples: e.samples, temperature: e.temperature,
-      topP: e.top_p, maxNewTokens: e.max_new_tokens ?? c.recipe.max_new_tokens, seed: c.recipe.seed, signal: c.signal,
+  const evaluate =
+    o.evaluate ??
+    (async (modelDir: string, c: { recipe: PipelineRecipe; data: PipelineData; signal: AbortSignal }) => {
+      const { generator } = localGenerator(modelDir, c.data.chat);
+      const e = c.recipe.eval;
+      return evaluateReasoning({
+        generator,
+        problems: c.data.eval,
+        verify: c.data.verify,
+        language: c.recipe.language,
+        samples: e.samples,
+        temperature: e.temperature,
+        topP: e.top_p,
+        maxNewTokens: e.max_new_tokens ?? c.recipe.max_new_tokens,
+        seed: c.recipe.seed,
+        signal: c.signal,
+      });
     });
-  });
 
   const results: StageResult[] = [];
   const summaryPath = join(outDir, 'summary.json');
   let base: StageEval | null = null;
   const baseEvalPath = join(outDir, 'base_eval.json');
-  const writeSummary = () => writeFileAtomic(summaryPath, JSON.stringify({ base, stages: results, updated: new Date().toISOString() }, null, 2) + '\n');
+  const writeSummary = () =>
+    writeFileAtomic(
+      summaryPath,
+      JSON.stringify({ base, stages: results, updated: new Date().toISOString() }, null, 2) + '\n',
+    );
   if (existsSync(baseEvalPath)) base = JSON.parse(readFileSync(baseEvalPath, 'utf8')) as StageEval;
   else if (recipe.eval.evaluate_base && (only === undefined || only === stages[0]) && !signal.aborted) {
     log(`r1: evaluating the base model ${baseModel} on ${data.eval.length} held-out problems x ${recipe.eval.samples}`);
@@ -223,7 +267,14 @@ export async function runR1Pipeline(recipeIn: PipelineRecipe | PipelineRecipeInp
     const marker = markers.get(name) ?? null;
     if (marker) {
       previous = abs(outDir, marker.checkpoint);
-      results.push({ name, status: 'skipped', checkpoint: previous, eval: marker.eval, seconds: marker.seconds, details: marker.details });
+      results.push({
+        name,
+        status: 'skipped',
+        checkpoint: previous,
+        eval: marker.eval,
+        seconds: marker.seconds,
+        details: marker.details,
+      });
       if (runList.includes(name)) log(`r1: ${name} already finished (${join(outDir, name, MARKER)}); skipped`);
       continue;
     }
@@ -242,7 +293,16 @@ export async function runR1Pipeline(recipeIn: PipelineRecipe | PipelineRecipeInp
     const t0 = Date.now();
     log(`r1: stage ${name}${resume ? ' (continuing)' : ''}`);
     const ctx: StageContext = {
-      name, dir, recipe, data, resume, signal, log, progress: o.progress, baseModel, previousCheckpoint: previous,
+      name,
+      dir,
+      recipe,
+      data,
+      resume,
+      signal,
+      log,
+      progress: o.progress,
+      baseModel,
+      previousCheckpoint: previous,
       inputModel: name === 'rejection_sft' ? baseModel : name === 'cold_start_sft' ? baseModel : previous,
     };
     const runner = o.runners?.[name] ?? DEFAULT_STAGE_RUNNERS[name];
@@ -278,7 +338,14 @@ export async function runR1Pipeline(recipeIn: PipelineRecipe | PipelineRecipeInp
     }
     writeFileAtomic(join(dir, 'eval.json'), JSON.stringify(ev, null, 2) + '\n');
     const seconds = (Date.now() - t0) / 1000;
-    const m: StageMarker = { stage: name, checkpoint: rel(outDir, outcome.checkpoint), eval: ev, seconds, finished_at: new Date().toISOString(), details: outcome.details };
+    const m: StageMarker = {
+      stage: name,
+      checkpoint: rel(outDir, outcome.checkpoint),
+      eval: ev,
+      seconds,
+      finished_at: new Date().toISOString(),
+      details: outcome.details,
+    };
     writeFileAtomic(join(dir, MARKER), JSON.stringify(m, null, 2) + '\n');
     log(`r1: ${formatStageEval(name, ev)}`);
     previous = outcome.checkpoint;

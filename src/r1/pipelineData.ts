@@ -25,8 +25,12 @@ export interface PipelineData {
 /** The rows of one of the recipe's datasets; `answers` false for prompts without reference answers. */
 export function recipeDatasetRows(recipe: PipelineRecipe, d: DatasetSpec, answers: boolean): Promise<QuestionRow[]> {
   return loadQuestionDataset({
-    path: pipelinePath(recipe, d.path), questionField: d.question_field, answerField: answers ? d.answer_field : null,
-    answerExtraction: d.answer_extraction, split: d.split, limit: d.limit,
+    path: pipelinePath(recipe, d.path),
+    questionField: d.question_field,
+    answerField: answers ? d.answer_field : null,
+    answerExtraction: d.answer_extraction,
+    split: d.split,
+    limit: d.limit,
   });
 }
 
@@ -41,24 +45,46 @@ export async function preparePipelineData(recipe: PipelineRecipe): Promise<Pipel
       const t = taskPrompt(example as ArithmeticExample);
       return { text: t, sft: t };
     }
-    const r = renderPrompt(recipe.prompt ?? 'r1-zero', question, { modelDir: base, systemPrompt: recipe.system_prompt, source: `${recipe.source}: prompt` });
+    const r = renderPrompt(recipe.prompt ?? 'r1-zero', question, {
+      modelDir: base,
+      systemPrompt: recipe.system_prompt,
+      source: `${recipe.source}: prompt`,
+    });
     return { text: r.text, sft: r.messages ?? r.text };
   };
   const problem = (id: string, question: string, answer: string, example?: unknown): ReasoningProblem => {
     const r = render(question, example);
-    return { id, question, answer, prompt: r.text, ...(r.sft !== r.text ? { sftPrompt: r.sft } : {}), ...(example !== undefined ? { example } : {}) };
+    return {
+      id,
+      question,
+      answer,
+      prompt: r.text,
+      ...(r.sft !== r.text ? { sftPrompt: r.sft } : {}),
+      ...(example !== undefined ? { example } : {}),
+    };
   };
   if (recipe.task === 'arithmetic') {
     const to = recipe.task_options;
-    const task = arithmeticTask({ minTerms: to.min_terms, maxTerms: to.max_terms, maxOperand: to.max_operand, ops: to.ops, maxValue: to.max_value });
+    const task = arithmeticTask({
+      minTerms: to.min_terms,
+      maxTerms: to.max_terms,
+      maxOperand: to.max_operand,
+      ops: to.ops,
+      maxValue: to.max_value,
+    });
     taskPrompt = (ex) => task.prompt(ex);
     const train = task.generate(new Rng(recipe.seed + 1), recipe.task_train_size, 'train');
     const test = task.generate(new Rng(recipe.seed + 7), recipe.eval.problems, 'test');
-    const verify = answerVerifier({ strategies: recipe.answer_strategies, check: (a, p) => task.check(a, p.example as ArithmeticExample) });
+    const verify = answerVerifier({
+      strategies: recipe.answer_strategies,
+      check: (a, p) => task.check(a, p.example as ArithmeticExample),
+    });
     return {
       train: train.map((ex) => problem(ex.question, ex.question, ex.answer, ex)),
       eval: test.map((ex) => problem(ex.question, ex.question, ex.answer, ex)),
-      verify, chat, render,
+      verify,
+      chat,
+      render,
     };
   }
   const toProblem = (r: QuestionRow) => problem(r.source, r.question, r.answer!, undefined);
@@ -66,10 +92,15 @@ export async function preparePipelineData(recipe: PipelineRecipe): Promise<Pipel
   let train = rows.map(toProblem);
   let evalSet: ReasoningProblem[];
   if (recipe.eval_dataset) {
-    evalSet = (await recipeDatasetRows(recipe, recipe.eval_dataset, true)).map(toProblem).slice(0, recipe.eval.problems);
+    evalSet = (await recipeDatasetRows(recipe, recipe.eval_dataset, true))
+      .map(toProblem)
+      .slice(0, recipe.eval.problems);
   } else {
     const k = recipe.eval.problems;
-    if (k >= train.length) throw new AhaError(`${recipe.source}: eval.problems ${k} leaves no training problem of ${train.length} (give eval_dataset or fewer)`);
+    if (k >= train.length)
+      throw new AhaError(
+        `${recipe.source}: eval.problems ${k} leaves no training problem of ${train.length} (give eval_dataset or fewer)`,
+      );
     const order = new Rng(fnv1a32(`r1-holdout:${recipe.seed}`)).shuffle(train.map((_, i) => i));
     const held = new Set(order.slice(0, k));
     evalSet = train.filter((_, i) => held.has(i));

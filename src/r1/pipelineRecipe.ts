@@ -182,7 +182,10 @@ const pipelineSchema = z
     /** Target language of the chain of thought (reward and filter). */
     language: z.string().min(1).default('en'),
     /** How final answers are read (after </think>). */
-    answer_strategies: z.array(z.enum(DEFAULT_STRATEGIES as unknown as [AnswerStrategy, ...AnswerStrategy[]])).min(1).default([...SUMMARY_STRATEGIES]),
+    answer_strategies: z
+      .array(z.enum(DEFAULT_STRATEGIES as unknown as [AnswerStrategy, ...AnswerStrategy[]]))
+      .min(1)
+      .default([...SUMMARY_STRATEGIES]),
     /** Summary of the readable format, with {answer} and {final_line}. */
     summary_template: z.string().min(1).default(DEFAULT_SUMMARY_TEMPLATE),
     /** Generation limit of every sampling step unless a stage sets its own. */
@@ -225,23 +228,41 @@ function fail(source: string, error: z.ZodError, prefix: readonly PropertyKey[] 
   const issue = error.issues.find((i) => i.code === 'unrecognized_keys') ?? error.issues[0];
   if (issue.code === 'unrecognized_keys' && prefix.length === 0 && fieldPath(issue.path) === 'stages') {
     const keys = issue.keys.map((k) => `'${k}'`).join(', ');
-    throw new AhaError(`${source}: stages: unknown stage${issue.keys.length > 1 ? 's' : ''} ${keys} (stages: ${STAGE_NAMES.join(', ')})`);
+    throw new AhaError(
+      `${source}: stages: unknown stage${issue.keys.length > 1 ? 's' : ''} ${keys} (stages: ${STAGE_NAMES.join(', ')})`,
+    );
   }
   throw new AhaError(configErrorMessage(error, source, { prefix }));
 }
 
 /** The aha sft options a stage's `sft` section may set (the pipeline sets model, data, out and resume itself). */
-const stageSftSchema = sftOptionsSchema.omit({ model: true, data: true, out: true, resume_from_checkpoint: true, overwrite_output_dir: true }).partial();
+const stageSftSchema = sftOptionsSchema
+  .omit({ model: true, data: true, out: true, resume_from_checkpoint: true, overwrite_output_dir: true })
+  .partial();
 
 function checkSft(raw: Record<string, unknown>, source: string, where: string): void {
   const r = stageSftSchema.safeParse(raw);
   if (!r.success) fail(source, r.error, where.split('.'));
 }
 
-function checkGrpo(stage: { grpo: Record<string, unknown>; training: Record<string, unknown> }, source: string, where: string): void {
-  if ('reward_weights' in stage.grpo) throw new AhaError(`${source}: ${where}.grpo.reward_weights: set the stage's rewards: weights instead`);
+function checkGrpo(
+  stage: { grpo: Record<string, unknown>; training: Record<string, unknown> },
+  source: string,
+  where: string,
+): void {
+  if ('reward_weights' in stage.grpo)
+    throw new AhaError(`${source}: ${where}.grpo.reward_weights: set the stage's rewards: weights instead`);
   // The GRPO recipe's own validation, with a stand-in dataset and reward.
-  parseRecipe({ model: '-', dataset: [{ question: 'q' }], rewards: [{ name: 'r', fn: () => 0 }], grpo: stage.grpo, training: stage.training }, `${source}: ${where}`);
+  parseRecipe(
+    {
+      model: '-',
+      dataset: [{ question: 'q' }],
+      rewards: [{ name: 'r', fn: () => 0 }],
+      grpo: stage.grpo,
+      training: stage.training,
+    },
+    `${source}: ${where}`,
+  );
 }
 
 /**
@@ -249,36 +270,57 @@ function checkGrpo(stage: { grpo: Record<string, unknown>; training: Record<stri
  * `r1.yaml: stages: unknown stage 'rejection'`, `r1.yaml: stages.reasoning_rl.training: unknown field 'lr'`.
  */
 export function parsePipelineRecipe(raw: unknown, source = 'recipe', baseDir = process.cwd()): PipelineRecipe {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new AhaError(`${source}: expected a mapping of fields (base_model, stages, ...)`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new AhaError(`${source}: expected a mapping of fields (base_model, stages, ...)`);
   const r = pipelineSchema.safeParse(raw);
   // Unknown stages and fields are reported before other problems: they are the likeliest typo.
   if (!r.success) fail(source, r.error);
   const recipe: PipelineRecipe = { ...r.data, baseDir, source };
   const stages = recipeStages(recipe);
   if (stages.length === 0) throw new AhaError(`${source}: stages: no stage (give some of ${STAGE_NAMES.join(', ')})`);
-  if (recipe.task === undefined && recipe.dataset === undefined) throw new AhaError(`${source}: give task (arithmetic) or dataset`);
-  if (recipe.task !== undefined && recipe.dataset !== undefined) throw new AhaError(`${source}: give task or dataset, not both`);
-  if (recipe.dataset && recipe.dataset.answer_field === null) throw new AhaError(`${source}: dataset.answer_field: reasoning problems need reference answers`);
-  if (recipe.eval_dataset && recipe.eval_dataset.answer_field === null) throw new AhaError(`${source}: eval_dataset.answer_field: held-out problems need reference answers`);
-  if (recipe.task === undefined && Object.keys(recipe.task_options).length > 0) throw new AhaError(`${source}: task_options: only with task`);
-  if (recipe.task !== undefined && recipe.eval_dataset !== undefined) throw new AhaError(`${source}: eval_dataset: the task generates its own held-out problems`);
-  if (recipe.prompt !== undefined && !(PROMPT_TEMPLATES as readonly string[]).includes(recipe.prompt) && !recipe.prompt.includes('{question}')) {
-    throw new AhaError(`${source}: prompt: expected ${PROMPT_TEMPLATES.map((p) => `'${p}'`).join(', ')} or a template containing {question}`);
+  if (recipe.task === undefined && recipe.dataset === undefined)
+    throw new AhaError(`${source}: give task (arithmetic) or dataset`);
+  if (recipe.task !== undefined && recipe.dataset !== undefined)
+    throw new AhaError(`${source}: give task or dataset, not both`);
+  if (recipe.dataset && recipe.dataset.answer_field === null)
+    throw new AhaError(`${source}: dataset.answer_field: reasoning problems need reference answers`);
+  if (recipe.eval_dataset && recipe.eval_dataset.answer_field === null)
+    throw new AhaError(`${source}: eval_dataset.answer_field: held-out problems need reference answers`);
+  if (recipe.task === undefined && Object.keys(recipe.task_options).length > 0)
+    throw new AhaError(`${source}: task_options: only with task`);
+  if (recipe.task !== undefined && recipe.eval_dataset !== undefined)
+    throw new AhaError(`${source}: eval_dataset: the task generates its own held-out problems`);
+  if (
+    recipe.prompt !== undefined &&
+    !(PROMPT_TEMPLATES as readonly string[]).includes(recipe.prompt) &&
+    !recipe.prompt.includes('{question}')
+  ) {
+    throw new AhaError(
+      `${source}: prompt: expected ${PROMPT_TEMPLATES.map((p) => `'${p}'`).join(', ')} or a template containing {question}`,
+    );
   }
-  if (recipe.system_prompt !== undefined && recipe.prompt !== 'chat') throw new AhaError(`${source}: system_prompt: only used with prompt 'chat'`);
+  if (recipe.system_prompt !== undefined && recipe.prompt !== 'chat')
+    throw new AhaError(`${source}: system_prompt: only used with prompt 'chat'`);
   try {
     resolveLanguageTarget(recipe.language);
   } catch (e) {
     throw new AhaError(`${source}: language: ${(e as Error).message}`);
   }
   for (const [i, t] of [recipe.summary_template, recipe.stages.cold_start_sft?.summary_template].entries()) {
-    if (t !== undefined && !t.includes('{answer}')) throw new AhaError(`${source}: ${i === 0 ? '' : 'stages.cold_start_sft.'}summary_template: must contain {answer}`);
+    if (t !== undefined && !t.includes('{answer}'))
+      throw new AhaError(
+        `${source}: ${i === 0 ? '' : 'stages.cold_start_sft.'}summary_template: must contain {answer}`,
+      );
   }
   const s = recipe.stages;
   if (s.cold_start_sft) checkSft(s.cold_start_sft.sft, source, 'stages.cold_start_sft.sft');
   if (s.rejection_sft) {
     checkSft(s.rejection_sft.sft, source, 'stages.rejection_sft.sft');
-    if (s.rejection_sft.non_reasoning_ratio !== undefined && s.rejection_sft.non_reasoning_ratio > 0 && s.rejection_sft.non_reasoning_data === undefined) {
+    if (
+      s.rejection_sft.non_reasoning_ratio !== undefined &&
+      s.rejection_sft.non_reasoning_ratio > 0 &&
+      s.rejection_sft.non_reasoning_data === undefined
+    ) {
       throw new AhaError(`${source}: stages.rejection_sft.non_reasoning_ratio: needs non_reasoning_data`);
     }
   }
@@ -286,8 +328,12 @@ export function parsePipelineRecipe(raw: unknown, source = 'recipe', baseDir = p
   if (s.all_scenarios_rl) {
     checkGrpo(s.all_scenarios_rl, source, 'stages.all_scenarios_rl');
     const a = s.all_scenarios_rl;
-    if (a.general_dataset && a.general_rewards.length === 0) throw new AhaError(`${source}: stages.all_scenarios_rl.general_rewards: general_dataset needs reward modules to score it`);
-    if (!a.general_dataset && a.general_rewards.length > 0) throw new AhaError(`${source}: stages.all_scenarios_rl.general_dataset: general_rewards need prompts to score`);
+    if (a.general_dataset && a.general_rewards.length === 0)
+      throw new AhaError(
+        `${source}: stages.all_scenarios_rl.general_rewards: general_dataset needs reward modules to score it`,
+      );
+    if (!a.general_dataset && a.general_rewards.length > 0)
+      throw new AhaError(`${source}: stages.all_scenarios_rl.general_dataset: general_rewards need prompts to score`);
   }
   return recipe;
 }
@@ -304,7 +350,9 @@ export function loadPipelineRecipe(path: string): { recipe: PipelineRecipe; text
       const line = e.linePos?.[0]?.line;
       throw new AhaError(`${path}${line ? `:${line}` : ''}: invalid YAML (${e.message.split('\n')[0]})`);
     }
-    throw new AhaError(`${path}: invalid ${path.endsWith('.json') ? 'JSON' : 'YAML'} (${(e as Error).message.split('\n')[0]})`);
+    throw new AhaError(
+      `${path}: invalid ${path.endsWith('.json') ? 'JSON' : 'YAML'} (${(e as Error).message.split('\n')[0]})`,
+    );
   }
   return { recipe: parsePipelineRecipe(raw, path, dirname(resolve(path))), text };
 }

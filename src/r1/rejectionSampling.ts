@@ -49,7 +49,10 @@ export const SUMMARY_STRATEGIES: readonly AnswerStrategy[] = ['answerTag', 'boxe
  * The final answer of a completion: looked for after the last `</think>` when there is one (R1 states it in the
  * summary; numbers in the reasoning do not count), else in the whole text. Null when none is found.
  */
-export function finalAnswer(completion: string, strategies: readonly AnswerStrategy[] = SUMMARY_STRATEGIES): string | null {
+export function finalAnswer(
+  completion: string,
+  strategies: readonly AnswerStrategy[] = SUMMARY_STRATEGIES,
+): string | null {
   const close = completion.lastIndexOf('</think>');
   const text = close >= 0 ? completion.slice(close + '</think>'.length) : completion;
   return extractAnswer(text, { strategies }).answer;
@@ -59,7 +62,9 @@ export function finalAnswer(completion: string, strategies: readonly AnswerStrat
  * A verifier that extracts the final answer ({@link finalAnswer}) and compares it with the problem's reference with
  * `check` (e.g. a Task's check on the problem's example) or, by default, mathEqual.
  */
-export function answerVerifier(o: { check?: (answer: string, problem: ReasoningProblem) => boolean; strategies?: readonly AnswerStrategy[] } = {}): Verifier {
+export function answerVerifier(
+  o: { check?: (answer: string, problem: ReasoningProblem) => boolean; strategies?: readonly AnswerStrategy[] } = {},
+): Verifier {
   return (completion, problem) => {
     const got = finalAnswer(completion, o.strategies);
     if (got === null) return false;
@@ -116,7 +121,10 @@ export function readGatheredSamples(path: string, n: number): Map<string, Genera
   for (const [id, list] of byId) {
     if (list.length < n || list.slice(0, n).some((x) => x === undefined)) continue;
     const first = list.slice(0, n);
-    done.set(id, first.map((x) => ({ text: x.completion, tokens: x.tokens, finishReason: x.finish_reason })));
+    done.set(
+      id,
+      first.map((x) => ({ text: x.completion, tokens: x.tokens, finishReason: x.finish_reason })),
+    );
     kept.push(...first);
   }
   if (bad > 0 || kept.length !== lines.filter((l) => l.trim() !== '').length) {
@@ -165,22 +173,41 @@ export async function gatherSamples(o: {
   const samples = readGatheredSamples(o.samplesPath, o.sampling.n);
   for (const id of [...samples.keys()]) if (!ids.has(id)) samples.delete(id);
   const todo = o.problems.filter((p) => !samples.has(p.id));
-  if (samples.size > 0) o.log?.(`${samples.size} of ${o.problems.length} prompts already sampled (${o.samplesPath}); sampling ${todo.length}`);
+  if (samples.size > 0)
+    o.log?.(
+      `${samples.size} of ${o.problems.length} prompts already sampled (${o.samplesPath}); sampling ${todo.length}`,
+    );
   if (todo.length === 0) return { samples, newlySampled: 0, error: null };
   let newly = 0;
   try {
-    await o.generator.generate(todo.map((p) => p.prompt), {
-      n: o.sampling.n, temperature: o.sampling.temperature, topP: o.sampling.topP, maxNewTokens: o.sampling.maxNewTokens, seed: o.sampling.seed,
-      ids: todo.map((p) => p.id),
-      signal: o.signal,
-      onPrompt: (i, outputs) => {
-        const p = todo[i];
-        const lines = outputs.map((g, j) => JSON.stringify({ problem_id: p.id, sample: j, completion: g.text, tokens: g.tokens, finish_reason: g.finishReason } satisfies SampleLine) + '\n');
-        appendFileSync(o.samplesPath, lines.join(''));
-        samples.set(p.id, outputs.slice());
-        newly++;
+    await o.generator.generate(
+      todo.map((p) => p.prompt),
+      {
+        n: o.sampling.n,
+        temperature: o.sampling.temperature,
+        topP: o.sampling.topP,
+        maxNewTokens: o.sampling.maxNewTokens,
+        seed: o.sampling.seed,
+        ids: todo.map((p) => p.id),
+        signal: o.signal,
+        onPrompt: (i, outputs) => {
+          const p = todo[i];
+          const lines = outputs.map(
+            (g, j) =>
+              JSON.stringify({
+                problem_id: p.id,
+                sample: j,
+                completion: g.text,
+                tokens: g.tokens,
+                finish_reason: g.finishReason,
+              } satisfies SampleLine) + '\n',
+          );
+          appendFileSync(o.samplesPath, lines.join(''));
+          samples.set(p.id, outputs.slice());
+          newly++;
+        },
       },
-    });
+    );
   } catch (e) {
     if (o.signal?.aborted) throw e;
     const err = e instanceof Error ? e : new Error(String(e));
@@ -231,7 +258,8 @@ export async function selectSamples(o: {
   maxPerPrompt: number;
   transform?: (completion: string, problem: ReasoningProblem) => TransformResult | Promise<TransformResult>;
 }): Promise<{ selected: SelectedSample[]; counts: SelectionCounts; perPrompt: Record<string, number> }> {
-  if (!(Number.isInteger(o.maxPerPrompt) && o.maxPerPrompt >= 1)) throw new AhaError(`max per prompt must be a positive integer, got ${o.maxPerPrompt}`);
+  if (!(Number.isInteger(o.maxPerPrompt) && o.maxPerPrompt >= 1))
+    throw new AhaError(`max per prompt must be a positive integer, got ${o.maxPerPrompt}`);
   const counts: SelectionCounts = { samples: 0, incorrect: 0, dropped: {}, duplicates: 0, over_cap: 0, kept: 0 };
   for (const f of o.filters) counts.dropped[f.name] = 0;
   const selected: SelectedSample[] = [];
@@ -312,11 +340,19 @@ export function readSftRecords(path: string): SftRecord[] {
  * round(ratio / (1 - ratio) * reasoning), drawn without replacement by the seed, or all of them when there are too
  * few (the report says so).
  */
-export function mixNonReasoning(reasoning: readonly SftRecord[], pool: readonly SftRecord[], ratio: number, seed: number): { records: SftRecord[]; used: number; wanted: number } {
+export function mixNonReasoning(
+  reasoning: readonly SftRecord[],
+  pool: readonly SftRecord[],
+  ratio: number,
+  seed: number,
+): { records: SftRecord[]; used: number; wanted: number } {
   if (!(ratio >= 0 && ratio < 1)) throw new AhaError(`non-reasoning ratio must be in [0, 1), got ${ratio}`);
   const wanted = ratio === 0 ? 0 : Math.round((ratio / (1 - ratio)) * reasoning.length);
   const order = new Rng(fnv1a32(`non-reasoning:${seed}`)).shuffle(Array.from({ length: pool.length }, (_, i) => i));
-  const picked = order.slice(0, Math.min(wanted, pool.length)).sort((a, b) => a - b).map((i) => ({ ...pool[i], source: pool[i].source ?? 'non_reasoning' }));
+  const picked = order
+    .slice(0, Math.min(wanted, pool.length))
+    .sort((a, b) => a - b)
+    .map((i) => ({ ...pool[i], source: pool[i].source ?? 'non_reasoning' }));
   return { records: [...reasoning, ...picked], used: picked.length, wanted };
 }
 
@@ -355,11 +391,25 @@ export interface RejectionSamplingReport {
   checkpoint: string;
   generator: string;
   created: string;
-  settings: { samples_per_prompt: number; max_per_prompt: number; temperature: number; top_p: number; max_new_tokens: number; seed: number; filters: string[]; non_reasoning_ratio: number };
+  settings: {
+    samples_per_prompt: number;
+    max_per_prompt: number;
+    temperature: number;
+    top_p: number;
+    max_new_tokens: number;
+    seed: number;
+    filters: string[];
+    non_reasoning_ratio: number;
+  };
   prompts: number;
   prompts_sampled: number;
   prompt_ids: string[];
-  counts: SelectionCounts & { prompts_with_data: number; non_reasoning: number; non_reasoning_wanted: number; records: number };
+  counts: SelectionCounts & {
+    prompts_with_data: number;
+    non_reasoning: number;
+    non_reasoning_wanted: number;
+    records: number;
+  };
   per_prompt_kept: Record<string, number>;
   generation_error: string | null;
   files: { samples: string; data: string };
@@ -367,7 +417,11 @@ export interface RejectionSamplingReport {
 
 /** Files of a rejection-sampling directory. */
 export function rejectionFiles(outDir: string): { samples: string; data: string; report: string } {
-  return { samples: join(outDir, 'samples.jsonl'), data: join(outDir, 'data.jsonl'), report: join(outDir, 'report.json') };
+  return {
+    samples: join(outDir, 'samples.jsonl'),
+    data: join(outDir, 'data.jsonl'),
+    report: join(outDir, 'report.json'),
+  };
 }
 
 /**
@@ -378,9 +432,25 @@ export function rejectionFiles(outDir: string): { samples: string; data: string;
 export async function runRejectionSampling(o: RejectionSamplingOptions): Promise<RejectionSamplingReport> {
   const files = rejectionFiles(o.outDir);
   const source = o.source ?? 'rejection_sampling';
-  const pool = o.nonReasoning ? (o.nonReasoning.records ?? (o.nonReasoning.path ? readSftRecords(o.nonReasoning.path) : [])) : [];
-  const g = await gatherSamples({ generator: o.generator, problems: o.problems, sampling: o.sampling, samplesPath: files.samples, signal: o.signal, log: o.log });
-  const sel = await selectSamples({ problems: o.problems, samples: g.samples, verify: o.verify, filters: o.filters, maxPerPrompt: o.maxPerPrompt, transform: o.transform });
+  const pool = o.nonReasoning
+    ? (o.nonReasoning.records ?? (o.nonReasoning.path ? readSftRecords(o.nonReasoning.path) : []))
+    : [];
+  const g = await gatherSamples({
+    generator: o.generator,
+    problems: o.problems,
+    sampling: o.sampling,
+    samplesPath: files.samples,
+    signal: o.signal,
+    log: o.log,
+  });
+  const sel = await selectSamples({
+    problems: o.problems,
+    samples: g.samples,
+    verify: o.verify,
+    filters: o.filters,
+    maxPerPrompt: o.maxPerPrompt,
+    transform: o.transform,
+  });
   const provenance = { source, checkpoint: o.checkpoint };
   const reasoning = sel.selected.map((s) => sftRecordOf(s, provenance));
   const mixed = mixNonReasoning(reasoning, pool, o.nonReasoning?.ratio ?? 0, o.sampling.seed);
@@ -391,8 +461,14 @@ export async function runRejectionSampling(o: RejectionSamplingOptions): Promise
     generator: o.generator.description,
     created: new Date().toISOString(),
     settings: {
-      samples_per_prompt: o.sampling.n, max_per_prompt: o.maxPerPrompt, temperature: o.sampling.temperature, top_p: o.sampling.topP,
-      max_new_tokens: o.sampling.maxNewTokens, seed: o.sampling.seed, filters: o.filters.map((f) => f.name), non_reasoning_ratio: o.nonReasoning?.ratio ?? 0,
+      samples_per_prompt: o.sampling.n,
+      max_per_prompt: o.maxPerPrompt,
+      temperature: o.sampling.temperature,
+      top_p: o.sampling.topP,
+      max_new_tokens: o.sampling.maxNewTokens,
+      seed: o.sampling.seed,
+      filters: o.filters.map((f) => f.name),
+      non_reasoning_ratio: o.nonReasoning?.ratio ?? 0,
     },
     prompts: o.problems.length,
     prompts_sampled: g.samples.size,

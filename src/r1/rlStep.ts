@@ -26,7 +26,12 @@ export function isGeneralPrompt(example: Example): boolean {
  */
 export function ruleRewards(weights: RewardWeights, verify: Verifier, language: string): RewardSpec[] {
   return weightedBuiltinSpecs(weights, {
-    accuracy: { fn: scopedReward(async (c, ex) => ((await verify(c, ex as unknown as ReasoningProblem)) ? 1 : 0), (ex) => !isGeneralPrompt(ex)) },
+    accuracy: {
+      fn: scopedReward(
+        async (c, ex) => ((await verify(c, ex as unknown as ReasoningProblem)) ? 1 : 0),
+        (ex) => !isGeneralPrompt(ex),
+      ),
+    },
     format: { fn: (c, _ex, rc) => (readableFormat(c, rc.prompt) ? 1 : 0) },
     language: { options: { target: language } },
   });
@@ -45,11 +50,20 @@ export interface RlStepConfig {
  * GRPO from the stage's input model into `<stage>/grpo`, on the stage's draw of reasoning prompts and `extra.rows`,
  * with the rule rewards and `extra.rewards`; a finished run (final/) is reused as is.
  */
-export async function runRlStep(ctx: StageContext, cfg: RlStepConfig, extra: { rows?: Record<string, unknown>[]; rewards?: RewardSpec[] } = {}): Promise<StageOutcome> {
+export async function runRlStep(
+  ctx: StageContext,
+  cfg: RlStepConfig,
+  extra: { rows?: Record<string, unknown>[]; rewards?: RewardSpec[] } = {},
+): Promise<StageOutcome> {
   const runDir = join(ctx.dir, 'grpo');
   const finalDir = join(runDir, 'final');
   if (existsSync(join(finalDir, 'trainer_state.json'))) return { checkpoint: finalDir, interrupted: false };
-  const rows: Record<string, unknown>[] = seededDraw(ctx.data.train, cfg.prompts, `rl:${ctx.name}`, ctx.recipe.seed).map((p) => ({ ...p, kind: 'reasoning' }));
+  const rows: Record<string, unknown>[] = seededDraw(
+    ctx.data.train,
+    cfg.prompts,
+    `rl:${ctx.name}`,
+    ctx.recipe.seed,
+  ).map((p) => ({ ...p, kind: 'reasoning' }));
   rows.push(...(extra.rows ?? []));
   const rewards = [...ruleRewards(cfg.rewards, ctx.data.verify, ctx.recipe.language), ...(extra.rewards ?? [])];
   if (rewards.length === 0) throw new AhaError(`${ctx.recipe.source}: stages.${ctx.name}.rewards: every weight is 0`);
@@ -67,15 +81,25 @@ export async function runRlStep(ctx: StageContext, cfg: RlStepConfig, extra: { r
         training: cfg.training,
       },
       {
-        outDir: runDir, resume, signal: budget.signal, progress: ctx.progress, log: (l) => ctx.log(`${ctx.name}: ${l}`),
+        outDir: runDir,
+        resume,
+        signal: budget.signal,
+        progress: ctx.progress,
+        log: (l) => ctx.log(`${ctx.name}: ${l}`),
         // Without a progress bar (not a terminal), one line per logging step.
-        onStep: ctx.progress ? undefined : (m) => {
-          const every = Number(cfg.training.logging_steps ?? 1);
-          if (m.step % every === 0) ctx.log(`${ctx.name}: step ${m.step}: ${formatStepSummary(m)}`);
-        },
+        onStep: ctx.progress
+          ? undefined
+          : (m) => {
+              const every = Number(cfg.training.logging_steps ?? 1);
+              if (m.step % every === 0) ctx.log(`${ctx.name}: step ${m.step}: ${formatStepSummary(m)}`);
+            },
       },
     );
-    const details = { rl_steps: r.step, last_reward: r.metrics?.reward.mean ?? null, last_accuracy: r.metrics?.accuracy ?? null };
+    const details = {
+      rl_steps: r.step,
+      last_reward: r.metrics?.reward.mean ?? null,
+      last_accuracy: r.metrics?.accuracy ?? null,
+    };
     if (!r.interrupted) return { checkpoint: r.checkpoint!, interrupted: false, details };
     if (budget.expired()) {
       ctx.log(`${ctx.name}: GRPO stopped by the ${minutesText(cfg.max_minutes!)} budget after step ${r.step}`);

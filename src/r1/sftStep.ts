@@ -12,7 +12,13 @@ import { budgetSignal, minutesText, type StageContext, type StageOutcome } from 
 
 /** aha sft defaults of the pipeline's SFT stages (R1 v2: 2-3 epochs, cosine from 5e-5 to a tenth). */
 export const PIPELINE_SFT_DEFAULTS: Record<string, unknown> = {
-  num_train_epochs: 2, learning_rate: 5e-5, lr_scheduler_type: 'cosine', min_lr_ratio: 0.1, save_steps: 50, save_total_limit: 1, logging_steps: 10,
+  num_train_epochs: 2,
+  learning_rate: 5e-5,
+  lr_scheduler_type: 'cosine',
+  min_lr_ratio: 0.1,
+  save_steps: 50,
+  save_total_limit: 1,
+  logging_steps: 10,
 };
 
 /** Options of {@link trainSftStep}. */
@@ -47,11 +53,24 @@ export async function trainSftStep(o: SftStepOptions): Promise<StageOutcome> {
   });
   const budget = budgetSignal(o.signal, o.maxMinutes);
   try {
-    const r = await sftTrain(opts, { log: (m) => o.log(`sft: ${m}`), progress: o.progress, shouldStop: () => budget.signal.aborted });
-    if (r.status === 'completed') return { checkpoint: r.finalDir!, interrupted: false, details: { sft_steps: r.globalStep, sft_loss: r.lastLoss } };
+    const r = await sftTrain(opts, {
+      log: (m) => o.log(`sft: ${m}`),
+      progress: o.progress,
+      shouldStop: () => budget.signal.aborted,
+    });
+    if (r.status === 'completed')
+      return {
+        checkpoint: r.finalDir!,
+        interrupted: false,
+        details: { sft_steps: r.globalStep, sft_loss: r.lastLoss },
+      };
     if (budget.expired()) {
       o.log(`sft stopped by the ${minutesText(o.maxMinutes!)} budget at step ${r.globalStep}/${r.totalSteps}`);
-      return { checkpoint: r.checkpoint!, interrupted: false, details: { sft_steps: r.globalStep, sft_loss: r.lastLoss, stopped_by_budget: true } };
+      return {
+        checkpoint: r.checkpoint!,
+        interrupted: false,
+        details: { sft_steps: r.globalStep, sft_loss: r.lastLoss, stopped_by_budget: true },
+      };
     }
     return { checkpoint: r.checkpoint ?? o.model, interrupted: true };
   } finally {
@@ -60,8 +79,15 @@ export async function trainSftStep(o: SftStepOptions): Promise<StageOutcome> {
 }
 
 /** {@link trainSftStep} inside a stage: its signal, log prefix and progress, its sft options named in errors. */
-export function runSftStep(ctx: StageContext, o: { model: string; data: string; sft: Record<string, unknown>; runDir: string; maxMinutes?: number }): Promise<StageOutcome> {
+export function runSftStep(
+  ctx: StageContext,
+  o: { model: string; data: string; sft: Record<string, unknown>; runDir: string; maxMinutes?: number },
+): Promise<StageOutcome> {
   return trainSftStep({
-    ...o, configName: `${ctx.recipe.source}: stages.${ctx.name}.sft`, signal: ctx.signal, log: (l) => ctx.log(`${ctx.name}: ${l}`), progress: ctx.progress,
+    ...o,
+    configName: `${ctx.recipe.source}: stages.${ctx.name}.sft`,
+    signal: ctx.signal,
+    log: (l) => ctx.log(`${ctx.name}: ${l}`),
+    progress: ctx.progress,
   });
 }

@@ -40,16 +40,22 @@ export interface StageOutcome {
 export type StageRunner = (ctx: StageContext) => Promise<StageOutcome>;
 
 /** A signal that fires on the caller's abort or when `minutes` have passed (which `expired` then says). */
-export function budgetSignal(outer: AbortSignal, minutes: number | undefined): { signal: AbortSignal; expired: () => boolean; dispose: () => void } {
+export function budgetSignal(
+  outer: AbortSignal,
+  minutes: number | undefined,
+): { signal: AbortSignal; expired: () => boolean; dispose: () => void } {
   const c = new AbortController();
   let expired = false;
   const onAbort = () => c.abort(outer.reason);
   if (outer.aborted) c.abort(outer.reason);
   else outer.addEventListener('abort', onAbort, { once: true });
-  const timer = minutes === undefined ? undefined : setTimeout(() => {
-    expired = true;
-    c.abort(new Error('time budget'));
-  }, minutes * 60_000);
+  const timer =
+    minutes === undefined
+      ? undefined
+      : setTimeout(() => {
+          expired = true;
+          c.abort(new Error('time budget'));
+        }, minutes * 60_000);
   timer?.unref?.();
   return {
     signal: c.signal,
@@ -70,19 +76,34 @@ export function minutesText(m: number): string {
 export function seededDraw<T>(items: readonly T[], n: number | undefined, salt: string, seed: number): T[] {
   if (n === undefined || n >= items.length) return items.slice();
   const order = new Rng(fnv1a32(`${salt}:${seed}`)).shuffle(items.map((_, i) => i));
-  return order.slice(0, n).sort((a, b) => a - b).map((i) => items[i]);
+  return order
+    .slice(0, n)
+    .sort((a, b) => a - b)
+    .map((i) => items[i]);
 }
 
 /** The recipe's sample filters, counting tokens with the sampled model's tokenizer when given. */
 export function stageFilters(ctx: StageContext, countTokens?: (t: string) => number): SampleFilter[] {
-  return buildFilters(ctx.recipe.filters, { language: ctx.recipe.language, countTokens, answerStrategies: ctx.recipe.answer_strategies });
+  return buildFilters(ctx.recipe.filters, {
+    language: ctx.recipe.language,
+    countTokens,
+    answerStrategies: ctx.recipe.answer_strategies,
+  });
 }
 
 /** A local-engine generator over a model directory, and a token counter with its tokenizer. */
-export function localGenerator(dir: string, chat: boolean): { generator: Generator; countTokens: (t: string) => number } {
+export function localGenerator(
+  dir: string,
+  chat: boolean,
+): { generator: Generator; countTokens: (t: string) => number } {
   const p = loadPretrained(dir, { requireTokenizer: true });
   return {
-    generator: new LocalEngineGenerator({ model: p.model, tokenizer: p.tokenizer!, addSpecialTokens: !chat, name: dir }),
+    generator: new LocalEngineGenerator({
+      model: p.model,
+      tokenizer: p.tokenizer!,
+      addSpecialTokens: !chat,
+      name: dir,
+    }),
     countTokens: (t) => p.tokenizer!.encode(t, { addSpecialTokens: false }).length,
   };
 }

@@ -15,7 +15,8 @@ import type { ReasoningProblem, Verifier } from './rejectionSampling.ts';
  * loops after the first one and is still paid for its format.
  */
 export function readableFormat(completion: string, prompt: string): boolean {
-  if (!hasValidFormat(completion, { mode: 'think', requireAnswer: true, prefilledThink: promptOpensThink(prompt) })) return false;
+  if (!hasValidFormat(completion, { mode: 'think', requireAnswer: true, prefilledThink: promptOpensThink(prompt) }))
+    return false;
   return completion.indexOf('</think>') === completion.lastIndexOf('</think>');
 }
 
@@ -55,11 +56,25 @@ export interface EvaluateReasoningOptions {
 /** Samples k completions per held-out problem and scores pass@1, format, language consistency and length. */
 export async function evaluateReasoning(o: EvaluateReasoningOptions): Promise<StageEval> {
   const target = resolveLanguageTarget(o.language);
-  const out = await o.generator.generate(o.problems.map((p) => p.prompt), {
-    n: o.samples, temperature: o.temperature ?? 0.6, topP: o.topP ?? 0.95, maxNewTokens: o.maxNewTokens, seed: o.seed ?? 0,
-    ids: o.problems.map((p) => p.id), signal: o.signal,
-  });
-  let correct = 0, formatted = 0, total = 0, lenSum = 0, lenN = 0, langSum = 0, langN = 0;
+  const out = await o.generator.generate(
+    o.problems.map((p) => p.prompt),
+    {
+      n: o.samples,
+      temperature: o.temperature ?? 0.6,
+      topP: o.topP ?? 0.95,
+      maxNewTokens: o.maxNewTokens,
+      seed: o.seed ?? 0,
+      ids: o.problems.map((p) => p.id),
+      signal: o.signal,
+    },
+  );
+  let correct = 0,
+    formatted = 0,
+    total = 0,
+    lenSum = 0,
+    lenN = 0,
+    langSum = 0,
+    langN = 0;
   const examples: StageEval['examples'] = [];
   for (let i = 0; i < o.problems.length; i++) {
     const p = o.problems[i];
@@ -77,7 +92,8 @@ export async function evaluateReasoning(o: EvaluateReasoningOptions): Promise<St
         lenSum += g.tokens;
         lenN++;
       }
-      if (examples.length < 3 && examples.every((e) => e.prompt !== p.prompt)) examples.push({ prompt: p.prompt, completion: g.text, correct: ok });
+      if (examples.length < 3 && examples.every((e) => e.prompt !== p.prompt))
+        examples.push({ prompt: p.prompt, completion: g.text, correct: ok });
     }
   }
   return {
@@ -95,7 +111,10 @@ export async function evaluateReasoning(o: EvaluateReasoningOptions): Promise<St
 /** One line of the per-stage table: pass@1, format, language consistency, mean length. */
 export function formatStageEval(name: string, e: StageEval): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  const lang = e.language_consistency === null ? 'n/a (no words)' : `${e.language_consistency.toFixed(3)} (${e.samples_with_words} with words)`;
+  const lang =
+    e.language_consistency === null
+      ? 'n/a (no words)'
+      : `${e.language_consistency.toFixed(3)} (${e.samples_with_words} with words)`;
   const len = e.mean_length === null ? 'n/a' : `${e.mean_length.toFixed(1)} tok`;
   return `${name.padEnd(18)} pass@1 ${pct(e.pass_at_1).padStart(6)}   format ${pct(e.format_rate).padStart(6)}   language ${lang}   mean length ${len}`;
 }

@@ -41,14 +41,26 @@ export interface LineChart {
 }
 
 // Tableau 10: distinguishable, and readable on white. "total"-style lines get near-black instead.
-const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+const PALETTE = [
+  '#4e79a7',
+  '#f28e2b',
+  '#e15759',
+  '#76b7b2',
+  '#59a14f',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+  '#bab0ac',
+];
 
 /**
  * Trailing moving average over the last `window` points of a series (fewer at its start), so a smoothed value at a
  * step never uses later steps, like a live training dashboard. `window` <= 1 returns the values unchanged.
  */
 export function movingAverage(values: readonly number[], window: number): number[] {
-  if (!Number.isInteger(window) || window < 1) throw new AhaError(`smoothing window must be an integer >= 1 (got ${window})`);
+  if (!Number.isInteger(window) || window < 1)
+    throw new AhaError(`smoothing window must be an integer >= 1 (got ${window})`);
   const out: number[] = [];
   for (let i = 0; i < values.length; i++) {
     const lo = Math.max(0, i - window + 1);
@@ -86,13 +98,33 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
     // A sparse series (eval loss every N steps) is already an average and a window of its points would span
     // many steps and lag: draw it raw.
     const w = 2 * pts.length < densest ? 1 : smoothing;
-    const smooth = movingAverage(pts.map((p) => p.value), w);
+    const smooth = movingAverage(
+      pts.map((p) => p.value),
+      w,
+    );
     const banded = pts.every((p) => p.lo !== undefined && p.hi !== undefined);
-    const lo = banded ? movingAverage(pts.map((p) => p.lo as number), w) : [];
-    const hi = banded ? movingAverage(pts.map((p) => p.hi as number), w) : [];
+    const lo = banded
+      ? movingAverage(
+          pts.map((p) => p.lo as number),
+          w,
+        )
+      : [];
+    const hi = banded
+      ? movingAverage(
+          pts.map((p) => p.hi as number),
+          w,
+        )
+      : [];
     hasBand ||= banded;
     pts.forEach((p, i) => {
-      const row: Row = { step: p.step, series: s.name, value: p.value, smooth: smooth[i], emph: !!s.emphasis, single: pts.length === 1 };
+      const row: Row = {
+        step: p.step,
+        series: s.name,
+        value: p.value,
+        smooth: smooth[i],
+        emph: !!s.emphasis,
+        single: pts.length === 1,
+      };
       if (banded) {
         row.lo = lo[i];
         row.hi = hi[i];
@@ -110,15 +142,30 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
     axis: chart.yFormat ? { format: chart.yFormat } : {},
     scale: chart.yDomain ? { domain: chart.yDomain } : { zero: chart.yZero ?? false, nice: true },
   });
-  const x = { field: 'step', type: 'quantitative' as const, title: 'step', axis: { format: 'd', tickMinStep: 1 }, scale: { nice: false, zero: false } };
+  const x = {
+    field: 'step',
+    type: 'quantitative' as const,
+    title: 'step',
+    axis: { format: 'd', tickMinStep: 1 },
+    scale: { nice: false, zero: false },
+  };
   const color = {
     field: 'series',
     type: 'nominal' as const,
     scale: { domain: series.map((s) => s.name), range },
     // Legend on top keeps every chart the same width, so the page grid lines up; long lists wrap into rows.
-    legend: series.length > 1
-      ? { title: null, orient: 'top' as const, columns: chart.wide ? series.length : Math.min(series.length, 5), symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1, labelLimit: 120 }
-      : null,
+    legend:
+      series.length > 1
+        ? {
+            title: null,
+            orient: 'top' as const,
+            columns: chart.wide ? series.length : Math.min(series.length, 5),
+            symbolType: 'stroke',
+            symbolStrokeWidth: 3,
+            symbolOpacity: 1,
+            labelLimit: 120,
+          }
+        : null,
   };
   const layer: object[] = [];
   if (hasBand)
@@ -127,7 +174,8 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
       transform: [{ filter: 'isValid(datum.lo)' }],
       encoding: { x, y: { ...y('lo'), stack: null }, y2: { field: 'hi' }, color },
     });
-  if (smoothed) layer.push({ mark: { type: 'line', opacity: 0.3, strokeWidth: 1 }, encoding: { x, y: y('value'), color } });
+  if (smoothed)
+    layer.push({ mark: { type: 'line', opacity: 0.3, strokeWidth: 1 }, encoding: { x, y: y('value'), color } });
   layer.push({
     mark: { type: 'line' },
     encoding: {
@@ -138,8 +186,15 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
     },
   });
   if (rows.some((r) => r.single))
-    layer.push({ mark: { type: 'point', filled: true, size: 50, opacity: 1 }, transform: [{ filter: 'datum.single' }], encoding: { x, y: y('value'), color } });
-  const subtitle = [chart.subtitle, smoothed ? `solid: moving average of the last ${smoothing} values, faint: raw` : undefined].filter(Boolean) as string[];
+    layer.push({
+      mark: { type: 'point', filled: true, size: 50, opacity: 1 },
+      transform: [{ filter: 'datum.single' }],
+      encoding: { x, y: y('value'), color },
+    });
+  const subtitle = [
+    chart.subtitle,
+    smoothed ? `solid: moving average of the last ${smoothing} values, faint: raw` : undefined,
+  ].filter(Boolean) as string[];
   return {
     // fit-x: every chart is exactly this wide whatever its axis labels and legend, so the page grid lines up.
     width: chart.wide ? 1180 : 580,
@@ -147,7 +202,16 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
     height: chart.wide ? 300 : 220,
     background: 'white',
     padding: 8,
-    title: { text: chart.title, subtitle: subtitle.length ? subtitle : undefined, anchor: 'start', fontSize: 15, subtitleFontSize: 11, subtitleColor: '#555', subtitlePadding: 4, offset: 10 },
+    title: {
+      text: chart.title,
+      subtitle: subtitle.length ? subtitle : undefined,
+      anchor: 'start',
+      fontSize: 15,
+      subtitleFontSize: 11,
+      subtitleColor: '#555',
+      subtitlePadding: 4,
+      offset: 10,
+    },
     data: { values: rows },
     layer,
     config: {

@@ -51,7 +51,11 @@ export interface TrainingReportResult {
  * Skipping (rather than failing) is deliberate: a report is often made while training still appends to the
  * file, so the last line may be half-written, and one bad line should not hide a long run.
  */
-function readJsonlLenient(path: string, warnings: string[], check?: (v: Record<string, unknown>) => string | undefined): RunLine[] {
+function readJsonlLenient(
+  path: string,
+  warnings: string[],
+  check?: (v: Record<string, unknown>) => string | undefined,
+): RunLine[] {
   const out: RunLine[] = [];
   const lines = readFileSync(path, 'utf8').split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -86,11 +90,13 @@ function readJsonlLenient(path: string, warnings: string[], check?: (v: Record<s
 export function loadTrainingRun(runDir: string): TrainingRun {
   if (!existsSync(runDir) || !statSync(runDir).isDirectory()) throw new AhaError(`${runDir}: run directory not found`);
   const metricsPath = join(runDir, 'metrics.jsonl');
-  if (!existsSync(metricsPath)) throw new AhaError(`${metricsPath}: file not found (is ${runDir} a training run directory?)`);
+  if (!existsSync(metricsPath))
+    throw new AhaError(`${metricsPath}: file not found (is ${runDir} a training run directory?)`);
   const warnings: string[] = [];
   const byStep = new Map<number, RunLine>();
   let repeated = 0;
-  const hasStep = (v: Record<string, unknown>) => (finite(v.step) === undefined ? 'field "step" missing or not a number' : undefined);
+  const hasStep = (v: Record<string, unknown>) =>
+    finite(v.step) === undefined ? 'field "step" missing or not a number' : undefined;
   for (const rec of readJsonlLenient(metricsPath, warnings, hasStep)) {
     const step = rec.value.step as number;
     const prev = byStep.get(step);
@@ -100,11 +106,20 @@ export function loadTrainingRun(runDir: string): TrainingRun {
     }
     // Records sharing a step are merged: the SFT trainer logs training and evaluation of one step on two lines.
     // A field logged twice with different values (a resumed run re-logging a step) keeps the later value.
-    const clash = Object.keys(rec.value).some((k) => k !== 'step' && k !== 'epoch' && k in prev.value && JSON.stringify(prev.value[k]) !== JSON.stringify(rec.value[k]));
+    const clash = Object.keys(rec.value).some(
+      (k) =>
+        k !== 'step' &&
+        k !== 'epoch' &&
+        k in prev.value &&
+        JSON.stringify(prev.value[k]) !== JSON.stringify(rec.value[k]),
+    );
     if (clash) repeated++;
     byStep.set(step, { line: prev.line, value: { ...prev.value, ...rec.value } });
   }
-  if (repeated > 0) warnings.push(`${metricsPath}: ${repeated} step(s) logged twice with different values (resumed run?); kept the later values`);
+  if (repeated > 0)
+    warnings.push(
+      `${metricsPath}: ${repeated} step(s) logged twice with different values (resumed run?); kept the later values`,
+    );
   const metrics = [...byStep.values()].sort((a, b) => (a.value.step as number) - (b.value.step as number));
   if (metrics.length === 0) throw new AhaError(`${metricsPath}: no metrics records with a numeric "step"`);
   const optional = (name: string) => {
@@ -128,12 +143,17 @@ function obj(v: unknown): Record<string, unknown> | undefined {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 }
 
-const field = (name: string): Get => (r) => finite(r[name]);
-const nested = (...path: string[]): Get => (r) => {
-  let v: unknown = r;
-  for (const k of path) v = obj(v)?.[k];
-  return finite(v);
-};
+const field =
+  (name: string): Get =>
+  (r) =>
+    finite(r[name]);
+const nested =
+  (...path: string[]): Get =>
+  (r) => {
+    let v: unknown = r;
+    for (const k of path) v = obj(v)?.[k];
+    return finite(v);
+  };
 
 function series(metrics: RunLine[], name: string, get: Get, extra: Partial<Series> = {}, band?: Get): Series {
   const points: SeriesPoint[] = [];
@@ -175,13 +195,15 @@ interface PlacedChart {
 }
 
 /** The first accessor that has a value: the same quantity under each schema's name. */
-const either = (...gets: Get[]): Get => (r) => {
-  for (const g of gets) {
-    const v = g(r);
-    if (v !== undefined) return v;
-  }
-  return undefined;
-};
+const either =
+  (...gets: Get[]): Get =>
+  (r) => {
+    for (const g of gets) {
+      const v = g(r);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  };
 
 // Each metric under its flat name (reward_mean, lr, tokens_per_s, time_sample_s, reflective.per1000.wait) and under
 // the grouped names the trainers write (src/rl/metrics.ts: reward.mean, completion_length.max, clip_ratio,
@@ -195,7 +217,9 @@ const M = {
   reflectiveWord: (w: string) => either(nested('reflective', 'per1000', w), nested('reflection', w)),
   reflectiveTotal: either(nested('reflective', 'total_per1000'), nested('reflection', 'total')),
   clip: (part?: 'low' | 'high' | 'total') =>
-    part ? either(nested('clip_fraction', part), nested('clip_ratio', part)) : either(field('clip_fraction'), field('clip_ratio')),
+    part
+      ? either(nested('clip_fraction', part), nested('clip_ratio', part))
+      : either(field('clip_fraction'), field('clip_ratio')),
   lr: either(field('lr'), field('learning_rate')),
   tokensPerS: either(field('tokens_per_s'), field('tokens_per_second')),
   time: (phase: 'sample' | 'score' | 'learn') => either(field(`time_${phase}_s`), nested('time', phase)),
@@ -211,49 +235,96 @@ function chartsFor(metrics: RunLine[]): PlacedChart[] {
   const any = (key: string) => metrics.some((m) => m.value[key] !== undefined && m.value[key] !== null);
 
   add('Outcome', {
-    id: 'accuracy', title: 'Accuracy and format rate', yTitle: 'share of completions', yFormat: '.0%', yDomain: [0, 1],
+    id: 'accuracy',
+    title: 'Accuracy and format rate',
+    yTitle: 'share of completions',
+    yFormat: '.0%',
+    yDomain: [0, 1],
     subtitle: 'correct final answer; well-formed <think>…</think><answer>…</answer>',
     series: [series(metrics, 'accuracy', field('accuracy')), series(metrics, 'format rate', field('format_rate'))],
   });
   add('Outcome', {
-    id: 'reward', title: 'Reward', yTitle: 'reward per completion',
+    id: 'reward',
+    title: 'Reward',
+    yTitle: 'reward per completion',
     subtitle: 'mean over the completions of a step; band: ± 1 standard deviation',
     series: [series(metrics, 'reward (mean)', M.rewardMean, {}, M.rewardStd)],
   });
   add('Outcome', {
-    id: 'reward-components', title: 'Reward components', yTitle: 'mean reward',
-    series: keysOf(metrics, 'rewards').map((k) => series(metrics, k, either(nested('rewards', k, 'mean'), nested('rewards', k)))),
+    id: 'reward-components',
+    title: 'Reward components',
+    yTitle: 'mean reward',
+    series: keysOf(metrics, 'rewards').map((k) =>
+      series(metrics, k, either(nested('rewards', k, 'mean'), nested('rewards', k))),
+    ),
   });
   add('Outcome', {
-    id: 'completion-length', title: 'Completion length', yTitle: 'tokens', yZero: true,
+    id: 'completion-length',
+    title: 'Completion length',
+    yTitle: 'tokens',
+    yZero: true,
     series: [series(metrics, 'mean', M.lengthMean), series(metrics, 'max', M.lengthMax)],
   });
   add('Outcome', {
-    id: 'truncated', title: 'Truncated completions', yTitle: 'share of completions', yFormat: '.0%', yZero: true,
+    id: 'truncated',
+    title: 'Truncated completions',
+    yTitle: 'share of completions',
+    yFormat: '.0%',
+    yZero: true,
     subtitle: 'completions that hit the length limit',
     series: [series(metrics, 'clipped ratio', M.clipped)],
   });
 
-  const wordsLogged = [...keysOf(metrics, 'reflective', 'per1000'), ...keysOf(metrics, 'reflection').filter((w) => w !== 'total')];
-  const words = [...REFLECTIVE_WORDS.filter((w) => wordsLogged.includes(w)), ...new Set(wordsLogged.filter((w) => !REFLECTIVE_WORDS.includes(w)))];
+  const wordsLogged = [
+    ...keysOf(metrics, 'reflective', 'per1000'),
+    ...keysOf(metrics, 'reflection').filter((w) => w !== 'total'),
+  ];
+  const words = [
+    ...REFLECTIVE_WORDS.filter((w) => wordsLogged.includes(w)),
+    ...new Set(wordsLogged.filter((w) => !REFLECTIVE_WORDS.includes(w))),
+  ];
   const wordSeries = words
     .map((w) => series(metrics, w, M.reflectiveWord(w)))
     .filter((s) => s.points.some((p) => p.value !== 0)); // a word never used is legend clutter
   add('The aha moment', {
-    id: 'reflective-words', title: 'Reflective words: the "aha moment"', yTitle: 'occurrences per 1000 words', yZero: true, wide: true,
+    id: 'reflective-words',
+    title: 'Reflective words: the "aha moment"',
+    yTitle: 'occurrences per 1000 words',
+    yZero: true,
+    wide: true,
     subtitle: 'how often completions say wait, verify, check, …; thick: all of them together',
     series: [...wordSeries, series(metrics, 'total', M.reflectiveTotal, { emphasis: true })],
   });
 
   add('Optimization', {
-    id: 'loss', title: 'Loss', yTitle: 'loss (nats per token)',
+    id: 'loss',
+    title: 'Loss',
+    yTitle: 'loss (nats per token)',
     series: [series(metrics, 'train loss', field('loss')), series(metrics, 'eval loss', field('eval_loss'))],
   });
-  add('Optimization', { id: 'kl', title: 'KL divergence to the reference model', yTitle: 'KL', yZero: true, series: [series(metrics, 'KL', field('kl'))] });
-  add('Optimization', { id: 'entropy', title: 'Policy entropy', yTitle: 'entropy (nats per token)', yZero: true, series: [series(metrics, 'entropy', field('entropy'))] });
-  const clipIsObject = metrics.some((m) => obj(m.value.clip_fraction) !== undefined || obj(m.value.clip_ratio) !== undefined);
   add('Optimization', {
-    id: 'clip-fraction', title: 'Clip fraction', yTitle: 'share of tokens', yFormat: '.1%', yZero: true,
+    id: 'kl',
+    title: 'KL divergence to the reference model',
+    yTitle: 'KL',
+    yZero: true,
+    series: [series(metrics, 'KL', field('kl'))],
+  });
+  add('Optimization', {
+    id: 'entropy',
+    title: 'Policy entropy',
+    yTitle: 'entropy (nats per token)',
+    yZero: true,
+    series: [series(metrics, 'entropy', field('entropy'))],
+  });
+  const clipIsObject = metrics.some(
+    (m) => obj(m.value.clip_fraction) !== undefined || obj(m.value.clip_ratio) !== undefined,
+  );
+  add('Optimization', {
+    id: 'clip-fraction',
+    title: 'Clip fraction',
+    yTitle: 'share of tokens',
+    yFormat: '.1%',
+    yZero: true,
     subtitle: 'tokens whose probability ratio was clipped',
     series: clipIsObject
       ? [
@@ -263,22 +334,49 @@ function chartsFor(metrics: RunLine[]): PlacedChart[] {
         ]
       : [series(metrics, 'clip fraction', M.clip())],
   });
-  add('Optimization', { id: 'grad-norm', title: 'Gradient norm', yTitle: 'global L2 norm', yZero: true, series: [series(metrics, 'grad norm', field('grad_norm'))] });
-  add('Optimization', { id: 'learning-rate', title: 'Learning rate', yTitle: 'learning rate', yFormat: '.2~e', yZero: true, noSmoothing: true, series: [series(metrics, 'lr', M.lr)] });
-  add('Optimization', any('frac_reward_zero_std')
-    ? {
-        id: 'zero-variance-groups', title: 'Zero-variance groups', yTitle: 'share of groups', yFormat: '.0%', yDomain: [0, 1],
-        subtitle: 'groups whose completions all got the same reward: no learning signal',
-        series: [series(metrics, 'zero-variance groups', field('frac_reward_zero_std'))],
-      }
-    : {
-        id: 'zero-variance-groups', title: 'Zero-variance groups', yTitle: 'groups', yZero: true,
-        subtitle: 'groups whose completions all got the same reward: no learning signal',
-        series: [series(metrics, 'zero-variance groups', field('zero_variance_groups'))],
-      });
+  add('Optimization', {
+    id: 'grad-norm',
+    title: 'Gradient norm',
+    yTitle: 'global L2 norm',
+    yZero: true,
+    series: [series(metrics, 'grad norm', field('grad_norm'))],
+  });
+  add('Optimization', {
+    id: 'learning-rate',
+    title: 'Learning rate',
+    yTitle: 'learning rate',
+    yFormat: '.2~e',
+    yZero: true,
+    noSmoothing: true,
+    series: [series(metrics, 'lr', M.lr)],
+  });
+  add(
+    'Optimization',
+    any('frac_reward_zero_std')
+      ? {
+          id: 'zero-variance-groups',
+          title: 'Zero-variance groups',
+          yTitle: 'share of groups',
+          yFormat: '.0%',
+          yDomain: [0, 1],
+          subtitle: 'groups whose completions all got the same reward: no learning signal',
+          series: [series(metrics, 'zero-variance groups', field('frac_reward_zero_std'))],
+        }
+      : {
+          id: 'zero-variance-groups',
+          title: 'Zero-variance groups',
+          yTitle: 'groups',
+          yZero: true,
+          subtitle: 'groups whose completions all got the same reward: no learning signal',
+          series: [series(metrics, 'zero-variance groups', field('zero_variance_groups'))],
+        },
+  );
 
   add('Throughput', {
-    id: 'throughput', title: 'Throughput', yTitle: 'tokens per second', yZero: true,
+    id: 'throughput',
+    title: 'Throughput',
+    yTitle: 'tokens per second',
+    yZero: true,
     series: [
       series(metrics, 'tokens/s', M.tokensPerS),
       series(metrics, 'sampling', nested('tokens_per_second', 'sample')),
@@ -286,8 +384,15 @@ function chartsFor(metrics: RunLine[]): PlacedChart[] {
     ],
   });
   add('Throughput', {
-    id: 'step-time', title: 'Time per step', yTitle: 'seconds', yZero: true,
-    series: [series(metrics, 'sample', M.time('sample')), series(metrics, 'score', M.time('score')), series(metrics, 'learn', M.time('learn'))],
+    id: 'step-time',
+    title: 'Time per step',
+    yTitle: 'seconds',
+    yZero: true,
+    series: [
+      series(metrics, 'sample', M.time('sample')),
+      series(metrics, 'score', M.time('score')),
+      series(metrics, 'learn', M.time('learn')),
+    ],
   });
   return out;
 }
@@ -299,7 +404,12 @@ function loggedSeconds(metrics: RunLine[]): number | undefined {
   for (const { value } of metrics) {
     let t = nested('time', 'total')(value);
     if (t === undefined) {
-      const parts = [...Object.entries(value).filter(([k]) => /^time_.*_s$/.test(k)).map(([, v]) => v), ...Object.values(obj(value.time) ?? {})]
+      const parts = [
+        ...Object.entries(value)
+          .filter(([k]) => /^time_.*_s$/.test(k))
+          .map(([, v]) => v),
+        ...Object.values(obj(value.time) ?? {}),
+      ]
         .map(finite)
         .filter((v): v is number => v !== undefined);
       if (parts.length) t = parts.reduce((a, b) => a + b, 0);
@@ -317,7 +427,10 @@ function loggedSeconds(metrics: RunLine[]): number | undefined {
 
 /** Escapes text for HTML element content and attribute values. */
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
+  );
 }
 
 /** A number for a table: integers as they are, others to 4 significant digits without trailing zeros. */
@@ -373,7 +486,8 @@ function evalTable(evals: RunLine[]): string {
   const cols: string[] = ['stage'];
   for (const r of rows) for (const k of Object.keys(r)) if (!cols.includes(k)) cols.push(k);
   const numeric = (k: string) => rows.some((r) => finite(r[k]) !== undefined);
-  const groupKey = (r: Record<string, unknown>) => JSON.stringify(cols.filter((c) => c !== 'stage' && !numeric(c)).map((c) => r[c] ?? null));
+  const groupKey = (r: Record<string, unknown>) =>
+    JSON.stringify(cols.filter((c) => c !== 'stage' && !numeric(c)).map((c) => r[c] ?? null));
   const cell = (v: unknown) => {
     const n = finite(v);
     if (n !== undefined) return `<td class="num">${formatNumber(n)}</td>`;
@@ -440,7 +554,9 @@ function samplesSection(samples: RunLine[], perStage: number): string {
       const cut = completion.length > MAX_COMPLETION_CHARS;
       if (cut) completion = completion.slice(0, MAX_COMPLETION_CHARS);
       const info = [
-        s.answer !== undefined && s.answer !== null ? `gold answer ${typeof s.answer === 'string' ? s.answer : JSON.stringify(s.answer)}` : '',
+        s.answer !== undefined && s.answer !== null
+          ? `gold answer ${typeof s.answer === 'string' ? s.answer : JSON.stringify(s.answer)}`
+          : '',
         rewardText(s.rewards),
         finite(s.total) !== undefined ? `total ${formatNumber(s.total as number)}` : '',
         typeof s.finish_reason === 'string' ? `finish: ${s.finish_reason}` : '',
@@ -486,9 +602,13 @@ mark { background: #ffe08a; }
  * drawn only when its fields appear. Malformed lines are skipped with a warning (returned, and shown in the
  * report). No PNG: rasterizing needs node-canvas or a native SVG renderer, and neither is a dependency.
  */
-export async function writeTrainingReport(runDir: string, opts: TrainingReportOptions = {}): Promise<TrainingReportResult> {
+export async function writeTrainingReport(
+  runDir: string,
+  opts: TrainingReportOptions = {},
+): Promise<TrainingReportResult> {
   const smoothing = opts.smoothing ?? 5;
-  if (!Number.isInteger(smoothing) || smoothing < 1) throw new AhaError(`smoothing must be an integer >= 1 (got ${smoothing})`);
+  if (!Number.isInteger(smoothing) || smoothing < 1)
+    throw new AhaError(`smoothing must be an integer >= 1 (got ${smoothing})`);
   const run = loadTrainingRun(runDir);
   const htmlPath = resolve(opts.out ?? join(runDir, 'report.html'));
   const chartsDir = join(dirname(htmlPath), 'charts');
@@ -509,7 +629,9 @@ export async function writeTrainingReport(runDir: string, opts: TrainingReportOp
   }
 
   const steps = run.metrics.map((m) => m.value.step as number);
-  const isSft = run.metrics.some((m) => finite(m.value.loss) !== undefined) && !run.metrics.some((m) => M.rewardMean(m.value) !== undefined || finite(m.value.accuracy) !== undefined);
+  const isSft =
+    run.metrics.some((m) => finite(m.value.loss) !== undefined) &&
+    !run.metrics.some((m) => M.rewardMean(m.value) !== undefined || finite(m.value.accuracy) !== undefined);
   const seconds = loggedSeconds(run.metrics);
   const meta = [
     `${isSft ? 'SFT' : 'RL'} run`,

@@ -26,20 +26,49 @@ import type { Example, RewardFn } from './types.ts';
 
 /** Scripts words are tallied under (in `byScript`); a word in any other script is tallied as 'Other'. */
 export const KNOWN_SCRIPTS = [
-  'Latin', 'Han', 'Hiragana', 'Katakana', 'Hangul', 'Cyrillic', 'Greek', 'Arabic', 'Hebrew', 'Devanagari', 'Bengali',
-  'Tamil', 'Telugu', 'Thai', 'Armenian', 'Georgian', 'Ethiopic',
+  'Latin',
+  'Han',
+  'Hiragana',
+  'Katakana',
+  'Hangul',
+  'Cyrillic',
+  'Greek',
+  'Arabic',
+  'Hebrew',
+  'Devanagari',
+  'Bengali',
+  'Tamil',
+  'Telugu',
+  'Thai',
+  'Armenian',
+  'Georgian',
+  'Ethiopic',
 ] as const;
 
 /** Language codes and group names accepted as targets, with the scripts each stands for. */
 export const LANGUAGE_TARGETS: Readonly<Record<string, readonly string[]>> = {
-  en: ['Latin'], fr: ['Latin'], de: ['Latin'], es: ['Latin'], it: ['Latin'], pt: ['Latin'], nl: ['Latin'], vi: ['Latin'],
+  en: ['Latin'],
+  fr: ['Latin'],
+  de: ['Latin'],
+  es: ['Latin'],
+  it: ['Latin'],
+  pt: ['Latin'],
+  nl: ['Latin'],
+  vi: ['Latin'],
   latin: ['Latin'],
   zh: ['Han'],
   ja: ['Han', 'Hiragana', 'Katakana'],
   ko: ['Hangul', 'Han'],
   cjk: ['Han', 'Hiragana', 'Katakana', 'Hangul'],
-  ru: ['Cyrillic'], uk: ['Cyrillic'], cyrillic: ['Cyrillic'],
-  ar: ['Arabic'], fa: ['Arabic'], he: ['Hebrew'], el: ['Greek'], hi: ['Devanagari'], th: ['Thai'],
+  ru: ['Cyrillic'],
+  uk: ['Cyrillic'],
+  cyrillic: ['Cyrillic'],
+  ar: ['Arabic'],
+  fa: ['Arabic'],
+  he: ['Hebrew'],
+  el: ['Greek'],
+  hi: ['Devanagari'],
+  th: ['Thai'],
 };
 
 /** A target language resolved to the Unicode scripts whose words count as "in the language". */
@@ -150,7 +179,8 @@ export function scriptWords(text: string, target: LanguageTarget): ScriptWord[] 
       if (after === '(' || ([...w].length === 1 && (BRACKETS.test(before) || BRACKETS.test(after)))) continue;
     }
     const counts = new Map<string, number>();
-    let inTarget = 0, letters = 0;
+    let inTarget = 0,
+      letters = 0;
     for (const ch of w) {
       if (/\p{M}/u.test(ch)) continue;
       letters++;
@@ -159,7 +189,8 @@ export function scriptWords(text: string, target: LanguageTarget): ScriptWord[] 
       if (target.letter.test(ch)) inTarget++;
     }
     if (letters === 0) continue;
-    let script = 'Other', best = 0;
+    let script = 'Other',
+      best = 0;
     for (const [s, n] of counts) if (n > best) [script, best] = [s, n];
     out.push({ word: w, script, inTarget: 2 * inTarget > letters });
   }
@@ -225,7 +256,11 @@ export const languageRewardOptionsSchema = z
  * it, prefixed by `where`).
  */
 export function languageRewardFromOptions<E = Example>(raw: unknown, where = 'language reward'): RewardFn<E> {
-  const options = parseConfig(languageRewardOptionsSchema, raw ?? {}, where, { prefix: ['options'], noun: 'option', sourceIsPath: true });
+  const options = parseConfig(languageRewardOptionsSchema, raw ?? {}, where, {
+    prefix: ['options'],
+    noun: 'option',
+    sourceIsPath: true,
+  });
   let target: LanguageTarget;
   try {
     target = resolveLanguageTarget(options.target);

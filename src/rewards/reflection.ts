@@ -2,7 +2,16 @@ import { AhaError } from '../errors.ts';
 
 /** The reflective words whose frequency the R1 paper tracked over training ("wait" spiking marks the aha moment). */
 export const REFLECTIVE_WORDS: readonly string[] = [
-  'wait', 'verify', 'check', 'mistake', 'however', 'but', 'retry', 'error', 'wrong', 'evaluate',
+  'wait',
+  'verify',
+  'check',
+  'mistake',
+  'however',
+  'but',
+  'retry',
+  'error',
+  'wrong',
+  'evaluate',
 ];
 
 /** Frequency of one word over a set of texts. */

@@ -16,11 +16,7 @@ export interface RewardContext {
  * Scores one completion. Synchronous or async; a throw, a rejection, a timeout or a non-finite value is reported
  * by scoreCompletions (src/rewards/combine.ts) and scored 0, so one bad reward never stops a training step.
  */
-export type RewardFn<E = Example> = (
-  completion: string,
-  example: E,
-  ctx: RewardContext,
-) => number | Promise<number>;
+export type RewardFn<E = Example> = (completion: string, example: E, ctx: RewardContext) => number | Promise<number>;
 
 /** A reward with the name it is logged under and its weight in the total (TRL's reward_weights; default 1). */
 export interface NamedReward<E = Example> {

@@ -90,7 +90,8 @@ export function groupAdvantages(
   const groupStds: number[] = [];
   let zeroVarianceGroups = 0;
   for (let g = 0; g < numGroups; g++) {
-    const s = g * groupSize, e = s + groupSize;
+    const s = g * groupSize,
+      e = s + groupSize;
     groupMeans.push(mean(rewards, s, e));
     const std = sampleStd(rewards, s, e);
     groupStds.push(std);
@@ -135,7 +136,8 @@ export function dynamicSamplingFilter(rewards: ArrayLike<number>, groupSize: num
   const keepGroups: number[] = [];
   const keepCompletions: number[] = [];
   for (let g = 0; g < numGroups; g++) {
-    const s = g * groupSize, e = s + groupSize;
+    const s = g * groupSize,
+      e = s + groupSize;
     const equal = sampleStd(rewards, s, e) <= ZERO_STD_ATOL;
     allEqual.push(equal);
     if (!equal) {

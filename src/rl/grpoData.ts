@@ -21,7 +21,11 @@ export interface PreparedExample {
 export class PromptStream {
   private epoch = -1;
   private order: number[] = [];
-  constructor(private readonly n: number, private readonly seed: number, private readonly shuffle: boolean) {}
+  constructor(
+    private readonly n: number,
+    private readonly seed: number,
+    private readonly shuffle: boolean,
+  ) {}
   at(position: number): number {
     const e = Math.floor(position / this.n);
     if (e !== this.epoch) {
@@ -52,11 +56,17 @@ function renderExample(recipe: Recipe, example: Example, modelDir: string): { te
   if (typeof recipe.prompt === 'function') {
     const text = recipe.prompt(example);
     if (typeof text !== 'string') {
-      throw new AhaError(`prompt function returned ${typeof text} for question "${String(example.question).slice(0, 40)}"`);
+      throw new AhaError(
+        `prompt function returned ${typeof text} for question "${String(example.question).slice(0, 40)}"`,
+      );
     }
     return { text, chat: false };
   }
-  return renderPrompt(recipe.prompt, String(example.question), { modelDir, systemPrompt: recipe.system_prompt, source: 'recipe prompt' });
+  return renderPrompt(recipe.prompt, String(example.question), {
+    modelDir,
+    systemPrompt: recipe.system_prompt,
+    source: 'recipe prompt',
+  });
 }
 
 /**
@@ -73,7 +83,8 @@ export function prepareExamples(
   for (const ex of examples) {
     const { text, chat } = renderExample(recipe, ex, o.modelDir);
     const ids = o.tokenizer.encode(text, { addSpecialTokens: !chat });
-    if (ids.length === 0) throw new AhaError(`prompt of question "${String(ex.question).slice(0, 40)}" encodes to no tokens`);
+    if (ids.length === 0)
+      throw new AhaError(`prompt of question "${String(ex.question).slice(0, 40)}" encodes to no tokens`);
     if (ids.length + o.maxNew > o.maxPositions) {
       tooLong++;
       continue;
@@ -81,10 +92,14 @@ export function prepareExamples(
     prepared.push({ example: ex, promptText: text, promptIds: ids });
   }
   if (prepared.length === 0) {
-    throw new AhaError(`every prompt is too long: prompt + max_completion_length ${o.maxNew} exceeds the model's ${o.maxPositions} positions`);
+    throw new AhaError(
+      `every prompt is too long: prompt + max_completion_length ${o.maxNew} exceeds the model's ${o.maxPositions} positions`,
+    );
   }
   if (tooLong > 0) {
-    o.log(`grpo: skipped ${tooLong} of ${examples.length} questions whose prompt + ${o.maxNew} completion tokens exceed ${o.maxPositions} positions`);
+    o.log(
+      `grpo: skipped ${tooLong} of ${examples.length} questions whose prompt + ${o.maxNew} completion tokens exceed ${o.maxPositions} positions`,
+    );
   }
   return prepared;
 }

@@ -130,7 +130,11 @@ export interface CountedSequence {
  * A batch's counts for {@link grpoNormalizer}, with each loss type's token count as TRL takes it: 'dapo' counts
  * completion tokens before truncation masking (its global token normaliser), every other type the masked tokens.
  */
-export function batchCounts(lossType: LossType, seqs: readonly CountedSequence[], maxCompletionLength?: number): BatchCounts {
+export function batchCounts(
+  lossType: LossType,
+  seqs: readonly CountedSequence[],
+  maxCompletionLength?: number,
+): BatchCounts {
   let numTokens = 0;
   for (const s of seqs) {
     if (lossType === 'dapo') numTokens += s.completionLength;
@@ -197,7 +201,8 @@ export function grpoLoss(input: GrpoLossInput, opts: GrpoLossOptions): GrpoLossR
   if (!(beta >= 0)) throw new AhaError(`grpo loss: beta must be >= 0, got ${beta}`);
   checkShapes(input, beta);
   const n = input.logp.length;
-  const lo = 1 - epsilon, hi = 1 + epsilonHigh;
+  const lo = 1 - epsilon,
+    hi = 1 + epsilonHigh;
   const useKl = beta > 0;
 
   const seqTokens: number[] = new Array(n);
@@ -230,7 +235,10 @@ export function grpoLoss(input: GrpoLossInput, opts: GrpoLossOptions): GrpoLossR
   }
 
   let loss = 0;
-  let lowClipped = 0, highClipped = 0, klSum = 0, ratioSum = 0;
+  let lowClipped = 0,
+    highClipped = 0,
+    klSum = 0,
+    ratioSum = 0;
   const dLogp: Float32Array[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const lp = input.logp[i];
@@ -249,7 +257,8 @@ export function grpoLoss(input: GrpoLossInput, opts: GrpoLossOptions): GrpoLossR
       if (m && m[t] === 0) continue;
       const rho = old ? Math.exp(lp[t] - old[t]) : 1;
       const clipped = rho < lo ? lo : rho > hi ? hi : rho;
-      const l1 = rho * A, l2 = clipped * A;
+      const l1 = rho * A,
+        l2 = clipped * A;
       let tokLoss: number, tokGrad: number;
       if (l2 < l1) {
         tokLoss = -l2;

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { AhaError } from '../errors.ts';
 import { parseConfig } from '../config/configError.ts';
 import type { GrpoLossOptions } from './grpoLoss.ts';
 

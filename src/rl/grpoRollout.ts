@@ -80,12 +80,16 @@ class RewardErrorLog {
     const d = this.describe(e.exampleIndex);
     const q = d.question.replace(/\s+/g, ' ').slice(0, 60);
     const what = e.kind === 'timeout' ? 'timed out' : e.kind === 'throw' ? 'threw' : 'returned a non-number';
-    this.log(`grpo: step ${this.step}: reward '${e.rewardName}' ${what} on completion ${e.exampleIndex} (question "${q}", completion "${d.completion.replace(/\s+/g, ' ').slice(0, 40)}"): ${e.message}`);
+    this.log(
+      `grpo: step ${this.step}: reward '${e.rewardName}' ${what} on completion ${e.exampleIndex} (question "${q}", completion "${d.completion.replace(/\s+/g, ' ').slice(0, 40)}"): ${e.message}`,
+    );
   };
   flush(completions: number): void {
     if (this.hidden === 0) return;
     const counts = [...this.failures].map(([name, n]) => `${name}: ${n}`).join(', ');
-    this.log(`grpo: step ${this.step}: ... and ${this.hidden} more reward errors (of ${completions} completions: ${counts})`);
+    this.log(
+      `grpo: step ${this.step}: ... and ${this.hidden} more reward errors (of ${completions} completions: ${counts})`,
+    );
   }
 }
 
@@ -96,8 +100,15 @@ export async function rollout(ctx: RolloutContext, step: number, seed: number, c
   const G = grpo.num_generations;
   const aborted = () => ctx.signal?.aborted === true;
   const r: Rollout = {
-    sampled: [], used: [], zeroVarianceGroups: 0, batches: 0, rewardErrors: 0, generatedTokens: 0, cursor,
-    time: { sample: 0, score: 0 }, abandoned: false,
+    sampled: [],
+    used: [],
+    zeroVarianceGroups: 0,
+    batches: 0,
+    rewardErrors: 0,
+    generatedTokens: 0,
+    cursor,
+    time: { sample: 0, score: 0 },
+    abandoned: false,
   };
   const maxBatches = t.dynamic_sampling ? t.dynamic_sampling_max_batches : 1;
   for (let b = 0; b < maxBatches && r.used.length < t.prompts_per_step; b++) {
@@ -109,25 +120,46 @@ export async function rollout(ctx: RolloutContext, step: number, seed: number, c
     const seeds: number[] = [];
     for (let g = 0; g < P; g++) for (let j = 0; j < G; j++) seeds.push(completionSeed(seed, step, b, g, j));
     const t0 = performance.now();
-    const completions = await sampleCompletions(model, batch.map((p) => p.promptIds), {
-      numGenerations: G, maxNewTokens: grpo.max_completion_length, temperature: grpo.temperature, topP: grpo.top_p, topK: grpo.top_k,
-      stopTokenIds: ctx.stopTokenIds, seeds, batchSize: t.sampling_batch_size,
-    });
+    const completions = await sampleCompletions(
+      model,
+      batch.map((p) => p.promptIds),
+      {
+        numGenerations: G,
+        maxNewTokens: grpo.max_completion_length,
+        temperature: grpo.temperature,
+        topP: grpo.top_p,
+        topK: grpo.top_k,
+        stopTokenIds: ctx.stopTokenIds,
+        seeds,
+        batchSize: t.sampling_batch_size,
+      },
+    );
     r.time.sample += (performance.now() - t0) / 1000;
     const t1 = performance.now();
-    const texts = completions.map((c) => tokenizer.decode(c.finishReason === 'stop' ? c.completionIds.slice(0, -1) : c.completionIds));
+    const texts = completions.map((c) =>
+      tokenizer.decode(c.finishReason === 'stop' ? c.completionIds.slice(0, -1) : c.completionIds),
+    );
     for (const c of completions) r.generatedTokens += c.completionIds.length;
     const items = completions.map((c, i) => ({
-      completion: texts[i], example: batch[c.group].example, prompt: batch[c.group].promptText, completionIds: c.completionIds,
+      completion: texts[i],
+      example: batch[c.group].example,
+      prompt: batch[c.group].promptText,
+      completionIds: c.completionIds,
     }));
-    const errors = new RewardErrorLog(step, ctx.log, (i) => ({ question: String(items[i].example.question ?? ''), completion: texts[i] }));
-    const scored = await scoreCompletions(rewards, items, { timeoutMs: recipe.reward_timeout_ms, onError: errors.onError });
+    const errors = new RewardErrorLog(step, ctx.log, (i) => ({
+      question: String(items[i].example.question ?? ''),
+      completion: texts[i],
+    }));
+    const scored = await scoreCompletions(rewards, items, {
+      timeoutMs: recipe.reward_timeout_ms,
+      onError: errors.onError,
+    });
     errors.flush(items.length);
     r.rewardErrors += errors.count;
     r.time.score += (performance.now() - t1) / 1000;
     const filter = dynamicSamplingFilter(scored.total, G);
     for (let g = 0; g < P; g++) {
-      const sl = <T,>(xs: readonly T[]): T[] => xs.slice(g * G, (g + 1) * G);
+      const sl = <T>(xs: readonly T[]): T[] => xs.slice(g * G, (g + 1) * G);
       const group: RolloutGroup = {
         prepared: batch[g],
         completions: completions.slice(g * G, (g + 1) * G),

@@ -20,7 +20,13 @@ export interface StepFacts {
 }
 
 /** The step's metrics (over every sampled group; the update's sums over what it learned from). */
-export function stepMetrics(recipe: Recipe, rewards: readonly ResolvedReward[], r: Rollout, u: UpdateStats, f: StepFacts): StepMetrics {
+export function stepMetrics(
+  recipe: Recipe,
+  rewards: readonly ResolvedReward[],
+  r: Rollout,
+  u: UpdateStats,
+  f: StepFacts,
+): StepMetrics {
   const groups = r.sampled;
   const completions = groups.flatMap((g) => g.completions);
   const rewardStats: StepMetrics['rewards'] = {};
@@ -37,7 +43,10 @@ export function stepMetrics(recipe: Recipe, rewards: readonly ResolvedReward[], 
     reward: meanStd(groups.flatMap((g) => g.totals)),
     accuracy: kindScores('accuracy'),
     format_rate: kindScores('format'),
-    completion_length: lengthMetrics(completions.map((c) => c.completionIds.length), completions.map((c) => c.finishReason === 'length')),
+    completion_length: lengthMetrics(
+      completions.map((c) => c.completionIds.length),
+      completions.map((c) => c.finishReason === 'length'),
+    ),
     kl: recipe.grpo.beta > 0 ? (u.klTokens > 0 ? u.klSum / u.klTokens : 0) : null,
     entropy: u.entTokens > 0 ? u.entSum / u.entTokens : 0,
     clip_ratio: { low: share(u.clipLow), high: share(u.clipHigh), total: share(u.clipLow + u.clipHigh) },
@@ -60,7 +69,12 @@ export function stepMetrics(recipe: Recipe, rewards: readonly ResolvedReward[], 
 }
 
 /** The first completion of the first `n` groups, with its rewards, for samples.jsonl. */
-export function sampleRecords(rewards: readonly ResolvedReward[], r: Rollout, step: number, n: number): Record<string, unknown>[] {
+export function sampleRecords(
+  rewards: readonly ResolvedReward[],
+  r: Rollout,
+  step: number,
+  n: number,
+): Record<string, unknown>[] {
   return r.sampled.slice(0, n).map((g) => ({
     step,
     prompt: g.prepared.promptText,

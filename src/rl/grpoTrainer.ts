@@ -28,8 +28,17 @@ import { loadModelDir } from '../model/checkpoint.ts';
 import { readSafetensorsInto, writeSafetensors } from '../model/safetensors.ts';
 import type { ProgressSink } from '../train/progress.ts';
 import {
-  latestCheckpoint, loadCheckpointOptimizer, METRICS_FILE, readTokenizerFiles, readTrainerState, removeStaleTemporaries,
-  saveCheckpoint, StepLog, TRAINER_STATE_FORMAT, type CheckpointState, type SavedModel,
+  latestCheckpoint,
+  loadCheckpointOptimizer,
+  METRICS_FILE,
+  readTokenizerFiles,
+  readTrainerState,
+  removeStaleTemporaries,
+  saveCheckpoint,
+  StepLog,
+  TRAINER_STATE_FORMAT,
+  type CheckpointState,
+  type SavedModel,
 } from '../train/runDir.ts';
 import { learningRateAt, resolveWarmupSteps, type LrSchedule } from '../train/schedule.ts';
 import { writeFileAtomic } from '../util/fs.ts';
@@ -138,28 +147,45 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     resumeFrom = latestGrpoCheckpoint(outDir);
     if (opts.resume && !resumeFrom) throw new AhaError(`${outDir}: no checkpoint to resume from`);
     if (!opts.resume && resumeFrom) {
-      throw new AhaError(`${outDir}: already holds a run (${resumeFrom.dir}); pass --resume to continue it or choose another --out`);
+      throw new AhaError(
+        `${outDir}: already holds a run (${resumeFrom.dir}); pass --resume to continue it or choose another --out`,
+      );
     }
   } else if (opts.resume) {
     throw new AhaError('resume needs a run directory (--out or output_dir)');
   }
-  const pre: Pretrained = opts.model ?? loadPretrained(recipePath(recipe, recipe.model), {
-    requireTokenizer: true,
-    memory: { training: true, reference: grpo.beta > 0, batchTokens: t.micro_batch_tokens },
-  });
+  const pre: Pretrained =
+    opts.model ??
+    loadPretrained(recipePath(recipe, recipe.model), {
+      requireTokenizer: true,
+      memory: { training: true, reference: grpo.beta > 0, batchTokens: t.micro_batch_tokens },
+    });
   const tokenizer = pre.tokenizer;
   if (!tokenizer) throw new AhaError(`${pre.dir}: the model has no tokenizer.json`);
   const model = pre.model;
-  const stopTokenIds = tokenizer.eosTokenIds.length > 0 ? [...tokenizer.eosTokenIds] : ([] as number[]).concat(pre.hf.eosTokenId ?? []);
-  if (stopTokenIds.length === 0) log('grpo: warning: the tokenizer has no eos token; every completion runs to max_completion_length');
+  const stopTokenIds =
+    tokenizer.eosTokenIds.length > 0 ? [...tokenizer.eosTokenIds] : ([] as number[]).concat(pre.hf.eosTokenId ?? []);
+  if (stopTokenIds.length === 0)
+    log('grpo: warning: the tokenizer has no eos token; every completion runs to max_completion_length');
   const prepared = prepareExamples(recipe, examples, {
-    tokenizer, modelDir: pre.dir, maxPositions: model.config.maxPositionEmbeddings, maxNew: grpo.max_completion_length, log,
+    tokenizer,
+    modelDir: pre.dir,
+    maxPositions: model.config.maxPositionEmbeddings,
+    maxNew: grpo.max_completion_length,
+    log,
   });
 
   // State, fresh or from the checkpoint.
   let state: TrainerState = {
-    format: TRAINER_STATE_FORMAT, trainer: 'grpo', global_step: 0, optimizer_step: 0, prompts_consumed: 0, seed: t.seed,
-    ref_sync_step: 0, num_examples: prepared.length, max_steps: t.max_steps,
+    format: TRAINER_STATE_FORMAT,
+    trainer: 'grpo',
+    global_step: 0,
+    optimizer_step: 0,
+    prompts_consumed: 0,
+    seed: t.seed,
+    ref_sync_step: 0,
+    num_examples: prepared.length,
+    max_steps: t.max_steps,
   };
   const metricsLog = outDir !== undefined ? new StepLog(join(outDir, METRICS_FILE)) : undefined;
   const samplesLog = outDir !== undefined ? new StepLog(join(outDir, SAMPLES_FILE)) : undefined;
@@ -167,8 +193,14 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
   else if (model.hasReference) model.dropReference();
   if (resumeFrom && outDir !== undefined) {
     const s = resumeFrom.state;
-    if (s.seed !== t.seed) log(`grpo: warning: the recipe's seed ${t.seed} differs from the checkpoint's ${s.seed}; the checkpoint's is used`);
-    if (s.num_examples !== prepared.length) log(`grpo: warning: the dataset has ${prepared.length} usable questions, the checkpoint saw ${s.num_examples}: the question order changes`);
+    if (s.seed !== t.seed)
+      log(
+        `grpo: warning: the recipe's seed ${t.seed} differs from the checkpoint's ${s.seed}; the checkpoint's is used`,
+      );
+    if (s.num_examples !== prepared.length)
+      log(
+        `grpo: warning: the dataset has ${prepared.length} usable questions, the checkpoint saw ${s.num_examples}: the question order changes`,
+      );
     if (grpo.beta > 0 && s.ref_sync_step > 0) {
       const refFile = join(outDir, `reference-step-${s.ref_sync_step}.safetensors`);
       if (!existsSync(refFile)) throw new AhaError(`${refFile}: the reference weights of this run are missing`);
@@ -198,7 +230,14 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
   }
 
   const rolloutCtx: RolloutContext = {
-    recipe, model, tokenizer, rewards, prepared, stopTokenIds, log, signal: opts.signal,
+    recipe,
+    model,
+    tokenizer,
+    rewards,
+    prepared,
+    stopTokenIds,
+    log,
+    signal: opts.signal,
     stream: new PromptStream(prepared.length, state.seed, t.shuffle),
   };
   const updateCtx: UpdateContext = { recipe, model, lossOptions: toGrpoLossOptions(grpo), log, hooks: opts.hooks };
@@ -207,7 +246,13 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
   let lastSaved: string | undefined = resumeFrom?.dir;
   let lastSavedStep = state.global_step;
   const checkpoint = (name: string): void => {
-    lastSaved = saveCheckpoint(outDir!, saved, { ...state, last_metrics: history[history.length - 1] }, name === 'final' ? null : t.save_total_limit, name);
+    lastSaved = saveCheckpoint(
+      outDir!,
+      saved,
+      { ...state, last_metrics: history[history.length - 1] },
+      name === 'final' ? null : t.save_total_limit,
+      name,
+    );
     lastSavedStep = state.global_step;
   };
 
@@ -238,20 +283,29 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
       state.optimizer_step = model.optimizerState().step;
       const learnSeconds = (performance.now() - tLearn) / 1000;
       state.global_step = step;
-      if (grpo.beta > 0 && t.ref_model_sync_steps > 0 && step % t.ref_model_sync_steps === 0) syncReference(model, state, outDir);
+      if (grpo.beta > 0 && t.ref_model_sync_steps > 0 && step % t.ref_model_sync_steps === 0)
+        syncReference(model, state, outDir);
 
       const metrics = stepMetrics(recipe, rewards, r, u, {
-        step, epoch: state.prompts_consumed / prepared.length, learningRate: lr, learnSeconds,
+        step,
+        epoch: state.prompts_consumed / prepared.length,
+        learningRate: lr,
+        learnSeconds,
         totalSeconds: (performance.now() - tStep) / 1000,
       });
       history.push(metrics);
       metricsLog?.append(metrics as unknown as Record<string, unknown>);
-      if (samplesLog && t.num_samples_logged > 0 && (step === 1 || (t.sample_log_steps > 0 && step % t.sample_log_steps === 0))) {
+      if (
+        samplesLog &&
+        t.num_samples_logged > 0 &&
+        (step === 1 || (t.sample_log_steps > 0 && step % t.sample_log_steps === 0))
+      ) {
         samplesLog.appendAll(sampleRecords(rewards, r, step, t.num_samples_logged));
       }
       progress(step, formatStepSummary(metrics));
       if (opts.onStep) await opts.onStep(metrics);
-      if (outDir !== undefined && t.save_steps > 0 && step % t.save_steps === 0 && step < t.max_steps) checkpoint(`checkpoint-${step}`);
+      if (outDir !== undefined && t.save_steps > 0 && step % t.save_steps === 0 && step < t.max_steps)
+        checkpoint(`checkpoint-${step}`);
     }
   } finally {
     progress(state.global_step, undefined, true);
@@ -261,7 +315,15 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     if (!interrupted) checkpoint('final');
     else if (state.global_step > lastSavedStep || !lastSaved) checkpoint(`checkpoint-${state.global_step}`);
   }
-  return { step: state.global_step, interrupted, metrics: history[history.length - 1], history, outDir, checkpoint: lastSaved, model };
+  return {
+    step: state.global_step,
+    interrupted,
+    metrics: history[history.length - 1],
+    history,
+    outDir,
+    checkpoint: lastSaved,
+    model,
+  };
 }
 
 /** Makes the current policy the KL reference, saving its weights so that a resumed run restores the same one. */

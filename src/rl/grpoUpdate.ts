@@ -51,28 +51,60 @@ export interface UpdateContext {
 /** The training sequences of the groups, in group order (G per group). */
 function trainSequences(recipe: Recipe, groups: readonly RolloutGroup[]): TrainSequence[] {
   const maskTruncated = recipe.grpo.mask_truncated_completions;
-  return groups.flatMap((g) => g.completions.map((c) => buildTrainSequence(c, maskTruncated && c.finishReason === 'length')));
+  return groups.flatMap((g) =>
+    g.completions.map((c) => buildTrainSequence(c, maskTruncated && c.finishReason === 'length')),
+  );
 }
 
 /** Updates the policy on `groups` at learning rate `lr`; `step` names the step in notices. */
-export async function updatePolicy(ctx: UpdateContext, groups: readonly RolloutGroup[], step: number, lr: number): Promise<UpdateStats> {
+export async function updatePolicy(
+  ctx: UpdateContext,
+  groups: readonly RolloutGroup[],
+  step: number,
+  lr: number,
+): Promise<UpdateStats> {
   const { recipe, model } = ctx;
   const { grpo, training: t } = recipe;
   const G = grpo.num_generations;
   const s: UpdateStats = {
-    updates: 0, gradNormSum: 0, clipLow: 0, clipHigh: 0, clipTokens: 0, klSum: 0, klTokens: 0, entSum: 0, entTokens: 0, learnTokens: 0,
+    updates: 0,
+    gradNormSum: 0,
+    clipLow: 0,
+    clipHigh: 0,
+    clipTokens: 0,
+    klSum: 0,
+    klTokens: 0,
+    entSum: 0,
+    entTokens: 0,
+    learnTokens: 0,
   };
   if (groups.length === 0) return s;
-  const adv = groupAdvantages(groups.flatMap((g) => g.totals), G, { scaleRewards: grpo.scale_rewards });
+  const adv = groupAdvantages(
+    groups.flatMap((g) => g.totals),
+    G,
+    { scaleRewards: grpo.scale_rewards },
+  );
   const seqs = trainSequences(recipe, groups);
   const refLogp: (Float32Array | undefined)[] = new Array(seqs.length);
-  const miniBatches = splitGroups(groups.length, t.steps_per_generation).map((gs) => gs.flatMap((g) => Array.from({ length: G }, (_, j) => g * G + j)));
+  const miniBatches = splitGroups(groups.length, t.steps_per_generation).map((gs) =>
+    gs.flatMap((g) => Array.from({ length: G }, (_, j) => g * G + j)),
+  );
   const offPolicy = grpo.num_iterations > 1 || miniBatches.length > 1;
   for (let it = 0; it < grpo.num_iterations; it++) {
     for (const mb of miniBatches) {
       model.zeroGrad();
-      const normalizer = grpoNormalizer(grpo.loss_type, batchCounts(grpo.loss_type, mb.map((i) => seqs[i]), grpo.max_completion_length));
-      for (const micro of packMicroBatches(mb.map((i) => seqs[i].tokens.length), t.micro_batch_tokens)) {
+      const normalizer = grpoNormalizer(
+        grpo.loss_type,
+        batchCounts(
+          grpo.loss_type,
+          mb.map((i) => seqs[i]),
+          grpo.max_completion_length,
+        ),
+      );
+      for (const micro of packMicroBatches(
+        mb.map((i) => seqs[i].tokens.length),
+        t.micro_batch_tokens,
+      )) {
         const idx = micro.map((k) => mb[k]);
         const tokens = idx.map((i) => seqs[i].tokens);
         if (grpo.beta > 0 && refLogp[idx[0]] === undefined) {
@@ -81,13 +113,16 @@ export async function updatePolicy(ctx: UpdateContext, groups: readonly RolloutG
           idx.forEach((i, k) => (refLogp[i] = Float32Array.from(r.logprobs[k])));
         }
         const f = await model.forward(tokens, { train: true, entropy: it === 0 });
-        const loss = grpoLoss({
-          logp: f.logprobs,
-          oldLogp: offPolicy ? idx.map((i) => seqs[i].oldLogp) : f.logprobs,
-          refLogp: grpo.beta > 0 ? idx.map((i) => refLogp[i]!) : undefined,
-          advantages: idx.map((i) => adv.advantages[i]),
-          mask: idx.map((i) => seqs[i].mask),
-        }, { ...ctx.lossOptions, normalizer });
+        const loss = grpoLoss(
+          {
+            logp: f.logprobs,
+            oldLogp: offPolicy ? idx.map((i) => seqs[i].oldLogp) : f.logprobs,
+            refLogp: grpo.beta > 0 ? idx.map((i) => refLogp[i]!) : undefined,
+            advantages: idx.map((i) => adv.advantages[i]),
+            mask: idx.map((i) => seqs[i].mask),
+          },
+          { ...ctx.lossOptions, normalizer },
+        );
         await model.backward(loss.dLogp);
         s.learnTokens += tokens.reduce((a, x) => a + x.length, 0);
         s.clipLow += loss.stats.lowClipped;
@@ -97,15 +132,24 @@ export async function updatePolicy(ctx: UpdateContext, groups: readonly RolloutG
           s.klSum += loss.stats.klSum;
           s.klTokens += loss.stats.numTokens;
           idx.forEach((i, k) => {
-            const m = seqs[i].mask, e = f.entropy![k];
-            for (let p = 0; p < m.length; p++) if (m[p] === 1) { s.entSum += e[p]; s.entTokens++; }
+            const m = seqs[i].mask,
+              e = f.entropy![k];
+            for (let p = 0; p < m.length; p++)
+              if (m[p] === 1) {
+                s.entSum += e[p];
+                s.entTokens++;
+              }
           });
         }
       }
       // ---- gradients complete: the data-parallel reduction point ----
       await ctx.hooks?.reduceGradients?.(model);
       const r = await model.step({
-        lr, weightDecay: t.weight_decay, maxGradNorm: t.max_grad_norm, beta1: t.adam_beta1, beta2: t.adam_beta2,
+        lr,
+        weightDecay: t.weight_decay,
+        maxGradNorm: t.max_grad_norm,
+        beta1: t.adam_beta1,
+        beta2: t.adam_beta2,
       });
       if (r.skipped) ctx.log(`grpo: step ${step}: gradient not finite (norm ${r.gradNorm}); update skipped`);
       else {

@@ -85,7 +85,10 @@ export function reflectionMetrics(texts: readonly string[]): StepMetrics['reflec
 }
 
 /** Completion length statistics. */
-export function lengthMetrics(lengths: readonly number[], truncated: readonly boolean[]): StepMetrics['completion_length'] {
+export function lengthMetrics(
+  lengths: readonly number[],
+  truncated: readonly boolean[],
+): StepMetrics['completion_length'] {
   if (lengths.length === 0) return { mean: 0, min: 0, max: 0, clipped_ratio: 0 };
   return {
     mean: lengths.reduce((a, b) => a + b, 0) / lengths.length,

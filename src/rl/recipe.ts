@@ -118,7 +118,11 @@ const recipeSchema = z
      * 'r1-zero' (the paper's template), 'r1-zero-short', 'chat' (the model's chat template), or text with {question};
      * in code also a function of the example (e.g. a Task's prompt).
      */
-    prompt: z.union([z.string().min(1), z.custom<PromptFn>(isFunction)], { error: 'expected a template name, a string with {question}, or a function' }).default('r1-zero'),
+    prompt: z
+      .union([z.string().min(1), z.custom<PromptFn>(isFunction)], {
+        error: 'expected a template name, a string with {question}, or a function',
+      })
+      .default('r1-zero'),
     /** System message for prompt 'chat'. */
     system_prompt: z.string().optional(),
     rewards: z.array(rewardSchema).min(1),
@@ -168,7 +172,12 @@ export interface RecipeInput {
   output_dir?: string;
 }
 
-function parseWith<S extends z.ZodType>(schema: S, value: unknown, source: string, prefix: (string | number)[]): z.output<S> {
+function parseWith<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  source: string,
+  prefix: (string | number)[],
+): z.output<S> {
   return parseConfig(schema, value, source, { prefix });
 }
 
@@ -177,7 +186,8 @@ function parseWith<S extends z.ZodType>(schema: S, value: unknown, source: strin
  * the source and the offending field ("recipe.yaml: training.learning_rate: expected number, received string").
  */
 export function parseRecipe(raw: unknown, source = 'recipe', baseDir = process.cwd()): Recipe {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new AhaError(`${source}: expected a mapping of fields (model, dataset, rewards, ...)`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new AhaError(`${source}: expected a mapping of fields (model, dataset, rewards, ...)`);
   const top = parseWith(recipeSchema, raw, source, []);
   const grpo = parseWith(grpoOptionsSchema, top.grpo ?? {}, source, ['grpo']);
   const trainingRaw = parseWith(trainingSchema, top.training ?? {}, source, ['training']);
@@ -197,8 +207,14 @@ export function parseRecipe(raw: unknown, source = 'recipe', baseDir = process.c
     dataset = parseWith(datasetFileSchema, top.dataset, source, ['dataset']);
   }
 
-  if (typeof top.prompt === 'string' && !(PROMPT_TEMPLATES as readonly string[]).includes(top.prompt) && !top.prompt.includes('{question}')) {
-    throw new AhaError(`${source}: prompt: expected ${PROMPT_TEMPLATES.map((p) => `'${p}'`).join(', ')} or a template containing {question}`);
+  if (
+    typeof top.prompt === 'string' &&
+    !(PROMPT_TEMPLATES as readonly string[]).includes(top.prompt) &&
+    !top.prompt.includes('{question}')
+  ) {
+    throw new AhaError(
+      `${source}: prompt: expected ${PROMPT_TEMPLATES.map((p) => `'${p}'`).join(', ')} or a template containing {question}`,
+    );
   }
   if (top.system_prompt !== undefined && top.prompt !== 'chat') {
     throw new AhaError(`${source}: system_prompt: only used with prompt 'chat'`);
@@ -206,39 +222,58 @@ export function parseRecipe(raw: unknown, source = 'recipe', baseDir = process.c
 
   const G = grpo.num_generations;
   const t = trainingRaw;
-  const sizes = (['prompts_per_step', 'per_device_train_batch_size', 'generation_batch_size'] as const).filter((k) => t[k] !== undefined);
+  const sizes = (['prompts_per_step', 'per_device_train_batch_size', 'generation_batch_size'] as const).filter(
+    (k) => t[k] !== undefined,
+  );
   if (sizes.length > 1) throw new AhaError(`${source}: training: give one of ${sizes.join(', ')}, not ${sizes.length}`);
   let promptsPerStep = t.prompts_per_step ?? 8;
-  const completionsPerStep = t.generation_batch_size ?? (t.per_device_train_batch_size !== undefined ? t.per_device_train_batch_size * t.steps_per_generation : undefined);
+  const completionsPerStep =
+    t.generation_batch_size ??
+    (t.per_device_train_batch_size !== undefined ? t.per_device_train_batch_size * t.steps_per_generation : undefined);
   if (completionsPerStep !== undefined) {
     if (completionsPerStep % G !== 0) {
       const key = t.generation_batch_size !== undefined ? 'generation_batch_size' : 'per_device_train_batch_size';
-      throw new AhaError(`${source}: training.${key}: ${completionsPerStep} completions per step is not a multiple of grpo.num_generations ${G}`);
+      throw new AhaError(
+        `${source}: training.${key}: ${completionsPerStep} completions per step is not a multiple of grpo.num_generations ${G}`,
+      );
     }
     promptsPerStep = completionsPerStep / G;
   }
   const deprecations: string[] = [];
   for (const k of ['top_p', 'top_k'] as const) {
     if (t[k] === undefined) continue;
-    if ((top.grpo as Record<string, unknown> | undefined)?.[k] !== undefined) throw new AhaError(`${source}: training.${k}: also given as grpo.${k}; keep grpo.${k}`);
+    if ((top.grpo as Record<string, unknown> | undefined)?.[k] !== undefined)
+      throw new AhaError(`${source}: training.${k}: also given as grpo.${k}; keep grpo.${k}`);
     grpo[k] = t[k] as number;
-    deprecations.push(`${source}: training.${k} is deprecated: write it as grpo.${k} (next to temperature, as TRL's GRPOConfig has it)`);
+    deprecations.push(
+      `${source}: training.${k} is deprecated: write it as grpo.${k} (next to temperature, as TRL's GRPOConfig has it)`,
+    );
   }
   if (t.steps_per_generation > promptsPerStep) {
-    throw new AhaError(`${source}: training.steps_per_generation: ${t.steps_per_generation} mini-batches for ${promptsPerStep} prompts per step`);
+    throw new AhaError(
+      `${source}: training.steps_per_generation: ${t.steps_per_generation} mini-batches for ${promptsPerStep} prompts per step`,
+    );
   }
   if (grpo.reward_weights !== null && grpo.reward_weights.length !== top.rewards.length) {
-    throw new AhaError(`${source}: grpo.reward_weights: ${grpo.reward_weights.length} weights for ${top.rewards.length} rewards`);
+    throw new AhaError(
+      `${source}: grpo.reward_weights: ${grpo.reward_weights.length} weights for ${top.rewards.length} rewards`,
+    );
   }
   top.rewards.forEach((r, i) => {
-    if (r.check && r.name !== 'accuracy') throw new AhaError(`${source}: rewards[${i}].check: only the accuracy reward takes a check`);
+    if (r.check && r.name !== 'accuracy')
+      throw new AhaError(`${source}: rewards[${i}].check: only the accuracy reward takes a check`);
     if (grpo.reward_weights !== null && r.weight !== undefined) {
-      throw new AhaError(`${source}: rewards[${i}].weight: set either per-reward weights or grpo.reward_weights, not both`);
+      throw new AhaError(
+        `${source}: rewards[${i}].weight: set either per-reward weights or grpo.reward_weights, not both`,
+      );
     }
   });
   if (!Array.isArray(top.dataset) && (dataset as DatasetFileSpec).answer_field === null) {
     const i = top.rewards.findIndex((r) => r.name === 'accuracy' && !r.fn);
-    if (i >= 0) throw new AhaError(`${source}: rewards[${i}]: the accuracy reward needs reference answers, but dataset.answer_field is null`);
+    if (i >= 0)
+      throw new AhaError(
+        `${source}: rewards[${i}]: the accuracy reward needs reference answers, but dataset.answer_field is null`,
+      );
   }
 
   return {

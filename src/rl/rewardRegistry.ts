@@ -4,7 +4,7 @@
  *
  * Built-ins and their options:
  * - accuracy: 1 when the extracted answer equals the example's reference answer, else 0. The answer is taken with
- *   src/eval/extractAnswer.ts (`strategies`, default ['answerTag', 'boxed']: the `<answer>` block of the R1
+ *   src/text/extractAnswer.ts (`strategies`, default ['answerTag', 'boxed']: the `<answer>` block of the R1
  *   format, else the last \boxed{}); compared with mathEqual (src/eval/mathEquivalence.ts, option `rtol`), or with
  *   the spec's `check` function (a Task's check) when given.
  * - format: src/rewards/format.ts; options `mode` ('strict' R1-Zero tags, default; 'think'), `prefilled_think`,
@@ -57,7 +57,10 @@ const DEFAULT_ACCURACY_STRATEGIES: readonly AnswerStrategy[] = ['answerTag', 'bo
 
 const accuracyOptions = z
   .object({
-    strategies: z.array(z.enum(DEFAULT_STRATEGIES as unknown as [AnswerStrategy, ...AnswerStrategy[]])).min(1).optional(),
+    strategies: z
+      .array(z.enum(DEFAULT_STRATEGIES as unknown as [AnswerStrategy, ...AnswerStrategy[]]))
+      .min(1)
+      .optional(),
     rtol: z.number().positive().optional(),
     timeout_ms: z.number().int().positive().optional(),
   })
@@ -100,11 +103,16 @@ function isModuleSpec(name: string): boolean {
   return name.includes('#') || /^(\.{1,2}\/|\/)/.test(name) || /\.(ts|js|mjs|mts)$/.test(name);
 }
 
-async function loadModuleReward(spec: RewardSpec, where: string, baseDir: string): Promise<{ fn: RewardFn<Example>; label: string }> {
+async function loadModuleReward(
+  spec: RewardSpec,
+  where: string,
+  baseDir: string,
+): Promise<{ fn: RewardFn<Example>; label: string }> {
   const hash = spec.name.lastIndexOf('#');
   const file = hash >= 0 ? spec.name.slice(0, hash) : spec.name;
   const exportName = hash >= 0 ? spec.name.slice(hash + 1) : 'default';
-  if (file === '' || exportName === '') throw new AhaError(`${where}.name: expected 'path/to/module.ts#exportName', got '${spec.name}'`);
+  if (file === '' || exportName === '')
+    throw new AhaError(`${where}.name: expected 'path/to/module.ts#exportName', got '${spec.name}'`);
   const abs = file.startsWith('/') ? file : `${baseDir}/${file}`;
   if (!existsSync(abs)) throw new AhaError(`${where}.name: reward module ${file} not found (resolved to ${abs})`);
   let mod: Record<string, unknown>;
@@ -116,7 +124,9 @@ async function loadModuleReward(spec: RewardSpec, where: string, baseDir: string
   let fn = mod[exportName];
   if (typeof fn !== 'function') {
     const names = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
-    throw new AhaError(`${where}.name: ${file} has no function export '${exportName}' (functions exported: ${names.join(', ') || 'none'})`);
+    throw new AhaError(
+      `${where}.name: ${file} has no function export '${exportName}' (functions exported: ${names.join(', ') || 'none'})`,
+    );
   }
   if (spec.options !== undefined) {
     try {
@@ -124,9 +134,13 @@ async function loadModuleReward(spec: RewardSpec, where: string, baseDir: string
     } catch (e) {
       throw new AhaError(`${where}.options: the factory ${exportName} threw: ${(e as Error).message}`);
     }
-    if (typeof fn !== 'function') throw new AhaError(`${where}.options: ${exportName}(options) must return a reward function`);
+    if (typeof fn !== 'function')
+      throw new AhaError(`${where}.options: ${exportName}(options) must return a reward function`);
   }
-  return { fn: fn as RewardFn<Example>, label: exportName === 'default' ? file.replace(/^.*\//, '').replace(/\.[^.]+$/, '') : exportName };
+  return {
+    fn: fn as RewardFn<Example>,
+    label: exportName === 'default' ? file.replace(/^.*\//, '').replace(/\.[^.]+$/, '') : exportName,
+  };
 }
 
 /** Builds every reward of a recipe, with weights resolved (grpo.reward_weights, else each spec's weight, else 1). */
@@ -159,7 +173,10 @@ export async function buildRewards(specs: readonly RewardSpec[], ctx: RewardBuil
       const o = options(overlongOptions, spec.options, where);
       const maxLength = ctx.grpo.max_completion_length;
       const cacheLength = o.cache_length ?? Math.floor(maxLength / 5);
-      if (cacheLength > maxLength) throw new AhaError(`${where}.options.cache_length: ${cacheLength} is over grpo.max_completion_length ${maxLength}`);
+      if (cacheLength > maxLength)
+        throw new AhaError(
+          `${where}.options.cache_length: ${cacheLength} is over grpo.max_completion_length ${maxLength}`,
+        );
       fn = overlongPenalty({ maxLength, cacheLength });
       kind = 'overlong';
     } else if (spec.name === 'language') {
@@ -170,9 +187,12 @@ export async function buildRewards(specs: readonly RewardSpec[], ctx: RewardBuil
       fn = m.fn;
       label = spec.label ?? m.label;
     } else {
-      throw new AhaError(`${where}.name: unknown reward '${spec.name}' (built-ins: ${BUILTIN_REWARDS.join(', ')}; or './module.ts#export')`);
+      throw new AhaError(
+        `${where}.name: unknown reward '${spec.name}' (built-ins: ${BUILTIN_REWARDS.join(', ')}; or './module.ts#export')`,
+      );
     }
-    if (out.some((r) => r.name === label)) throw new AhaError(`${where}: two rewards are logged as '${label}'; give one a label`);
+    if (out.some((r) => r.name === label))
+      throw new AhaError(`${where}: two rewards are logged as '${label}'; give one a label`);
     out.push({ name: label, fn, weight, kind });
   }
   return out;
@@ -185,8 +205,15 @@ export type BuiltinRewardWeights = Readonly<Partial<Record<BuiltinReward, number
 export type BuiltinRewardOverride = Pick<RewardSpec, 'options' | 'fn' | 'check'>;
 
 /** The specs of built-ins weighted by name, in {@link BUILTIN_REWARDS} order: one per positive weight. */
-export function weightedBuiltinSpecs(weights: BuiltinRewardWeights, overrides: Partial<Record<BuiltinReward, BuiltinRewardOverride>> = {}): RewardSpec[] {
-  return BUILTIN_REWARDS.filter((name) => (weights[name] ?? 0) > 0).map((name) => ({ name, weight: weights[name], ...overrides[name] }));
+export function weightedBuiltinSpecs(
+  weights: BuiltinRewardWeights,
+  overrides: Partial<Record<BuiltinReward, BuiltinRewardOverride>> = {},
+): RewardSpec[] {
+  return BUILTIN_REWARDS.filter((name) => (weights[name] ?? 0) > 0).map((name) => ({
+    name,
+    weight: weights[name],
+    ...overrides[name],
+  }));
 }
 
 /** `fn` on the examples `applies` accepts and 0 on the rest: a mixed dataset whose rows need different rewards. */
@@ -198,6 +225,14 @@ export function scopedReward(fn: RewardFn<Example>, applies: (example: Example) 
  * Builds `specs` ({@link buildRewards}) scoped to the examples `applies` accepts, as specs to join another reward
  * list. Built now, so a module that fails to load fails before any training.
  */
-export async function buildScopedRewardSpecs(specs: readonly RewardSpec[], ctx: RewardBuildContext, applies: (example: Example) => boolean): Promise<RewardSpec[]> {
-  return (await buildRewards(specs, ctx)).map((r) => ({ name: r.name, weight: r.weight, fn: scopedReward(r.fn, applies) }));
+export async function buildScopedRewardSpecs(
+  specs: readonly RewardSpec[],
+  ctx: RewardBuildContext,
+  applies: (example: Example) => boolean,
+): Promise<RewardSpec[]> {
+  return (await buildRewards(specs, ctx)).map((r) => ({
+    name: r.name,
+    weight: r.weight,
+    fn: scopedReward(r.fn, applies),
+  }));
 }

@@ -44,7 +44,11 @@ export function completionSeed(seed: number, step: number, batch: number, prompt
 }
 
 /** Samples `numGenerations` completions of each prompt; the result is prompt-major (G consecutive per group). */
-export async function sampleCompletions(model: Model, prompts: readonly number[][], o: RolloutOptions): Promise<Completion[]> {
+export async function sampleCompletions(
+  model: Model,
+  prompts: readonly number[][],
+  o: RolloutOptions,
+): Promise<Completion[]> {
   const G = o.numGenerations;
   const n = prompts.length * G;
   if (o.seeds.length !== n) throw new AhaError(`rollout: ${o.seeds.length} seeds for ${n} completions`);
@@ -92,12 +96,16 @@ export interface TrainSequence {
 }
 
 /** Builds the training sequence of a completion; `maskOut` zeroes its whole mask. */
-export function buildTrainSequence(c: Pick<Completion, 'promptIds' | 'completionIds' | 'samplingLogprobs'>, maskOut = false): TrainSequence {
+export function buildTrainSequence(
+  c: Pick<Completion, 'promptIds' | 'completionIds' | 'samplingLogprobs'>,
+  maskOut = false,
+): TrainSequence {
   const P = c.promptIds.length;
   const C = c.completionIds.length;
   if (P < 1) throw new AhaError('rollout: empty prompt');
   if (C < 1) throw new AhaError('rollout: empty completion');
-  if (c.samplingLogprobs.length !== C) throw new AhaError(`rollout: ${c.samplingLogprobs.length} log-probs for ${C} completion tokens`);
+  if (c.samplingLogprobs.length !== C)
+    throw new AhaError(`rollout: ${c.samplingLogprobs.length} log-probs for ${C} completion tokens`);
   const tokens = new Int32Array(P + C);
   tokens.set(c.promptIds, 0);
   tokens.set(c.completionIds, P);
@@ -137,7 +145,8 @@ export function splitGroups(n: number, k: number): number[][] {
   const out: number[][] = [];
   const parts = Math.min(k, n);
   for (let p = 0; p < parts; p++) {
-    const lo = Math.floor((p * n) / parts), hi = Math.floor(((p + 1) * n) / parts);
+    const lo = Math.floor((p * n) / parts),
+      hi = Math.floor(((p + 1) * n) / parts);
     out.push(Array.from({ length: hi - lo }, (_, i) => lo + i));
   }
   return out;

@@ -24,7 +24,13 @@ export function stepsPerEpoch(n: number, batchSize: number): number {
 }
 
 /** Where step `step` (0-based) reads its batch: epoch, batch index in that epoch, and the sequence indices. */
-export function optimizerBatch(n: number, batchSize: number, seed: number, step: number, order?: number[]): { epoch: number; batch: number; indices: number[] } {
+export function optimizerBatch(
+  n: number,
+  batchSize: number,
+  seed: number,
+  step: number,
+  order?: number[],
+): { epoch: number; batch: number; indices: number[] } {
   const spe = stepsPerEpoch(n, batchSize);
   const epoch = Math.floor(step / spe);
   const batch = step % spe;
@@ -51,7 +57,8 @@ export function splitMicroBatches(lengths: readonly number[], limits: MicroBatch
   let cur: number[] = [];
   let tokens = 0;
   for (const i of order) {
-    const full = cur.length >= limits.maxSequences || (limits.maxTokens !== undefined && tokens + lengths[i] > limits.maxTokens);
+    const full =
+      cur.length >= limits.maxSequences || (limits.maxTokens !== undefined && tokens + lengths[i] > limits.maxTokens);
     if (cur.length > 0 && full) {
       out.push(cur);
       cur = [];
@@ -71,7 +78,8 @@ export function splitMicroBatches(lengths: readonly number[], limits: MicroBatch
  * mixes examples' contexts: the price of having no padding at all. Rows without a target token are dropped.
  */
 export function packSequences(examples: readonly SftExample[], rowLength: number): SftExample[] {
-  if (!(Number.isInteger(rowLength) && rowLength >= 2)) throw new AhaError(`packing needs rows of at least 2 tokens (got ${rowLength})`);
+  if (!(Number.isInteger(rowLength) && rowLength >= 2))
+    throw new AhaError(`packing needs rows of at least 2 tokens (got ${rowLength})`);
   const rows: SftExample[] = [];
   let ids: number[] = [];
   let mask: number[] = [];

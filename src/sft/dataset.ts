@@ -78,7 +78,8 @@ function specialWrap(tok: Tokenizer): { before: number[]; after: number[] } {
   const bare = tok.encode(probe, { addSpecialTokens: false });
   const full = tok.encode(probe, { addSpecialTokens: true });
   for (let i = 0; i + bare.length <= full.length; i++) {
-    if (bare.every((id, k) => full[i + k] === id)) return { before: full.slice(0, i), after: full.slice(i + bare.length) };
+    if (bare.every((id, k) => full[i + k] === id))
+      return { before: full.slice(0, i), after: full.slice(i + bare.length) };
   }
   return { before: [], after: [] };
 }
@@ -102,18 +103,26 @@ function withEos(ids: number[], eos: number): number[] {
 }
 
 function validateMessages(value: unknown, field: string, where: string): ChatMessage[] {
-  if (!Array.isArray(value) || value.length === 0) throw new AhaError(`${where}: "${field}" must be a non-empty array of {role, content}`);
+  if (!Array.isArray(value) || value.length === 0)
+    throw new AhaError(`${where}: "${field}" must be a non-empty array of {role, content}`);
   return value.map((m, i) => {
-    if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new AhaError(`${where}: ${field}[${i}] must be an object`);
+    if (m === null || typeof m !== 'object' || Array.isArray(m))
+      throw new AhaError(`${where}: ${field}[${i}] must be an object`);
     const msg = m as Record<string, unknown>;
-    if (typeof msg.role !== 'string' || msg.role === '') throw new AhaError(`${where}: ${field}[${i}].role must be a non-empty string`);
+    if (typeof msg.role !== 'string' || msg.role === '')
+      throw new AhaError(`${where}: ${field}[${i}].role must be a non-empty string`);
     if (typeof msg.content !== 'string') throw new AhaError(`${where}: ${field}[${i}].content must be a string`);
     return msg as ChatMessage;
   });
 }
 
 /** Tokens and targets of a chat; assistant turns at index >= `trainFrom` are targets. */
-function encodeChat(messages: ChatMessage[], trainFrom: number, ctx: SftEncodeContext, where: string): { ids: number[]; mask: Uint8Array } {
+function encodeChat(
+  messages: ChatMessage[],
+  trainFrom: number,
+  ctx: SftEncodeContext,
+  where: string,
+): { ids: number[]; mask: Uint8Array } {
   const tok = ctx.tokenizer;
   if (ctx.chatTemplate === undefined) {
     const eos = eosId(tok);
@@ -173,16 +182,23 @@ export function encodeSftRecord(
     if (Array.isArray(value.prompt) || Array.isArray(value.completion)) {
       const prompt = validateMessages(value.prompt, 'prompt', where);
       const completion = validateMessages(value.completion, 'completion', where);
-      return { ...encodeChat([...prompt, ...completion], prompt.length, ctx, where), format: 'conversational_prompt_completion' };
+      return {
+        ...encodeChat([...prompt, ...completion], prompt.length, ctx, where),
+        format: 'conversational_prompt_completion',
+      };
     }
-    if (typeof value.prompt !== 'string') throw new AhaError(`${where}: "prompt" must be a string or a list of messages`);
+    if (typeof value.prompt !== 'string')
+      throw new AhaError(`${where}: "prompt" must be a string or a list of messages`);
     if (typeof value.completion !== 'string') throw new AhaError(`${where}: "completion" must be a string`);
     const eos = eosId(tok);
     let wrap = wrapCache.get(tok);
     if (!wrap) wrapCache.set(tok, (wrap = specialWrap(tok)));
     // A post-processor eos (add_eos_token) belongs after the completion, not between prompt and completion.
     const promptIds = tok.encode(value.prompt, { addSpecialTokens: true });
-    const p = wrap.after.length > 0 && promptIds.length >= wrap.after.length ? promptIds.slice(0, promptIds.length - wrap.after.length) : promptIds;
+    const p =
+      wrap.after.length > 0 && promptIds.length >= wrap.after.length
+        ? promptIds.slice(0, promptIds.length - wrap.after.length)
+        : promptIds;
     const c = withEos(tok.encode(value.completion, { addSpecialTokens: false }), eos);
     const mask = new Uint8Array(p.length + c.length);
     mask.fill(1, p.length);
@@ -193,7 +209,10 @@ export function encodeSftRecord(
     const ids = withEos(tok.encode(value.text, { addSpecialTokens: true }), eosId(tok));
     return { ids, mask: new Uint8Array(ids.length).fill(1), format: 'text' };
   }
-  const keys = Object.keys(value).slice(0, 5).map((k) => JSON.stringify(k)).join(', ');
+  const keys = Object.keys(value)
+    .slice(0, 5)
+    .map((k) => JSON.stringify(k))
+    .join(', ');
   throw new AhaError(`${where}: expected "text", "prompt" + "completion", or "messages" (found ${keys || 'no keys'})`);
 }
 
@@ -213,7 +232,10 @@ export function logprobMask(mask: Uint8Array): Uint8Array {
  * Reads an SFT data file (JSONL, formats above). A malformed line or field is an AhaError naming file:line.
  * Sequences over `maxSeqLength` are truncated (counted); sequences left with no target token are dropped (counted).
  */
-export function loadSftDataset(path: string, ctx: SftEncodeContext): { examples: SftExample[]; stats: SftDatasetStats } {
+export function loadSftDataset(
+  path: string,
+  ctx: SftEncodeContext,
+): { examples: SftExample[]; stats: SftDatasetStats } {
   const records = readJsonlObjects(path);
   const stats: SftDatasetStats = {
     lines: records.length,

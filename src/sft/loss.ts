@@ -29,7 +29,11 @@ export function nllLogprobGrad(ex: SftExample, totalTargets: number): Float32Arr
  * forward({train}) + backward per micro-batch (the engine keeps the activations of the last forward only).
  * `microBatches` are lists of positions into `batch`.
  */
-export async function accumulateBatchGradient(model: Model, batch: readonly SftExample[], microBatches: number[][]): Promise<BatchLossResult> {
+export async function accumulateBatchGradient(
+  model: Model,
+  batch: readonly SftExample[],
+  microBatches: number[][],
+): Promise<BatchLossResult> {
   let targetTokens = 0;
   let tokens = 0;
   for (const ex of batch) {
@@ -40,7 +44,10 @@ export async function accumulateBatchGradient(model: Model, batch: readonly SftE
   let nll = 0;
   for (const mb of microBatches) {
     const seqs = mb.map((i) => batch[i]);
-    const r = await model.forward(seqs.map((s) => s.ids), { train: true });
+    const r = await model.forward(
+      seqs.map((s) => s.ids),
+      { train: true },
+    );
     const grads = seqs.map((s, k) => {
       const lp = r.logprobs[k];
       for (let t = 1; t < s.ids.length; t++) if (s.mask[t]) nll -= lp[t - 1];
@@ -52,10 +59,17 @@ export async function accumulateBatchGradient(model: Model, batch: readonly SftE
 }
 
 /** Mean target NLL of a data set under the current weights (no gradients), in micro-batches. */
-export async function evaluateLoss(model: Model, examples: readonly SftExample[], limits: MicroBatchLimits): Promise<{ loss: number; targetTokens: number }> {
+export async function evaluateLoss(
+  model: Model,
+  examples: readonly SftExample[],
+  limits: MicroBatchLimits,
+): Promise<{ loss: number; targetTokens: number }> {
   let nll = 0;
   let targetTokens = 0;
-  for (const mb of splitMicroBatches(examples.map((e) => e.ids.length), limits)) {
+  for (const mb of splitMicroBatches(
+    examples.map((e) => e.ids.length),
+    limits,
+  )) {
     const seqs = mb.map((i) => examples[i]);
     const r = await model.forward(seqs.map((s) => s.ids));
     seqs.forEach((s, k) => {

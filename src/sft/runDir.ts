@@ -37,9 +37,14 @@ export interface SftTrainerState extends CheckpointState {
 export function clearRunDir(out: string): void {
   if (!existsSync(out)) return;
   for (const name of readdirSync(out)) {
-    if (/^checkpoint-\d+(\.tmp|\.old)?$/.test(name) || name === FINAL_DIR || name === `${FINAL_DIR}.tmp` || name === METRICS_FILE || name === 'config.json') {
+    if (
+      /^checkpoint-\d+(\.tmp|\.old)?$/.test(name) ||
+      name === FINAL_DIR ||
+      name === `${FINAL_DIR}.tmp` ||
+      name === METRICS_FILE ||
+      name === 'config.json'
+    ) {
       rmSync(join(out, name), { recursive: true, force: true });
     }
   }
 }
-

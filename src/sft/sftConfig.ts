@@ -64,13 +64,27 @@ export const SFT_DEFAULTS: Omit<SftOptions, 'model' | 'data' | 'out'> = (() => {
 type FieldKind = 'string' | 'number' | 'int' | 'bool' | 'enum' | 'resume';
 
 /** Command-line kind and help of every option (the flag is the key with dashes: --learning-rate). */
-export const SFT_OPTION_HELP: Record<SftOptionKey, { kind: FieldKind; help: string; nullable?: boolean; value?: string }> = {
+export const SFT_OPTION_HELP: Record<
+  SftOptionKey,
+  { kind: FieldKind; help: string; nullable?: boolean; value?: string }
+> = {
   model: { kind: 'string', help: 'Hugging Face model directory to fine-tune (with tokenizer.json)', value: 'dir' },
-  data: { kind: 'string', help: 'training JSONL: {"text"}, {"prompt","completion"} or {"messages"} per line', value: 'file' },
+  data: {
+    kind: 'string',
+    help: 'training JSONL: {"text"}, {"prompt","completion"} or {"messages"} per line',
+    value: 'file',
+  },
   eval_data: { kind: 'string', nullable: true, help: 'held-out JSONL in the same formats', value: 'file' },
-  eval_fraction: { kind: 'number', help: 'fraction of data held out for evaluation (split with the seed) when no eval_data' },
+  eval_fraction: {
+    kind: 'number',
+    help: 'fraction of data held out for evaluation (split with the seed) when no eval_data',
+  },
   out: { kind: 'string', help: 'run directory: metrics.jsonl, checkpoint-N/, final/, config.json', value: 'dir' },
-  max_seq_length: { kind: 'int', nullable: true, help: 'longer sequences are truncated (packing: the row length); default min(1024, max_position_embeddings)' },
+  max_seq_length: {
+    kind: 'int',
+    nullable: true,
+    help: 'longer sequences are truncated (packing: the row length); default min(1024, max_position_embeddings)',
+  },
   packing: { kind: 'bool', help: 'concatenate sequences into max_seq_length rows (attention crosses examples)' },
   per_device_train_batch_size: { kind: 'int', help: 'sequences per micro-batch' },
   per_device_eval_batch_size: { kind: 'int', help: 'sequences per evaluation call' },
@@ -95,7 +109,10 @@ export const SFT_OPTION_HELP: Record<SftOptionKey, { kind: FieldKind; help: stri
   save_steps: { kind: 'int', help: 'steps between checkpoints' },
   save_total_limit: { kind: 'int', nullable: true, help: 'keep only the newest N checkpoints' },
   overwrite_output_dir: { kind: 'bool', help: 'start over in a run directory that holds checkpoints' },
-  resume_from_checkpoint: { kind: 'resume', help: 'continue from the newest checkpoint in out (or from the given one)' },
+  resume_from_checkpoint: {
+    kind: 'resume',
+    help: 'continue from the newest checkpoint in out (or from the given one)',
+  },
 };
 
 /** The command-line flag of an option: learning_rate → --learning-rate. */
@@ -106,7 +123,14 @@ export function optionFlag(key: string): string {
 
 /** Options that fix the data order and the step count: a resumed run must keep them to replay the same batches. */
 export const RESUME_LOCKED_OPTIONS: readonly SftOptionKey[] = [
-  'data', 'eval_data', 'eval_fraction', 'seed', 'max_seq_length', 'packing', 'per_device_train_batch_size', 'gradient_accumulation_steps',
+  'data',
+  'eval_data',
+  'eval_fraction',
+  'seed',
+  'max_seq_length',
+  'packing',
+  'per_device_train_batch_size',
+  'gradient_accumulation_steps',
 ];
 
 /** Options that describe one invocation, not the run: never written to the run directory's config.json. */
@@ -137,7 +161,12 @@ function suggestion(key: string): string {
   return best !== undefined && bestD <= Math.max(2, Math.floor(norm.length / 4)) ? ` (did you mean ${best}?)` : '';
 }
 
-const TYPE_WORDS: Record<string, string> = { int: 'an integer', number: 'a number', string: 'a string', boolean: 'true or false' };
+const TYPE_WORDS: Record<string, string> = {
+  int: 'an integer',
+  number: 'a number',
+  string: 'a string',
+  boolean: 'true or false',
+};
 
 /** zod's issue as a short phrase: "must be >= 1", "must be an integer", "must be one of a, b". */
 function issuePhrase(issue: z.core.$ZodIssue): string {
@@ -197,10 +226,13 @@ export function readConfigFile(path: string): Record<string, unknown> {
   } catch (e) {
     const err = e as Error & { linePos?: { line: number; col: number }[] };
     const at = err.linePos?.[0] ? `:${err.linePos[0].line}` : '';
-    throw new AhaError(`${path}${at}: not valid YAML/JSON (${err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')})`);
+    throw new AhaError(
+      `${path}${at}: not valid YAML/JSON (${err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')})`,
+    );
   }
   if (value === null || value === undefined) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw new AhaError(`${path}: expected a mapping of option names to values at the top level`);
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new AhaError(`${path}: expected a mapping of option names to values at the top level`);
   return value as Record<string, unknown>;
 }
 
@@ -273,7 +305,9 @@ export function resolveSftOptions(src: SftOptionSources): SftOptions {
   }
   const o = r.data;
   if (o.eval_data !== null && o.eval_fraction > 0) {
-    throw new AhaError(`${origin.get('eval_fraction') ?? 'eval_fraction'}: set either eval_data or eval_fraction, not both`);
+    throw new AhaError(
+      `${origin.get('eval_fraction') ?? 'eval_fraction'}: set either eval_data or eval_fraction, not both`,
+    );
   }
   return o;
 }

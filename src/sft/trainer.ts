@@ -18,8 +18,18 @@ import { loadSftDataset, type SftDatasetStats, type SftEncodeContext, type SftEx
 import { accumulateBatchGradient, evaluateLoss } from './loss.ts';
 import { clearRunDir, type LogWindow, type SftTrainerState } from './runDir.ts';
 import {
-  FINAL_DIR, latestCheckpoint, listCheckpoints, loadCheckpointOptimizer, metricsLog, readTrainerState, readTokenizerFiles,
-  removeStaleTemporaries, saveCheckpoint, saveFinalModel, TRAINER_STATE_FORMAT, type CheckpointRef,
+  FINAL_DIR,
+  latestCheckpoint,
+  listCheckpoints,
+  loadCheckpointOptimizer,
+  metricsLog,
+  readTrainerState,
+  readTokenizerFiles,
+  removeStaleTemporaries,
+  saveCheckpoint,
+  saveFinalModel,
+  TRAINER_STATE_FORMAT,
+  type CheckpointRef,
 } from '../train/runDir.ts';
 import { learningRateAt, resolveWarmupSteps, type LrSchedule } from '../train/schedule.ts';
 import { checkResumeOptions, runConfigJson, runConfigPath, type SftOptions } from './sftConfig.ts';
@@ -93,9 +103,14 @@ function fingerprint(seqs: readonly SftExample[]): string {
 }
 
 function describeStats(name: string, s: SftDatasetStats): string {
-  const formats = Object.entries(s.byFormat).filter(([, n]) => n > 0).map(([f, n]) => `${n} ${f}`).join(', ');
-  return `${name}: ${s.lines} lines (${formats || 'none'}), ${s.tokens} tokens, ${s.targetTokens} target tokens; ` +
-    `${s.truncated} truncated to max_seq_length, ${s.droppedNoTargets} dropped with no target token left`;
+  const formats = Object.entries(s.byFormat)
+    .filter(([, n]) => n > 0)
+    .map(([f, n]) => `${n} ${f}`)
+    .join(', ');
+  return (
+    `${name}: ${s.lines} lines (${formats || 'none'}), ${s.tokens} tokens, ${s.targetTokens} target tokens; ` +
+    `${s.truncated} truncated to max_seq_length, ${s.droppedNoTargets} dropped with no target token left`
+  );
 }
 
 /** Splits off an eval set of round(fraction * n) sequences (at least 1), chosen by the seed; both keep file order. */
@@ -103,16 +118,29 @@ export function splitEval<T>(items: readonly T[], fraction: number, seed: number
   const n = items.length;
   const k = Math.max(1, Math.round(fraction * n));
   if (k >= n) throw new AhaError(`eval_fraction ${fraction} leaves no training data (${n} sequences)`);
-  const pick = new Set(new Rng(seed).fork('sft-eval-split').shuffle(Array.from({ length: n }, (_, i) => i)).slice(0, k));
+  const pick = new Set(
+    new Rng(seed)
+      .fork('sft-eval-split')
+      .shuffle(Array.from({ length: n }, (_, i) => i))
+      .slice(0, k),
+  );
   return { train: items.filter((_, i) => !pick.has(i)), eval: items.filter((_, i) => pick.has(i)) };
 }
 
 /** The run's length: optimizer steps, sequences per step, steps per epoch, warmup. */
-export function planSteps(o: SftOptions, trainSequences: number): { batchSize: number; stepsPerEpoch: number; totalSteps: number; warmupSteps: number } {
+export function planSteps(
+  o: SftOptions,
+  trainSequences: number,
+): { batchSize: number; stepsPerEpoch: number; totalSteps: number; warmupSteps: number } {
   const batchSize = o.per_device_train_batch_size * o.gradient_accumulation_steps;
   const spe = stepsPerEpoch(trainSequences, batchSize);
   const totalSteps = o.max_steps > 0 ? o.max_steps : Math.max(1, Math.ceil(o.num_train_epochs * spe));
-  return { batchSize, stepsPerEpoch: spe, totalSteps, warmupSteps: resolveWarmupSteps(totalSteps, o.warmup_steps, o.warmup_ratio) };
+  return {
+    batchSize,
+    stepsPerEpoch: spe,
+    totalSteps,
+    warmupSteps: resolveWarmupSteps(totalSteps, o.warmup_steps, o.warmup_ratio),
+  };
 }
 
 /**
@@ -125,14 +153,19 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
   try {
     mkdirSync(out, { recursive: true });
   } catch (e) {
-    throw new AhaError(`${out}: cannot create the run directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new AhaError(
+      `${out}: cannot create the run directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
   removeStaleTemporaries(out);
 
   let resumeFrom: CheckpointRef | undefined;
   if (opts.resume_from_checkpoint !== false) {
     if (typeof opts.resume_from_checkpoint === 'string') {
-      resumeFrom = { dir: opts.resume_from_checkpoint, step: readTrainerState<SftTrainerState>(opts.resume_from_checkpoint, 'sft').global_step };
+      resumeFrom = {
+        dir: opts.resume_from_checkpoint,
+        step: readTrainerState<SftTrainerState>(opts.resume_from_checkpoint, 'sft').global_step,
+      };
     } else {
       resumeFrom = latestCheckpoint(out);
       if (!resumeFrom) throw new AhaError(`${out}: no checkpoint to resume from (run without --resume to start)`);
@@ -140,14 +173,20 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
     checkResumeOptions(opts, out);
   } else if (listCheckpoints(out).length > 0 || existsSync(join(out, FINAL_DIR))) {
     if (!opts.overwrite_output_dir) {
-      throw new AhaError(`${out}: already holds a run: pass --resume to continue it, or --overwrite-output-dir to start over`);
+      throw new AhaError(
+        `${out}: already holds a run: pass --resume to continue it, or --overwrite-output-dir to start over`,
+      );
     }
     clearRunDir(out);
   }
 
   const p = loadPretrained(resumeFrom?.dir ?? opts.model, {
     requireTokenizer: true,
-    memory: { training: true, batchTokens: opts.micro_batch_tokens ?? opts.per_device_train_batch_size * (opts.max_seq_length ?? DEFAULT_MAX_SEQ_LENGTH) },
+    memory: {
+      training: true,
+      batchTokens:
+        opts.micro_batch_tokens ?? opts.per_device_train_batch_size * (opts.max_seq_length ?? DEFAULT_MAX_SEQ_LENGTH),
+    },
   });
   const model = p.model;
   const maxPos = model.config.maxPositionEmbeddings;
@@ -182,17 +221,29 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
   if (opts.packing) {
     const n = trainSeqs.length;
     trainSeqs = packSequences(trainSeqs, maxSeqLength);
-    log(`packing: ${n} sequences into ${trainSeqs.length} rows of ${maxSeqLength} tokens (attention crosses examples within a row)`);
+    log(
+      `packing: ${n} sequences into ${trainSeqs.length} rows of ${maxSeqLength} tokens (attention crosses examples within a row)`,
+    );
   }
   if (trainSeqs.length === 0) throw new AhaError(`${opts.data}: no training sequence with a target token`);
 
   const plan = planSteps(opts, trainSeqs.length);
   const { batchSize, stepsPerEpoch: spe, totalSteps } = plan;
   const schedule: LrSchedule = {
-    type: opts.lr_scheduler_type, learningRate: opts.learning_rate, warmupSteps: plan.warmupSteps, totalSteps, minLrRatio: opts.min_lr_ratio,
+    type: opts.lr_scheduler_type,
+    learningRate: opts.learning_rate,
+    warmupSteps: plan.warmupSteps,
+    totalSteps,
+    minLrRatio: opts.min_lr_ratio,
   };
-  const limits: MicroBatchLimits = { maxSequences: opts.per_device_train_batch_size, maxTokens: opts.micro_batch_tokens ?? undefined };
-  const evalLimits: MicroBatchLimits = { maxSequences: opts.per_device_eval_batch_size, maxTokens: opts.micro_batch_tokens ?? undefined };
+  const limits: MicroBatchLimits = {
+    maxSequences: opts.per_device_train_batch_size,
+    maxTokens: opts.micro_batch_tokens ?? undefined,
+  };
+  const evalLimits: MicroBatchLimits = {
+    maxSequences: opts.per_device_eval_batch_size,
+    maxTokens: opts.micro_batch_tokens ?? undefined,
+  };
   const fp = fingerprint(trainSeqs);
   const metrics = metricsLog(out);
 
@@ -203,10 +254,14 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
     const st = readTrainerState<SftTrainerState>(resumeFrom.dir, 'sft');
     const where = join(resumeFrom.dir, 'trainer_state.json');
     if (st.data_fingerprint !== fp || st.num_train_sequences !== trainSeqs.length) {
-      throw new AhaError(`${where}: the training data differs from the data the run started with (fingerprint ${st.data_fingerprint}, now ${fp}); cannot resume exactly`);
+      throw new AhaError(
+        `${where}: the training data differs from the data the run started with (fingerprint ${st.data_fingerprint}, now ${fp}); cannot resume exactly`,
+      );
     }
-    if (st.train_batch_size !== batchSize) throw new AhaError(`${where}: the run used ${st.train_batch_size} sequences per step, now ${batchSize}`);
-    if (st.max_steps !== totalSteps) log(`note: the run was planned for ${st.max_steps} steps, now ${totalSteps} (the schedule changes)`);
+    if (st.train_batch_size !== batchSize)
+      throw new AhaError(`${where}: the run used ${st.train_batch_size} sequences per step, now ${batchSize}`);
+    if (st.max_steps !== totalSteps)
+      log(`note: the run was planned for ${st.max_steps} steps, now ${totalSteps} (the schedule changes)`);
     loadCheckpointOptimizer(resumeFrom.dir, model, st);
     step = st.global_step;
     numTokens = st.num_tokens;
@@ -217,7 +272,9 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
     metrics.reset();
   }
   writeFileAtomic(runConfigPath(out), runConfigJson(opts));
-  log(`${trainSeqs.length} training sequences, ${evalSeqs.length} eval sequences; ${batchSize} sequences per step, ${spe} steps per epoch, ${totalSteps} steps (${plan.warmupSteps} warmup)`);
+  log(
+    `${trainSeqs.length} training sequences, ${evalSeqs.length} eval sequences; ${batchSize} sequences per step, ${spe} steps per epoch, ${totalSteps} steps (${plan.warmupSteps} warmup)`,
+  );
 
   const saved = { model, hf: p.hf, tokenizerFiles: readTokenizerFiles(p.dir) };
   const state = (): SftTrainerState => ({
@@ -255,7 +312,6 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
   };
   if (step === 0 && opts.eval_on_start) await evaluate();
 
-  const startStep = step;
   const progress = step < totalSteps ? hooks.progress : undefined;
   const callStart = performance.now();
   let callTokens = 0;
@@ -265,7 +321,7 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
   // Tokens/s counts step time only (evaluations and checkpoints excluded); not carried across a resume.
   let windowSecs = 0;
   let windowTimedTokens = 0;
-  let stopped = false;
+  let stopped: boolean;
   try {
     while (step < totalSteps) {
       const epoch = Math.floor(step / spe);
@@ -275,13 +331,21 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
       }
       const b = step % spe;
       const batch = order.slice(b * batchSize, (b + 1) * batchSize).map((i) => trainSeqs[i]);
-      const micro = splitMicroBatches(batch.map((s) => s.ids.length), limits);
+      const micro = splitMicroBatches(
+        batch.map((s) => s.ids.length),
+        limits,
+      );
       const lr = learningRateAt(schedule, step);
       const t0 = performance.now();
       model.zeroGrad();
       const r = await accumulateBatchGradient(model, batch, micro);
       const st = await model.step({
-        lr, weightDecay: opts.weight_decay, maxGradNorm: opts.max_grad_norm, beta1: opts.adam_beta1, beta2: opts.adam_beta2, eps: opts.adam_epsilon,
+        lr,
+        weightDecay: opts.weight_decay,
+        maxGradNorm: opts.max_grad_norm,
+        beta1: opts.adam_beta1,
+        beta2: opts.adam_beta2,
+        eps: opts.adam_epsilon,
       });
       step++;
       windowSecs += (performance.now() - t0) / 1000;
@@ -296,8 +360,13 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
 
       if (step % opts.logging_steps === 0 || step === totalSteps) {
         metrics.append({
-          step, epoch: step / spe, loss: window.lossSum / window.steps, lr, grad_norm: st.gradNorm,
-          tokens_per_second: windowSecs > 0 ? Math.round(windowTimedTokens / windowSecs) : null, num_tokens: numTokens,
+          step,
+          epoch: step / spe,
+          loss: window.lossSum / window.steps,
+          lr,
+          grad_norm: st.gradNorm,
+          tokens_per_second: windowSecs > 0 ? Math.round(windowTimedTokens / windowSecs) : null,
+          num_tokens: numTokens,
         });
         window = { lossSum: 0, steps: 0, tokens: 0 };
         windowSecs = 0;
@@ -305,13 +374,28 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
       }
       if ((opts.eval_steps !== null && step % opts.eval_steps === 0) || step === totalSteps) await evaluate();
 
-      const info: SftStepInfo = { step, totalSteps, epoch: step / spe, loss: r.loss, lr, gradNorm: st.gradNorm, skipped: st.skipped, tokens: r.tokens };
+      const info: SftStepInfo = {
+        step,
+        totalSteps,
+        epoch: step / spe,
+        loss: r.loss,
+        lr,
+        gradNorm: st.gradNorm,
+        skipped: st.skipped,
+        tokens: r.tokens,
+      };
       stopped = hooks.onStep?.(info) === true;
       stopped = hooks.shouldStop?.() === true || stopped;
       if (step % opts.save_steps === 0 || step === totalSteps || stopped) checkpoint();
       if (progress) {
         const secs = (performance.now() - callStart) / 1000;
-        progress({ label: 'sft', done: step, total: totalSteps, unit: 'steps', status: `loss ${r.loss.toFixed(4)} | ${Math.round(callTokens / secs)} tok/s` });
+        progress({
+          label: 'sft',
+          done: step,
+          total: totalSteps,
+          unit: 'steps',
+          status: `loss ${r.loss.toFixed(4)} | ${Math.round(callTokens / secs)} tok/s`,
+        });
       }
       if (stopped && step < totalSteps) break;
     }
@@ -319,7 +403,17 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
     progress?.({ label: 'sft', done: step, total: totalSteps, unit: 'steps', finished: true });
   }
 
-  const base = { out, globalStep: step, totalSteps, lastLoss, evalLoss, trainSequences: trainSeqs.length, evalSequences: evalSeqs.length, trainStats: trainData.stats, evalStats };
+  const base = {
+    out,
+    globalStep: step,
+    totalSteps,
+    lastLoss,
+    evalLoss,
+    trainSequences: trainSeqs.length,
+    evalSequences: evalSeqs.length,
+    trainStats: trainData.stats,
+    evalStats,
+  };
   if (step < totalSteps) return { ...base, status: 'interrupted', checkpoint: lastCheckpoint, finalDir: null };
   if (lastCheckpointStep !== step) checkpoint();
   const finalDir = saveFinalModel(out, saved);

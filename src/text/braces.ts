@@ -5,7 +5,10 @@ export function matchBrace(s: string, open: number, limit = s.length): number {
   let depth = 0;
   for (let i = open; i < limit; i++) {
     const c = s[i];
-    if (c === '\\') { i++; continue; }
+    if (c === '\\') {
+      i++;
+      continue;
+    }
     if (c === '{') depth++;
     else if (c === '}' && --depth === 0) return i + 1;
   }

@@ -17,9 +17,7 @@ export type AnswerStrategy = 'answerTag' | 'boxed' | 'gsm8k' | 'answerIs' | 'las
 export const DEFAULT_STRATEGIES: readonly AnswerStrategy[] = ['answerTag', 'boxed', 'gsm8k', 'answerIs', 'lastNumber'];
 
 /** The extracted answer and the rule that produced it, or why nothing was found. */
-export type Extraction =
-  | { answer: string; rule: AnswerStrategy }
-  | { answer: null; rule: null; reason: string };
+export type Extraction = { answer: string; rule: AnswerStrategy } | { answer: null; rule: null; reason: string };
 
 /**
  * Content of the last complete `\boxed{...}`, `\fbox{...}` or `\framebox{...}` (nested braces allowed),
@@ -39,7 +37,10 @@ export function lastBoxed(text: string): string | null {
     while (i < text.length && /\s/.test(text[i])) i++;
     if (text[i] === '{') {
       const end = matchBrace(text, i, limit);
-      if (end < 0) { limit = starts[k].index; continue; }
+      if (end < 0) {
+        limit = starts[k].index;
+        continue;
+      }
       const content = text.slice(i + 1, end - 1).trim();
       if (content !== '') return content;
       continue;
@@ -108,14 +109,19 @@ function lastNumber(text: string): string | null {
 }
 
 const RULES: Record<AnswerStrategy, (text: string) => string | null> = {
-  answerTag, boxed: lastBoxed, gsm8k, answerIs, lastNumber,
+  answerTag,
+  boxed: lastBoxed,
+  gsm8k,
+  answerIs,
+  lastNumber,
 };
 
 /** Extract the final answer with the first rule (in `strategies` order) that finds one. */
 export function extractAnswer(text: string, opts: { strategies?: readonly AnswerStrategy[] } = {}): Extraction {
   const strategies = opts.strategies ?? DEFAULT_STRATEGIES;
   for (const s of strategies) {
-    if (!Object.hasOwn(RULES, s)) throw new AhaError(`unknown answer strategy '${s}' (expected one of ${Object.keys(RULES).join(', ')})`);
+    if (!Object.hasOwn(RULES, s))
+      throw new AhaError(`unknown answer strategy '${s}' (expected one of ${Object.keys(RULES).join(', ')})`);
   }
   if (typeof text !== 'string' || text.trim() === '') return { answer: null, rule: null, reason: 'empty output' };
   for (const s of strategies) {

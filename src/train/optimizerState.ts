@@ -30,10 +30,15 @@ export function loadOptimizerState(path: string, model: Model, step: number): vo
     const n = model.numParams;
     const second = legacy === 'm' ? 'v' : 'exp_avg_sq';
     const both = new Float32Array(2 * n);
-    readSafetensorsInto([path], [
-      { name: legacy, shape: [n], offset: 0, size: n },
-      { name: second, shape: [n], offset: n, size: n },
-    ], both, path);
+    readSafetensorsInto(
+      [path],
+      [
+        { name: legacy, shape: [n], offset: 0, size: n },
+        { name: second, shape: [n], offset: n, size: n },
+      ],
+      both,
+      path,
+    );
     for (const t of model.layout) {
       m(t, 0, t.size).set(both.subarray(t.offset, t.offset + t.size));
       v(t, 0, t.size).set(both.subarray(n + t.offset, n + t.offset + t.size));
@@ -44,10 +49,15 @@ export function loadOptimizerState(path: string, model: Model, step: number): vo
       { ...t, name: `exp_avg_sq.${t.name}` },
     ]);
     const byName = new Map(model.layout.map((t) => [t.name, t]));
-    readSafetensorsInto([path], layout, (t, start, length) => {
-      const moment = t.name.startsWith('exp_avg_sq.') ? v : m;
-      return moment(byName.get(t.name.slice(t.name.indexOf('.') + 1))!, start, length);
-    }, path);
+    readSafetensorsInto(
+      [path],
+      layout,
+      (t, start, length) => {
+        const moment = t.name.startsWith('exp_avg_sq.') ? v : m;
+        return moment(byName.get(t.name.slice(t.name.indexOf('.') + 1))!, start, length);
+      },
+      path,
+    );
   }
   model.setOptimizerStep(step);
 }

@@ -49,7 +49,8 @@ export function listCheckpoints(out: string): CheckpointRef[] {
   for (const name of readdirSync(out)) {
     const m = /^checkpoint-(\d+)$/.exec(name);
     const dir = join(out, name);
-    if (m && statSync(dir).isDirectory() && existsSync(join(dir, TRAINER_STATE_FILE))) refs.push({ step: Number(m[1]), dir });
+    if (m && statSync(dir).isDirectory() && existsSync(join(dir, TRAINER_STATE_FILE)))
+      refs.push({ step: Number(m[1]), dir });
   }
   return refs.sort((a, b) => a.step - b.step);
 }
@@ -68,7 +69,8 @@ export function latestCheckpoint(out: string, o: { includeFinal?: boolean } = {}
 /** Removes half-written directories a killed run left behind. */
 export function removeStaleTemporaries(out: string): void {
   if (!existsSync(out)) return;
-  for (const name of readdirSync(out)) if (name.endsWith('.tmp') || name.endsWith('.old')) rmSync(join(out, name), { recursive: true, force: true });
+  for (const name of readdirSync(out))
+    if (name.endsWith('.tmp') || name.endsWith('.old')) rmSync(join(out, name), { recursive: true, force: true });
 }
 
 /** Writes a directory through `write(tmpDir)`, then swaps it in under `dir`. */
@@ -131,7 +133,8 @@ export function saveCheckpoint<S extends CheckpointState>(
   });
   if (saveTotalLimit !== null) {
     const all = listCheckpoints(out);
-    for (const c of all.slice(0, Math.max(0, all.length - saveTotalLimit))) rmSync(c.dir, { recursive: true, force: true });
+    for (const c of all.slice(0, Math.max(0, all.length - saveTotalLimit)))
+      rmSync(c.dir, { recursive: true, force: true });
   }
   return dir;
 }
@@ -189,20 +192,25 @@ export class StepLog {
   /** Drops records past `step` (logged by a run killed before its next checkpoint, which a resume redoes). */
   truncateAfter(step: number): void {
     if (!existsSync(this.path)) return;
-    const kept = readFileSync(this.path, 'utf8').split('\n').filter((l) => {
-      if (l.trim() === '') return false;
-      try {
-        return (JSON.parse(l) as { step?: number }).step! <= step;
-      } catch {
-        return false; // a line torn by the kill
-      }
-    });
+    const kept = readFileSync(this.path, 'utf8')
+      .split('\n')
+      .filter((l) => {
+        if (l.trim() === '') return false;
+        try {
+          return (JSON.parse(l) as { step?: number }).step! <= step;
+        } catch {
+          return false; // a line torn by the kill
+        }
+      });
     writeFileAtomic(this.path, kept.map((l) => l + '\n').join(''));
   }
   /** All records (for tests and reports). */
   read(): Record<string, unknown>[] {
     if (!existsSync(this.path)) return [];
-    return readFileSync(this.path, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    return readFileSync(this.path, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 }
 

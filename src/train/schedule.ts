@@ -34,7 +34,8 @@ export function resolveWarmupSteps(totalSteps: number, warmupSteps: number, warm
 export function learningRateAt(s: LrSchedule, step: number): number {
   const { type, learningRate, warmupSteps, totalSteps } = s;
   const minRatio = s.minLrRatio ?? 0;
-  if (!(Number.isInteger(step) && step >= 0)) throw new AhaError(`learningRateAt: step must be a non-negative integer (got ${step})`);
+  if (!(Number.isInteger(step) && step >= 0))
+    throw new AhaError(`learningRateAt: step must be a non-negative integer (got ${step})`);
   if (!(minRatio >= 0 && minRatio <= 1)) throw new AhaError(`min_lr_ratio must be in [0, 1] (got ${minRatio})`);
   if (step < warmupSteps) return (learningRate * step) / Math.max(1, warmupSteps);
   if (type === 'constant') return learningRate;

@@ -17,7 +17,10 @@ test('init-model, logprobs and generate work end to end and agree with the libra
   writeFileSync(input, '{"text":"12+30=42"}\n{"ids":[7,8,9,10]}\n');
   const lp = aha(['logprobs', '--model', model, '--input', input]);
   assert.equal(lp.status, 0, lp.stderr);
-  const lines = lp.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = lp.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const p = loadPretrained(model);
   const ids = [p.tokenizer!.encode('12+30=42'), [7, 8, 9, 10]];
   const ref = await p.model.forward(ids);
@@ -26,11 +29,42 @@ test('init-model, logprobs and generate work end to end and agree with the libra
     assert.equal(l.logprobs.length, ids[i].length - 1);
     l.logprobs.forEach((x: number, t: number) => assert.ok(Math.abs(x - ref.logprobs[i][t]) < 1e-6));
   });
-  const g1 = aha(['generate', '--model', model, '--input', input, '--max-new-tokens', '6', '--temperature', '0.8', '--top-p', '0.9', '--seed', '5']);
-  const g2 = aha(['generate', '--model', model, '--input', input, '--max-new-tokens', '6', '--temperature', '0.8', '--top-p', '0.9', '--seed', '5']);
+  const g1 = aha([
+    'generate',
+    '--model',
+    model,
+    '--input',
+    input,
+    '--max-new-tokens',
+    '6',
+    '--temperature',
+    '0.8',
+    '--top-p',
+    '0.9',
+    '--seed',
+    '5',
+  ]);
+  const g2 = aha([
+    'generate',
+    '--model',
+    model,
+    '--input',
+    input,
+    '--max-new-tokens',
+    '6',
+    '--temperature',
+    '0.8',
+    '--top-p',
+    '0.9',
+    '--seed',
+    '5',
+  ]);
   assert.equal(g1.status, 0, g1.stderr);
   assert.equal(g1.stdout, g2.stdout);
-  const out = g1.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const out = g1.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   for (const o of out) {
     assert.ok(o.ids.length >= 1 && o.ids.length <= 6);
     assert.equal(o.logprobs.length, o.ids.length);
@@ -62,15 +96,52 @@ test('bad input: one line naming the problem, exit code 1, no stack trace', () =
 });
 
 test('bench --json ends with one JSON line holding the throughput figures', () => {
-  const r = aha(['bench', '--model', model, '--batch', '2', '--seq', '32', '--gen-batch', '2', '--prompt-len', '4', '--new-tokens', '4', '--steps', '1', '--json']);
+  const r = aha([
+    'bench',
+    '--model',
+    model,
+    '--batch',
+    '2',
+    '--seq',
+    '32',
+    '--gen-batch',
+    '2',
+    '--prompt-len',
+    '4',
+    '--new-tokens',
+    '4',
+    '--steps',
+    '1',
+    '--json',
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const last = JSON.parse(r.stdout.trim().split('\n').pop()!);
   assert.ok(last.train_tokens_per_s > 0 && last.generate_tokens_per_s > 0 && last.sgemm_gflops > 0);
-  assert.ok(last.fma_peak_gflops > 0 && Math.abs(last.train_fraction_of_peak - last.train_gflops / last.sgemm_gflops) < 1e-9);
+  assert.ok(
+    last.fma_peak_gflops > 0 && Math.abs(last.train_fraction_of_peak - last.train_gflops / last.sgemm_gflops) < 1e-9,
+  );
 });
 
 test('bench --group samples GRPO-shaped batches (several completions per prompt); a bad value is a one-line error', () => {
-  const r = aha(['bench', '--model', model, '--batch', '1', '--seq', '8', '--gen-batch', '6', '--group', '3', '--prompt-len', '4', '--new-tokens', '3', '--steps', '1']);
+  const r = aha([
+    'bench',
+    '--model',
+    model,
+    '--batch',
+    '1',
+    '--seq',
+    '8',
+    '--gen-batch',
+    '6',
+    '--group',
+    '3',
+    '--prompt-len',
+    '4',
+    '--new-tokens',
+    '3',
+    '--steps',
+    '1',
+  ]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /3 completions per prompt/);
   const bad = aha(['bench', '--model', model, '--group', '0']);
@@ -83,10 +154,24 @@ test('aha generate at the edges: tiny temperatures are greedy, huge limits are b
   writeFileSync(input, '{"ids":[7,8,9]}\n{"ids":[3]}\n');
   const greedy = aha(['generate', '--model', model, '--input', input, '--greedy', '--max-new-tokens', '5']);
   assert.equal(greedy.status, 0, greedy.stderr);
-  for (const extra of [['--temperature', '1e-39', '--top-p', '0.9'], ['--temperature', '1e-39'], ['--temperature', '1e-39', '--top-k', '99999999999']]) {
+  for (const extra of [
+    ['--temperature', '1e-39', '--top-p', '0.9'],
+    ['--temperature', '1e-39'],
+    ['--temperature', '1e-39', '--top-k', '99999999999'],
+  ]) {
     const r = aha(['generate', '--model', model, '--input', input, '--max-new-tokens', '5', ...extra]);
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(r.stdout.trim().split('\n').map((l) => JSON.parse(l).ids), greedy.stdout.trim().split('\n').map((l) => JSON.parse(l).ids), extra.join(' '));
+    assert.deepEqual(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).ids),
+      greedy.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).ids),
+      extra.join(' '),
+    );
   }
   const long = aha(['generate', '--model', model, '--input', input, '--greedy', '--max-new-tokens', '2147483647']);
   assert.equal(long.status, 0, long.stderr);

@@ -11,21 +11,34 @@ function randomArray(n: number, r: () => number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);
 }
 
-type Gemm = (X: Float32Array, W: Float32Array, bias: Float32Array | null, M: number, K: number, N: number) => Float32Array;
+type Gemm = (
+  X: Float32Array,
+  W: Float32Array,
+  bias: Float32Array | null,
+  M: number,
+  K: number,
+  N: number,
+) => Float32Array;
 
 /** Checks C = X W^T (+ b) against float64 sums, to 1e-6 of the sum of |terms| (float32 rounding of K products). */
 function checkGemm(gemm: Gemm, M: number, N: number, K: number, r: () => number) {
-  const X = randomArray(M * K, r), W = randomArray(N * K, r), bias = randomArray(N, r);
+  const X = randomArray(M * K, r),
+    W = randomArray(N * K, r),
+    bias = randomArray(N, r);
   for (const b of [null, bias]) {
     const C = gemm(X, W, b, M, K, N);
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {
-        let s = b ? b[n] : 0, mag = b ? Math.abs(b[n]) : 0;
+        let s = b ? b[n] : 0,
+          mag = b ? Math.abs(b[n]) : 0;
         for (let k = 0; k < K; k++) {
           s += X[m * K + k] * W[n * K + k];
           mag += Math.abs(X[m * K + k] * W[n * K + k]);
         }
-        assert.ok(Math.abs(C[m * N + n] - s) <= 1e-6 * (mag + 1), `M${M} N${N} K${K} bias=${!!b} C[${m},${n}] = ${C[m * N + n]}, expected ${s}`);
+        assert.ok(
+          Math.abs(C[m * N + n] - s) <= 1e-6 * (mag + 1),
+          `M${M} N${N} K${K} bias=${!!b} C[${m},${n}] = ${C[m * N + n]}, expected ${s}`,
+        );
       }
     }
   }
@@ -41,17 +54,32 @@ test('smallGemmNT equals a float64 X W^T + b for every tile shape and K tail', (
   }
 });
 
-test('packedGemmNT (weights packed in panels) equals a float64 X W^T + b across row tiles, panels and K blocks', { skip: !kernels.packedAvailable && 'not compiled for this CPU' }, () => {
-  const r = mulberry32(12);
-  // M: partial and several 6-row tiles; N: partial panels of 16 (AVX2) and 32 (AVX-512) columns; K: over one
-  // 256-deep block, with a remainder.
-  for (const [M, N, K] of [[1, 1, 1], [5, 17, 9], [6, 16, 8], [7, 33, 300], [13, 40, 513], [24, 64, 64], [64, 5, 257]]) {
-    checkGemm(kernels.packedGemmNT, M, N, K, r);
-  }
-});
+test(
+  'packedGemmNT (weights packed in panels) equals a float64 X W^T + b across row tiles, panels and K blocks',
+  { skip: !kernels.packedAvailable && 'not compiled for this CPU' },
+  () => {
+    const r = mulberry32(12);
+    // M: partial and several 6-row tiles; N: partial panels of 16 (AVX2) and 32 (AVX-512) columns; K: over one
+    // 256-deep block, with a remainder.
+    for (const [M, N, K] of [
+      [1, 1, 1],
+      [5, 17, 9],
+      [6, 16, 8],
+      [7, 33, 300],
+      [13, 40, 513],
+      [24, 64, 64],
+      [64, 5, 257],
+    ]) {
+      checkGemm(kernels.packedGemmNT, M, N, K, r);
+    }
+  },
+);
 
 test('smallGemmNT rejects sizes that do not match M, K, N', () => {
-  assert.throws(() => kernels.smallGemmNT(new Float32Array(6), new Float32Array(6), null, 2, 3, 3), /sizes do not match/);
+  assert.throws(
+    () => kernels.smallGemmNT(new Float32Array(6), new Float32Array(6), null, 2, 3, 3),
+    /sizes do not match/,
+  );
 });
 
 test('expShiftSum: exp(x - shift) within 2e-7 relative of float64 exp, sum and max exact to rounding', () => {

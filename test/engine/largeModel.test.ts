@@ -16,19 +16,30 @@ import { mulberry32 } from '../support/tinyConfigs.ts';
 import { referenceForward } from '../support/referenceTransformer.ts';
 
 const QWEN25_15B_20_LAYERS = {
-  architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', vocab_size: 151936, hidden_size: 1536,
-  intermediate_size: 8960, num_hidden_layers: 20, num_attention_heads: 12, num_key_value_heads: 2,
-  max_position_embeddings: 32768, rope_theta: 1000000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
-  hidden_act: 'silu', torch_dtype: 'bfloat16',
+  architectures: ['Qwen2ForCausalLM'],
+  model_type: 'qwen2',
+  vocab_size: 151936,
+  hidden_size: 1536,
+  intermediate_size: 8960,
+  num_hidden_layers: 20,
+  num_attention_heads: 12,
+  num_key_value_heads: 2,
+  max_position_embeddings: 32768,
+  rope_theta: 1000000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: true,
+  hidden_act: 'silu',
+  torch_dtype: 'bfloat16',
 };
 
 const { engine: config, hf } = parseHfConfig(QWEN25_15B_20_LAYERS, 'test');
 const bytes = parameterCount(config) * 4;
 // Two copies of the weights (the model and its reload) plus the reference's float64 copy of the embeddings.
 const needed = 2 * bytes + 3e9;
-const skip = availableMemory() < needed
-  ? `needs ${formatBytes(needed)} of memory, the machine has ${formatBytes(availableMemory())} available`
-  : false;
+const skip =
+  availableMemory() < needed
+    ? `needs ${formatBytes(needed)} of memory, the machine has ${formatBytes(availableMemory())} available`
+    : false;
 if (skip) console.log(`# skipped: a >4 GiB model ${skip}`);
 
 /** Uniform(-a, a) weights, norms near 1; seeded, chunk by chunk through the engine's views. */
@@ -55,7 +66,10 @@ test('a model over 4 GiB of float32 parameters loads, matches the reference and 
     assert.throws(() => a.params, /over one JavaScript view; use tensorView/);
     assert.equal([...a.chunks('params')].length, Math.ceil(parameterCount(config) / MAX_VIEW_FLOATS));
 
-    const seqs = [[151643, 9707, 11, 1879], [17, 488, 220]];
+    const seqs = [
+      [151643, 9707, 11, 1879],
+      [17, 488, 220],
+    ];
     const got = await a.forward(seqs);
     const byName = (t: TensorInfo) => a.tensorView(t);
     seqs.forEach((s, i) => {
@@ -68,16 +82,28 @@ test('a model over 4 GiB of float32 parameters loads, matches the reference and 
 
     saveModelDir(join(dir, 'm'), { config, hf, params: a.store('params') });
     const b = loadPretrained(join(dir, 'm')).model;
-    const sa = a.store('params'), sb = b.store('params');
+    const sa = a.store('params'),
+      sb = b.store('params');
     for (const t of a.layout) {
-      const ca = tensorChunks(sa, t), cb = tensorChunks(sb, t);
+      const ca = tensorChunks(sa, t),
+        cb = tensorChunks(sb, t);
       ca.forEach((x, k) => {
         const y = cb[k];
-        assert.equal(Buffer.compare(Buffer.from(x.buffer, x.byteOffset, x.byteLength), Buffer.from(y.buffer, y.byteOffset, y.byteLength)), 0, `${t.name} differs after reload`);
+        assert.equal(
+          Buffer.compare(
+            Buffer.from(x.buffer, x.byteOffset, x.byteLength),
+            Buffer.from(y.buffer, y.byteOffset, y.byteLength),
+          ),
+          0,
+          `${t.name} differs after reload`,
+        );
       });
     }
     const again = await b.forward(seqs);
-    assert.deepEqual(again.logprobs.map((x) => Array.from(x)), got.logprobs.map((x) => Array.from(x)));
+    assert.deepEqual(
+      again.logprobs.map((x) => Array.from(x)),
+      got.logprobs.map((x) => Array.from(x)),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

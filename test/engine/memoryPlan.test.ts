@@ -39,12 +39,20 @@ test('assertMemoryFits: one line with the parts, the memory there is, and what w
   const e = estimateMemory(c, use);
   assert.doesNotThrow(() => assertMemoryFits(c, use, 'm', e.total));
   const oneLine = (fn: () => void, pattern: RegExp) =>
-    assert.throws(fn, (err: Error) => err instanceof AhaError && pattern.test(err.message) && !err.message.includes('\n'));
+    assert.throws(
+      fn,
+      (err: Error) => err instanceof AhaError && pattern.test(err.message) && !err.message.includes('\n'),
+    );
   // Room for everything but a tenth of the activations: a smaller batch fits, and the message says how small.
   const room = e.total - e.activations / 10;
   const perToken = e.activations / 1000;
   const fits = Math.floor((room - (e.total - e.activations)) / perToken);
-  oneLine(() => assertMemoryFits(c, use, 'm', room), new RegExp(`out of memory: m needs .*weights .*gradients .*AdamW state .*activations .*a smaller batch would fit \\(at most about ${fits} tokens`));
+  oneLine(
+    () => assertMemoryFits(c, use, 'm', room),
+    new RegExp(
+      `out of memory: m needs .*weights .*gradients .*AdamW state .*activations .*a smaller batch would fit \\(at most about ${fits} tokens`,
+    ),
+  );
   // Inference fits (weights + one token's activations), training (three more copies of the weights) does not.
   const one = { training: true, batchTokens: 1 };
   oneLine(() => assertMemoryFits(c, one, 'm', 2 * e.weights), /inference fits, full training does not/);
@@ -54,8 +62,13 @@ test('assertMemoryFits: one line with the parts, the memory there is, and what w
 
 test('a model larger than the machine is a one-line error from the engine, before any allocation', () => {
   const huge = { ...TINY_CONFIGS.gqaTied, vocabSize: 2 ** 30, hiddenSize: 2 ** 16, intermediateSize: 2 ** 16 };
-  assert.throws(() => new Model(huge), (e: Error) =>
-    e instanceof AhaError && /out of memory: the weights \(\d+ float32 parameters\) needs [\d.]+ GB, [\d.]+ GB available/.test(e.message) && !e.message.includes('\n'));
+  assert.throws(
+    () => new Model(huge),
+    (e: Error) =>
+      e instanceof AhaError &&
+      /out of memory: the weights \(\d+ float32 parameters\) needs [\d.]+ GB, [\d.]+ GB available/.test(e.message) &&
+      !e.message.includes('\n'),
+  );
 });
 
 test('aha logprobs on a checkpoint larger than the machine: exit 1, one line, nothing allocated', () => {
@@ -63,9 +76,19 @@ test('aha logprobs on a checkpoint larger than the machine: exit 1, one line, no
   try {
     // A 72B-parameter Qwen2 shape; its weights file is sparse (headers only, the rest a hole), so it costs no disk.
     const raw = {
-      architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', vocab_size: 152064, hidden_size: 8192, intermediate_size: 29568,
-      num_hidden_layers: 80, num_attention_heads: 64, num_key_value_heads: 8, max_position_embeddings: 32768,
-      rope_theta: 1000000, rms_norm_eps: 1e-6, tie_word_embeddings: false, hidden_act: 'silu',
+      architectures: ['Qwen2ForCausalLM'],
+      model_type: 'qwen2',
+      vocab_size: 152064,
+      hidden_size: 8192,
+      intermediate_size: 29568,
+      num_hidden_layers: 80,
+      num_attention_heads: 64,
+      num_key_value_heads: 8,
+      max_position_embeddings: 32768,
+      rope_theta: 1000000,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: false,
+      hidden_act: 'silu',
     };
     const { engine } = parseHfConfig(raw, 'test');
     const m = join(dir, 'm');
@@ -86,11 +109,16 @@ test('aha logprobs on a checkpoint larger than the machine: exit 1, one line, no
     ftruncateSync(fd, 8 + header.length + off);
     closeSync(fd);
     writeFileSync(join(dir, 'in.jsonl'), '{"ids":[1,2,3]}\n');
-    const r = spawnSync(process.execPath, ['bin/aha.js', 'logprobs', '--model', m, '--input', join(dir, 'in.jsonl')], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['bin/aha.js', 'logprobs', '--model', m, '--input', join(dir, 'in.jsonl')], {
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 1, r.stderr);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 1, r.stderr);
-    assert.match(lines[0], /^aha: out of memory: .* needs [\d.]+ GB \(weights [\d.]+ GB\), [\d.]+ GB available; the float32 weights alone do not fit/);
+    assert.match(
+      lines[0],
+      /^aha: out of memory: .* needs [\d.]+ GB \(weights [\d.]+ GB\), [\d.]+ GB available; the float32 weights alone do not fit/,
+    );
     assert.ok(availableMemory() > 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });

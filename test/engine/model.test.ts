@@ -22,7 +22,10 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let i = 0; i < actual.length; i++) {
     const d = Math.abs(actual[i] - expected[i]);
-    assert.ok(d <= tol * (1 + Math.abs(expected[i])), `${what}[${i}]: got ${actual[i]}, expected ${expected[i]} (diff ${d})`);
+    assert.ok(
+      d <= tol * (1 + Math.abs(expected[i])),
+      `${what}[${i}]: got ${actual[i]}, expected ${expected[i]} (diff ${d})`,
+    );
   }
 }
 
@@ -70,7 +73,10 @@ for (const [name, cfg] of Object.entries(TINY_CONFIGS)) {
     const g = m.grads;
     idx.forEach((pi, k) => {
       const d = Math.abs(g[pi] - fd[k]);
-      assert.ok(d <= 2e-3 * Math.max(1, Math.abs(fd[k])), `${name} ${describeIndex(layout, pi)}: engine ${g[pi]} vs fd ${fd[k]}`);
+      assert.ok(
+        d <= 2e-3 * Math.max(1, Math.abs(fd[k])),
+        `${name} ${describeIndex(layout, pi)}: engine ${g[pi]} vs fd ${fd[k]}`,
+      );
     });
   });
 }
@@ -105,8 +111,14 @@ test('gradients accumulate over micro-batches to the full-batch gradient', async
   await m.backward(w);
   const full = Float64Array.from(m.grads);
   m.zeroGrad();
-  for (const part of [[0, 1], [2, 3]]) {
-    await m.forward(part.map((i) => seqs[i]), { train: true });
+  for (const part of [
+    [0, 1],
+    [2, 3],
+  ]) {
+    await m.forward(
+      part.map((i) => seqs[i]),
+      { train: true },
+    );
     await m.backward(part.map((i) => w[i]));
   }
   assertClose(m.grads, full, 1e-5, 'accumulated grads');
@@ -128,7 +140,8 @@ test('AdamW step equals a hand-computed step (clipping, bias correction, decoupl
   assert.equal(res.step, 1);
   const clip = Math.min(1, 1.0 / (norm + 1e-6));
   const matrices = new Set<number>();
-  for (const t of tensorLayout(cfg)) if (t.shape.length >= 2) for (let i = t.offset; i < t.offset + t.size; i++) matrices.add(i);
+  for (const t of tensorLayout(cfg))
+    if (t.shape.length >= 2) for (let i = t.offset; i < t.offset + t.size; i++) matrices.add(i);
   for (let i = 0; i < g0.length; i += 7) {
     const gc = g0[i] * clip;
     const mHat = ((1 - 0.9) * gc) / (1 - 0.9);
@@ -168,8 +181,17 @@ test('sampled log-probs equal teacher-forced ones as the live batch shrinks acro
   // 24 rows decode through OpenBLAS; as stop tokens end rows, steps with 16 rows or fewer take the packing-free kernel.
   const cfg = { ...TINY_CONFIGS.allFeatures, maxPositionEmbeddings: 256 };
   const m = makeModel(cfg, 4, 0.2);
-  const prompts = randomSeqs(cfg, Array.from({ length: 24 }, (_, i) => 1 + (i % 6)), 8);
-  const out = await m.generate(prompts, { maxNewTokens: 24, temperature: 1.0, seed: 3, stopTokenIds: [0, 1, 2, 3, 4, 5] });
+  const prompts = randomSeqs(
+    cfg,
+    Array.from({ length: 24 }, (_, i) => 1 + (i % 6)),
+    8,
+  );
+  const out = await m.generate(prompts, {
+    maxNewTokens: 24,
+    temperature: 1.0,
+    seed: 3,
+    stopTokenIds: [0, 1, 2, 3, 4, 5],
+  });
   const lengths = out.map((o) => o.tokens.length);
   assert.ok(Math.min(...lengths) < 12 && Math.max(...lengths) > 16, `rows should end at different steps: ${lengths}`);
   const tf = await m.forward(prompts.map((p, i) => [...p, ...out[i].tokens]));
@@ -200,8 +222,14 @@ test('same seed, same samples; different seed, different samples; batch composit
   const b = await m.generate(prompts, { maxNewTokens: 15, seeds: [1, 2, 3] });
   const c = await m.generate(prompts, { maxNewTokens: 15, seeds: [4, 5, 6] });
   const alone = await m.generate([prompts[1]], { maxNewTokens: 15, seeds: [2] });
-  assert.deepEqual(a.map((x) => x.tokens), b.map((x) => x.tokens));
-  assert.notDeepEqual(a.map((x) => x.tokens), c.map((x) => x.tokens));
+  assert.deepEqual(
+    a.map((x) => x.tokens),
+    b.map((x) => x.tokens),
+  );
+  assert.notDeepEqual(
+    a.map((x) => x.tokens),
+    c.map((x) => x.tokens),
+  );
   assert.deepEqual(alone[0].tokens, a[1].tokens);
 });
 
@@ -221,7 +249,10 @@ test('greedy decoding equals the reference argmax; stop tokens end a sequence', 
 test('bad input gives a clear error and the process survives', async () => {
   const cfg = TINY_CONFIGS.gqaTied;
   const m = makeModel(cfg);
-  await assert.rejects(() => m.forward([[1, 2, cfg.vocabSize]]), (e: Error) => e instanceof AhaError && /out of range/.test(e.message));
+  await assert.rejects(
+    () => m.forward([[1, 2, cfg.vocabSize]]),
+    (e: Error) => e instanceof AhaError && /out of range/.test(e.message),
+  );
   await assert.rejects(async () => m.forward([[1, -1]]), /out of range/);
   const long = Array.from({ length: cfg.maxPositionEmbeddings + 1 }, () => 1);
   await assert.rejects(async () => m.forward([long]), /max_position_embeddings/);

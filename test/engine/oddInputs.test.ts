@@ -17,7 +17,17 @@ function model(seed = 1): Model {
 }
 // The raw addon object, bypassing the TypeScript wrapper's checks, as another caller of the engine would.
 function raw(m: Model) {
-  return (m as unknown as { native: { generate(p: Int32Array[], o: object): Promise<{ tokens: Int32Array; logprobs: Float32Array }[]>; forward(s: Int32Array[], o: object): Promise<unknown>; setOptimizerSteps(n: number): void; optimizerSteps(): number; view(b: string, o: number, l: number): Float32Array } }).native;
+  return (
+    m as unknown as {
+      native: {
+        generate(p: Int32Array[], o: object): Promise<{ tokens: Int32Array; logprobs: Float32Array }[]>;
+        forward(s: Int32Array[], o: object): Promise<unknown>;
+        setOptimizerSteps(n: number): void;
+        optimizerSteps(): number;
+        view(b: string, o: number, l: number): Float32Array;
+      };
+    }
+  ).native;
 }
 const prompts = (n: number, len = 5, seed = 3) => {
   const r = mulberry32(seed);
@@ -32,7 +42,10 @@ test('1: NaN weights are an error naming the sequence and step, never a token', 
   for (const topP of [1, 0.9]) {
     const m = model();
     m.tensor('model.norm.weight').fill(NaN);
-    await rejects(m.generate(prompts(3), { maxNewTokens: 4, temperature: 0.7, topP }), /non-finite logits .* sequence 0 at generation step 0/);
+    await rejects(
+      m.generate(prompts(3), { maxNewTokens: 4, temperature: 0.7, topP }),
+      /non-finite logits .* sequence 0 at generation step 0/,
+    );
     const inf = model();
     inf.tensor('model.embed_tokens.weight')[0] = Infinity;
     await rejects(inf.generate([[0, 1, 2]], { maxNewTokens: 2, temperature: 1, topP }), /non-finite logits/);
@@ -42,9 +55,16 @@ test('1: NaN weights are an error naming the sequence and step, never a token', 
 test('1: a temperature so small that 1/T overflows samples its limit, the greedy token', async () => {
   const m = model(4);
   const ps = prompts(3, 4, 9);
-  for (const [t, topP, topK] of [[1e-39, 0.9, 0], [1e-39, 1, 0], [1e-30, 0.9, 5], [1e-44, 1, 3]] as const) {
+  for (const [t, topP, topK] of [
+    [1e-39, 0.9, 0],
+    [1e-39, 1, 0],
+    [1e-30, 0.9, 5],
+    [1e-44, 1, 3],
+  ] as const) {
     const out = await m.generate(ps, { maxNewTokens: 5, temperature: t, topP, topK });
-    ps.forEach((p, i) => assert.deepEqual(out[i].tokens, referenceGenerateGreedy(cfg, m.params, p, 5), `T=${t} top-p=${topP}`));
+    ps.forEach((p, i) =>
+      assert.deepEqual(out[i].tokens, referenceGenerateGreedy(cfg, m.params, p, 5), `T=${t} top-p=${topP}`),
+    );
     for (const o of out) for (const lp of o.logprobs) assert.ok(Number.isFinite(lp) && lp <= 0);
   }
 });
@@ -54,7 +74,10 @@ test('2: maxNewTokens of 2^31-1 or more is bounded by max_position_embeddings', 
   const m = model(5);
   const p = prompts(2, 6, 1);
   for (const n of [2147483647, 2 ** 40]) {
-    const out = await raw(m).generate(p.map((x) => Int32Array.from(x)), { maxNewTokens: n, temperature: 0 });
+    const out = await raw(m).generate(
+      p.map((x) => Int32Array.from(x)),
+      { maxNewTokens: n, temperature: 0 },
+    );
     out.forEach((o, i) => {
       assert.equal(o.tokens.length, cfg.maxPositionEmbeddings - p[i].length + 1);
       assert.deepEqual(Array.from(o.tokens).slice(0, 4), referenceGenerateGreedy(cfg, m.params, p[i], 4));
@@ -91,12 +114,14 @@ test('3: the optimizer step counter holds 2^31 and beyond; bias correction stays
   assert.equal(r.step, 2 ** 31);
   assert.equal(raw(m).optimizerSteps(), 2 ** 31);
   // At this step both bias corrections are 1: the update is lr * m / (sqrt(v) + eps) with m = 0.1 g, v = 0.001 g^2.
-  const g = m.grads, p = m.params;
+  const g = m.grads,
+    p = m.params;
   let checked = 0;
   for (let i = 0; i < p.length && checked < 50; i++) {
     if (g[i] === 0) continue;
-    const mm = 0.1 * g[i], vv = 0.001 * g[i] * g[i];
-    const expected = before[i] - 1e-3 * mm / (Math.sqrt(vv) + 1e-8);
+    const mm = 0.1 * g[i],
+      vv = 0.001 * g[i] * g[i];
+    const expected = before[i] - (1e-3 * mm) / (Math.sqrt(vv) + 1e-8);
     assert.ok(Math.abs(p[i] - expected) < 1e-6, `param ${i}: ${p[i]} vs ${expected}`);
     checked++;
   }
@@ -112,7 +137,11 @@ test('3: top-k beyond the vocabulary keeps every token (same draws as top-k off)
   const off = await raw(m).generate(p, { maxNewTokens: 6, temperature: 1, topK: 0, seeds });
   for (const k of [cfg.vocabSize, 99999999999, 2 ** 53 - 1]) {
     const big = await raw(m).generate(p, { maxNewTokens: 6, temperature: 1, topK: k, seeds });
-    assert.deepEqual(big.map((o) => Array.from(o.tokens)), off.map((o) => Array.from(o.tokens)), `topK ${k}`);
+    assert.deepEqual(
+      big.map((o) => Array.from(o.tokens)),
+      off.map((o) => Array.from(o.tokens)),
+      `topK ${k}`,
+    );
   }
   for (const k of [-1, 2.5, 2 ** 60]) assert.throws(() => raw(m).generate(p, { maxNewTokens: 2, topK: k }), /topK/);
 });
@@ -120,9 +149,11 @@ test('3: top-k beyond the vocabulary keeps every token (same draws as top-k off)
 test('3: seeds must be integers in [0, 2^53); temperature, top-p are range-checked', async () => {
   const m = model();
   const p = [Int32Array.from([1, 2, 3])];
-  for (const s of [-1, 1.5, 2 ** 64, NaN]) assert.throws(() => raw(m).generate(p, { maxNewTokens: 2, seeds: [s] }), /seed/);
+  for (const s of [-1, 1.5, 2 ** 64, NaN])
+    assert.throws(() => raw(m).generate(p, { maxNewTokens: 2, seeds: [s] }), /seed/);
   assert.throws(() => raw(m).generate(p, { maxNewTokens: 2, seeds: [1, 2] }), /one seed per prompt/);
-  for (const t of [-1, NaN, Infinity]) assert.throws(() => raw(m).generate(p, { maxNewTokens: 2, temperature: t }), /temperature/);
+  for (const t of [-1, NaN, Infinity])
+    assert.throws(() => raw(m).generate(p, { maxNewTokens: 2, temperature: t }), /temperature/);
   for (const q of [0, -0.1, 1.5, NaN]) assert.throws(() => raw(m).generate(p, { maxNewTokens: 2, topP: q }), /topP/);
   await rejects(m.generate([[1, 2]], { maxNewTokens: 2, seed: -4 }), /seeds must be integers/);
   await rejects(m.generate([[1, 2]], { maxNewTokens: 2, topP: 0 }), /topP must be in \(0, 1\]/);
@@ -147,7 +178,9 @@ test('single-token prompts and batch sizes around the kernel thresholds (8 and 1
   for (const B of [1, 7, 8, 9, 15, 16, 17]) {
     const ps = prompts(B, 1 + (B % 3), B);
     const out = await m.generate(ps, { maxNewTokens: 3, temperature: 0 });
-    ps.forEach((p, i) => assert.deepEqual(out[i].tokens, referenceGenerateGreedy(cfg, m.params, p, 3), `B=${B} row ${i}`));
+    ps.forEach((p, i) =>
+      assert.deepEqual(out[i].tokens, referenceGenerateGreedy(cfg, m.params, p, 3), `B=${B} row ${i}`),
+    );
   }
   const lp = await m.forward([[4, 5]]);
   assert.ok(Math.abs(lp.logprobs[0][0] - referenceForward(cfg, m.params, [4, 5]).logprobs[0]) < 1e-5);
@@ -164,13 +197,22 @@ test('4: views requested while a step runs wait for it and see its result', asyn
   const mView = raw(m).view('adamM', 0, 16);
   const r = await stepping;
   assert.equal(r.step, 1);
-  assert.ok(Array.from(mView).some((x) => x !== 0), 'the view is the buffer the step wrote');
+  assert.ok(
+    Array.from(mView).some((x) => x !== 0),
+    'the view is the buffer the step wrote',
+  );
 });
 
 test('bad views and configs are errors, not crashes', () => {
   const m = model();
   const n = m.numParams;
-  for (const [o, l] of [[-1, 4], [n, 1], [0, n + 1], [1.5, 2]]) assert.throws(() => m.view('params', o, l), AhaError);
+  for (const [o, l] of [
+    [-1, 4],
+    [n, 1],
+    [0, n + 1],
+    [1.5, 2],
+  ])
+    assert.throws(() => m.view('params', o, l), AhaError);
   assert.throws(() => m.view('nope' as 'params', 0, 1), AhaError);
   assert.equal(m.view('params', n, 0).length, 0);
   const { NativeModel } = loadAddon();

@@ -11,7 +11,10 @@ import { mathEqual } from '../../src/eval/mathEquivalence.ts';
 
 const root = new URL('../../data/benchmarks/', import.meta.url);
 const readJsonl = (rel: string): Record<string, unknown>[] =>
-  readFileSync(new URL(rel, root), 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l));
+  readFileSync(new URL(rel, root), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l));
 
 type MathRow = { problem: string; solution: string; answer: string; unique_id: string };
 type GsmRow = { question: string; answer: string };
@@ -26,7 +29,8 @@ describe('MATH-500 self-check', () => {
     for (const r of rows) {
       const boxed = lastBoxed(r.solution);
       const v = boxed === null ? null : mathEqual(r.answer, boxed);
-      if (!v?.equal) failures.push(`${r.unique_id}: ${JSON.stringify(r.answer)} vs ${JSON.stringify(boxed)}: ${v?.reason}`);
+      if (!v?.equal)
+        failures.push(`${r.unique_id}: ${JSON.stringify(r.answer)} vs ${JSON.stringify(boxed)}: ${v?.reason}`);
     }
     assert.deepEqual(failures, []);
   });
@@ -35,9 +39,11 @@ describe('MATH-500 self-check', () => {
     const failures: string[] = [];
     for (const r of rows) {
       const self = mathEqual(r.answer, r.answer);
-      if (self.goldParsed === null) failures.push(`${r.unique_id}: unparseable ${JSON.stringify(r.answer)}: ${self.reason}`);
+      if (self.goldParsed === null)
+        failures.push(`${r.unique_id}: unparseable ${JSON.stringify(r.answer)}: ${self.reason}`);
       const e = extractAnswer(r.solution);
-      if (e.rule !== 'boxed' || !mathEqual(r.answer, e.answer).equal) failures.push(`${r.unique_id}: extraction ${JSON.stringify(e)}`);
+      if (e.rule !== 'boxed' || !mathEqual(r.answer, e.answer).equal)
+        failures.push(`${r.unique_id}: extraction ${JSON.stringify(e)}`);
     }
     assert.deepEqual(failures, []);
   });
@@ -49,7 +55,8 @@ describe('MATH-500 self-check', () => {
       const canon = mathEqual(r.answer, r.answer).goldParsed!;
       if (/oo|\bU\b|\+-|\[\[/.test(canon)) continue;
       const v = mathEqual(r.answer, canon);
-      if (!v.equal) failures.push(`${r.unique_id}: ${JSON.stringify(r.answer)} vs ${JSON.stringify(canon)}: ${v.reason}`);
+      if (!v.equal)
+        failures.push(`${r.unique_id}: ${JSON.stringify(r.answer)} vs ${JSON.stringify(canon)}: ${v.reason}`);
     }
     assert.deepEqual(failures, []);
   });
@@ -118,8 +125,6 @@ describe('AIME 2024 and AMC 2023 answers', () => {
   });
 });
 
-
-
 describe('loadBenchmark', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'aha-bench-'));
   after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -137,7 +142,13 @@ describe('loadBenchmark', () => {
 
     const gsm = await loadBenchmark('gsm8k', { limit: 2 });
     assert.equal(gsm.examples.length, 2);
-    assert.deepEqual(gsm.examples.map((e) => [e.id, e.answer]), [['0', '18'], ['1', '3']]);
+    assert.deepEqual(
+      gsm.examples.map((e) => [e.id, e.answer]),
+      [
+        ['0', '18'],
+        ['1', '3'],
+      ],
+    );
     assert.match(gsm.examples[0].question, /^Janet’s ducks lay 16 eggs/);
     assert.deepEqual(gsm.examples[0].meta, {});
     // Every GSM8K answer is the number after "####", never the worked solution.
@@ -145,7 +156,10 @@ describe('loadBenchmark', () => {
 
     const math = await loadBenchmark('math500');
     const m0 = math.examples[0];
-    assert.deepEqual([m0.id, m0.answer, m0.meta], ['test/precalculus/807.json', '\\left( 3, \\frac{\\pi}{2} \\right)', { subject: 'Precalculus', level: '2' }]);
+    assert.deepEqual(
+      [m0.id, m0.answer, m0.meta],
+      ['test/precalculus/807.json', '\\left( 3, \\frac{\\pi}{2} \\right)', { subject: 'Precalculus', level: '2' }],
+    );
     assert.deepEqual([...new Set(math.examples.map((e) => e.meta.level))].sort(), ['1', '2', '3', '4', '5']);
     assert.equal(new Set(math.examples.map((e) => e.meta.subject)).size, 7);
 
@@ -162,24 +176,36 @@ describe('loadBenchmark', () => {
 
   it('files: problem/question fields, gsm8k-style and numeric answers, boxed solutions, ids, limit', async () => {
     const p = join(tmp, 'mine.jsonl');
-    writeFileSync(p, [
-      '{"question":"a?","answer":"work\\n#### 1,000"}',
-      '{"problem":"b?","question":"ignored","answer":2.5,"type":"Algebra","level":"Level 4"}',
-      '',
-      '{"problem":"c?","solution":"so $\\\\boxed{\\\\frac{1}{3}}$."}',
-    ].join('\n'));
+    writeFileSync(
+      p,
+      [
+        '{"question":"a?","answer":"work\\n#### 1,000"}',
+        '{"problem":"b?","question":"ignored","answer":2.5,"type":"Algebra","level":"Level 4"}',
+        '',
+        '{"problem":"c?","solution":"so $\\\\boxed{\\\\frac{1}{3}}$."}',
+      ].join('\n'),
+    );
     const b = await loadBenchmark(p);
     assert.equal(b.name, 'mine');
-    assert.deepEqual(b.examples.map((e) => [e.id, e.question, e.answer, e.meta, e.source]), [
-      ['0', 'a?', '1,000', {}, `${p}:1`],
-      ['1', 'b?', '2.5', { subject: 'Algebra', level: '4' }, `${p}:2`],
-      ['2', 'c?', '\\frac{1}{3}', {}, `${p}:4`],
-    ]);
+    assert.deepEqual(
+      b.examples.map((e) => [e.id, e.question, e.answer, e.meta, e.source]),
+      [
+        ['0', 'a?', '1,000', {}, `${p}:1`],
+        ['1', 'b?', '2.5', { subject: 'Algebra', level: '4' }, `${p}:2`],
+        ['2', 'c?', '\\frac{1}{3}', {}, `${p}:4`],
+      ],
+    );
     assert.equal((await loadBenchmark(p, { limit: 1 })).examples.length, 1);
     const custom = join(tmp, 'custom.jsonl');
     writeFileSync(custom, '{"id":"x1","q":"?","final":"7"}\n{"id":"x2","q":"??","final":8}\n');
     const c = await loadBenchmark(custom, { questionField: 'q', answerField: 'final' });
-    assert.deepEqual(c.examples.map((e) => [e.id, e.question, e.answer]), [['x1', '?', '7'], ['x2', '??', '8']]);
+    assert.deepEqual(
+      c.examples.map((e) => [e.id, e.question, e.answer]),
+      [
+        ['x1', '?', '7'],
+        ['x2', '??', '8'],
+      ],
+    );
   });
 
   it('parquet files load like JSONL, with file#row sources', async () => {
@@ -190,21 +216,36 @@ describe('loadBenchmark', () => {
       { name: 'id', values: [10, 11], int64: true },
     ]);
     const b = await loadBenchmark(p);
-    assert.deepEqual(b.examples.map((e) => [e.id, e.question, e.answer, e.source]), [['10', '1+1?', '2', `${p}#0`], ['11', '2+3?', '5', `${p}#1`]]);
+    assert.deepEqual(
+      b.examples.map((e) => [e.id, e.question, e.answer, e.source]),
+      [
+        ['10', '1+1?', '2', `${p}#0`],
+        ['11', '2+3?', '5', `${p}#1`],
+      ],
+    );
   });
 
   it('bad input names the file and line', async () => {
     const bad = join(tmp, 'bad.jsonl');
     writeFileSync(bad, '{"question":"a","answer":"1"}\n{"question": "b", answer: 2}\n');
-    await assert.rejects(loadBenchmark(bad), (e: Error) => e instanceof AhaError && e.message.startsWith(`${bad}:2: malformed JSON`));
+    await assert.rejects(
+      loadBenchmark(bad),
+      (e: Error) => e instanceof AhaError && e.message.startsWith(`${bad}:2: malformed JSON`),
+    );
     writeFileSync(bad, '{"question":"a","answer":"1"}\n\n{"question":"b"}\n');
     const startsWith = (prefix: string) => (e: Error) => e instanceof AhaError && e.message.startsWith(prefix);
     await assert.rejects(loadBenchmark(bad), startsWith(`${bad}:3: no 'answer' field`));
     writeFileSync(bad, '{"text":"a","answer":"1"}\n');
-    await assert.rejects(loadBenchmark(bad), startsWith(`${bad}:1: no 'problem' or 'question' or 'prompt' field; the row has: text, answer`));
+    await assert.rejects(
+      loadBenchmark(bad),
+      startsWith(`${bad}:1: no 'problem' or 'question' or 'prompt' field; the row has: text, answer`),
+    );
     writeFileSync(bad, '{"id":"a","question":"a","answer":"1"}\n{"id":"a","question":"b","answer":"2"}\n');
     await assert.rejects(loadBenchmark(bad), startsWith(`${bad}:2: duplicate id "a" (first at ${bad}:1)`));
-    await assert.rejects(loadBenchmark('nope'), /nope: neither a benchmark name \(gsm8k, math500, aime24, amc23\) nor a file/);
+    await assert.rejects(
+      loadBenchmark('nope'),
+      /nope: neither a benchmark name \(gsm8k, math500, aime24, amc23\) nor a file/,
+    );
     const txt = join(tmp, 'x.txt');
     writeFileSync(txt, 'hi');
     await assert.rejects(loadBenchmark(txt), /unknown benchmark format '\.txt'/);

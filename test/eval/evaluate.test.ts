@@ -6,8 +6,19 @@ import { after, before, describe, it } from 'node:test';
 import type { BenchmarkExample } from '../../src/eval/benchmarks.ts';
 import { evaluate, formatOk, scoreSample, type SampleRecord } from '../../src/eval/evaluate.ts';
 import { runEval } from '../../src/eval/evalRun.ts';
-import { LocalEngineGenerator, sampleSeed, type GenerateOptions, type Generation, type Generator } from '../../src/eval/generators.ts';
-import { makePromptFormat, MATH_INSTRUCTION, promptOpensThink, type PromptFormat } from '../../src/eval/promptTemplates.ts';
+import {
+  LocalEngineGenerator,
+  sampleSeed,
+  type GenerateOptions,
+  type Generation,
+  type Generator,
+} from '../../src/eval/generators.ts';
+import {
+  makePromptFormat,
+  MATH_INSTRUCTION,
+  promptOpensThink,
+  type PromptFormat,
+} from '../../src/eval/promptTemplates.ts';
 import { r1ZeroPrompt } from '../../src/data/r1ZeroTemplate.ts';
 import { initModel } from '../../src/model/initModel.ts';
 import { loadPretrained, type Pretrained } from '../../src/model/pretrained.ts';
@@ -21,7 +32,10 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 class ScriptedGenerator implements Generator {
   readonly description = 'scripted';
   calls: { prompts: string[]; opts: GenerateOptions }[] = [];
-  constructor(private readonly script: Record<string, Generation[]>, private readonly report = true) {}
+  constructor(
+    private readonly script: Record<string, Generation[]>,
+    private readonly report = true,
+  ) {}
   async generate(prompts: readonly string[], opts: GenerateOptions): Promise<Generation[][]> {
     this.calls.push({ prompts: [...prompts], opts });
     const out: Generation[][] = [];
@@ -34,9 +48,18 @@ class ScriptedGenerator implements Generator {
   }
 }
 
-const g = (text: string, tokens: number | null = 10, finishReason = 'stop'): Generation => ({ text, tokens, finishReason });
-const problem = (id: string, answer: string, level: string, subject: string): BenchmarkExample =>
-  ({ id, question: `Q:${id}`, answer, meta: { level, subject }, source: `test:${id}` });
+const g = (text: string, tokens: number | null = 10, finishReason = 'stop'): Generation => ({
+  text,
+  tokens,
+  finishReason,
+});
+const problem = (id: string, answer: string, level: string, subject: string): BenchmarkExample => ({
+  id,
+  question: `Q:${id}`,
+  answer,
+  meta: { level, subject },
+  source: `test:${id}`,
+});
 
 const problems = [
   problem('a', '5', '1', 'Algebra'),
@@ -70,15 +93,29 @@ describe('evaluate() with a scripted generator', () => {
   it('pass@1, pass@k, cons@k, format rate, lengths and the by-level/by-subject breakdowns match hand computation', async () => {
     const gen = new ScriptedGenerator(script);
     const r = await evaluate({
-      problems, generator: gen, samples: 4, temperature: 0.6, topP: 0.95, maxNewTokens: 100, seed: 3, prompt: (q) => `${q}\nPlease`,
+      problems,
+      generator: gen,
+      samples: 4,
+      temperature: 0.6,
+      topP: 0.95,
+      maxNewTokens: 100,
+      seed: 3,
+      prompt: (q) => `${q}\nPlease`,
     });
     assert.equal(gen.calls.length, 1);
     const { opts } = gen.calls[0];
     assert.deepEqual([opts.n, opts.temperature, opts.topP, opts.maxNewTokens, opts.seed], [4, 0.6, 0.95, 100, 3]);
     assert.deepEqual(opts.ids, ['a', 'b', 'c', 'd', 'e']);
-    assert.deepEqual(r.scores.map((s) => [s.id, s.n, s.c, s.voteCorrect, s.formatted]), [
-      ['a', 4, 2, true, 3], ['b', 4, 2, true, 4], ['c', 4, 2, false, 3], ['d', 4, 1, false, 2], ['e', 4, 0, false, 4],
-    ]);
+    assert.deepEqual(
+      r.scores.map((s) => [s.id, s.n, s.c, s.voteCorrect, s.formatted]),
+      [
+        ['a', 4, 2, true, 3],
+        ['b', 4, 2, true, 4],
+        ['c', 4, 2, false, 3],
+        ['d', 4, 1, false, 2],
+        ['e', 4, 0, false, 4],
+      ],
+    );
     assert.equal(r.scores[1].vote, '0.5');
     assert.equal(r.scores[2].vote, '8');
     assert.equal(r.scores[3].vote, '12');
@@ -114,21 +151,48 @@ describe('evaluate() with a scripted generator', () => {
     // The records are the JSONL lines: every field present.
     const rec = r.records.find((x) => x.problem_id === 'd' && x.sample === 0)!;
     assert.deepEqual(rec, {
-      problem_id: 'd', sample: 0, prompt: 'Q:d\nPlease', completion: script.d[0].text, extracted: '12', rule: 'boxed',
-      equal: false, reason: rec.reason, tokens: 10, finish_reason: 'stop',
+      problem_id: 'd',
+      sample: 0,
+      prompt: 'Q:d\nPlease',
+      completion: script.d[0].text,
+      extracted: '12',
+      rule: 'boxed',
+      equal: false,
+      reason: rec.reason,
+      tokens: 10,
+      finish_reason: 'stop',
     });
     assert.equal(r.records.find((x) => x.problem_id === 'a' && x.sample === 3)!.extracted, null);
     assert.match(r.records.find((x) => x.problem_id === 'a' && x.sample === 3)!.reason!, /no answer found/);
   });
 
   it('completed problems are reused, not generated again; the summary is the same', async () => {
-    const full = await evaluate({ problems, generator: new ScriptedGenerator(script), samples: 4, temperature: 1, topP: 1, maxNewTokens: 9, prompt: (q) => q });
+    const full = await evaluate({
+      problems,
+      generator: new ScriptedGenerator(script),
+      samples: 4,
+      temperature: 1,
+      topP: 1,
+      maxNewTokens: 9,
+      prompt: (q) => q,
+    });
     const completed = new Map<string, SampleRecord[]>();
-    for (const id of ['a', 'c']) completed.set(id, full.records.filter((x) => x.problem_id === id));
+    for (const id of ['a', 'c'])
+      completed.set(
+        id,
+        full.records.filter((x) => x.problem_id === id),
+      );
     const gen = new ScriptedGenerator(script);
     const progress: number[] = [];
     const r = await evaluate({
-      problems, generator: gen, samples: 4, temperature: 1, topP: 1, maxNewTokens: 9, prompt: (q) => q, completed,
+      problems,
+      generator: gen,
+      samples: 4,
+      temperature: 1,
+      topP: 1,
+      maxNewTokens: 9,
+      prompt: (q) => q,
+      completed,
       onProgress: (done) => progress.push(done),
     });
     assert.deepEqual(gen.calls[0].opts.ids, ['b', 'd', 'e']);
@@ -136,18 +200,38 @@ describe('evaluate() with a scripted generator', () => {
     assert.deepEqual(r.summary, full.summary);
     assert.deepEqual(progress, [2, 3, 4, 5]);
     const short = new Map([['a', completed.get('a')!.slice(0, 2)]]);
-    await assert.rejects(evaluate({ problems, generator: gen, samples: 4, temperature: 1, topP: 1, maxNewTokens: 9, prompt: (q) => q, completed: short }),
-      /problem a has 2 saved samples, expected 4/);
+    await assert.rejects(
+      evaluate({
+        problems,
+        generator: gen,
+        samples: 4,
+        temperature: 1,
+        topP: 1,
+        maxNewTokens: 9,
+        prompt: (q) => q,
+        completed: short,
+      }),
+      /problem a has 2 saved samples, expected 4/,
+    );
   });
 
   it('a generator that only returns its results (no onPrompt calls) is scored the same', async () => {
     const o = { problems, samples: 4, temperature: 1, topP: 1, maxNewTokens: 9, prompt: (q: string) => q };
     const reported = await evaluate({ ...o, generator: new ScriptedGenerator(script) });
     const seen: string[] = [];
-    const silent = await evaluate({ ...o, generator: new ScriptedGenerator(script, false), onProblem: (p) => { seen.push(p.id); } });
+    const silent = await evaluate({
+      ...o,
+      generator: new ScriptedGenerator(script, false),
+      onProblem: (p) => {
+        seen.push(p.id);
+      },
+    });
     assert.deepEqual(silent.summary, reported.summary);
     assert.deepEqual(seen, ['a', 'b', 'c', 'd', 'e']);
-    await assert.rejects(evaluate({ ...o, samples: 5, generator: new ScriptedGenerator(script) }), /returned 4 samples for problem a, expected 5/);
+    await assert.rejects(
+      evaluate({ ...o, samples: 5, generator: new ScriptedGenerator(script) }),
+      /returned 4 samples for problem a, expected 5/,
+    );
   });
 
   it('answer scope and strategies are configurable', () => {
@@ -178,11 +262,23 @@ describe('evaluate() with a scripted generator', () => {
 function tinyModelDir(): string {
   const dir = join(tmp, 'tiny');
   const config = join(tmp, 'tiny-config.json');
-  writeFileSync(config, JSON.stringify({
-    architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1,
-    num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 160, rope_theta: 10000, rms_norm_eps: 1e-6,
-    tie_word_embeddings: true, hidden_act: 'silu',
-  }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      architectures: ['Qwen2ForCausalLM'],
+      model_type: 'qwen2',
+      hidden_size: 32,
+      intermediate_size: 64,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      max_position_embeddings: 160,
+      rope_theta: 10000,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: true,
+      hidden_act: 'silu',
+    }),
+  );
   initModel({ config, tokenizer: 'chars', out: dir, seed: 1 });
   return dir;
 }
@@ -198,19 +294,31 @@ describe('prompt templates', () => {
     assert.equal(f.addSpecialTokens, false);
     assert.equal(f.render(q), `<|user|>${q}\n${MATH_INSTRUCTION}<|endoftext|><|assistant|>`);
     assert.equal(MATH_INSTRUCTION, 'Please reason step by step, and put your final answer within \\boxed{}.');
-    assert.equal(makePromptFormat('default', { modelDir, thinkPrefix: true }).render(q), `<|user|>${q}\n${MATH_INSTRUCTION}<|endoftext|><|assistant|><think>\n`);
+    assert.equal(
+      makePromptFormat('default', { modelDir, thinkPrefix: true }).render(q),
+      `<|user|>${q}\n${MATH_INSTRUCTION}<|endoftext|><|assistant|><think>\n`,
+    );
   });
 
   it('plain fallback without a chat template; r1-zero; custom strings and @file; chat messages', () => {
     const plain = makePromptFormat('default', {});
-    assert.deepEqual([plain.kind, plain.addSpecialTokens, plain.render(q)], ['plain', true, `User: ${q}\n${MATH_INSTRUCTION}\nAssistant:`]);
+    assert.deepEqual(
+      [plain.kind, plain.addSpecialTokens, plain.render(q)],
+      ['plain', true, `User: ${q}\n${MATH_INSTRUCTION}\nAssistant:`],
+    );
     assert.equal(makePromptFormat('r1-zero', { modelDir }).render(q), r1ZeroPrompt(q));
-    assert.equal(makePromptFormat('Solve {question} then {question}. A:', { modelDir }).render('x'), 'Solve x then x. A:');
+    assert.equal(
+      makePromptFormat('Solve {question} then {question}. A:', { modelDir }).render('x'),
+      'Solve x then x. A:',
+    );
     const file = join(tmp, 'tpl.txt');
     writeFileSync(file, 'Q: {question}\nA: <think>\n');
     const fromFile = makePromptFormat(`@${file}`, { thinkPrefix: true });
     assert.equal(fromFile.render('y'), 'Q: y\nA: <think>\n', 'an existing <think>\\n prefix is not doubled');
-    assert.throws(() => makePromptFormat('no placeholder'), (e: Error) => e instanceof AhaError && /\{question\}/.test(e.message));
+    assert.throws(
+      () => makePromptFormat('no placeholder'),
+      (e: Error) => e instanceof AhaError && /\{question\}/.test(e.message),
+    );
     assert.throws(() => makePromptFormat(`@${join(tmp, 'missing.txt')}`), /file not found/);
     const chat = makePromptFormat('default', { modelDir, chatMessage: true });
     assert.deepEqual([chat.kind, chat.render(q)], ['chat-message', `${q}\n${MATH_INSTRUCTION}`]);
@@ -226,10 +334,30 @@ describe('local engine generator', () => {
     p = loadPretrained(modelDir, { requireTokenizer: true });
     format = makePromptFormat('default', { modelDir });
   });
-  const examples: BenchmarkExample[] = ['1+2', '3*4', '10-7'].map((q, i) => ({ id: `p${i}`, question: q, answer: String(eval(q)), meta: {}, source: `t:${i}` }));
-  const opts = { samples: 2, temperature: 1, topP: 1, maxNewTokens: 16, seed: 7, prompt: (q: string) => format.render(q) };
-  const gen = (batchSize: number) => new LocalEngineGenerator({ model: p.model, tokenizer: p.tokenizer!, addSpecialTokens: format.addSpecialTokens, batchSize });
-  const texts = (recs: SampleRecord[]) => recs.map((r) => `${r.problem_id}/${r.sample}:${JSON.stringify(r.completion)}:${r.tokens}:${r.finish_reason}`);
+  const examples: BenchmarkExample[] = ['1+2', '3*4', '10-7'].map((q, i) => ({
+    id: `p${i}`,
+    question: q,
+    answer: String(eval(q)),
+    meta: {},
+    source: `t:${i}`,
+  }));
+  const opts = {
+    samples: 2,
+    temperature: 1,
+    topP: 1,
+    maxNewTokens: 16,
+    seed: 7,
+    prompt: (q: string) => format.render(q),
+  };
+  const gen = (batchSize: number) =>
+    new LocalEngineGenerator({
+      model: p.model,
+      tokenizer: p.tokenizer!,
+      addSpecialTokens: format.addSpecialTokens,
+      batchSize,
+    });
+  const texts = (recs: SampleRecord[]) =>
+    recs.map((r) => `${r.problem_id}/${r.sample}:${JSON.stringify(r.completion)}:${r.tokens}:${r.finish_reason}`);
 
   it('samples are seeded per (problem, sample): identical across runs, batch sizes and subsets', async () => {
     const a = await evaluate({ ...opts, problems: examples, generator: gen(4) });
@@ -254,10 +382,19 @@ describe('local engine generator', () => {
     const out = join(tmp, 'local-run');
     const settings = { model: 'tiny', samples: 2 };
     const s = await runEval({ ...opts, benchmark: bench, generator: gen(3), settings, out });
-    const lines = readFileSync(join(out, 'tiny.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(join(out, 'tiny.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(lines.length, 8);
     const tooLong = lines.filter((l) => l.problem_id === 'long');
-    assert.deepEqual(tooLong.map((l) => [l.completion, l.tokens, l.finish_reason, l.equal]), [['', 0, 'prompt_too_long', false], ['', 0, 'prompt_too_long', false]]);
+    assert.deepEqual(
+      tooLong.map((l) => [l.completion, l.tokens, l.finish_reason, l.equal]),
+      [
+        ['', 0, 'prompt_too_long', false],
+        ['', 0, 'prompt_too_long', false],
+      ],
+    );
     assert.equal(s.prompts_too_long, 1);
     const generated = lines.filter((l) => l.problem_id !== 'long');
     assert.equal(s.mean_length, generated.reduce((a, l) => a + l.tokens, 0) / generated.length);

@@ -7,7 +7,14 @@ describe('majorityVote', () => {
     const v = majorityVote(['3', '1/2', '0.5', '3', '\\frac12', '7']);
     assert.equal(v.answer, '1/2');
     assert.equal(v.count, 3);
-    assert.deepEqual(v.clusters.map((c) => [c.representative, c.indices]), [['3', [0, 3]], ['1/2', [1, 2, 4]], ['7', [5]]]);
+    assert.deepEqual(
+      v.clusters.map((c) => [c.representative, c.indices]),
+      [
+        ['3', [0, 3]],
+        ['1/2', [1, 2, 4]],
+        ['7', [5]],
+      ],
+    );
   });
 
   it('breaks ties by earliest first occurrence', () => {
@@ -36,6 +43,9 @@ describe('majorityVote', () => {
     const v = majorityVote(['\\{1,2\\}', '(1,2)', '2, 1', '\\text{East}', 'east', 'EAST']);
     assert.equal(v.count, 3);
     assert.equal(v.answer, '\\text{East}');
-    assert.deepEqual(v.clusters.map((c) => c.indices), [[0, 2], [1], [3, 4, 5]]);
+    assert.deepEqual(
+      v.clusters.map((c) => c.indices),
+      [[0, 2], [1], [3, 4, 5]],
+    );
   });
 });

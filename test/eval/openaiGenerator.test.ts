@@ -14,10 +14,15 @@ const tmp = mkdtempSync(join(tmpdir(), 'aha-oai-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 type Reply = { status?: number; body?: unknown; delayMs?: number; headers?: Record<string, string> };
-type Handler = (req: { url: string; body: Record<string, unknown>; headers: IncomingMessage['headers'] }, count: number) => Reply;
+type Handler = (
+  req: { url: string; body: Record<string, unknown>; headers: IncomingMessage['headers'] },
+  count: number,
+) => Reply;
 
 /** A stub OpenAI-compatible server on 127.0.0.1 (random port); `handler` scripts each answer. */
-async function stubServer(handler: Handler): Promise<{ url: string; requests: Record<string, unknown>[]; server: Server; close: () => Promise<void> }> {
+async function stubServer(
+  handler: Handler,
+): Promise<{ url: string; requests: Record<string, unknown>[]; server: Server; close: () => Promise<void> }> {
   const requests: Record<string, unknown>[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let data = '';
@@ -38,8 +43,14 @@ async function stubServer(handler: Handler): Promise<{ url: string; requests: Re
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`, requests, server,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    server,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -74,17 +85,51 @@ describe('OpenAI-compatible generator', () => {
       return { body: completion(solve(String(body.prompt))) };
     });
     try {
-      const gen = new OpenAiGenerator({ baseUrl: srv.url, model: 'm', endpoint: 'completions', concurrency: 3, timeoutMs: 300, backoffMs: 5, maxRetries: 3, apiKey: 'k' });
+      const gen = new OpenAiGenerator({
+        baseUrl: srv.url,
+        model: 'm',
+        endpoint: 'completions',
+        concurrency: 3,
+        timeoutMs: 300,
+        backoffMs: 5,
+        maxRetries: 3,
+        apiKey: 'k',
+      });
       const done: number[] = [];
-      const out = await gen.generate(['1+1', '2+5', '3+4'], { ...sampling, n: 2, ids: ['a', 'b', 'c'], onPrompt: (i) => { done.push(i); } });
-      assert.deepEqual(out.map((s) => s.map((x) => x.text)), [['\\boxed{2}', '\\boxed{2}'], ['\\boxed{7}', '\\boxed{7}'], ['\\boxed{7}', '\\boxed{7}']]);
+      const out = await gen.generate(['1+1', '2+5', '3+4'], {
+        ...sampling,
+        n: 2,
+        ids: ['a', 'b', 'c'],
+        onPrompt: (i) => {
+          done.push(i);
+        },
+      });
+      assert.deepEqual(
+        out.map((s) => s.map((x) => x.text)),
+        [
+          ['\\boxed{2}', '\\boxed{2}'],
+          ['\\boxed{7}', '\\boxed{7}'],
+          ['\\boxed{7}', '\\boxed{7}'],
+        ],
+      );
       assert.deepEqual(out[0][0], { text: '\\boxed{2}', tokens: 7, finishReason: 'stop' });
       assert.deepEqual([...done].sort(), [0, 1, 2]);
       // 6 requests (one per sample): 2 attempts each, 3 for the two "1+1" ones.
       assert.equal(srv.requests.length, 6 * 2 + 2);
       const first = srv.requests[0];
-      assert.deepEqual(Object.keys(first).sort(), ['max_tokens', 'model', 'n', 'prompt', 'seed', 'temperature', 'top_p']);
-      assert.deepEqual([first.model, first.max_tokens, first.temperature, first.top_p, first.n], ['m', 50, 0.6, 0.95, 1]);
+      assert.deepEqual(Object.keys(first).sort(), [
+        'max_tokens',
+        'model',
+        'n',
+        'prompt',
+        'seed',
+        'temperature',
+        'top_p',
+      ]);
+      assert.deepEqual(
+        [first.model, first.max_tokens, first.temperature, first.top_p, first.n],
+        ['m', 50, 0.6, 0.95, 1],
+      );
       const seeds = new Set(srv.requests.map((r) => `${r.prompt}#${r.seed}`));
       assert.ok(seeds.has(`1+1#${sampleSeed(0, 'a', 0)}`) && seeds.has(`1+1#${sampleSeed(0, 'a', 1)}`));
     } finally {
@@ -99,25 +144,47 @@ describe('OpenAI-compatible generator', () => {
       auth = headers.authorization;
       if (count === 1) return { status: 429, body: 'slow down' };
       const msgs = body.messages as { role: string; content: string }[];
-      assert.deepEqual(msgs.map((m) => m.role), ['user']);
+      assert.deepEqual(
+        msgs.map((m) => m.role),
+        ['user'],
+      );
       return {
         body: {
           choices: [
-            { index: 1, message: { role: 'assistant', content: null, reasoning_content: 'still thinking' }, finish_reason: 'length' },
-            { index: 0, message: { role: 'assistant', content: solve(msgs[0].content), reasoning_content: 'easy' }, finish_reason: 'stop' },
+            {
+              index: 1,
+              message: { role: 'assistant', content: null, reasoning_content: 'still thinking' },
+              finish_reason: 'length',
+            },
+            {
+              index: 0,
+              message: { role: 'assistant', content: solve(msgs[0].content), reasoning_content: 'easy' },
+              finish_reason: 'stop',
+            },
           ],
           usage: { completion_tokens: 30 },
         },
       };
     });
     try {
-      const gen = new OpenAiGenerator({ baseUrl: `${srv.url}/v1`, model: 'm', apiKey: 'sekret', nPerRequest: true, backoffMs: 5, countTokens: (t) => t.length });
+      const gen = new OpenAiGenerator({
+        baseUrl: `${srv.url}/v1`,
+        model: 'm',
+        apiKey: 'sekret',
+        nPerRequest: true,
+        backoffMs: 5,
+        countTokens: (t) => t.length,
+      });
       const out = await gen.generate(['2+2'], { ...sampling, n: 2 });
       assert.equal(srv.requests.length, 2);
       assert.equal(srv.requests[1].n, 2);
       assert.equal(auth, 'Bearer sekret');
       assert.deepEqual(out[0], [
-        { text: '<think>\neasy\n</think>\n\n\\boxed{4}', tokens: '<think>\neasy\n</think>\n\n\\boxed{4}'.length, finishReason: 'stop' },
+        {
+          text: '<think>\neasy\n</think>\n\n\\boxed{4}',
+          tokens: '<think>\neasy\n</think>\n\n\\boxed{4}'.length,
+          finishReason: 'stop',
+        },
         { text: '<think>\nstill thinking', tokens: '<think>\nstill thinking'.length, finishReason: 'length' },
       ]);
     } finally {
@@ -131,7 +198,10 @@ describe('OpenAI-compatible generator', () => {
       const gen = new OpenAiGenerator({ baseUrl: srv.url, model: 'm', endpoint: 'completions', backoffMs: 5 });
       await assert.rejects(gen.generate(['1+1'], { ...sampling, ids: ['prob-7'] }), (e: Error) => {
         assert.ok(e instanceof AhaError);
-        assert.match(e.message, new RegExp(`^${srv.url}/v1/completions: problem prob-7: HTTP 400: .*max_tokens is too large`));
+        assert.match(
+          e.message,
+          new RegExp(`^${srv.url}/v1/completions: problem prob-7: HTTP 400: .*max_tokens is too large`),
+        );
         return true;
       });
       assert.equal(srv.requests.length, 1);
@@ -142,10 +212,24 @@ describe('OpenAI-compatible generator', () => {
 });
 
 const bench: Benchmark = {
-  name: 'adds', path: 'memory',
-  examples: ['1+2', '2+2', '3+4', '5+5'].map((q, i) => ({ id: `p${i}`, question: q, answer: String(eval(q)), meta: {}, source: `t:${i}` })),
+  name: 'adds',
+  path: 'memory',
+  examples: ['1+2', '2+2', '3+4', '5+5'].map((q, i) => ({
+    id: `p${i}`,
+    question: q,
+    answer: String(eval(q)),
+    meta: {},
+    source: `t:${i}`,
+  })),
 };
-const runOpts = { benchmark: bench, samples: 2, temperature: 0.6, topP: 0.95, maxNewTokens: 64, prompt: (q: string) => `Q: ${q}` };
+const runOpts = {
+  benchmark: bench,
+  samples: 2,
+  temperature: 0.6,
+  topP: 0.95,
+  maxNewTokens: 64,
+  prompt: (q: string) => `Q: ${q}`,
+};
 
 describe('evaluation runs against a server', () => {
   it('a server that keeps failing: clear error after the retries, completed problems kept in the JSONL, resume asks only for the rest', async () => {
@@ -158,18 +242,55 @@ describe('evaluation runs against a server', () => {
     const out = join(tmp, 'run1');
     const settings = { model: 'm', samples: 2 };
     try {
-      const gen = new OpenAiGenerator({ baseUrl: srv.url, model: 'm', endpoint: 'completions', concurrency: 1, backoffMs: 2, maxRetries: 2 });
+      const gen = new OpenAiGenerator({
+        baseUrl: srv.url,
+        model: 'm',
+        endpoint: 'completions',
+        concurrency: 1,
+        backoffMs: 2,
+        maxRetries: 2,
+      });
       await assert.rejects(runEval({ ...runOpts, generator: gen, settings, out }), (e: Error) => {
         assert.ok(e instanceof AhaError);
-        assert.equal(e.message, `${srv.url}/v1/completions: problem p2 sample 0: failed after 3 attempts; last error: HTTP 503: down`);
+        assert.equal(
+          e.message,
+          `${srv.url}/v1/completions: problem p2 sample 0: failed after 3 attempts; last error: HTTP 503: down`,
+        );
         return true;
       });
       const file = join(out, 'adds.jsonl');
-      const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-      assert.deepEqual(lines.map((l) => `${l.problem_id}/${l.sample}`), ['p0/0', 'p0/1', 'p1/0', 'p1/1']);
-      assert.deepEqual(Object.keys(lines[0]), ['problem_id', 'sample', 'prompt', 'completion', 'extracted', 'rule', 'equal', 'reason', 'tokens', 'finish_reason']);
-      assert.deepEqual([lines[0].prompt, lines[0].completion, lines[0].extracted, lines[0].rule, lines[0].equal, lines[0].tokens, lines[0].finish_reason],
-        ['Q: 1+2', '\\boxed{3}', '3', 'boxed', true, 7, 'stop']);
+      const lines = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.deepEqual(
+        lines.map((l) => `${l.problem_id}/${l.sample}`),
+        ['p0/0', 'p0/1', 'p1/0', 'p1/1'],
+      );
+      assert.deepEqual(Object.keys(lines[0]), [
+        'problem_id',
+        'sample',
+        'prompt',
+        'completion',
+        'extracted',
+        'rule',
+        'equal',
+        'reason',
+        'tokens',
+        'finish_reason',
+      ]);
+      assert.deepEqual(
+        [
+          lines[0].prompt,
+          lines[0].completion,
+          lines[0].extracted,
+          lines[0].rule,
+          lines[0].equal,
+          lines[0].tokens,
+          lines[0].finish_reason,
+        ],
+        ['Q: 1+2', '\\boxed{3}', '3', 'boxed', true, 7, 'stop'],
+      );
       assert.equal(existsSync(join(out, 'adds.summary.json')), false);
 
       // The server recovers: the rerun asks only for p2 and p3 (2 samples each), and the summary covers all four.
@@ -179,8 +300,14 @@ describe('evaluation runs against a server', () => {
       const s = await runEval({ ...runOpts, generator: gen, settings, out, onResume: (n) => (resumed = n) });
       assert.equal(resumed, 2);
       assert.equal(srv.requests.length - before, 4);
-      assert.deepEqual(srv.requests.slice(before).map((r) => r.prompt), ['Q: 3+4', 'Q: 3+4', 'Q: 5+5', 'Q: 5+5']);
-      assert.deepEqual([s.problems, s.pass_at_1, s.cons_at_k, s.format_rate, s.mean_length, s.resumed_problems, s.generated_problems], [4, 1, 1, 1, 7, 2, 2]);
+      assert.deepEqual(
+        srv.requests.slice(before).map((r) => r.prompt),
+        ['Q: 3+4', 'Q: 3+4', 'Q: 5+5', 'Q: 5+5'],
+      );
+      assert.deepEqual(
+        [s.problems, s.pass_at_1, s.cons_at_k, s.format_rate, s.mean_length, s.resumed_problems, s.generated_problems],
+        [4, 1, 1, 1, 7, 2, 2],
+      );
       const summary = JSON.parse(readFileSync(join(out, 'adds.summary.json'), 'utf8'));
       assert.equal(summary.benchmark, 'adds');
       assert.equal(summary.pass_at_k, 1);
@@ -191,7 +318,10 @@ describe('evaluation runs against a server', () => {
       await runEval({ ...runOpts, generator: gen, settings, out });
       assert.equal(srv.requests.length, n);
       // Other settings are refused rather than mixed in.
-      await assert.rejects(runEval({ ...runOpts, generator: gen, settings: { ...settings, samples: 3 }, out, samples: 3 }), /made with samples 2, not 3/);
+      await assert.rejects(
+        runEval({ ...runOpts, generator: gen, settings: { ...settings, samples: 3 }, out, samples: 3 }),
+        /made with samples 2, not 3/,
+      );
     } finally {
       await srv.close();
     }
@@ -207,21 +337,42 @@ describe('evaluation runs against a server', () => {
       const lines = readFileSync(file, 'utf8').trim().split('\n');
       // Simulate a crash in the middle of writing p3's records: its second line cut short.
       const p3 = lines.filter((l) => JSON.parse(l).problem_id === 'p3');
-      writeFileSync(file, lines.filter((l) => JSON.parse(l).problem_id !== 'p3').join('\n') + '\n' + p3[0] + '\n' + p3[1].slice(0, 20));
+      writeFileSync(
+        file,
+        lines.filter((l) => JSON.parse(l).problem_id !== 'p3').join('\n') + '\n' + p3[0] + '\n' + p3[1].slice(0, 20),
+      );
       const before = srv.requests.length;
       let repaired = false;
-      const s = await runEval({ ...runOpts, generator: gen, settings: {}, out: file, onResume: (_n, r) => (repaired = r) });
+      const s = await runEval({
+        ...runOpts,
+        generator: gen,
+        settings: {},
+        out: file,
+        onResume: (_n, r) => (repaired = r),
+      });
       assert.equal(repaired, true);
-      assert.deepEqual(srv.requests.slice(before).map((r) => r.prompt), ['Q: 5+5', 'Q: 5+5']);
+      assert.deepEqual(
+        srv.requests.slice(before).map((r) => r.prompt),
+        ['Q: 5+5', 'Q: 5+5'],
+      );
       assert.equal(s.pass_at_1, 1);
-      const after = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const after = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       assert.equal(after.length, 9, 'the partial p3 line stays; the regenerated pair supersedes it');
 
       appendFileSync(file, '{"problem_id": "p0"}\n');
       const bad = after.length + 1;
-      await assert.rejects(runEval({ ...runOpts, generator: gen, settings: {}, out: file }), new RegExp(`${file}:${bad}: field 'sample'`));
+      await assert.rejects(
+        runEval({ ...runOpts, generator: gen, settings: {}, out: file }),
+        new RegExp(`${file}:${bad}: field 'sample'`),
+      );
       writeFileSync(file, 'not json\n' + readFileSync(file, 'utf8'));
-      await assert.rejects(runEval({ ...runOpts, generator: gen, settings: {}, out: file }), new RegExp(`${file}:1: malformed JSON`));
+      await assert.rejects(
+        runEval({ ...runOpts, generator: gen, settings: {}, out: file }),
+        new RegExp(`${file}:1: malformed JSON`),
+      );
     } finally {
       await srv.close();
     }

@@ -11,7 +11,8 @@ function reference(n: number, c: number, k: number): number {
     for (let i = 1; i <= b; i++) r = (r * BigInt(a - b + i)) / BigInt(i);
     return r;
   };
-  const num = binom(n - c, k), den = binom(n, k);
+  const num = binom(n - c, k),
+    den = binom(n, k);
   // Scale before dividing so the ratio keeps ~15 significant digits.
   const scale = 10n ** 18n;
   return 1 - Number((num * scale) / den) / 1e18;
@@ -31,7 +32,13 @@ describe('passAtK', () => {
   });
 
   it('agrees with exact big-integer binomials where direct binomials overflow doubles', () => {
-    for (const [n, c, k] of [[1000, 10, 100], [1024, 1, 512], [2000, 37, 64], [200, 150, 30], [64, 8, 16]]) {
+    for (const [n, c, k] of [
+      [1000, 10, 100],
+      [1024, 1, 512],
+      [2000, 37, 64],
+      [200, 150, 30],
+      [64, 8, 16],
+    ]) {
       const got = passAtK(n, c, k);
       assert.ok(Math.abs(got - reference(n, c, k)) < 1e-12, `${n},${c},${k}: ${got} vs ${reference(n, c, k)}`);
     }
@@ -47,7 +54,14 @@ describe('passAtK', () => {
   });
 
   it('rejects impossible arguments with AhaError', () => {
-    for (const [n, c, k] of [[5, 6, 1], [5, 2, 0], [5, 2, 6], [-1, 0, 1], [5, 1.5, 1], [5, 2, Number.NaN]]) {
+    for (const [n, c, k] of [
+      [5, 6, 1],
+      [5, 2, 0],
+      [5, 2, 6],
+      [-1, 0, 1],
+      [5, 1.5, 1],
+      [5, 2, Number.NaN],
+    ]) {
       assert.throws(() => passAtK(n, c, k), AhaError, `${n},${c},${k}`);
     }
   });
@@ -55,7 +69,13 @@ describe('passAtK', () => {
 
 describe('passAt1Mean', () => {
   it('averages per-problem accuracy, each problem weighing the same', () => {
-    assert.equal(passAt1Mean([[true, false], [true, true, true, false]]), (0.5 + 0.75) / 2);
+    assert.equal(
+      passAt1Mean([
+        [true, false],
+        [true, true, true, false],
+      ]),
+      (0.5 + 0.75) / 2,
+    );
     assert.equal(passAt1Mean([[false], [false, false]]), 0);
     assert.equal(passAt1Mean([[true, true, true, true]]), 1);
   });

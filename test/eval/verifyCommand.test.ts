@@ -12,24 +12,39 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 function sink(): { out: Writable; lines: () => Record<string, unknown>[] } {
   let text = '';
-  const out = new Writable({ write(chunk, _enc, cb) { text += String(chunk); cb(); } });
-  return { out, lines: () => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)) };
+  const out = new Writable({
+    write(chunk, _enc, cb) {
+      text += String(chunk);
+      cb();
+    },
+  });
+  return {
+    out,
+    lines: () =>
+      text
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l)),
+  };
 }
 
 describe('verifyCommand (aha verify)', () => {
   it('writes one verdict per input line, in order, and survives malformed lines', async () => {
     const input = join(dir, 'in.jsonl');
-    writeFileSync(input, [
-      JSON.stringify({ gold: '\\frac{1}{2}', pred: '0.5' }),
-      JSON.stringify({ gold: '(3,4]', pred: '(3,4)' }),
-      '{"gold": "5", "pred": ',
-      '',
-      JSON.stringify({ gold: '5' }),
-      JSON.stringify([1, 2]),
-      JSON.stringify({ gold: 27, pred: '27.0' }),
-      JSON.stringify({ gold: '5', pred: { x: 1 } }),
-      JSON.stringify({ gold: '5', pred: '\\frac{' }),
-    ].join('\n') + '\n');
+    writeFileSync(
+      input,
+      [
+        JSON.stringify({ gold: '\\frac{1}{2}', pred: '0.5' }),
+        JSON.stringify({ gold: '(3,4]', pred: '(3,4)' }),
+        '{"gold": "5", "pred": ',
+        '',
+        JSON.stringify({ gold: '5' }),
+        JSON.stringify([1, 2]),
+        JSON.stringify({ gold: 27, pred: '27.0' }),
+        JSON.stringify({ gold: '5', pred: { x: 1 } }),
+        JSON.stringify({ gold: '5', pred: '\\frac{' }),
+      ].join('\n') + '\n',
+    );
     const { out, lines } = sink();
     const summary = await verifyCommand({ input, out });
     const rows = lines();
@@ -53,7 +68,10 @@ describe('verifyCommand (aha verify)', () => {
 
   it('a missing input file is an AhaError naming it', async () => {
     const missing = join(dir, 'nope.jsonl');
-    await assert.rejects(verifyCommand({ input: missing, out: sink().out }), (e: unknown) => e instanceof AhaError && e.message.includes(missing));
+    await assert.rejects(
+      verifyCommand({ input: missing, out: sink().out }),
+      (e: unknown) => e instanceof AhaError && e.message.includes(missing),
+    );
     await assert.rejects(verifyCommand({ input: dir, out: sink().out }), AhaError);
   });
 });

@@ -41,13 +41,19 @@ describe('default char tokenizer', () => {
   test('hand-checkable ids', () => {
     assert.deepEqual(tok.encode('2+3=5\n'), [24, 17, 25, 35, 27, 101]); // '2' = 6+50-32 = 24, '+' = 6+43-32 = 17, …
     assert.deepEqual(tok.encode('Hi!'), [46, 79, 7]);
-    assert.deepEqual(tok.encode('Hi!'), [...'Hi!'].map((c) => id(c)));
+    assert.deepEqual(
+      tok.encode('Hi!'),
+      [...'Hi!'].map((c) => id(c)),
+    );
     assert.deepEqual(tok.encode(''), []);
   });
 
   test('every character of the alphabet round-trips, one token each', () => {
     const ids = tok.encode(DEFAULT_CHAR_ALPHABET);
-    assert.deepEqual(ids, Array.from({ length: 96 }, (_, i) => 6 + i));
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 96 }, (_, i) => 6 + i),
+    );
     assert.equal(tok.decode(ids), DEFAULT_CHAR_ALPHABET);
     const text = 'def f(x):\n    return x * 2  # "quoted" {braces} [ok] `tick` ~tilde|pipe\\back\n';
     assert.equal(tok.decode(tok.encode(text)), text);
@@ -59,7 +65,10 @@ describe('default char tokenizer', () => {
     assert.deepEqual(tok.encode('a\té🤖b'), [id('a'), 0, 0, 0, id('b')]); // tab is not in the default alphabet
     assert.equal(tok.decode(tok.encode('a\té')), 'a<|unk|><|unk|>');
     assert.equal(tok.decode([4, id('1'), 1], { skipSpecialTokens: true }), '1');
-    assert.deepEqual(tok.encode('<think>'), [...'<think>'].map((c) => id(c))); // no reasoning tags by default
+    assert.deepEqual(
+      tok.encode('<think>'),
+      [...'<think>'].map((c) => id(c)),
+    ); // no reasoning tags by default
   });
 
   test('chat template: rendered prompt encodes to hand-computed ids', () => {
@@ -72,7 +81,9 @@ describe('default char tokenizer', () => {
 
 describe('options', () => {
   test('reasoning tags are added, non-special tokens after the specials', () => {
-    const tok = charTokenizerFromFiles(buildCharTokenizer(DEFAULT_CHAR_ALPHABET, DEFAULT_CHAR_SPECIALS, { reasoningTags: true }));
+    const tok = charTokenizerFromFiles(
+      buildCharTokenizer(DEFAULT_CHAR_ALPHABET, DEFAULT_CHAR_SPECIALS, { reasoningTags: true }),
+    );
     assert.equal(tok.vocabSize, 106);
     const ids = tok.encode('<think>2+3</think><answer>5</answer>');
     assert.deepEqual(ids, [6, id('2', 10), id('+', 10), id('3', 10), 7, 8, id('5', 10), 9]);
@@ -95,10 +106,19 @@ describe('options', () => {
 
   test('bad options are AhaError', () => {
     assert.throws(() => buildCharTokenizer(''), AhaError);
-    assert.throws(() => buildCharTokenizer('abca'), (e: unknown) => e instanceof AhaError && /"a" twice/.test(e.message));
-    assert.throws(() => buildCharTokenizer('ab', ['<|unk|>']), (e: unknown) => e instanceof AhaError && /eos token/.test(e.message));
+    assert.throws(
+      () => buildCharTokenizer('abca'),
+      (e: unknown) => e instanceof AhaError && /"a" twice/.test(e.message),
+    );
+    assert.throws(
+      () => buildCharTokenizer('ab', ['<|unk|>']),
+      (e: unknown) => e instanceof AhaError && /eos token/.test(e.message),
+    );
     assert.throws(() => buildCharTokenizer('ab', ['<|endoftext|>', '<|endoftext|>']), AhaError);
-    assert.throws(() => buildCharTokenizer('ab', ['<|endoftext|>', 'a']), (e: unknown) => e instanceof AhaError && /also a character/.test(e.message));
+    assert.throws(
+      () => buildCharTokenizer('ab', ['<|endoftext|>', 'a']),
+      (e: unknown) => e instanceof AhaError && /also a character/.test(e.message),
+    );
     assert.throws(() => buildCharTokenizer('ab', ['<|endoftext|>'], { padToken: '<|pad|>' }), AhaError);
   });
 });
@@ -126,7 +146,17 @@ describe('writeCharTokenizer', () => {
 
   test('the tokenizer.json follows the HF schema: keys in order, BPE without merges, Fuse decoder', () => {
     const j = JSON.parse(readFileSync(join(TOKENIZER_FIXTURES, 'char-default', 'tokenizer.json'), 'utf8'));
-    assert.deepEqual(Object.keys(j), ['version', 'truncation', 'padding', 'added_tokens', 'normalizer', 'pre_tokenizer', 'post_processor', 'decoder', 'model']);
+    assert.deepEqual(Object.keys(j), [
+      'version',
+      'truncation',
+      'padding',
+      'added_tokens',
+      'normalizer',
+      'pre_tokenizer',
+      'post_processor',
+      'decoder',
+      'model',
+    ]);
     assert.equal(j.model.type, 'BPE');
     assert.deepEqual(j.model.merges, []);
     assert.equal(j.model.unk_token, '<|unk|>');
@@ -137,6 +167,9 @@ describe('writeCharTokenizer', () => {
     const text = readFileSync(join(TOKENIZER_FIXTURES, 'char-default', 'tokenizer.json'), 'utf8');
     const vocabText = text.slice(text.indexOf('"vocab": {'), text.indexOf('"merges"'));
     const ids = [...vocabText.matchAll(/^ {6}".*": (\d+),?$/gm)].map((m) => Number(m[1]));
-    assert.deepEqual(ids, Array.from({ length: 102 }, (_, i) => i));
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 102 }, (_, i) => i),
+    );
   });
 });

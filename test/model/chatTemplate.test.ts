@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getChatTemplate, hasChatTemplate, renderChat, strftime, type ChatMessage } from '../../src/model/chatTemplate.ts';
+import {
+  getChatTemplate,
+  hasChatTemplate,
+  renderChat,
+  strftime,
+  type ChatMessage,
+} from '../../src/model/chatTemplate.ts';
 import { AhaError } from '../../src/errors.ts';
 import { TOKENIZER_FIXTURES } from '../fixtures/tokenizers/materialize.ts';
 
@@ -12,7 +18,8 @@ import { TOKENIZER_FIXTURES } from '../fixtures/tokenizers/materialize.ts';
 const QWEN3 = join(TOKENIZER_FIXTURES, 'qwen3');
 const DEEPSEEK_V3 = join(TOKENIZER_FIXTURES, 'deepseek-v3');
 const CHAR = join(TOKENIZER_FIXTURES, 'char-default');
-const qwen3Config = () => JSON.parse(readFileSync(join(QWEN3, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+const qwen3Config = () =>
+  JSON.parse(readFileSync(join(QWEN3, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
 
 const SYS = 'You are a helpful assistant.';
 const USER = 'What is 2+3?';
@@ -29,7 +36,10 @@ describe('Qwen3 chat template (ChatML with <think>)', () => {
 
   test('system + user + assistant, without and with add_generation_prompt', () => {
     assert.equal(renderChat(QWEN3, chat), head + assistantTurn);
-    assert.equal(renderChat(QWEN3, chat, { addGenerationPrompt: true }), head + assistantTurn + '<|im_start|>assistant\n');
+    assert.equal(
+      renderChat(QWEN3, chat, { addGenerationPrompt: true }),
+      head + assistantTurn + '<|im_start|>assistant\n',
+    );
   });
 
   test('prompt for generation, and enable_thinking=false prefills an empty think block', () => {
@@ -57,7 +67,12 @@ describe('Qwen3 chat template (ChatML with <think>)', () => {
   });
 
   test('tools are rendered with Python json.dumps spacing (tojson)', () => {
-    const tools = [{ type: 'function', function: { name: 'add', description: 'Add — exactly', parameters: { type: 'object', required: ['a', 'b'] } } }];
+    const tools = [
+      {
+        type: 'function',
+        function: { name: 'add', description: 'Add — exactly', parameters: { type: 'object', required: ['a', 'b'] } },
+      },
+    ];
     const out = renderChat(QWEN3, chat.slice(1, 2), { addGenerationPrompt: true, tools });
     assert.equal(
       out,
@@ -73,7 +88,9 @@ describe('Qwen3 chat template (ChatML with <think>)', () => {
   test('continueFinalMessage stops right after the prefilled assistant text', () => {
     // Qwen3 renders the last assistant turn as <think>\n{reasoning}\n</think>\n\n{content}; with no reasoning the
     // think block is empty and the text ends at the prefilled content instead of <|im_end|>.
-    const out = renderChat(QWEN3, [...chat.slice(0, 2), { role: 'assistant', content: 'The answer' }], { continueFinalMessage: true });
+    const out = renderChat(QWEN3, [...chat.slice(0, 2), { role: 'assistant', content: 'The answer' }], {
+      continueFinalMessage: true,
+    });
     assert.equal(out, head + '<|im_start|>assistant\n<think>\n\n</think>\n\nThe answer');
     assert.throws(() => renderChat(QWEN3, chat, { continueFinalMessage: true, addGenerationPrompt: true }), AhaError);
   });
@@ -82,7 +99,8 @@ describe('Qwen3 chat template (ChatML with <think>)', () => {
 describe('DeepSeek-V3 chat template', () => {
   test('system + user + assistant, without and with add_generation_prompt; bos_token from an AddedToken object', () => {
     const plain: ChatMessage[] = [chat[0], chat[1], { role: 'assistant', content: 'The answer is 5.' }];
-    const expected = '<｜begin▁of▁sentence｜>You are a helpful assistant.<｜User｜>What is 2+3?<｜Assistant｜>The answer is 5.<｜end▁of▁sentence｜>';
+    const expected =
+      '<｜begin▁of▁sentence｜>You are a helpful assistant.<｜User｜>What is 2+3?<｜Assistant｜>The answer is 5.<｜end▁of▁sentence｜>';
     assert.equal(renderChat(DEEPSEEK_V3, plain), expected);
     assert.equal(renderChat(DEEPSEEK_V3, plain, { addGenerationPrompt: true }), expected + '<｜Assistant｜>');
     assert.equal(
@@ -109,7 +127,10 @@ describe('char tokenizer chat template', () => {
       { role: 'assistant', content: '5' },
     ];
     assert.equal(renderChat(CHAR, msgs), '<|system|>S<|endoftext|><|user|>2+3<|endoftext|><|assistant|>5<|endoftext|>');
-    assert.equal(renderChat(CHAR, msgs.slice(0, 2), { addGenerationPrompt: true }), '<|system|>S<|endoftext|><|user|>2+3<|endoftext|><|assistant|>');
+    assert.equal(
+      renderChat(CHAR, msgs.slice(0, 2), { addGenerationPrompt: true }),
+      '<|system|>S<|endoftext|><|user|>2+3<|endoftext|><|assistant|>',
+    );
   });
 
   test('raise_exception becomes AhaError carrying the template message', () => {
@@ -133,9 +154,18 @@ describe('template selection and errors', () => {
   });
 
   test('no template → AhaError', () => {
-    assert.throws(() => renderChat({ eos_token: 'x' }, chat), (e: unknown) => e instanceof AhaError && /no chat_template/.test(e.message));
-    assert.throws(() => renderChat(tmp, chat), (e: unknown) => e instanceof AhaError && /no chat template/.test(e.message));
-    assert.throws(() => renderChat(join(tmp, 'missing'), chat), (e: unknown) => e instanceof AhaError && /not a directory/.test(e.message));
+    assert.throws(
+      () => renderChat({ eos_token: 'x' }, chat),
+      (e: unknown) => e instanceof AhaError && /no chat_template/.test(e.message),
+    );
+    assert.throws(
+      () => renderChat(tmp, chat),
+      (e: unknown) => e instanceof AhaError && /no chat template/.test(e.message),
+    );
+    assert.throws(
+      () => renderChat(join(tmp, 'missing'), chat),
+      (e: unknown) => e instanceof AhaError && /not a directory/.test(e.message),
+    );
   });
 
   test('a template that does not parse, or fails at render time, is AhaError saying why', () => {
@@ -147,7 +177,10 @@ describe('template selection and errors', () => {
       () => renderChat({ chat_template: "{{ messages[0].content.nope('x') }}" }, chat),
       (e: unknown) => e instanceof AhaError && /failed to render: /.test(e.message),
     );
-    assert.throws(() => renderChat({ chat_template: 'x' }, [{ content: 'no role' } as unknown as ChatMessage]), AhaError);
+    assert.throws(
+      () => renderChat({ chat_template: 'x' }, [{ content: 'no role' } as unknown as ChatMessage]),
+      AhaError,
+    );
     assert.throws(() => renderChat({ chat_template: 'x' }, chat, { vars: { messages: [] } }), AhaError);
   });
 
@@ -170,7 +203,10 @@ describe('template selection and errors', () => {
     const d = join(tmp, 'jinja');
     mkdirSync(d);
     writeFileSync(join(d, 'tokenizer_config.json'), JSON.stringify({ chat_template: 'old', eos_token: '</s>' }));
-    writeFileSync(join(d, 'chat_template.jinja'), '{% for m in messages %}[{{ m.role }}]{{ m.content }}{{ eos_token }}\n{% endfor %}');
+    writeFileSync(
+      join(d, 'chat_template.jinja'),
+      '{% for m in messages %}[{{ m.role }}]{{ m.content }}{{ eos_token }}\n{% endfor %}',
+    );
     assert.equal(hasChatTemplate(d), true);
     assert.equal(renderChat(d, chat.slice(0, 2)), `[system]${SYS}</s>\n[user]${USER}</s>\n`);
   });
@@ -181,7 +217,10 @@ describe('template selection and errors', () => {
   });
 
   test('tools and documents are none when absent, as transformers passes None', () => {
-    assert.equal(renderChat({ chat_template: '{{ tools is none }} {{ documents is none }} {{ add_generation_prompt }}' }, chat), 'true true false');
+    assert.equal(
+      renderChat({ chat_template: '{{ tools is none }} {{ documents is none }} {{ add_generation_prompt }}' }, chat),
+      'true true false',
+    );
   });
 
   test('strftime_now uses the given clock and English names', () => {

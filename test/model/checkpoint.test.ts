@@ -1,6 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AhaError } from '../../src/errors.ts';
@@ -16,20 +25,57 @@ const newDir = (tag: string) => join(tmp, `${seq++}-${tag}`);
 
 const TINY: Record<string, Record<string, unknown>> = {
   qwen2: {
-    architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', vocab_size: 37, hidden_size: 16, intermediate_size: 24,
-    num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, rms_norm_eps: 1e-6, rope_theta: 1e6,
-    tie_word_embeddings: true, bos_token_id: 1, eos_token_id: 2, torch_dtype: 'bfloat16',
+    architectures: ['Qwen2ForCausalLM'],
+    model_type: 'qwen2',
+    vocab_size: 37,
+    hidden_size: 16,
+    intermediate_size: 24,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1e6,
+    tie_word_embeddings: true,
+    bos_token_id: 1,
+    eos_token_id: 2,
+    torch_dtype: 'bfloat16',
   },
   llama: {
-    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 29, hidden_size: 12, intermediate_size: 20,
-    num_hidden_layers: 2, num_attention_heads: 3, num_key_value_heads: 1, head_dim: 8, rms_norm_eps: 1e-5,
-    rope_theta: 500000, tie_word_embeddings: false, attention_bias: true, bos_token_id: 0, eos_token_id: [3, 4],
-    rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 },
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    vocab_size: 29,
+    hidden_size: 12,
+    intermediate_size: 20,
+    num_hidden_layers: 2,
+    num_attention_heads: 3,
+    num_key_value_heads: 1,
+    head_dim: 8,
+    rms_norm_eps: 1e-5,
+    rope_theta: 500000,
+    tie_word_embeddings: false,
+    attention_bias: true,
+    bos_token_id: 0,
+    eos_token_id: [3, 4],
+    rope_scaling: {
+      rope_type: 'llama3',
+      factor: 8,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 64,
+    },
     max_position_embeddings: 1024,
   },
   qwen3: {
-    architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', vocab_size: 31, hidden_size: 16, intermediate_size: 8,
-    num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 6, tie_word_embeddings: true,
+    architectures: ['Qwen3ForCausalLM'],
+    model_type: 'qwen3',
+    vocab_size: 31,
+    hidden_size: 16,
+    intermediate_size: 8,
+    num_hidden_layers: 1,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+    head_dim: 6,
+    tie_word_embeddings: true,
   },
 };
 
@@ -104,7 +150,8 @@ test('BF16 save stores round-to-nearest-even values and says so in config.json',
     const x = params[i];
     const e = Math.floor(Math.log2(Math.abs(x)));
     const q = 2 ** (e - 7);
-    const lo = Math.floor(x / q) * q, hi = lo + q;
+    const lo = Math.floor(x / q) * q,
+      hi = lo + q;
     const nearest = x - lo < hi - x ? lo : hi - x < x - lo ? hi : (lo / q) % 2 === 0 ? lo : hi;
     assert.equal(target[i], nearest, `param ${i}: ${x}`);
   }
@@ -129,13 +176,19 @@ test('weights that do not match config.json fail in loadModelDir, before any eng
   const { dir } = saved('qwen2');
   // One layer more in config.json than in the weights.
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...TINY.qwen2, num_hidden_layers: 3 }));
-  expectAha(() => loadModelDir(dir), /: missing tensor model\.layers\.2\.input_layernorm\.weight, model\.layers\.2\.self_attn\.q_proj\.weight, model\.layers\.2\.self_attn\.q_proj\.bias and \d+ more$/);
+  expectAha(
+    () => loadModelDir(dir),
+    /: missing tensor model\.layers\.2\.input_layernorm\.weight, model\.layers\.2\.self_attn\.q_proj\.weight, model\.layers\.2\.self_attn\.q_proj\.bias and \d+ more$/,
+  );
   // One layer fewer: the extra layer's tensors are unexpected.
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...TINY.qwen2, num_hidden_layers: 1 }));
   expectAha(() => loadModelDir(dir), /unexpected tensors model\.layers\.1\./);
   // A different intermediate size: wrong shape, both shapes named.
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...TINY.qwen2, intermediate_size: 32 }));
-  expectAha(() => loadModelDir(dir), /model\.safetensors: tensor model\.layers\.0\.mlp\.gate_proj\.weight has shape \[24, 16\], expected \[32, 16\]/);
+  expectAha(
+    () => loadModelDir(dir),
+    /model\.safetensors: tensor model\.layers\.0\.mlp\.gate_proj\.weight has shape \[24, 16\], expected \[32, 16\]/,
+  );
 });
 
 test('sharded model directories load through the index', () => {
@@ -150,10 +203,17 @@ test('sharded model directories load through the index', () => {
   for (const k of [1, 2]) {
     const file = `model-0000${k}-of-00002.safetensors`;
     const mine = layout.filter((t) => shardOf(t.name) === k);
-    writeSafetensors(join(dir, file), mine.map((t) => ({ name: t.name, shape: t.shape, data: params.subarray(t.offset, t.offset + t.size) })), { dtype: 'F32' });
+    writeSafetensors(
+      join(dir, file),
+      mine.map((t) => ({ name: t.name, shape: t.shape, data: params.subarray(t.offset, t.offset + t.size) })),
+      { dtype: 'F32' },
+    );
     for (const t of mine) weightMap[t.name] = file;
   }
-  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: params.length * 4 }, weight_map: weightMap }));
+  writeFileSync(
+    join(dir, 'model.safetensors.index.json'),
+    JSON.stringify({ metadata: { total_size: params.length * 4 }, weight_map: weightMap }),
+  );
   const m = loadModelDir(dir);
   assert.equal(m.weightFiles.length, 2);
   const target = new Float32Array(params.length);
@@ -172,11 +232,19 @@ test('tokenizer files are copied, generation_config.json copied or written, extr
   const params = randomParams(parameterCount(engine), 5);
   const dir = newDir('tok-dst');
   saveModelDir(dir, {
-    config: engine, hf, params, tokenizerFrom: src,
+    config: engine,
+    hf,
+    params,
+    tokenizerFrom: src,
     extraFiles: { 'training_args.json': '{"lr": 1e-6}\n', 'tokenizer_config.json': '{"eos_token": "x"}' },
   });
   assert.deepEqual(readdirSync(dir).sort(), [
-    'config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'training_args.json',
+    'config.json',
+    'generation_config.json',
+    'model.safetensors',
+    'tokenizer.json',
+    'tokenizer_config.json',
+    'training_args.json',
   ]);
   assert.equal(readFileSync(join(dir, 'tokenizer.json'), 'utf8'), '{"model": {}}');
   assert.equal(readFileSync(join(dir, 'generation_config.json'), 'utf8'), '{"temperature": 0.7}');
@@ -184,15 +252,25 @@ test('tokenizer files are copied, generation_config.json copied or written, extr
   assert.equal(readFileSync(join(dir, 'training_args.json'), 'utf8'), '{"lr": 1e-6}\n');
   // Without a source, generation_config.json carries the token ids.
   const plain = saved('llama').dir;
-  assert.deepEqual(JSON.parse(readFileSync(join(plain, 'generation_config.json'), 'utf8')), { bos_token_id: 0, eos_token_id: [3, 4] });
+  assert.deepEqual(JSON.parse(readFileSync(join(plain, 'generation_config.json'), 'utf8')), {
+    bos_token_id: 0,
+    eos_token_id: [3, 4],
+  });
   // No temp files left behind by the atomic writes.
   assert.ok(readdirSync(dir).every((f) => !f.includes('.tmp-')));
 
-  expectAha(() => saveModelDir(newDir('bad'), { config: engine, hf, params, extraFiles: { '../escape.json': '{}' } }),
-    /extra file name "\.\.\/escape\.json" must be a plain file name/);
-  expectAha(() => saveModelDir(newDir('bad'), { config: engine, hf, params, tokenizerFrom: join(tmp, 'nope') }),
-    /nope: tokenizer directory not found/);
-  assert.throws(() => saveModelDir(newDir('bad'), { config: engine, hf, params: params.subarray(1) }), /params has \d+ floats/);
+  expectAha(
+    () => saveModelDir(newDir('bad'), { config: engine, hf, params, extraFiles: { '../escape.json': '{}' } }),
+    /extra file name "\.\.\/escape\.json" must be a plain file name/,
+  );
+  expectAha(
+    () => saveModelDir(newDir('bad'), { config: engine, hf, params, tokenizerFrom: join(tmp, 'nope') }),
+    /nope: tokenizer directory not found/,
+  );
+  assert.throws(
+    () => saveModelDir(newDir('bad'), { config: engine, hf, params: params.subarray(1) }),
+    /params has \d+ floats/,
+  );
   assert.ok(!existsSync(join(tmp, 'escape.json')));
 });
 

@@ -175,9 +175,21 @@ test('Qwen2.5-0.5B: Qwen2 biases, tied embeddings, published parameter count', (
   assert.deepEqual(
     { ...engine, ropeInvFreq: undefined },
     {
-      vocabSize: 151936, hiddenSize: 896, intermediateSize: 4864, numLayers: 24, numHeads: 14, numKvHeads: 2,
-      headDim: 64, rmsNormEps: 1e-6, ropeInvFreq: undefined, ropeAttentionScale: 1, tieWordEmbeddings: true,
-      qkvBias: true, oBias: false, qkNorm: false, maxPositionEmbeddings: 32768,
+      vocabSize: 151936,
+      hiddenSize: 896,
+      intermediateSize: 4864,
+      numLayers: 24,
+      numHeads: 14,
+      numKvHeads: 2,
+      headDim: 64,
+      rmsNormEps: 1e-6,
+      ropeInvFreq: undefined,
+      ropeAttentionScale: 1,
+      tieWordEmbeddings: true,
+      qkvBias: true,
+      oBias: false,
+      qkNorm: false,
+      maxPositionEmbeddings: 32768,
     },
   );
   assert.equal(parameterCount(engine), 494_032_768); // "0.49B" on the model card
@@ -200,7 +212,11 @@ test('Llama-3.2-1B: llama3 rope_scaling matches the published frequency-dependen
   assert.equal(engine.maxPositionEmbeddings, 131072);
   assert.equal(parameterCount(engine), 1_235_814_400);
   assert.deepEqual(hf.ropeScaling, {
-    type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192,
+    type: 'llama3',
+    factor: 32,
+    lowFreqFactor: 1,
+    highFreqFactor: 4,
+    originalMaxPositionEmbeddings: 8192,
   });
   // Llama 3.1 scaling in float64, from the reference implementation's description: wavelengths under
   // 8192/4 are kept, over 8192/1 divided by 32, in between blended by smooth = (8192/wavelen - 1) / (4 - 1).
@@ -227,7 +243,7 @@ test('Llama-3.2-1B: llama3 rope_scaling matches the published frequency-dependen
   assertClose([engine.ropeInvFreq[31]], [Math.exp((-62 / 64) * Math.log(500000)) / 32], 1e-6, 'i=31');
   const f16 = 1 / Math.sqrt(500000);
   const s16 = (8192 / ((2 * Math.PI) / f16) - 1) / 3;
-  assertClose([engine.ropeInvFreq[16]], [(1 - s16) * f16 / 32 + s16 * f16], 1e-6, 'i=16');
+  assertClose([engine.ropeInvFreq[16]], [((1 - s16) * f16) / 32 + s16 * f16], 1e-6, 'i=16');
   assert.ok(s16 > 0 && s16 < 1);
 });
 
@@ -272,7 +288,13 @@ test('Mistral-7B-v0.1: untied, sliding window caps the usable context', () => {
 });
 
 test('defaults of the transformers config classes fill absent fields', () => {
-  const base = { vocab_size: 100, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4 };
+  const base = {
+    vocab_size: 100,
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+  };
   const llama = parseHfConfig({ ...base, model_type: 'llama' }, 'config.json');
   assert.equal(llama.hf.architecture, 'LlamaForCausalLM');
   assert.equal(llama.engine.numKvHeads, 4);
@@ -297,7 +319,14 @@ test('defaults of the transformers config classes fill absent fields', () => {
 });
 
 test('attention_bias: Llama and Qwen3 put it on q/k/v/o, Mistral has none, Qwen2 always q/k/v only', () => {
-  const base = { vocab_size: 100, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 4 };
+  const base = {
+    vocab_size: 100,
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 1,
+    num_attention_heads: 4,
+    num_key_value_heads: 4,
+  };
   const b = (model_type: string, attention_bias?: boolean) => {
     const e = parseHfConfig({ ...base, model_type, attention_bias }, 'config.json').engine;
     return [e.qkvBias, e.oBias];
@@ -311,9 +340,22 @@ test('attention_bias: Llama and Qwen3 put it on q/k/v/o, Mistral has none, Qwen2
 });
 
 test('rope_scaling: linear divides by the factor; "type" and "default" are understood; rope_parameters', () => {
-  const base = { model_type: 'llama', vocab_size: 100, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 1, num_attention_heads: 2, rope_theta: 10000 };
+  const base = {
+    model_type: 'llama',
+    vocab_size: 100,
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 1,
+    num_attention_heads: 2,
+    rope_theta: 10000,
+  };
   const lin = parseHfConfig({ ...base, rope_scaling: { type: 'linear', factor: 4.0 } }, 'config.json');
-  assertClose(lin.engine.ropeInvFreq, refInvFreq(1e4, 32).map((x) => x / 4), 2e-7, 'linear');
+  assertClose(
+    lin.engine.ropeInvFreq,
+    refInvFreq(1e4, 32).map((x) => x / 4),
+    2e-7,
+    'linear',
+  );
   assert.deepEqual(lin.hf.ropeScaling, { type: 'linear', factor: 4 });
   const linJson = toHfConfig(lin.engine, lin.hf);
   assert.deepEqual(linJson.rope_scaling, { factor: 4, type: 'linear' });
@@ -327,7 +369,12 @@ test('rope_scaling: linear divides by the factor; "type" and "default" are under
     'config.json',
   );
   assert.equal(v5.hf.ropeTheta, 50000);
-  assertClose(v5.engine.ropeInvFreq, refInvFreq(5e4, 32).map((x) => x / 2), 2e-7, 'rope_parameters');
+  assertClose(
+    v5.engine.ropeInvFreq,
+    refInvFreq(5e4, 32).map((x) => x / 2),
+    2e-7,
+    'rope_parameters',
+  );
 });
 
 test('bad fields: one-line AhaError naming the field and the file', () => {
@@ -347,23 +394,43 @@ test('bad fields: one-line AhaError naming the field and the file', () => {
     [{ tie_word_embeddings: 'yes' }, /tie_word_embeddings must be true or false \(got "yes"\)/],
     [{ hidden_act: 'gelu' }, /hidden_act must be "silu" \(got "gelu"\)/],
     [{ mlp_bias: true }, /mlp_bias=true is not supported/],
-    [{ architectures: ['GPT2LMHeadModel'], model_type: undefined },
-      /unsupported architecture GPT2LMHeadModel \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM\)/],
+    [
+      { architectures: ['GPT2LMHeadModel'], model_type: undefined },
+      /unsupported architecture GPT2LMHeadModel \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM\)/,
+    ],
     [{ architectures: ['Qwen2ForRewardModel'] }, /unsupported architecture Qwen2ForRewardModel/],
     [{ architectures: 'Qwen2ForCausalLM' }, /architectures must be a non-empty list of class names/],
     [{ model_type: 'gpt2' }, /unsupported model_type "gpt2" \(supported: llama, mistral, qwen2, qwen3\)/],
     [{ model_type: 'llama' }, /model_type "llama" does not match architectures \["Qwen2ForCausalLM"\]/],
     [{ architectures: undefined, model_type: undefined }, /missing architectures and model_type/],
-    [{ rope_scaling: { type: 'dynamic', factor: 2.0 } }, /rope_scaling type "dynamic" .*not supported \(supported: linear, llama3\)/],
+    [
+      { rope_scaling: { type: 'dynamic', factor: 2.0 } },
+      /rope_scaling type "dynamic" .*not supported \(supported: linear, llama3\)/,
+    ],
     [{ rope_scaling: { rope_type: 'yarn', factor: 4.0 } }, /rope_scaling type "yarn" is not supported/],
     [{ rope_scaling: { rope_type: 'linear' } }, /missing required field rope_scaling\.factor/],
-    [{ rope_scaling: { rope_type: 'llama3', factor: 8, high_freq_factor: 4, original_max_position_embeddings: 8192 } },
-      /missing required field rope_scaling\.low_freq_factor/],
-    [{ rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 4, high_freq_factor: 1, original_max_position_embeddings: 8192 } },
-      /high_freq_factor must be greater than low_freq_factor/],
+    [
+      { rope_scaling: { rope_type: 'llama3', factor: 8, high_freq_factor: 4, original_max_position_embeddings: 8192 } },
+      /missing required field rope_scaling\.low_freq_factor/,
+    ],
+    [
+      {
+        rope_scaling: {
+          rope_type: 'llama3',
+          factor: 8,
+          low_freq_factor: 4,
+          high_freq_factor: 1,
+          original_max_position_embeddings: 8192,
+        },
+      },
+      /high_freq_factor must be greater than low_freq_factor/,
+    ],
     [{ rope_scaling: 'linear' }, /rope_scaling must be an object or null \(got "linear"\)/],
     [{ partial_rotary_factor: 0.5 }, /partial_rotary_factor must be 1 \(got 0.5\)/],
-    [{ quantization_config: { quant_method: 'gptq' } }, /quantized checkpoints \(quantization_config\) are not supported/],
+    [
+      { quantization_config: { quant_method: 'gptq' } },
+      /quantized checkpoints \(quantization_config\) are not supported/,
+    ],
     [{ eos_token_id: 'eos' }, /eos_token_id must be a non-negative integer or a list of them/],
     [{ bos_token_id: -1 }, /bos_token_id must be a non-negative integer \(got -1\)/],
     [{ use_sliding_window: true, sliding_window: 'big' }, /sliding_window must be a positive integer/],
@@ -382,7 +449,10 @@ test('bad fields: one-line AhaError naming the field and the file', () => {
       },
     );
   }
-  assert.throws(() => parseHfConfig([1, 2], 'c.json'), { name: 'AhaError', message: /^c\.json: expected a JSON object/ });
+  assert.throws(() => parseHfConfig([1, 2], 'c.json'), {
+    name: 'AhaError',
+    message: /^c\.json: expected a JSON object/,
+  });
   assert.throws(() => parseHfConfig(null, 'c.json'), AhaError);
 });
 
@@ -395,8 +465,20 @@ test('toHfConfig writes a config.json that parses back to the same model', () =>
   for (const [name, text] of Object.entries(FIXTURES)) {
     const { engine, hf } = parse(text);
     const out = toHfConfig(engine, hf);
-    for (const k of ['model_type', 'architectures', 'hidden_act', 'initializer_range', 'use_cache', 'rms_norm_eps',
-      'rope_theta', 'vocab_size', 'num_key_value_heads', 'head_dim', 'tie_word_embeddings', 'max_position_embeddings']) {
+    for (const k of [
+      'model_type',
+      'architectures',
+      'hidden_act',
+      'initializer_range',
+      'use_cache',
+      'rms_norm_eps',
+      'rope_theta',
+      'vocab_size',
+      'num_key_value_heads',
+      'head_dim',
+      'tie_word_embeddings',
+      'max_position_embeddings',
+    ]) {
       assert.ok(k in out, `${name}: ${k} missing`);
     }
     assert.equal(out.torch_dtype, 'float32');
@@ -410,7 +492,11 @@ test('toHfConfig writes a config.json that parses back to the same model', () =>
   }
   const llama = toHfConfig(parse(LLAMA32_1B).engine, parse(LLAMA32_1B).hf);
   assert.deepEqual(llama.rope_scaling, {
-    factor: 32, high_freq_factor: 4, low_freq_factor: 1, original_max_position_embeddings: 8192, rope_type: 'llama3',
+    factor: 32,
+    high_freq_factor: 4,
+    low_freq_factor: 1,
+    original_max_position_embeddings: 8192,
+    rope_type: 'llama3',
   });
   assert.equal(llama.max_position_embeddings, 131072);
 });
@@ -421,14 +507,20 @@ test('toHfConfig refuses engine configs the architecture cannot express', () => 
   assert.throws(() => toHfConfig({ ...engine, qkNorm: true }, hf), /cannot express/);
   assert.throws(() => toHfConfig(engine, { ...hf, ropeTheta: 10000 }), /ropeInvFreq does not match/);
   const llama: EngineConfig = parse(SMOLLM2_135M).engine;
-  assert.throws(() => toHfConfig({ ...llama, oBias: true }, { architecture: 'LlamaForCausalLM', ropeTheta: 100000 }), /cannot express/);
-  const ok = toHfConfig({ ...llama, qkvBias: true, oBias: true }, { architecture: 'LlamaForCausalLM', ropeTheta: 100000 });
+  assert.throws(
+    () => toHfConfig({ ...llama, oBias: true }, { architecture: 'LlamaForCausalLM', ropeTheta: 100000 }),
+    /cannot express/,
+  );
+  const ok = toHfConfig(
+    { ...llama, qkvBias: true, oBias: true },
+    { architecture: 'LlamaForCausalLM', ropeTheta: 100000 },
+  );
   assert.equal(ok.attention_bias, true);
 });
 
 const PY = '/usr/bin/python3';
 
-test('inv_freq agrees with torch running transformers\' rope init code', (t) => {
+test("inv_freq agrees with torch running transformers' rope init code", (t) => {
   if (!existsSync(PY)) return t.skip('no /usr/bin/python3');
   // The body of _compute_default_rope_parameters / _compute_llama3_parameters (transformers), run by torch.
   const script = `
@@ -461,11 +553,18 @@ print(json.dumps(out))
   const configs = [
     ...Object.values(FIXTURES).map((t) => JSON.parse(t)),
     { ...JSON.parse(SMOLLM2_135M), rope_scaling: { rope_type: 'linear', factor: 3.0 } },
-    { ...JSON.parse(LLAMA32_1B), head_dim: 128, hidden_size: 4096, rope_scaling: { ...JSON.parse(LLAMA32_1B).rope_scaling, factor: 8.0 } },
+    {
+      ...JSON.parse(LLAMA32_1B),
+      head_dim: 128,
+      hidden_size: 4096,
+      rope_scaling: { ...JSON.parse(LLAMA32_1B).rope_scaling, factor: 8.0 },
+    },
   ];
   const parsed = configs.map((c) => parseHfConfig(c, 'config.json'));
   const cases = parsed.map(({ engine, hf }, k) => ({
-    dim: engine.headDim, theta: hf.ropeTheta, scaling: configs[k].rope_scaling ?? null,
+    dim: engine.headDim,
+    theta: hf.ropeTheta,
+    scaling: configs[k].rope_scaling ?? null,
   }));
   const r = spawnSync(PY, ['-c', script], { input: JSON.stringify(cases), encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);

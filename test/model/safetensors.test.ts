@@ -38,7 +38,11 @@ const total = (l: TensorInfo[]) => l.reduce((a, t) => a + t.size, 0);
  * A safetensors file written by hand, independently of writeSafetensors: raw little-endian bytes per tensor.
  * `header` may override the JSON text, for corrupt-file tests.
  */
-function writeRaw(path: string, tensors: { name: string; dtype: string; shape: number[]; bytes: Uint8Array }[], header?: string) {
+function writeRaw(
+  path: string,
+  tensors: { name: string; dtype: string; shape: number[]; bytes: Uint8Array }[],
+  header?: string,
+) {
   const h: Record<string, unknown> = {};
   let off = 0;
   for (const t of tensors) {
@@ -63,21 +67,28 @@ function expectAha(fn: () => void, re: RegExp) {
 
 // Edge values: ±0, ±1, ±inf, NaN, largest/smallest normals, subnormals, and random finite values.
 function edgeValues(): Float32Array {
-  const bits = [0x00000000, 0x80000000, 0x3f800000, 0xbf800000, 0x7f800000, 0xff800000, 0x7fc00000, 0x7fa00001,
-    0x7f7fffff, 0x00800000, 0x00000001, 0x007fffff, 0x80000001, 0x3f808000, 0x3f818000, 0x477fe000];
+  const bits = [
+    0x00000000, 0x80000000, 0x3f800000, 0xbf800000, 0x7f800000, 0xff800000, 0x7fc00000, 0x7fa00001, 0x7f7fffff,
+    0x00800000, 0x00000001, 0x007fffff, 0x80000001, 0x3f808000, 0x3f818000, 0x477fe000,
+  ];
   const a = new Float32Array(bits.length + 1000);
   new Uint32Array(a.buffer).set(bits);
   let s = 12345;
   for (let i = bits.length; i < a.length; i++) {
     s = (s * 1103515245 + 12345) >>> 0;
-    a[i] = ((s / 2 ** 32) - 0.5) * 2 ** ((i % 40) - 20);
+    a[i] = (s / 2 ** 32 - 0.5) * 2 ** ((i % 40) - 20);
   }
   return a;
 }
 
 test('F32 round trip is bit-exact; header is sorted, padded to 8 bytes, with format pt metadata', () => {
   const vals = edgeValues();
-  const layout = layoutOf([['b.weight', [4, 254]], ['a.bias', [3]], ['10.x', [2, 2, 1]], ['c', []]]);
+  const layout = layoutOf([
+    ['b.weight', [4, 254]],
+    ['a.bias', [3]],
+    ['10.x', [2, 2, 1]],
+    ['c', []],
+  ]);
   const params = new Float32Array(total(layout));
   params.set(vals.subarray(0, params.length));
   const p = file();
@@ -128,18 +139,31 @@ test('BF16 write rounds to nearest even, hand-computed bit patterns', () => {
     [0x7f800001, 0x7fc0], // NaN with low payload must not become inf
   ];
   const src = new Float32Array(new Uint32Array(cases.map((c) => c[0])).buffer);
-  assert.deepEqual(Array.from(float32ToBfloat16Bits(src)), cases.map((c) => c[1]));
+  assert.deepEqual(
+    Array.from(float32ToBfloat16Bits(src)),
+    cases.map((c) => c[1]),
+  );
 
   const p = file();
   const layout = layoutOf([['w', [cases.length]]]);
   writeSafetensors(p, [{ name: 'w', shape: [cases.length], data: src }], { dtype: 'BF16' });
   const h = readSafetensorsHeader(p);
   assert.equal(h.tensors.get('w')!.dtype, 'BF16');
-  const onDisk = new Uint16Array(readFileSync(p).subarray(h.dataStart).buffer.slice(readFileSync(p).byteOffset + h.dataStart));
-  assert.deepEqual(Array.from(onDisk).slice(0, cases.length), cases.map((c) => c[1]));
+  const onDisk = new Uint16Array(
+    readFileSync(p)
+      .subarray(h.dataStart)
+      .buffer.slice(readFileSync(p).byteOffset + h.dataStart),
+  );
+  assert.deepEqual(
+    Array.from(onDisk).slice(0, cases.length),
+    cases.map((c) => c[1]),
+  );
   const back = new Float32Array(cases.length);
   readSafetensorsInto([p], layout, back, 'test');
-  assert.deepEqual(bitsOf(back), cases.map((c) => (c[1] << 16) >>> 0));
+  assert.deepEqual(
+    bitsOf(back),
+    cases.map((c) => (c[1] << 16) >>> 0),
+  );
 });
 
 test('F16 read: hand-computed values incl. subnormals, inf, NaN', () => {
@@ -171,10 +195,16 @@ test('BF16 and F64 read: exact widening and round-to-nearest-even narrowing', ()
     { name: 'bf', dtype: 'BF16', shape: [2, 3], bytes: u16bytes(bf) },
     { name: 'd', dtype: 'F64', shape: [6], bytes: new Uint8Array(new Float64Array(f64).buffer) },
   ]);
-  const layout = layoutOf([['d', [6]], ['bf', [2, 3]]]);
+  const layout = layoutOf([
+    ['d', [6]],
+    ['bf', [2, 3]],
+  ]);
   const out = new Float32Array(12);
   readSafetensorsInto([p], layout, out, 'test');
-  assert.deepEqual(bitsOf(out.subarray(6)), bf.map((b) => (b << 16) >>> 0));
+  assert.deepEqual(
+    bitsOf(out.subarray(6)),
+    bf.map((b) => (b << 16) >>> 0),
+  );
   assert.equal(out[6 + 5], 3.140625);
   assert.equal(out[0], Math.fround(0.1));
   assert.equal(out[1], 1); // exact tie between 1 and 1+2^-23: even
@@ -196,18 +226,26 @@ test('large tensors are converted across read-chunk boundaries', () => {
   assert.equal(out[0], 42);
   const want = float32ToBfloat16Bits(src);
   const got = new Uint32Array(out.buffer, 4, n);
-  for (let i = 0; i < n; i++) if (got[i] !== (want[i] << 16) >>> 0) assert.fail(`element ${i}: ${got[i]} vs ${(want[i] << 16) >>> 0}`);
+  for (let i = 0; i < n; i++)
+    if (got[i] !== (want[i] << 16) >>> 0) assert.fail(`element ${i}: ${got[i]} vs ${(want[i] << 16) >>> 0}`);
 });
 
 test('sharded checkpoints via model.safetensors.index.json', () => {
   const dir = mkdtempSync(join(tmp, 'sharded-'));
-  const layout = layoutOf([['model.embed_tokens.weight', [4, 3]], ['model.norm.weight', [3]], ['lm_head.weight', [4, 3]]]);
+  const layout = layoutOf([
+    ['model.embed_tokens.weight', [4, 3]],
+    ['model.norm.weight', [3]],
+    ['lm_head.weight', [4, 3]],
+  ]);
   const params = Float32Array.from({ length: total(layout) }, (_, i) => i * 0.25 - 3);
   const t = (name: string) => {
     const info = layout.find((x) => x.name === name)!;
     return { name, shape: info.shape, data: params.subarray(info.offset, info.offset + info.size) };
   };
-  writeSafetensors(join(dir, 'model-00001-of-00002.safetensors'), [t('model.embed_tokens.weight'), t('model.norm.weight')]);
+  writeSafetensors(join(dir, 'model-00001-of-00002.safetensors'), [
+    t('model.embed_tokens.weight'),
+    t('model.norm.weight'),
+  ]);
   writeSafetensors(join(dir, 'model-00002-of-00002.safetensors'), [t('lm_head.weight')], { dtype: 'F32' });
   const index = {
     metadata: { total_size: params.length * 4 },
@@ -219,34 +257,61 @@ test('sharded checkpoints via model.safetensors.index.json', () => {
   };
   writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify(index));
   const files = findSafetensorsFiles(dir);
-  assert.deepEqual(files, [join(dir, 'model-00002-of-00002.safetensors'), join(dir, 'model-00001-of-00002.safetensors')]);
+  assert.deepEqual(files, [
+    join(dir, 'model-00002-of-00002.safetensors'),
+    join(dir, 'model-00001-of-00002.safetensors'),
+  ]);
   const out = new Float32Array(params.length);
   readSafetensorsInto(files, layout, out, dir);
   assert.deepEqual(bitsOf(out), bitsOf(params));
 
   // Index pointing a tensor at the wrong shard, or at a missing shard.
-  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({
-    weight_map: { ...index.weight_map, 'lm_head.weight': 'model-00001-of-00002.safetensors' },
-  }));
-  expectAha(() => findSafetensorsFiles(dir), /index puts tensor lm_head\.weight in .*model-00001-of-00002\.safetensors, which does not contain it/);
-  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({
-    weight_map: { ...index.weight_map, 'lm_head.weight': 'model-00003-of-00003.safetensors' },
-  }));
-  expectAha(() => findSafetensorsFiles(dir), /model\.safetensors\.index\.json: shard .*model-00003-of-00003\.safetensors is missing/);
+  writeFileSync(
+    join(dir, 'model.safetensors.index.json'),
+    JSON.stringify({
+      weight_map: { ...index.weight_map, 'lm_head.weight': 'model-00001-of-00002.safetensors' },
+    }),
+  );
+  expectAha(
+    () => findSafetensorsFiles(dir),
+    /index puts tensor lm_head\.weight in .*model-00001-of-00002\.safetensors, which does not contain it/,
+  );
+  writeFileSync(
+    join(dir, 'model.safetensors.index.json'),
+    JSON.stringify({
+      weight_map: { ...index.weight_map, 'lm_head.weight': 'model-00003-of-00003.safetensors' },
+    }),
+  );
+  expectAha(
+    () => findSafetensorsFiles(dir),
+    /model\.safetensors\.index\.json: shard .*model-00003-of-00003\.safetensors is missing/,
+  );
   writeFileSync(join(dir, 'model.safetensors.index.json'), '{"weight_map": [');
   expectAha(() => findSafetensorsFiles(dir), /model\.safetensors\.index\.json: cannot read index/);
   // A tensor present in two shards is ambiguous.
   expectAha(
-    () => readSafetensorsInto([join(dir, 'model-00001-of-00002.safetensors'), join(dir, 'model-00001-of-00002.safetensors')], layout, out, 'm'),
+    () =>
+      readSafetensorsInto(
+        [join(dir, 'model-00001-of-00002.safetensors'), join(dir, 'model-00001-of-00002.safetensors')],
+        layout,
+        out,
+        'm',
+      ),
     /^m: tensor model\.embed_tokens\.weight appears in both/,
   );
   const empty = mkdtempSync(join(tmp, 'empty-'));
   writeFileSync(join(empty, 'pytorch_model.bin'), '');
-  expectAha(() => findSafetensorsFiles(empty), /no model\.safetensors or model\.safetensors\.index\.json \(pytorch_model\.bin is not supported/);
+  expectAha(
+    () => findSafetensorsFiles(empty),
+    /no model\.safetensors or model\.safetensors\.index\.json \(pytorch_model\.bin is not supported/,
+  );
 });
 
 test('errors: truncated file, wrong shape, missing tensor, header garbage, unsupported dtype', () => {
-  const layout = layoutOf([['a', [2, 3]], ['b', [4]]]);
+  const layout = layoutOf([
+    ['a', [2, 3]],
+    ['b', [4]],
+  ]);
   const params = Float32Array.from({ length: 10 }, (_, i) => i);
   const good = file();
   writeSafetensors(good, [
@@ -257,20 +322,51 @@ test('errors: truncated file, wrong shape, missing tensor, header garbage, unsup
 
   const cut = file('cut.safetensors');
   writeFileSync(cut, readFileSync(good).subarray(0, readFileSync(good).length - 3));
-  expectAha(() => readSafetensorsInto([cut], layout, out, 'm'),
-    /cut\.safetensors: truncated file \(tensor b data_offsets end 40 is past the end of the data section, 37 bytes\)/);
+  expectAha(
+    () => readSafetensorsInto([cut], layout, out, 'm'),
+    /cut\.safetensors: truncated file \(tensor b data_offsets end 40 is past the end of the data section, 37 bytes\)/,
+  );
   truncateSync(cut, 20);
-  expectAha(() => readSafetensorsHeader(cut), /cut\.safetensors: truncated file \(header needs \d+ bytes, file has 12 after the length\)/);
+  expectAha(
+    () => readSafetensorsHeader(cut),
+    /cut\.safetensors: truncated file \(header needs \d+ bytes, file has 12 after the length\)/,
+  );
   truncateSync(cut, 5);
   expectAha(() => readSafetensorsHeader(cut), /cut\.safetensors: truncated file \(5 bytes/);
   expectAha(() => readSafetensorsHeader(join(tmp, 'nope.safetensors')), /nope\.safetensors: cannot open \(ENOENT\)/);
 
-  expectAha(() => readSafetensorsInto([good], layoutOf([['a', [3, 2]], ['b', [4]]]), out, 'm'),
-    /safetensors: tensor a has shape \[2, 3\], expected \[3, 2\]$/);
-  expectAha(() => readSafetensorsInto([good], layoutOf([['a', [2, 3]], ['b', [4]], ['c', [1]], ['d', [1]]]), new Float32Array(12), 'm'),
-    /^m: missing tensor c, d$/);
-  expectAha(() => readSafetensorsInto([good], layoutOf([['a', [2, 3]]]), out, 'm'),
-    /^m: unexpected tensor b \(not in the model layout/);
+  expectAha(
+    () =>
+      readSafetensorsInto(
+        [good],
+        layoutOf([
+          ['a', [3, 2]],
+          ['b', [4]],
+        ]),
+        out,
+        'm',
+      ),
+    /safetensors: tensor a has shape \[2, 3\], expected \[3, 2\]$/,
+  );
+  expectAha(
+    () =>
+      readSafetensorsInto(
+        [good],
+        layoutOf([
+          ['a', [2, 3]],
+          ['b', [4]],
+          ['c', [1]],
+          ['d', [1]],
+        ]),
+        new Float32Array(12),
+        'm',
+      ),
+    /^m: missing tensor c, d$/,
+  );
+  expectAha(
+    () => readSafetensorsInto([good], layoutOf([['a', [2, 3]]]), out, 'm'),
+    /^m: unexpected tensor b \(not in the model layout/,
+  );
 
   const garbage = file('garbage.safetensors');
   writeRaw(garbage, [], '{"a": {"dtype": "F32", ');
@@ -278,7 +374,10 @@ test('errors: truncated file, wrong shape, missing tensor, header garbage, unsup
   writeRaw(garbage, [], '[1, 2, 3]');
   expectAha(() => readSafetensorsHeader(garbage), /garbage\.safetensors: bad safetensors header \(not a JSON object\)/);
   writeFileSync(garbage, Buffer.from('GIF89a this is not a safetensors file at all'));
-  expectAha(() => readSafetensorsHeader(garbage), /garbage\.safetensors: not a safetensors file \(header length \d+ exceeds/);
+  expectAha(
+    () => readSafetensorsHeader(garbage),
+    /garbage\.safetensors: not a safetensors file \(header length \d+ exceeds/,
+  );
   writeRaw(garbage, [], '{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}');
   expectAha(() => readSafetensorsHeader(garbage), /tensor a: data_offsets span 4 bytes but F32 \[2\] needs 8/);
   writeRaw(garbage, [], '{"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}');
@@ -289,23 +388,35 @@ test('errors: truncated file, wrong shape, missing tensor, header garbage, unsup
   expectAha(() => readSafetensorsHeader(garbage), /__metadata__ must map strings to strings/);
 
   const ints = file('ints.safetensors');
-  writeRaw(ints, [{ name: 'a', dtype: 'I8', shape: [2, 3], bytes: new Uint8Array(6) }, { name: 'b', dtype: 'F32', shape: [4], bytes: new Uint8Array(16) }]);
-  expectAha(() => readSafetensorsInto([ints], layout, out, 'm'),
-    /ints\.safetensors: tensor a has unsupported dtype I8 \(supported: F32, BF16, F16, F64\)/);
+  writeRaw(ints, [
+    { name: 'a', dtype: 'I8', shape: [2, 3], bytes: new Uint8Array(6) },
+    { name: 'b', dtype: 'F32', shape: [4], bytes: new Uint8Array(16) },
+  ]);
+  expectAha(
+    () => readSafetensorsInto([ints], layout, out, 'm'),
+    /ints\.safetensors: tensor a has unsupported dtype I8 \(supported: F32, BF16, F16, F64\)/,
+  );
 });
 
 test('extra tensors: rotary inv_freq ignored, tied lm_head accepted only if identical', () => {
-  const layout = layoutOf([['model.embed_tokens.weight', [3, 2]], ['model.norm.weight', [2]]]);
+  const layout = layoutOf([
+    ['model.embed_tokens.weight', [3, 2]],
+    ['model.norm.weight', [2]],
+  ]);
   const emb = Float32Array.from([1, 2, 3, 4, 5, -0]);
   const norm = Float32Array.from([1, 1]);
   const p = file();
   const write = (lm: Float32Array, dtype: 'F32' | 'BF16' = 'F32') =>
-    writeSafetensors(p, [
-      { name: 'model.embed_tokens.weight', shape: [3, 2], data: emb },
-      { name: 'model.norm.weight', shape: [2], data: norm },
-      { name: 'model.layers.0.self_attn.rotary_emb.inv_freq', shape: [1], data: Float32Array.from([1]) },
-      { name: 'lm_head.weight', shape: [3, 2], data: lm },
-    ], { dtype });
+    writeSafetensors(
+      p,
+      [
+        { name: 'model.embed_tokens.weight', shape: [3, 2], data: emb },
+        { name: 'model.norm.weight', shape: [2], data: norm },
+        { name: 'model.layers.0.self_attn.rotary_emb.inv_freq', shape: [1], data: Float32Array.from([1]) },
+        { name: 'lm_head.weight', shape: [3, 2], data: lm },
+      ],
+      { dtype },
+    );
   const out = new Float32Array(8);
   write(emb.slice());
   readSafetensorsInto([p], layout, out, 'm');
@@ -313,8 +424,10 @@ test('extra tensors: rotary inv_freq ignored, tied lm_head accepted only if iden
   write(emb.slice(), 'BF16');
   readSafetensorsInto([p], layout, out, 'm');
   write(Float32Array.from([1, 2, 3, 4, 5, 0])); // +0 vs -0: stored differently, so not the same tensor
-  expectAha(() => readSafetensorsInto([p], layout, out, 'm'),
-    /lm_head\.weight differs from model\.embed_tokens\.weight but config\.json ties them/);
+  expectAha(
+    () => readSafetensorsInto([p], layout, out, 'm'),
+    /lm_head\.weight differs from model\.embed_tokens\.weight but config\.json ties them/,
+  );
   write(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]).subarray(0, 6));
   expectAha(() => readSafetensorsInto([p], layout, out, 'm'), /lm_head\.weight differs/);
 });
@@ -356,19 +469,22 @@ def write(path, tensors):
         f.write(struct.pack('<Q', len(h)) + h + b''.join(blobs))
 `;
 
-test('interop: python reads the files we write, we read the files python writes', { skip: hasNumpy ? false : 'no numpy in /usr/bin/python3' }, () => {
-  const vals = edgeValues();
-  const ours = file('ours.safetensors');
-  const oursBf = file('ours-bf16.safetensors');
-  const tensors = [
-    { name: 'model.layers.0.mlp.up_proj.weight', shape: [10, 100], data: vals.subarray(0, 1000) },
-    { name: 'model.norm.weight', shape: [16], data: vals.subarray(1000, 1016) },
-  ];
-  writeSafetensors(ours, tensors);
-  writeSafetensors(oursBf, tensors, { dtype: 'BF16' });
-  const theirs = file('theirs.safetensors');
-  // Python re-emits what it read as bit patterns, and writes F32/F16/F64 tensors (BF16 too, via torch if present).
-  const script = `${PY_LIB}
+test(
+  'interop: python reads the files we write, we read the files python writes',
+  { skip: hasNumpy ? false : 'no numpy in /usr/bin/python3' },
+  () => {
+    const vals = edgeValues();
+    const ours = file('ours.safetensors');
+    const oursBf = file('ours-bf16.safetensors');
+    const tensors = [
+      { name: 'model.layers.0.mlp.up_proj.weight', shape: [10, 100], data: vals.subarray(0, 1000) },
+      { name: 'model.norm.weight', shape: [16], data: vals.subarray(1000, 1016) },
+    ];
+    writeSafetensors(ours, tensors);
+    writeSafetensors(oursBf, tensors, { dtype: 'BF16' });
+    const theirs = file('theirs.safetensors');
+    // Python re-emits what it read as bit patterns, and writes F32/F16/F64 tensors (BF16 too, via torch if present).
+    const script = `${PY_LIB}
 meta, t = read(sys.argv[1])
 _, tb = read(sys.argv[2])
 res = {'meta': meta, 'f32': {k: [v[0], v[1], v[2].ravel().tolist()] for k, v in t.items()},
@@ -393,27 +509,28 @@ if 'x.bf16' in dict((n, 1) for n, _, _ in out):
     res['expect']['x.bf16'] = (torch.tensor(x, dtype=torch.float32).to(torch.bfloat16).to(torch.float32).numpy().view('<u4').ravel().tolist())
 print(json.dumps(res))
 `;
-  const r = spawnSync(PY, ['-c', script, ours, oursBf, theirs], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  assert.equal(r.status, 0, r.stderr);
-  const res = JSON.parse(r.stdout);
-  assert.deepEqual(res.meta, { format: 'pt' });
-  for (const t of tensors) {
-    assert.deepEqual(res.f32[t.name].slice(0, 2), ['F32', t.shape]);
-    assert.deepEqual(res.f32[t.name][2], bitsOf(t.data));
-    assert.deepEqual(res.bf16[t.name].slice(0, 2), ['BF16', t.shape]);
-    assert.deepEqual(res.bf16[t.name][2], Array.from(float32ToBfloat16Bits(t.data)));
-  }
-  if (res.has_torch) {
-    // NaNs aside (torch's scalar path gives 0x7FC0, its AVX path 0xFFFF), our rounding is torch's.
-    const isNan = (i: number) => Number.isNaN(tensors[0].data[i]);
-    const mask = (xs: number[]) => xs.map((x, i) => (isNan(i) ? -1 : x));
-    assert.deepEqual(mask(res.torch_bf16), mask(Array.from(float32ToBfloat16Bits(tensors[0].data))));
-    assert.ok(res.torch_bf16.some((_: number, i: number) => !isNan(i) && i >= 16)); // random values compared
-  }
+    const r = spawnSync(PY, ['-c', script, ours, oursBf, theirs], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    assert.equal(r.status, 0, r.stderr);
+    const res = JSON.parse(r.stdout);
+    assert.deepEqual(res.meta, { format: 'pt' });
+    for (const t of tensors) {
+      assert.deepEqual(res.f32[t.name].slice(0, 2), ['F32', t.shape]);
+      assert.deepEqual(res.f32[t.name][2], bitsOf(t.data));
+      assert.deepEqual(res.bf16[t.name].slice(0, 2), ['BF16', t.shape]);
+      assert.deepEqual(res.bf16[t.name][2], Array.from(float32ToBfloat16Bits(t.data)));
+    }
+    if (res.has_torch) {
+      // NaNs aside (torch's scalar path gives 0x7FC0, its AVX path 0xFFFF), our rounding is torch's.
+      const isNan = (i: number) => Number.isNaN(tensors[0].data[i]);
+      const mask = (xs: number[]) => xs.map((x, i) => (isNan(i) ? -1 : x));
+      assert.deepEqual(mask(res.torch_bf16), mask(Array.from(float32ToBfloat16Bits(tensors[0].data))));
+      assert.ok(res.torch_bf16.some((_: number, i: number) => !isNan(i) && i >= 16)); // random values compared
+    }
 
-  const names = Object.keys(res.expect);
-  const layout = layoutOf(names.map((n) => [n, [2, 3, 4]]));
-  const out = new Float32Array(total(layout));
-  readSafetensorsInto([theirs], layout, out, 'python');
-  names.forEach((n, k) => assert.deepEqual(bitsOf(out.subarray(24 * k, 24 * (k + 1))), res.expect[n], n));
-});
+    const names = Object.keys(res.expect);
+    const layout = layoutOf(names.map((n) => [n, [2, 3, 4]]));
+    const out = new Float32Array(total(layout));
+    readSafetensorsInto([theirs], layout, out, 'python');
+    names.forEach((n, k) => assert.deepEqual(bitsOf(out.subarray(24 * k, 24 * (k + 1))), res.expect[n], n));
+  },
+);

@@ -34,14 +34,17 @@ const QWEN3_CASES: Case[] = [
     ids: [3376, 37572, 586, 51950, 1959, 60596, 109, 46553, 11162, 97, 244, 30512, 77, 37572, 66, 2956, 128505],
   },
   { text: '<|im_start|>user\nhi<|im_end|>', ids: [151644, 872, 198, 6023, 151645] },
-  { text: "x = f(a, b) // it's 3.14\r\n", ids: [87, 284, 282, 2877, 11, 293, 8, 442, 432, 594, 220, 18, 13, 16, 19, 319] },
+  {
+    text: "x = f(a, b) // it's 3.14\r\n",
+    ids: [87, 284, 282, 2877, 11, 293, 8, 442, 432, 594, 220, 18, 13, 16, 19, 319],
+  },
   { text: '', ids: [] },
   {
     text: '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nWhat is 2+3?<|im_end|>\n<|im_start|>assistant\n<think>\nAdd 2 and 3.\n</think>\n\nThe answer is 5.<|im_end|>\n',
     ids: [
-      151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644, 872, 198, 3838, 374, 220, 17, 10, 18, 30,
-      151645, 198, 151644, 77091, 198, 151667, 198, 2212, 220, 17, 323, 220, 18, 624, 151668, 271, 785, 4226, 374, 220, 20,
-      13, 151645, 198,
+      151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644, 872, 198, 3838, 374, 220, 17, 10, 18,
+      30, 151645, 198, 151644, 77091, 198, 151667, 198, 2212, 220, 17, 323, 220, 18, 624, 151668, 271, 785, 4226, 374,
+      220, 20, 13, 151645, 198,
     ],
   },
 ];
@@ -55,7 +58,10 @@ const DEEPSEEK_V3_CASES: Case[] = [
     text: 'naïve café — 東京 🤖 Ünïcödé',
     ids: [2720, 91223, 57664, 2136, 223, 66771, 112838, 247, 25132, 80, 16709, 69, 54879, 619],
   },
-  { text: '<｜begin▁of▁sentence｜><｜User｜>Hello, world!<｜Assistant｜>', ids: [0, 128803, 19923, 14, 2058, 3, 128804] },
+  {
+    text: '<｜begin▁of▁sentence｜><｜User｜>Hello, world!<｜Assistant｜>',
+    ids: [0, 128803, 19923, 14, 2058, 3, 128804],
+  },
   {
     text: '<｜begin▁of▁sentence｜>You are a helpful assistant.<｜User｜>What is 2+3?<｜Assistant｜>',
     ids: [0, 3476, 477, 260, 11502, 22896, 16, 128803, 3085, 344, 223, 20, 13, 21, 33, 128804],
@@ -150,15 +156,24 @@ describe('loadTokenizer errors', () => {
   process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
   test('missing directory', () => {
-    assert.throws(() => loadTokenizer(join(tmp, 'nope')), (e: unknown) => e instanceof AhaError && /nope: not a directory/.test(e.message));
+    assert.throws(
+      () => loadTokenizer(join(tmp, 'nope')),
+      (e: unknown) => e instanceof AhaError && /nope: not a directory/.test(e.message),
+    );
   });
 
   test('missing tokenizer.json names the file, and hints when only a slow tokenizer exists', () => {
     const d = join(tmp, 'empty');
     mkdirSync(d);
-    assert.throws(() => loadTokenizer(d), (e: unknown) => e instanceof AhaError && e.message.includes(join(d, 'tokenizer.json')));
+    assert.throws(
+      () => loadTokenizer(d),
+      (e: unknown) => e instanceof AhaError && e.message.includes(join(d, 'tokenizer.json')),
+    );
     writeFileSync(join(d, 'tokenizer.model'), 'x');
-    assert.throws(() => loadTokenizer(d), (e: unknown) => e instanceof AhaError && /tokenizer\.model/.test(e.message));
+    assert.throws(
+      () => loadTokenizer(d),
+      (e: unknown) => e instanceof AhaError && /tokenizer\.model/.test(e.message),
+    );
   });
 
   test('malformed JSON names the file', () => {
@@ -166,9 +181,15 @@ describe('loadTokenizer errors', () => {
     mkdirSync(d);
     copyFileSync(join(TOKENIZER_FIXTURES, 'char-default', 'tokenizer.json'), join(d, 'tokenizer.json'));
     writeFileSync(join(d, 'tokenizer_config.json'), '{"eos_token": ');
-    assert.throws(() => loadTokenizer(d), (e: unknown) => e instanceof AhaError && e.message.includes('tokenizer_config.json: not valid JSON'));
+    assert.throws(
+      () => loadTokenizer(d),
+      (e: unknown) => e instanceof AhaError && e.message.includes('tokenizer_config.json: not valid JSON'),
+    );
     writeFileSync(join(d, 'tokenizer_config.json'), '[1]');
-    assert.throws(() => loadTokenizer(d), (e: unknown) => e instanceof AhaError && /tokenizer_config\.json: expected a JSON object/.test(e.message));
+    assert.throws(
+      () => loadTokenizer(d),
+      (e: unknown) => e instanceof AhaError && /tokenizer_config\.json: expected a JSON object/.test(e.message),
+    );
   });
 
   test('an eos token missing from the vocabulary is AhaError', () => {
@@ -176,7 +197,10 @@ describe('loadTokenizer errors', () => {
     mkdirSync(d);
     copyFileSync(join(TOKENIZER_FIXTURES, 'char-default', 'tokenizer.json'), join(d, 'tokenizer.json'));
     writeFileSync(join(d, 'tokenizer_config.json'), JSON.stringify({ eos_token: '</s>' }));
-    assert.throws(() => loadTokenizer(d), (e: unknown) => e instanceof AhaError && /eos_token "<\/s>" is not in the tokenizer's vocabulary/.test(e.message));
+    assert.throws(
+      () => loadTokenizer(d),
+      (e: unknown) => e instanceof AhaError && /eos_token "<\/s>" is not in the tokenizer's vocabulary/.test(e.message),
+    );
   });
 
   test('a bad eos_token_id in generation_config.json is AhaError naming it', () => {
@@ -185,7 +209,10 @@ describe('loadTokenizer errors', () => {
     copyFileSync(join(TOKENIZER_FIXTURES, 'char-default', 'tokenizer.json'), join(d, 'tokenizer.json'));
     copyFileSync(join(TOKENIZER_FIXTURES, 'char-default', 'tokenizer_config.json'), join(d, 'tokenizer_config.json'));
     writeFileSync(join(d, 'generation_config.json'), JSON.stringify({ eos_token_id: ['2'] }));
-    assert.throws(() => loadTokenizer(d), (e: unknown) => e instanceof AhaError && /generation_config\.json: eos_token_id/.test(e.message));
+    assert.throws(
+      () => loadTokenizer(d),
+      (e: unknown) => e instanceof AhaError && /generation_config\.json: eos_token_id/.test(e.message),
+    );
   });
 });
 
@@ -217,17 +244,38 @@ describe('special-token precedence', () => {
 
   test('eos: config.json when generation_config.json does not set it (also inside text_config)', () => {
     const tc = { eos_token: '<|end_of_text|>' };
-    assert.deepEqual(resolveSpecialTokens({ tokenizerConfig: tc, config: { eos_token_id: [128001, 128009] }, generationConfig: { temperature: 0.6 } }, lookup).eosTokenIds, [128001, 128009]);
-    assert.deepEqual(resolveSpecialTokens({ tokenizerConfig: tc, config: { text_config: { eos_token_id: 128008 } } }, lookup).eosTokenIds, [128001, 128008]);
+    assert.deepEqual(
+      resolveSpecialTokens(
+        { tokenizerConfig: tc, config: { eos_token_id: [128001, 128009] }, generationConfig: { temperature: 0.6 } },
+        lookup,
+      ).eosTokenIds,
+      [128001, 128009],
+    );
+    assert.deepEqual(
+      resolveSpecialTokens({ tokenizerConfig: tc, config: { text_config: { eos_token_id: 128008 } } }, lookup)
+        .eosTokenIds,
+      [128001, 128008],
+    );
     assert.deepEqual(resolveSpecialTokens({ config: { eos_token_id: 128009 } }, lookup).eosTokenIds, [128009]);
   });
 
   test('bos/pad: tokenizer files win, an explicit null means none, model files only when the tokenizer is silent', () => {
     const cfg = { bos_token_id: 128000, pad_token_id: 7 };
-    assert.equal(resolveSpecialTokens({ tokenizerConfig: { bos_token: null }, config: cfg }, lookup).bosTokenId, undefined);
+    assert.equal(
+      resolveSpecialTokens({ tokenizerConfig: { bos_token: null }, config: cfg }, lookup).bosTokenId,
+      undefined,
+    );
     assert.equal(resolveSpecialTokens({ tokenizerConfig: {}, config: cfg }, lookup).bosTokenId, 128000);
-    assert.equal(resolveSpecialTokens({ tokenizerConfig: {}, config: cfg, generationConfig: { pad_token_id: 128001 } }, lookup).padTokenId, 128001);
-    assert.equal(resolveSpecialTokens({ tokenizerConfig: { pad_token: '<pad>' }, config: { pad_token_id: 128001 } }, lookup).padTokenId, 7);
+    assert.equal(
+      resolveSpecialTokens({ tokenizerConfig: {}, config: cfg, generationConfig: { pad_token_id: 128001 } }, lookup)
+        .padTokenId,
+      128001,
+    );
+    assert.equal(
+      resolveSpecialTokens({ tokenizerConfig: { pad_token: '<pad>' }, config: { pad_token_id: 128001 } }, lookup)
+        .padTokenId,
+      7,
+    );
   });
 
   test('special_tokens_map.json fills keys tokenizer_config.json lacks; AddedToken objects are read by content', () => {
@@ -247,7 +295,8 @@ describe('special-token precedence', () => {
   test('a real model directory: generation_config.json next to the char tokenizer', () => {
     const d = mkdtempSync(join(tmpdir(), 'aha-tok-gen-'));
     try {
-      for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(TOKENIZER_FIXTURES, 'char-default', f), join(d, f));
+      for (const f of ['tokenizer.json', 'tokenizer_config.json'])
+        copyFileSync(join(TOKENIZER_FIXTURES, 'char-default', f), join(d, f));
       writeFileSync(join(d, 'config.json'), JSON.stringify({ eos_token_id: 3, bos_token_id: 4 }));
       writeFileSync(join(d, 'generation_config.json'), JSON.stringify({ eos_token_id: [1, 5] }));
       const tok = loadTokenizer(d);

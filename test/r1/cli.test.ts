@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +24,8 @@ before(async () => {
 function aha(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...entry, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
@@ -34,25 +35,45 @@ function aha(args: string[]): Promise<{ code: number | null; stdout: string; std
 
 test('aha r1: a typo in the recipe or an unknown --stage is a one-line error, exit 1', async () => {
   const typo = join(dir, 'typo.yaml');
-  writeFileSync(typo, `base_model: ${base}\ntask: arithmetic\nstages:\n  cold_start_sft: {}\n  reasoning_rl_stage: {}\n`);
+  writeFileSync(
+    typo,
+    `base_model: ${base}\ntask: arithmetic\nstages:\n  cold_start_sft: {}\n  reasoning_rl_stage: {}\n`,
+  );
   const a = await aha(['r1', '--config', typo, '--out', join(dir, 'never')]);
   assert.equal(a.code, 1);
-  assert.equal(a.stderr.trim(), `aha: ${typo}: stages: unknown stage 'reasoning_rl_stage' (stages: cold_start_sft, reasoning_rl, rejection_sft, all_scenarios_rl)`);
+  assert.equal(
+    a.stderr.trim(),
+    `aha: ${typo}: stages: unknown stage 'reasoning_rl_stage' (stages: cold_start_sft, reasoning_rl, rejection_sft, all_scenarios_rl)`,
+  );
   const ok = join(dir, 'ok.yaml');
   writeFileSync(ok, `base_model: ${base}\ntask: arithmetic\nstages:\n  reasoning_rl: {}\n`);
   const b = await aha(['r1', '--config', ok, '--out', join(dir, 'never'), '--stage', 'sft']);
   assert.equal(b.code, 1);
-  assert.match(b.stderr.trim(), /^aha: --stage sft: unknown stage \(stages: cold_start_sft, reasoning_rl, rejection_sft, all_scenarios_rl\)$/);
+  assert.match(
+    b.stderr.trim(),
+    /^aha: --stage sft: unknown stage \(stages: cold_start_sft, reasoning_rl, rejection_sft, all_scenarios_rl\)$/,
+  );
   assert.equal(existsSync(join(dir, 'never')), false);
 });
 
 test('aha r1 runs a one-stage recipe and prints the per-stage table and a JSON line', async () => {
   const recipe = join(dir, 'rl.yaml');
-  writeFileSync(recipe, [
-    `base_model: ${base}`, 'task: arithmetic', 'task_options: { min_terms: 2, max_terms: 2, ops: "+" }', 'task_train_size: 20', 'max_new_tokens: 20',
-    'eval: { problems: 3, samples: 1 }', 'stages:', '  reasoning_rl:',
-    '    grpo: { num_generations: 2, max_completion_length: 20 }', '    training: { max_steps: 1, prompts_per_step: 2, learning_rate: 1.0e-4 }', '',
-  ].join('\n'));
+  writeFileSync(
+    recipe,
+    [
+      `base_model: ${base}`,
+      'task: arithmetic',
+      'task_options: { min_terms: 2, max_terms: 2, ops: "+" }',
+      'task_train_size: 20',
+      'max_new_tokens: 20',
+      'eval: { problems: 3, samples: 1 }',
+      'stages:',
+      '  reasoning_rl:',
+      '    grpo: { num_generations: 2, max_completion_length: 20 }',
+      '    training: { max_steps: 1, prompts_per_step: 2, learning_rate: 1.0e-4 }',
+      '',
+    ].join('\n'),
+  );
   const out = join(dir, 'run');
   const r = await aha(['r1', '--config', recipe, '--out', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
@@ -78,10 +99,32 @@ test('aha distill: teacher and student errors are one line, exit 1', async () =>
   const a = await aha(['distill', '--student', base, '--data', data, '--out', join(dir, 'd')]);
   assert.equal(a.code, 1);
   assert.match(a.stderr.trim(), /^aha: distill: give exactly one teacher/);
-  const b = await aha(['distill', '--teacher', base, '--student', join(dir, 'nope'), '--data', data, '--out', join(dir, 'd')]);
+  const b = await aha([
+    'distill',
+    '--teacher',
+    base,
+    '--student',
+    join(dir, 'nope'),
+    '--data',
+    data,
+    '--out',
+    join(dir, 'd'),
+  ]);
   assert.equal(b.code, 1);
   assert.match(b.stderr.trim(), /^aha: --student .*nope: no config\.json/);
-  const c = await aha(['distill', '--teacher', base, '--student', base, '--data', data, '--out', join(dir, 'd'), '--samples', 'x']);
+  const c = await aha([
+    'distill',
+    '--teacher',
+    base,
+    '--student',
+    base,
+    '--data',
+    data,
+    '--out',
+    join(dir, 'd'),
+    '--samples',
+    'x',
+  ]);
   assert.equal(c.code, 1);
   assert.match(c.stderr.trim(), /^aha: --samples must be a number/);
 });

@@ -16,7 +16,10 @@ import { freshTinyModel } from './tinyBase.ts';
 const root = mkdtempSync(join(tmpdir(), 'aha-distill-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-type Handler = (body: { messages: { content: string }[]; seed: number }, attempt: number) => { status: number; body: unknown };
+type Handler = (
+  body: { messages: { content: string }[]; seed: number },
+  attempt: number,
+) => { status: number; body: unknown };
 
 /** A stub chat-completions server; `handler` gets the request and its attempt number (per prompt and seed). */
 async function stubServer(handler: Handler) {
@@ -40,7 +43,11 @@ async function stubServer(handler: Handler) {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     questions,
-    close: () => new Promise<void>((ok) => { server.closeAllConnections(); server.close(() => ok()); }),
+    close: () =>
+      new Promise<void>((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
   };
 }
 
@@ -51,7 +58,17 @@ function solve(content: string) {
   return {
     status: 200,
     body: {
-      choices: [{ index: 0, message: { role: 'assistant', reasoning_content: `${m[1]}+${m[2]}\n=${sum}`, content: `The answer is ${sum}.` }, finish_reason: 'stop' }],
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: 'assistant',
+            reasoning_content: `${m[1]}+${m[2]}\n=${sum}`,
+            content: `The answer is ${sum}.`,
+          },
+          finish_reason: 'stop',
+        },
+      ],
       usage: { completion_tokens: 12 },
     },
   };
@@ -60,18 +77,34 @@ const overloaded = { status: 503, body: { error: 'overloaded' } };
 
 const questions = ['1+2', '3+4', '2+5', '6+1', '4+4', '2+2', '5+3', '1+1'];
 const dataFile = join(root, 'data.jsonl');
-writeFileSync(dataFile, questions.map((q) => JSON.stringify({ question: q, answer: String(eval(q)) })).join('\n') + '\n');
+writeFileSync(
+  dataFile,
+  questions.map((q) => JSON.stringify({ question: q, answer: String(eval(q)) })).join('\n') + '\n',
+);
 const student = freshTinyModel(join(root, 'student'));
 
 const common = {
-  student, data: { path: dataFile }, evalProblems: 2, prompt: 'r1-zero-short', samples: 2, maxNewTokens: 20, temperature: 0.6,
-  teacherModel: 'r1', teacherBackoffMs: 1, teacherConcurrency: 1, teacherMaxRetries: 2,
+  student,
+  data: { path: dataFile },
+  evalProblems: 2,
+  prompt: 'r1-zero-short',
+  samples: 2,
+  maxNewTokens: 20,
+  temperature: 0.6,
+  teacherModel: 'r1',
+  teacherBackoffMs: 1,
+  teacherConcurrency: 1,
+  teacherMaxRetries: 2,
   sft: { max_steps: 3, per_device_train_batch_size: 4, learning_rate: 1e-3, save_steps: 1 },
-  eval: { samples: 1, maxNewTokens: 20 }, log: () => {},
+  eval: { samples: 1, maxNewTokens: 20 },
+  log: () => {},
 };
 
 test('traces are adapted to the student prompt', () => {
-  assert.equal(adaptTrace('<think>\nx\n</think>\n\nThe answer is 1.', 'User: 1. Assistant:'), ' <think>\nx\n</think>\n\nThe answer is 1.');
+  assert.equal(
+    adaptTrace('<think>\nx\n</think>\n\nThe answer is 1.', 'User: 1. Assistant:'),
+    ' <think>\nx\n</think>\n\nThe answer is 1.',
+  );
   assert.equal(adaptTrace('<think>\nx\n</think>\nok', '<|Assistant|><think>\n'), 'x\n</think>\nok');
   assert.equal(adaptTrace('<think>x</think>', [{ role: 'user', content: 'q' }]), '<think>x</think>');
 });
@@ -85,9 +118,15 @@ test('a teacher server that errors then answers is retried; the student is fine-
     assert.equal(r.teacher_error, null);
     // 6 training prompts x 2 samples, each retried once; then the teacher's evaluation (2 problems x 1).
     assert.equal(srv.questions.length, 2 * (6 * 2) + 2 * 2);
-    assert.ok(srv.questions.every((q) => /^\d\+\d$/.test(q)), 'the teacher is asked the bare question (and the math instruction)');
+    assert.ok(
+      srv.questions.every((q) => /^\d\+\d$/.test(q)),
+      'the teacher is asked the bare question (and the math instruction)',
+    );
     // Both samples of a prompt are the same text: one kept per prompt, one duplicate.
-    assert.deepEqual({ samples: r.data!.samples, kept: r.data!.kept, duplicates: r.data!.duplicates, incorrect: r.data!.incorrect }, { samples: 12, kept: 6, duplicates: 6, incorrect: 0 });
+    assert.deepEqual(
+      { samples: r.data!.samples, kept: r.data!.kept, duplicates: r.data!.duplicates, incorrect: r.data!.incorrect },
+      { samples: 12, kept: 6, duplicates: 6, incorrect: 0 },
+    );
     const line = JSON.parse(readFileSync(join(out, 'teacher', 'data.jsonl'), 'utf8').split('\n')[0]);
     assert.match(line.prompt, /^User: \d\+\d\. Assistant:$/);
     assert.match(line.completion, /^ <think>\n\d\+\d\n=\d+\n<\/think>\n\nThe answer is \d+\.$/);
@@ -113,14 +152,19 @@ test('a teacher server that errors then answers is retried; the student is fine-
 
 test('a teacher that keeps failing is reported, the traces gathered are kept, and a rerun asks only for the rest', async () => {
   // 4+4 is the 5th question; with concurrency 1 the prompts before it are done when it fails for good.
-  const dead = await stubServer((body) => (body.messages[0].content.startsWith('4+4') ? overloaded : solve(body.messages[0].content)));
+  const dead = await stubServer((body) =>
+    body.messages[0].content.startsWith('4+4') ? overloaded : solve(body.messages[0].content),
+  );
   const out = join(root, 'failing');
   let done = 0;
   try {
     await assert.rejects(
       runDistill({ ...common, out, teacherBaseUrl: dead.url, data: { path: dataFile }, evalProblems: 1 }),
       (e: unknown) => {
-        const m = e instanceof AhaError ? /sampling failed after (\d+) of 7 prompts \((\d+) samples kept/.exec(e.message) : null;
+        const m =
+          e instanceof AhaError
+            ? /sampling failed after (\d+) of 7 prompts \((\d+) samples kept/.exec(e.message)
+            : null;
         if (!m || !/failed after 3 attempts; last error: HTTP 503/.test((e as Error).message)) return false;
         done = Number(m[1]);
         return Number(m[2]) === 2 * done;
@@ -131,7 +175,10 @@ test('a teacher that keeps failing is reported, the traces gathered are kept, an
     assert.equal(report.status, 'teacher_failed');
     assert.match(report.teacher_error!, /HTTP 503/);
     assert.equal(report.data!.samples, 2 * done);
-    const kept = readFileSync(join(out, 'teacher', 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const kept = readFileSync(join(out, 'teacher', 'samples.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(kept.length, 2 * done);
     assert.equal(existsSync(join(out, 'sft')), false, 'no training on a failed teacher');
   } finally {
@@ -139,7 +186,14 @@ test('a teacher that keeps failing is reported, the traces gathered are kept, an
   }
   const healthy = await stubServer((body) => solve(body.messages[0].content));
   try {
-    const r = await runDistill({ ...common, out, teacherBaseUrl: healthy.url, data: { path: dataFile }, evalProblems: 1, evalTeacher: false });
+    const r = await runDistill({
+      ...common,
+      out,
+      teacherBaseUrl: healthy.url,
+      data: { path: dataFile },
+      evalProblems: 1,
+      evalTeacher: false,
+    });
     assert.equal(r.status, 'complete');
     // Only the prompts still missing were asked (2 samples each).
     assert.equal(healthy.questions.length, 2 * (7 - done));
@@ -151,7 +205,13 @@ test('a teacher that keeps failing is reported, the traces gathered are kept, an
 
 test('bad invocations fail before anything is asked', async () => {
   await assert.rejects(runDistill({ ...common, out: join(root, 'x') } as never), /give exactly one teacher/);
-  await assert.rejects(runDistill({ ...common, out: join(root, 'x'), teacherBaseUrl: 'http://127.0.0.1:1', teacherModel: undefined }), /needs --teacher-model/);
-  await assert.rejects(runDistill({ ...common, out: join(root, 'x'), teacher: join(root, 'nope') }), /--teacher .*nope: no config\.json/);
+  await assert.rejects(
+    runDistill({ ...common, out: join(root, 'x'), teacherBaseUrl: 'http://127.0.0.1:1', teacherModel: undefined }),
+    /needs --teacher-model/,
+  );
+  await assert.rejects(
+    runDistill({ ...common, out: join(root, 'x'), teacher: join(root, 'nope') }),
+    /--teacher .*nope: no config\.json/,
+  );
   assert.equal(existsSync(join(root, 'x')), false);
 });

@@ -1,13 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  applyFilters, buildFilters, codeBlockFilter, lengthFilter, longParagraphFilter, missingSummaryFilter, mixedLanguageFilter, repetitionFilter,
+  applyFilters,
+  buildFilters,
+  codeBlockFilter,
+  lengthFilter,
+  longParagraphFilter,
+  missingSummaryFilter,
+  mixedLanguageFilter,
+  repetitionFilter,
   shortReasoningFilter,
 } from '../../src/r1/filters.ts';
 import { AhaError } from '../../src/errors.ts';
 
 const readable = '<think>\nFirst add 7 and 8 to get 15.\nThen subtract 9: 6.\n</think>\nThe answer is 6.';
-const keep = (f: { test: (s: { completion: string; tokens?: number | null }) => { keep: boolean; reason: string | null } }, completion: string, tokens?: number) => f.test({ completion, tokens });
+const keep = (
+  f: { test: (s: { completion: string; tokens?: number | null }) => { keep: boolean; reason: string | null } },
+  completion: string,
+  tokens?: number,
+) => f.test({ completion, tokens });
 
 test('mixed language: drops a chain of thought below the threshold, keeps pure and math-only ones', () => {
   const f = mixedLanguageFilter({ target: 'en', threshold: 0.9 });
@@ -30,7 +41,10 @@ test('long paragraphs: any paragraph over the limit drops the sample', () => {
   assert.equal(v.keep, false);
   assert.match(v.reason!, /paragraph of 99 characters \(over 50\)/);
   // The same words split by blank lines pass.
-  assert.equal(keep(f, `<think>\n${'word '.repeat(8)}\n\n${'word '.repeat(8)}\n\n${'word '.repeat(4)}\n</think>\nok`).keep, true);
+  assert.equal(
+    keep(f, `<think>\n${'word '.repeat(8)}\n\n${'word '.repeat(8)}\n\n${'word '.repeat(4)}\n</think>\nok`).keep,
+    true,
+  );
   assert.throws(() => longParagraphFilter({ maxChars: 0 }), AhaError);
 });
 
@@ -38,7 +52,10 @@ test('code blocks: a ``` or ~~~ fence drops, inline backticks do not', () => {
   const f = codeBlockFilter();
   assert.equal(keep(f, readable).keep, true);
   assert.equal(keep(f, '<think>use `x` here</think> ok').keep, true);
-  assert.deepEqual(keep(f, '<think>\n```python\nprint(1)\n```\n</think> ok'), { keep: false, reason: 'contains a code block (``` fence)' });
+  assert.deepEqual(keep(f, '<think>\n```python\nprint(1)\n```\n</think> ok'), {
+    keep: false,
+    reason: 'contains a code block (``` fence)',
+  });
   assert.equal(keep(f, 'text\n  ~~~\ncode\n~~~').keep, false);
 });
 
@@ -61,8 +78,17 @@ test('length bounds: characters and tokens, both ends inclusive; tokens counted 
 test('repetition: a repeated line, a repeated n-gram, or a back-to-back loop drops; ordinary reasoning is kept', () => {
   const f = repetitionFilter();
   assert.equal(keep(f, readable).keep, true);
-  assert.equal(keep(f, '<think>\n7+8+6-9+4\n=15+6-9+4\n=21-9+4\n=12+4\n=16\nlet me check: 7+8=15, 15+6=21, 21-9=12, 12+4=16. ok.\n</think> <answer>16</answer>').keep, true);
-  const lines = keep(f, '<think>\nwait, let me redo it.\nwait, let me redo it.\nwait, let me redo it.\nwait, let me redo it.\n</think> x');
+  assert.equal(
+    keep(
+      f,
+      '<think>\n7+8+6-9+4\n=15+6-9+4\n=21-9+4\n=12+4\n=16\nlet me check: 7+8=15, 15+6=21, 21-9=12, 12+4=16. ok.\n</think> <answer>16</answer>',
+    ).keep,
+    true,
+  );
+  const lines = keep(
+    f,
+    '<think>\nwait, let me redo it.\nwait, let me redo it.\nwait, let me redo it.\nwait, let me redo it.\n</think> x',
+  );
   assert.equal(lines.keep, false);
   assert.match(lines.reason!, /the line "wait, let me redo it\." repeats 4 times/);
   const grams = keep(f, `<think>${'so the next value is one more than before '.repeat(4)}</think> x`);
@@ -78,7 +104,10 @@ test('repetition: a repeated line, a repeated n-gram, or a back-to-back loop dro
 test('short reasoning: a chain of thought with fewer lines than the minimum drops, even with a right answer', () => {
   const f = shortReasoningFilter({ minLines: 4 });
   assert.equal(keep(f, ' <think>\n7+8-9\n=15-9\n=6\nthe answer is 6.\n</think>\nthe answer is 6.').keep, true);
-  assert.deepEqual(keep(f, ' <think>\n7+8-9\n\n</think>\nthe answer is 6.'), { keep: false, reason: 'a chain of thought of 1 line (under 4)' });
+  assert.deepEqual(keep(f, ' <think>\n7+8-9\n\n</think>\nthe answer is 6.'), {
+    keep: false,
+    reason: 'a chain of thought of 1 line (under 4)',
+  });
   assert.equal(keep(f, '<think>a\nb\nc</think> x').reason, 'a chain of thought of 3 lines (under 4)');
   assert.throws(() => shortReasoningFilter({ minLines: 0 }), AhaError);
 });
@@ -90,20 +119,44 @@ test('missing summary: no </think>, nothing after it, or no answer in it drops',
   assert.deepEqual(keep(f, '<think>still thinking'), { keep: false, reason: 'no </think>: the reasoning never ends' });
   assert.deepEqual(keep(f, '<think>done</think>  \n'), { keep: false, reason: 'nothing after </think>' });
   assert.deepEqual(keep(f, '<think>done</think> <answer></answer>'), { keep: false, reason: 'nothing after </think>' });
-  assert.deepEqual(keep(f, '<think>done</think> I hope this helps.'), { keep: false, reason: 'the summary states no answer' });
-  assert.equal(keep(missingSummaryFilter({ requireAnswer: false }), '<think>done</think> I hope this helps.').keep, true);
+  assert.deepEqual(keep(f, '<think>done</think> I hope this helps.'), {
+    keep: false,
+    reason: 'the summary states no answer',
+  });
+  assert.equal(
+    keep(missingSummaryFilter({ requireAnswer: false }), '<think>done</think> I hope this helps.').keep,
+    true,
+  );
 });
 
 test('applyFilters reports the first filter that drops; buildFilters follows the config', () => {
-  const filters = buildFilters({ language_threshold: 0.9, max_paragraph_chars: 100, min_chars: 10 }, { language: 'en' });
-  assert.deepEqual(filters.map((f) => f.name), ['mixed_language', 'long_paragraph', 'code_block', 'length', 'repetition', 'missing_summary']);
-  assert.deepEqual(buildFilters({ min_reasoning_lines: 2 }).map((f) => f.name), ['mixed_language', 'long_paragraph', 'code_block', 'short_reasoning', 'repetition', 'missing_summary']);
+  const filters = buildFilters(
+    { language_threshold: 0.9, max_paragraph_chars: 100, min_chars: 10 },
+    { language: 'en' },
+  );
+  assert.deepEqual(
+    filters.map((f) => f.name),
+    ['mixed_language', 'long_paragraph', 'code_block', 'length', 'repetition', 'missing_summary'],
+  );
+  assert.deepEqual(
+    buildFilters({ min_reasoning_lines: 2 }).map((f) => f.name),
+    ['mixed_language', 'long_paragraph', 'code_block', 'short_reasoning', 'repetition', 'missing_summary'],
+  );
   assert.deepEqual(applyFilters(filters, { completion: readable }), { keep: true, reason: null, filter: null });
   // Mixed language and a code block: mixed_language comes first.
   const both = applyFilters(filters, { completion: '<think>我们 我们 ok\n```\nx\n```\n</think> The answer is 1.' });
   assert.equal(both.filter, 'mixed_language');
-  assert.equal(applyFilters(filters, { completion: '<think>ok\n```\nx\n```\n</think> The answer is 1.' }).filter, 'code_block');
-  const off = buildFilters({ language_threshold: 0, max_paragraph_chars: null, drop_code_blocks: false, drop_repetition: false, require_summary: false });
+  assert.equal(
+    applyFilters(filters, { completion: '<think>ok\n```\nx\n```\n</think> The answer is 1.' }).filter,
+    'code_block',
+  );
+  const off = buildFilters({
+    language_threshold: 0,
+    max_paragraph_chars: null,
+    drop_code_blocks: false,
+    drop_repetition: false,
+    require_summary: false,
+  });
   assert.deepEqual(off, []);
   assert.throws(() => buildFilters({ drop_code_block: true } as never), /drop_code_block/);
 });

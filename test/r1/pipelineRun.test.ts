@@ -19,7 +19,14 @@ before(async () => {
   base = await buildTinyBase(join(root, 'base'));
 });
 
-const sft = { learning_rate: 1e-3, max_steps: 3, per_device_train_batch_size: 4, save_steps: 1, logging_steps: 1, save_total_limit: 2 };
+const sft = {
+  learning_rate: 1e-3,
+  max_steps: 3,
+  per_device_train_batch_size: 4,
+  save_steps: 1,
+  logging_steps: 1,
+  save_total_limit: 2,
+};
 const rl = (steps: number) => ({
   grpo: { num_generations: 2, max_completion_length: 24, beta: 0 },
   training: { learning_rate: 1e-3, max_steps: steps, prompts_per_step: 2, save_steps: 1, sample_log_steps: 0 },
@@ -27,12 +34,24 @@ const rl = (steps: number) => ({
 
 function recipe(extra: Partial<PipelineRecipeInput['stages']> = {}): PipelineRecipeInput {
   return {
-    base_model: base, task: 'arithmetic', task_options: EASY_TASK_OPTIONS, task_train_size: 40, max_new_tokens: 24,
+    base_model: base,
+    task: 'arithmetic',
+    task_options: EASY_TASK_OPTIONS,
+    task_train_size: 40,
+    max_new_tokens: 24,
     eval: { problems: 6, samples: 1 },
     stages: {
       cold_start_sft: { prompts: 12, samples_per_prompt: 2, temperature: 0.6, sft },
       reasoning_rl: rl(3),
-      rejection_sft: { prompts: 12, samples_per_prompt: 2, max_per_prompt: 2, temperature: 0.6, sft, non_reasoning_data: join(root, 'chat.jsonl'), non_reasoning_ratio: 0.2 },
+      rejection_sft: {
+        prompts: 12,
+        samples_per_prompt: 2,
+        max_per_prompt: 2,
+        temperature: 0.6,
+        sft,
+        non_reasoning_data: join(root, 'chat.jsonl'),
+        non_reasoning_ratio: 0.2,
+      },
       all_scenarios_rl: {
         ...rl(2),
         general_dataset: { path: join(root, 'general.jsonl') },
@@ -44,9 +63,20 @@ function recipe(extra: Partial<PipelineRecipeInput['stages']> = {}): PipelineRec
 }
 
 test('all four stages: cold-start data, RL with three rewards, rejection sampling + SFT of the base, all-scenario RL; stopped inside RL, resumed', async () => {
-  writeFileSync(join(root, 'chat.jsonl'), Array.from({ length: 6 }, (_, i) => JSON.stringify({ prompt: `User: hi ${i}. Assistant:`, completion: ' hello.' })).join('\n') + '\n');
-  writeFileSync(join(root, 'general.jsonl'), ['say hi', 'say bye'].map((q) => JSON.stringify({ question: q })).join('\n') + '\n');
-  writeFileSync(join(root, 'brevity.ts'), 'export const brevity = (c: string, ex: { kind?: string }) => { if (ex.kind !== "general") throw new Error("scored a reasoning row"); return c.length < 10 ? 1 : 0; };\n');
+  writeFileSync(
+    join(root, 'chat.jsonl'),
+    Array.from({ length: 6 }, (_, i) =>
+      JSON.stringify({ prompt: `User: hi ${i}. Assistant:`, completion: ' hello.' }),
+    ).join('\n') + '\n',
+  );
+  writeFileSync(
+    join(root, 'general.jsonl'),
+    ['say hi', 'say bye'].map((q) => JSON.stringify({ question: q })).join('\n') + '\n',
+  );
+  writeFileSync(
+    join(root, 'brevity.ts'),
+    'export const brevity = (c: string, ex: { kind?: string }) => { if (ex.kind !== "general") throw new Error("scored a reasoning row"); return c.length < 10 ? 1 : 0; };\n',
+  );
   const out = join(root, 'run');
   const lines: string[] = [];
   const log = (l: string) => void lines.push(l);
@@ -54,12 +84,29 @@ test('all four stages: cold-start data, RL with three rewards, rejection samplin
   // Stop the run inside reasoning_rl: the accuracy reward's verifier aborts while step 2 is being scored.
   const ac = new AbortController();
   let verifications = 0;
-  const stopInRl: StageRunner = (ctx) => DEFAULT_STAGE_RUNNERS.reasoning_rl({
-    ...ctx, signal: ac.signal, data: { ...ctx.data, verify: (c, p) => { if (++verifications === 5) ac.abort(); return ctx.data.verify(c, p); } },
+  const stopInRl: StageRunner = (ctx) =>
+    DEFAULT_STAGE_RUNNERS.reasoning_rl({
+      ...ctx,
+      signal: ac.signal,
+      data: {
+        ...ctx.data,
+        verify: (c, p) => {
+          if (++verifications === 5) ac.abort();
+          return ctx.data.verify(c, p);
+        },
+      },
+    });
+  const first = await runR1Pipeline(recipe(), {
+    outDir: out,
+    signal: ac.signal,
+    log,
+    runners: { reasoning_rl: stopInRl },
   });
-  const first = await runR1Pipeline(recipe(), { outDir: out, signal: ac.signal, log, runners: { reasoning_rl: stopInRl } });
   assert.equal(first.interrupted, true);
-  assert.deepEqual(first.stages.map((s) => s.status), ['done', 'interrupted', 'not_run', 'not_run']);
+  assert.deepEqual(
+    first.stages.map((s) => s.status),
+    ['done', 'interrupted', 'not_run', 'not_run'],
+  );
   const rlDir = join(out, 'reasoning_rl', 'grpo');
   assert.ok(existsSync(join(rlDir, 'checkpoint-1')), 'step 1 was saved');
   assert.equal(readStageMarker(out, 'reasoning_rl'), null);
@@ -70,7 +117,10 @@ test('all four stages: cold-start data, RL with three rewards, rejection samplin
   assert.ok(cs.counts.kept > 0 && cs.counts.incorrect > 0, JSON.stringify(cs.counts));
   const coldLine = JSON.parse(readFileSync(join(out, 'cold_start_sft', 'data.jsonl'), 'utf8').split('\n')[0]);
   assert.match(coldLine.completion, /^ <think>\n[\s\S]+\n<\/think>\nThe answer is \d+\.$/);
-  assert.equal(JSON.parse(readFileSync(join(out, 'cold_start_sft', 'sft', 'config.json'), 'utf8')).model, resolve(base));
+  assert.equal(
+    JSON.parse(readFileSync(join(out, 'cold_start_sft', 'sft', 'config.json'), 'utf8')).model,
+    resolve(base),
+  );
   const csMarker = readStageMarker(out, 'cold_start_sft')!;
   assert.equal(csMarker.checkpoint, join('cold_start_sft', 'sft', 'final'));
   const csDoneAt = statSync(join(out, 'cold_start_sft', 'stage_done.json')).mtimeMs;
@@ -78,12 +128,25 @@ test('all four stages: cold-start data, RL with three rewards, rejection samplin
   // Resume: cold start untouched, RL continues from its checkpoint to step 3, then the rest.
   const r = await runR1Pipeline(recipe(), { outDir: out, resume: true, log });
   assert.equal(r.interrupted, false);
-  assert.deepEqual(r.stages.map((s) => s.status), ['skipped', 'done', 'done', 'done']);
+  assert.deepEqual(
+    r.stages.map((s) => s.status),
+    ['skipped', 'done', 'done', 'done'],
+  );
   assert.equal(statSync(join(out, 'cold_start_sft', 'stage_done.json')).mtimeMs, csDoneAt);
-  const metrics = readFileSync(join(rlDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(metrics.map((m) => m.step), [1, 2, 3], 'the abandoned step 2 is redone once');
+  const metrics = readFileSync(join(rlDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    metrics.map((m) => m.step),
+    [1, 2, 3],
+    'the abandoned step 2 is redone once',
+  );
   assert.deepEqual(Object.keys(metrics[0].rewards), ['accuracy', 'format', 'language']);
-  assert.equal(JSON.parse(readFileSync(join(rlDir, 'recipe.json'), 'utf8')).model, resolve(out, 'cold_start_sft', 'sft', 'final'));
+  assert.equal(
+    JSON.parse(readFileSync(join(rlDir, 'recipe.json'), 'utf8')).model,
+    resolve(out, 'cold_start_sft', 'sft', 'final'),
+  );
 
   // Rejection sampling from the RL checkpoint, SFT from the base, non-reasoning lines mixed in.
   const rej = JSON.parse(readFileSync(join(out, 'rejection_sft', 'report.json'), 'utf8'));
@@ -95,10 +158,19 @@ test('all four stages: cold-start data, RL with three rewards, rejection samplin
   assert.equal(JSON.parse(readFileSync(join(out, 'rejection_sft', 'sft', 'config.json'), 'utf8')).model, resolve(base));
 
   // Stage 4: reasoning rows get rule rewards, general rows the module reward only (it throws on reasoning rows).
-  const allMetrics = readFileSync(join(out, 'all_scenarios_rl', 'grpo', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const allMetrics = readFileSync(join(out, 'all_scenarios_rl', 'grpo', 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.deepEqual(Object.keys(allMetrics[0].rewards), ['accuracy', 'format', 'language', 'brevity']);
-  assert.ok(allMetrics.every((m) => m.reward_errors === 0), 'the module reward never saw a reasoning row');
-  assert.equal(JSON.parse(readFileSync(join(out, 'all_scenarios_rl', 'grpo', 'recipe.json'), 'utf8')).model, resolve(out, 'rejection_sft', 'sft', 'final'));
+  assert.ok(
+    allMetrics.every((m) => m.reward_errors === 0),
+    'the module reward never saw a reasoning row',
+  );
+  assert.equal(
+    JSON.parse(readFileSync(join(out, 'all_scenarios_rl', 'grpo', 'recipe.json'), 'utf8')).model,
+    resolve(out, 'rejection_sft', 'sft', 'final'),
+  );
 
   // Every stage evaluated on the same held-out problems.
   for (const s of r.stages) {

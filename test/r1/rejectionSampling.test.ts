@@ -4,8 +4,14 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'n
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import {
-  answerVerifier, finalAnswer, mixNonReasoning, readGatheredSamples, runRejectionSampling, sftRecordOf,
-  type ReasoningProblem, type RejectionSamplingReport,
+  answerVerifier,
+  finalAnswer,
+  mixNonReasoning,
+  readGatheredSamples,
+  runRejectionSampling,
+  sftRecordOf,
+  type ReasoningProblem,
+  type RejectionSamplingReport,
 } from '../../src/r1/rejectionSampling.ts';
 import { buildFilters } from '../../src/r1/filters.ts';
 import { AhaError } from '../../src/errors.ts';
@@ -14,7 +20,12 @@ import { FakeGenerator } from './fakeGenerator.ts';
 const root = mkdtempSync(join(tmpdir(), 'aha-rs-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const problem = (id: string, answer: string): ReasoningProblem => ({ id, question: `q ${id}`, answer, prompt: `User: q ${id}. Assistant:` });
+const problem = (id: string, answer: string): ReasoningProblem => ({
+  id,
+  question: `q ${id}`,
+  answer,
+  prompt: `User: q ${id}. Assistant:`,
+});
 const problems = [problem('p1', '15'), problem('p2', '6'), problem('p3', '42')];
 const good = (reasoning: string, answer: string) => ` <think>\n${reasoning}\n</think>\nThe answer is ${answer}.`;
 
@@ -50,7 +61,10 @@ test('finalAnswer reads the summary after </think> only; the verifier compares w
   assert.equal(finalAnswer('no tags, the answer is \\boxed{1/2}'), '1/2');
   assert.equal(finalAnswer('<think>the answer is 3</think> I do not know'), null);
   assert.equal(await verify('<think>x</think> The answer is 0.5.', problem('a', '\\frac{1}{2}')), true);
-  assert.equal(await answerVerifier({ check: (a) => a === 'yes' })('<think>x</think> <answer>yes</answer>', problem('a', '?')), true);
+  assert.equal(
+    await answerVerifier({ check: (a) => a === 'yes' })('<think>x</think> <answer>yes</answer>', problem('a', '?')),
+    true,
+  );
 });
 
 test('rejection sampling keeps correct, readable, distinct samples up to the cap, mixes non-reasoning data, reports every drop', async () => {
@@ -58,29 +72,62 @@ test('rejection sampling keeps correct, readable, distinct samples up to the cap
   const pool = Array.from({ length: 5 }, (_, i) => ({ prompt: `chat ${i}`, completion: `reply ${i}` }));
   const gen = fake();
   const r = await runRejectionSampling({
-    generator: gen, checkpoint: 'runs/x/reasoning_rl/grpo/final', problems, verify, filters, sampling, maxPerPrompt: 2,
-    nonReasoning: { records: pool, ratio: 0.5 }, outDir: out,
+    generator: gen,
+    checkpoint: 'runs/x/reasoning_rl/grpo/final',
+    problems,
+    verify,
+    filters,
+    sampling,
+    maxPerPrompt: 2,
+    nonReasoning: { records: pool, ratio: 0.5 },
+    outDir: out,
   });
   assert.deepEqual(r.counts, {
-    samples: 12, incorrect: 3, duplicates: 1, over_cap: 1, kept: 3,
+    samples: 12,
+    incorrect: 3,
+    duplicates: 1,
+    over_cap: 1,
+    kept: 3,
     dropped: { mixed_language: 1, long_paragraph: 0, code_block: 1, repetition: 1, missing_summary: 1 },
-    prompts_with_data: 2, non_reasoning: 3, non_reasoning_wanted: 3, records: 6,
+    prompts_with_data: 2,
+    non_reasoning: 3,
+    non_reasoning_wanted: 3,
+    records: 6,
   });
-  assert.equal(r.counts.samples, r.counts.incorrect + r.counts.duplicates + r.counts.over_cap + r.counts.kept + Object.values(r.counts.dropped).reduce((a, b) => a + b, 0));
+  assert.equal(
+    r.counts.samples,
+    r.counts.incorrect +
+      r.counts.duplicates +
+      r.counts.over_cap +
+      r.counts.kept +
+      Object.values(r.counts.dropped).reduce((a, b) => a + b, 0),
+  );
   assert.deepEqual(r.per_prompt_kept, { p1: 2, p2: 0, p3: 1 });
   assert.deepEqual(r.prompt_ids, ['p1', 'p2', 'p3']);
   assert.equal(r.checkpoint, 'runs/x/reasoning_rl/grpo/final');
   assert.equal(r.generator, 'ckpt-7 (fake)');
   assert.equal(r.status, 'complete');
-  assert.deepEqual(r.settings.filters, ['mixed_language', 'long_paragraph', 'code_block', 'repetition', 'missing_summary']);
-
-  const lines = readFileSync(join(out, 'data.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.equal(lines.length, 6);
-  assert.deepEqual(lines.slice(0, 3).map((l) => [l.problem_id, l.sample, l.source, l.checkpoint]), [
-    ['p1', 0, 'rejection_sampling', 'runs/x/reasoning_rl/grpo/final'],
-    ['p1', 2, 'rejection_sampling', 'runs/x/reasoning_rl/grpo/final'],
-    ['p3', 0, 'rejection_sampling', 'runs/x/reasoning_rl/grpo/final'],
+  assert.deepEqual(r.settings.filters, [
+    'mixed_language',
+    'long_paragraph',
+    'code_block',
+    'repetition',
+    'missing_summary',
   ]);
+
+  const lines = readFileSync(join(out, 'data.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.equal(lines.length, 6);
+  assert.deepEqual(
+    lines.slice(0, 3).map((l) => [l.problem_id, l.sample, l.source, l.checkpoint]),
+    [
+      ['p1', 0, 'rejection_sampling', 'runs/x/reasoning_rl/grpo/final'],
+      ['p1', 2, 'rejection_sampling', 'runs/x/reasoning_rl/grpo/final'],
+      ['p3', 0, 'rejection_sampling', 'runs/x/reasoning_rl/grpo/final'],
+    ],
+  );
   assert.equal(lines[0].prompt, 'User: q p1. Assistant:');
   assert.equal(lines[0].completion, SCRIPT.p1[0]);
   assert.ok(lines.slice(3).every((l) => l.source === 'non_reasoning' && /^chat \d$/.test(l.prompt)));
@@ -91,13 +138,32 @@ test('rejection sampling keeps correct, readable, distinct samples up to the cap
 
   // A rerun samples nothing new and writes the same data.
   const again = fake();
-  const r2 = await runRejectionSampling({ generator: again, checkpoint: r.checkpoint, problems, verify, filters, sampling, maxPerPrompt: 2, nonReasoning: { records: pool, ratio: 0.5 }, outDir: out });
+  const r2 = await runRejectionSampling({
+    generator: again,
+    checkpoint: r.checkpoint,
+    problems,
+    verify,
+    filters,
+    sampling,
+    maxPerPrompt: 2,
+    nonReasoning: { records: pool, ratio: 0.5 },
+    outDir: out,
+  });
   assert.equal(again.calls.length, 0);
   assert.deepEqual(r2.counts, r.counts);
 });
 
 test('the cap and the mix ratio', async () => {
-  const r = await runRejectionSampling({ generator: fake(), checkpoint: 'c', problems, verify, filters, sampling, maxPerPrompt: 1, outDir: join(root, 'rs2') });
+  const r = await runRejectionSampling({
+    generator: fake(),
+    checkpoint: 'c',
+    problems,
+    verify,
+    filters,
+    sampling,
+    maxPerPrompt: 1,
+    outDir: join(root, 'rs2'),
+  });
   assert.equal(r.counts.kept, 2);
   assert.equal(r.counts.over_cap, 2);
   assert.equal(r.counts.non_reasoning, 0);
@@ -116,8 +182,20 @@ test('a generator that fails keeps the samples gathered; a rerun samples only th
   const out = join(root, 'rs3');
   const failing = new FakeGenerator((id, j) => SCRIPT[id][j], { failAfter: 2 });
   await assert.rejects(
-    runRejectionSampling({ generator: failing, checkpoint: 'c', problems, verify, filters, sampling, maxPerPrompt: 2, outDir: out }),
-    (e: unknown) => e instanceof AhaError && /sampling failed after 2 of 3 prompts \(8 samples kept/.test(e.message) && /server down at p3/.test(e.message),
+    runRejectionSampling({
+      generator: failing,
+      checkpoint: 'c',
+      problems,
+      verify,
+      filters,
+      sampling,
+      maxPerPrompt: 2,
+      outDir: out,
+    }),
+    (e: unknown) =>
+      e instanceof AhaError &&
+      /sampling failed after 2 of 3 prompts \(8 samples kept/.test(e.message) &&
+      /server down at p3/.test(e.message),
   );
   const partial = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as RejectionSamplingReport;
   assert.equal(partial.status, 'partial');
@@ -128,14 +206,33 @@ test('a generator that fails keeps the samples gathered; a rerun samples only th
   assert.deepEqual([...readGatheredSamples(join(out, 'samples.jsonl'), 4).keys()], ['p1', 'p2']);
 
   const rest = fake();
-  const r = await runRejectionSampling({ generator: rest, checkpoint: 'c', problems, verify, filters, sampling, maxPerPrompt: 2, outDir: out });
+  const r = await runRejectionSampling({
+    generator: rest,
+    checkpoint: 'c',
+    problems,
+    verify,
+    filters,
+    sampling,
+    maxPerPrompt: 2,
+    outDir: out,
+  });
   assert.deepEqual(rest.calls, [['p3']]);
   assert.equal(r.status, 'complete');
   assert.equal(r.counts.kept, 3);
 
   // allowPartial: the data of what was gathered, with the error reported.
   const out2 = join(root, 'rs4');
-  const r2 = await runRejectionSampling({ generator: new FakeGenerator((id, j) => SCRIPT[id][j], { failAfter: 1 }), checkpoint: 'c', problems, verify, filters, sampling, maxPerPrompt: 2, outDir: out2, allowPartial: true });
+  const r2 = await runRejectionSampling({
+    generator: new FakeGenerator((id, j) => SCRIPT[id][j], { failAfter: 1 }),
+    checkpoint: 'c',
+    problems,
+    verify,
+    filters,
+    sampling,
+    maxPerPrompt: 2,
+    outDir: out2,
+    allowPartial: true,
+  });
   assert.equal(r2.status, 'partial');
   assert.equal(r2.counts.kept, 2);
   assert.equal(readFileSync(join(out2, 'data.jsonl'), 'utf8').trim().split('\n').length, 2);
@@ -144,5 +241,11 @@ test('a generator that fails keeps the samples gathered; a rerun samples only th
 test('SFT records of chat prompts are conversational', () => {
   const p: ReasoningProblem = { ...problem('c1', '1'), sftPrompt: [{ role: 'user', content: 'q' }] };
   const rec = sftRecordOf({ problem: p, sample: 2, completion: 'x', tokens: 1 }, { source: 's' });
-  assert.deepEqual(rec, { prompt: [{ role: 'user', content: 'q' }], completion: [{ role: 'assistant', content: 'x' }], problem_id: 'c1', sample: 2, source: 's' });
+  assert.deepEqual(rec, {
+    prompt: [{ role: 'user', content: 'q' }],
+    completion: [{ role: 'assistant', content: 'x' }],
+    problem_id: 'c1',
+    sample: 2,
+    source: 's',
+  });
 });

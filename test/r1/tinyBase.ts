@@ -24,10 +24,23 @@ export const EASY_TASK_OPTIONS = { min_terms: 2, max_terms: 2, max_operand: 9, o
 export function freshTinyModel(dir: string, seed = 1, maxPositions = 128): string {
   mkdirSync(dir, { recursive: true });
   const cfg = join(dir, 'shape.json');
-  writeFileSync(cfg, JSON.stringify({
-    architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true, hidden_act: 'silu',
-    hidden_size: 48, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: maxPositions,
-  }));
+  writeFileSync(
+    cfg,
+    JSON.stringify({
+      architectures: ['Qwen2ForCausalLM'],
+      model_type: 'qwen2',
+      rope_theta: 10000,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: true,
+      hidden_act: 'silu',
+      hidden_size: 48,
+      intermediate_size: 96,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      max_position_embeddings: maxPositions,
+    }),
+  );
   const out = join(dir, 'init');
   initModel({ config: cfg, tokenizer: 'chars', alphabet: corpusAlphabet(arithmeticTask()), out, seed });
   return out;
@@ -44,11 +57,20 @@ export async function buildTinyBase(dir: string, steps = 300): Promise<string> {
   });
   const data = join(dir, 'base-data.jsonl');
   writeFileSync(data, lines.join('\n') + '\n');
-  const r = await sftTrain(resolveSftOptions({
-    cli: {
-      model: init, data, out: join(dir, 'base-sft'), max_steps: steps, per_device_train_batch_size: 16, learning_rate: 3e-3,
-      lr_scheduler_type: 'cosine', save_steps: 100_000, logging_steps: 100,
-    },
-  }));
+  const r = await sftTrain(
+    resolveSftOptions({
+      cli: {
+        model: init,
+        data,
+        out: join(dir, 'base-sft'),
+        max_steps: steps,
+        per_device_train_batch_size: 16,
+        learning_rate: 3e-3,
+        lr_scheduler_type: 'cosine',
+        save_steps: 100_000,
+        logging_steps: 100,
+      },
+    }),
+  );
   return r.finalDir!;
 }

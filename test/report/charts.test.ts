@@ -1,6 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { lineChartSpec, movingAverage, prefixSvgIds, renderLineChart, type LineChart } from '../../src/report/charts.ts';
+import {
+  lineChartSpec,
+  movingAverage,
+  prefixSvgIds,
+  renderLineChart,
+  type LineChart,
+} from '../../src/report/charts.ts';
 import { AhaError } from '../../src/errors.ts';
 
 describe('movingAverage', () => {
@@ -37,16 +43,37 @@ const chart: LineChart = {
   ],
 };
 
-type Rows = { step: number; series: string; value: number; smooth: number; lo?: number; hi?: number; emph: boolean; single: boolean }[];
+type Rows = {
+  step: number;
+  series: string;
+  value: number;
+  smooth: number;
+  lo?: number;
+  hi?: number;
+  emph: boolean;
+  single: boolean;
+}[];
 
 describe('lineChartSpec', () => {
   it('sorts points by step and smooths values and band with the same window', () => {
     const spec = lineChartSpec(chart, 2) as unknown as { data: { values: Rows }; layer: unknown[] };
     const rows = spec.data.values.filter((r) => r.series === 'reward (mean)');
-    assert.deepEqual(rows.map((r) => r.step), [1, 2, 3]);
-    assert.deepEqual(rows.map((r) => r.smooth), [1, 1.5, 2.5]);
-    assert.deepEqual(rows.map((r) => r.lo), [0, 0.5, 1.5]);
-    assert.deepEqual(rows.map((r) => r.hi), [2, 2.5, 3.5]);
+    assert.deepEqual(
+      rows.map((r) => r.step),
+      [1, 2, 3],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.smooth),
+      [1, 1.5, 2.5],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.lo),
+      [0, 0.5, 1.5],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.hi),
+      [2, 2.5, 3.5],
+    );
     const total = spec.data.values.filter((r) => r.series === 'total');
     assert.deepEqual(total, [{ step: 1, series: 'total', value: 5, smooth: 5, emph: true, single: true }]);
     // band, faint raw line, smoothed line, and a point layer for the one-point series
@@ -54,20 +81,51 @@ describe('lineChartSpec', () => {
   });
   it('does not smooth a series with less than half the points of the densest (eval loss every N steps)', () => {
     const loss: LineChart = {
-      id: 'loss', title: 'Loss', yTitle: 'loss',
+      id: 'loss',
+      title: 'Loss',
+      yTitle: 'loss',
       series: [
         { name: 'train', points: [1, 2, 3, 4, 5].map((step) => ({ step, value: step })) },
-        { name: 'eval', points: [{ step: 2, value: 10 }, { step: 4, value: 20 }] },
+        {
+          name: 'eval',
+          points: [
+            { step: 2, value: 10 },
+            { step: 4, value: 20 },
+          ],
+        },
       ],
     };
     const rows = (lineChartSpec(loss, 5) as unknown as { data: { values: Rows } }).data.values;
-    assert.deepEqual(rows.filter((r) => r.series === 'train').map((r) => r.smooth), [1, 1.5, 2, 2.5, 3]);
-    assert.deepEqual(rows.filter((r) => r.series === 'eval').map((r) => r.smooth), [10, 20]);
+    assert.deepEqual(
+      rows.filter((r) => r.series === 'train').map((r) => r.smooth),
+      [1, 1.5, 2, 2.5, 3],
+    );
+    assert.deepEqual(
+      rows.filter((r) => r.series === 'eval').map((r) => r.smooth),
+      [10, 20],
+    );
   });
   it('draws raw values only with smoothing 1 or a noSmoothing chart', () => {
     const one = lineChartSpec({ ...chart, series: [chart.series[0]] }, 1) as unknown as { layer: unknown[] };
     assert.equal(one.layer.length, 2); // band + line
-    const lr = lineChartSpec({ id: 'lr', title: 'LR', yTitle: 'lr', noSmoothing: true, series: [{ name: 'lr', points: [{ step: 1, value: 1e-6 }, { step: 2, value: 2e-6 }] }] }, 5) as unknown as { layer: unknown[]; title: { subtitle?: string[] } };
+    const lr = lineChartSpec(
+      {
+        id: 'lr',
+        title: 'LR',
+        yTitle: 'lr',
+        noSmoothing: true,
+        series: [
+          {
+            name: 'lr',
+            points: [
+              { step: 1, value: 1e-6 },
+              { step: 2, value: 2e-6 },
+            ],
+          },
+        ],
+      },
+      5,
+    ) as unknown as { layer: unknown[]; title: { subtitle?: string[] } };
     assert.equal(lr.layer.length, 1);
     assert.equal(lr.title.subtitle, undefined);
   });
@@ -78,7 +136,14 @@ describe('renderLineChart', () => {
     const svg = await renderLineChart(chart, 2);
     assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     assert.match(svg, /<\/svg>$/);
-    for (const text of ['Reward', 'step', 'reward per completion', 'reward (mean)', 'total', 'moving average of the last 2 values'])
+    for (const text of [
+      'Reward',
+      'step',
+      'reward per completion',
+      'reward (mean)',
+      'total',
+      'moving average of the last 2 values',
+    ])
       assert.ok(svg.includes(`>${text}`) || svg.includes(text), `missing text ${text}`);
     assert.ok((svg.match(/<path/g) ?? []).length >= 4, 'lines and band are paths');
     const width = Number(/width="(\d+)"/.exec(svg)?.[1]);
@@ -89,6 +154,9 @@ describe('renderLineChart', () => {
 describe('prefixSvgIds', () => {
   it('prefixes ids and their url(#...) references only', () => {
     const svg = '<svg><clipPath id="clip1"><rect/></clipPath><g clip-path="url(#clip1)" data-id="x"/></svg>';
-    assert.equal(prefixSvgIds(svg, 'kl-'), '<svg><clipPath id="kl-clip1"><rect/></clipPath><g clip-path="url(#kl-clip1)" data-id="x"/></svg>');
+    assert.equal(
+      prefixSvgIds(svg, 'kl-'),
+      '<svg><clipPath id="kl-clip1"><rect/></clipPath><g clip-path="url(#kl-clip1)" data-id="x"/></svg>',
+    );
   });
 });

@@ -20,7 +20,10 @@ function runDir(name: string, files: Record<string, (object | string)[]>): strin
 
 /** The inline chart ids of a report, in page order, and whether each holds an <svg>. */
 function inlineCharts(html: string): { id: string; hasSvg: boolean }[] {
-  return [...html.matchAll(/<div class="chart[^"]*" id="chart-([a-z-]+)">(<svg[^>]*>)?/g)].map((m) => ({ id: m[1], hasSvg: !!m[2] }));
+  return [...html.matchAll(/<div class="chart[^"]*" id="chart-([a-z-]+)">(<svg[^>]*>)?/g)].map((m) => ({
+    id: m[1],
+    hasSvg: !!m[2],
+  }));
 }
 
 // 20 RL steps with accuracy rising linearly (step/20) and "wait" spiking in the second half.
@@ -52,8 +55,20 @@ const rlMetrics = Array.from({ length: 20 }, (_, i) => {
 });
 
 const RL_CHARTS = [
-  'accuracy', 'reward', 'reward-components', 'completion-length', 'truncated', 'reflective-words', 'kl', 'entropy',
-  'clip-fraction', 'grad-norm', 'learning-rate', 'zero-variance-groups', 'throughput', 'step-time',
+  'accuracy',
+  'reward',
+  'reward-components',
+  'completion-length',
+  'truncated',
+  'reflective-words',
+  'kl',
+  'entropy',
+  'clip-fraction',
+  'grad-norm',
+  'learning-rate',
+  'zero-variance-groups',
+  'throughput',
+  'step-time',
 ];
 
 describe('writeTrainingReport: RL run', async () => {
@@ -66,7 +81,10 @@ describe('writeTrainingReport: RL run', async () => {
     'samples.jsonl': [1, 1, 10, 20].map((step, k) => ({
       step,
       prompt: `What is ${k} + 4? <b>bold</b>`,
-      completion: step === 20 ? '<think>4 + 4 = 9. Wait, that is wrong.</think><answer>8</answer><script>alert("x")</script>' : `<think>${k} + 4</think><answer>${k + 4}</answer>`,
+      completion:
+        step === 20
+          ? '<think>4 + 4 = 9. Wait, that is wrong.</think><answer>8</answer><script>alert("x")</script>'
+          : `<think>${k} + 4</think><answer>${k + 4}</answer>`,
       rewards: { accuracy: 1, format: 1 },
     })),
   });
@@ -77,7 +95,10 @@ describe('writeTrainingReport: RL run', async () => {
     assert.equal(r.html, resolve(dir, 'report.html'));
     assert.ok(html.startsWith('<!DOCTYPE html>'));
     const charts = inlineCharts(html);
-    assert.deepEqual(charts.map((c) => c.id), RL_CHARTS);
+    assert.deepEqual(
+      charts.map((c) => c.id),
+      RL_CHARTS,
+    );
     assert.ok(charts.every((c) => c.hasSvg));
     assert.equal((html.match(/<svg /g) ?? []).length, RL_CHARTS.length);
     assert.deepEqual(r.warnings, []);
@@ -88,18 +109,23 @@ describe('writeTrainingReport: RL run', async () => {
   });
 
   it('writes each chart as a standalone SVG in charts/', () => {
-    assert.deepEqual(r.charts, RL_CHARTS.map((id) => resolve(dir, 'charts', `${id}.svg`)));
+    assert.deepEqual(
+      r.charts,
+      RL_CHARTS.map((id) => resolve(dir, 'charts', `${id}.svg`)),
+    );
     for (const p of r.charts) {
       const svg = readFileSync(p, 'utf8');
       assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"[^]*<\/svg>$/);
     }
     const aha = readFileSync(join(dir, 'charts', 'reflective-words.svg'), 'utf8');
-    for (const label of ['wait', 'verify', 'check', 'total', 'occurrences per 1000 words', 'step']) assert.ok(aha.includes(`>${label}<`), label);
+    for (const label of ['wait', 'verify', 'check', 'total', 'occurrences per 1000 words', 'step'])
+      assert.ok(aha.includes(`>${label}<`), label);
     assert.ok(!aha.includes('>mistake<'), 'a word that is always 0 is left out');
   });
 
   it('shows the before/after eval numbers and their change', () => {
-    for (const n of ['0.125', '0.6875', '0.3125', '0.9375', '142.5', '371.3', '+0.5625', '+0.625', '+228.8']) assert.ok(html.includes(`>${n}</td>`), n);
+    for (const n of ['0.125', '0.6875', '0.3125', '0.9375', '142.5', '371.3', '+0.5625', '+0.625', '+228.8'])
+      assert.ok(html.includes(`>${n}</td>`), n);
   });
 
   it('summarizes start and end as the mean of the first and last 5 values', () => {
@@ -143,7 +169,10 @@ describe('writeTrainingReport: tolerance', () => {
     assert.match(r.warnings[1], /metrics\.jsonl:4: skipped, field "step" missing/);
     assert.match(r.warnings[2], /metrics\.jsonl:5: skipped, not a JSON object/);
     const html = readFileSync(r.html, 'utf8');
-    assert.deepEqual(inlineCharts(html).map((c) => c.id), ['accuracy', 'kl']);
+    assert.deepEqual(
+      inlineCharts(html).map((c) => c.id),
+      ['accuracy', 'kl'],
+    );
     assert.ok(html.includes('metrics.jsonl:3: skipped malformed JSON'));
     assert.match(html, /duration not logged/);
     assert.ok(!html.includes('<h2>Evaluation'));
@@ -153,20 +182,43 @@ describe('writeTrainingReport: tolerance', () => {
 
   it('merges records of the same step, later values winning with a warning (resumed run), sorted by step', () => {
     const dir = runDir('resumed', {
-      'metrics.jsonl': [{ step: 1, kl: 1 }, { step: 2, kl: 2 }, { step: 3, kl: 3 }, { step: 2, kl: 20 }, { step: 3, kl: 30, entropy: 0.5 }, { step: 3, eval_loss: 4 }],
+      'metrics.jsonl': [
+        { step: 1, kl: 1 },
+        { step: 2, kl: 2 },
+        { step: 3, kl: 3 },
+        { step: 2, kl: 20 },
+        { step: 3, kl: 30, entropy: 0.5 },
+        { step: 3, eval_loss: 4 },
+      ],
     });
     const run = loadTrainingRun(dir);
-    assert.deepEqual(run.metrics.map((m) => m.value), [{ step: 1, kl: 1 }, { step: 2, kl: 20 }, { step: 3, kl: 30, entropy: 0.5, eval_loss: 4 }]);
+    assert.deepEqual(
+      run.metrics.map((m) => m.value),
+      [
+        { step: 1, kl: 1 },
+        { step: 2, kl: 20 },
+        { step: 3, kl: 30, entropy: 0.5, eval_loss: 4 },
+      ],
+    );
     assert.equal(run.warnings.length, 1);
     assert.match(run.warnings[0], /metrics\.jsonl: 2 step\(s\) logged twice with different values/);
   });
 
   it('fails with an AhaError naming the file when nothing is usable or the run is missing', async () => {
     const empty = runDir('empty', { 'metrics.jsonl': ['{oops', { loss: 1 }] });
-    await assert.rejects(writeTrainingReport(empty), (e: Error) => e instanceof AhaError && /empty[\\/]metrics\.jsonl: no metrics records/.test(e.message));
-    await assert.rejects(writeTrainingReport(join(root, 'nope')), (e: Error) => e instanceof AhaError && /nope: run directory not found/.test(e.message));
+    await assert.rejects(
+      writeTrainingReport(empty),
+      (e: Error) => e instanceof AhaError && /empty[\\/]metrics\.jsonl: no metrics records/.test(e.message),
+    );
+    await assert.rejects(
+      writeTrainingReport(join(root, 'nope')),
+      (e: Error) => e instanceof AhaError && /nope: run directory not found/.test(e.message),
+    );
     const noMetrics = runDir('no-metrics', { 'eval.jsonl': [{ stage: 'before' }] });
-    await assert.rejects(writeTrainingReport(noMetrics), (e: Error) => e instanceof AhaError && /metrics\.jsonl: file not found/.test(e.message));
+    await assert.rejects(
+      writeTrainingReport(noMetrics),
+      (e: Error) => e instanceof AhaError && /metrics\.jsonl: file not found/.test(e.message),
+    );
     await assert.rejects(writeTrainingReport(noMetrics, { smoothing: 0 }), /smoothing must be an integer >= 1/);
   });
 });
@@ -176,7 +228,15 @@ describe('writeTrainingReport: SFT run', () => {
     // As src/sft/trainer.ts logs: a training record per logging step, evaluation on its own line of the same step.
     const lines: object[] = [{ step: 0, epoch: 0, eval_loss: 3.5, eval_tokens: 900 }];
     for (let k = 1; k <= 12; k++) {
-      lines.push({ step: 10 * k, epoch: k / 12, loss: 3 / k, lr: 2e-5, grad_norm: 0.8, tokens_per_second: 5000, num_tokens: 1000 * k });
+      lines.push({
+        step: 10 * k,
+        epoch: k / 12,
+        loss: 3 / k,
+        lr: 2e-5,
+        grad_norm: 0.8,
+        tokens_per_second: 5000,
+        num_tokens: 1000 * k,
+      });
       if (k % 4 === 0) lines.push({ step: 10 * k, epoch: k / 12, eval_loss: 3.2 / k, eval_tokens: 900 });
     }
     const dir = runDir('sft', { 'metrics.jsonl': lines });
@@ -185,7 +245,10 @@ describe('writeTrainingReport: SFT run', () => {
     assert.equal(r.html, out);
     assert.ok(!existsSync(join(dir, 'report.html')));
     const html = readFileSync(out, 'utf8');
-    assert.deepEqual(inlineCharts(html).map((c) => c.id), ['loss', 'grad-norm', 'learning-rate', 'throughput']);
+    assert.deepEqual(
+      inlineCharts(html).map((c) => c.id),
+      ['loss', 'grad-norm', 'learning-rate', 'throughput'],
+    );
     assert.match(html, /<title>SFT &lt;warm-up&gt;<\/title>/);
     assert.match(html, /SFT run · 13 steps logged \(step 0 to 120\)/);
     assert.deepEqual(r.warnings, []);
@@ -195,11 +258,12 @@ describe('writeTrainingReport: SFT run', () => {
     // start = (3.5 + 0.8) / 2 = 2.15, end = (0.4 + 0.26667) / 2 = 0.33333
     assert.match(html, /<th>eval loss<\/th><td>2.15<\/td><td>0.3333<\/td>/);
     const loss = readFileSync(join(root, 'site', 'charts', 'loss.svg'), 'utf8');
-    for (const label of ['Loss', 'train loss', 'eval loss', 'loss (nats per token)']) assert.ok(loss.includes(`>${label}<`), label);
+    for (const label of ['Loss', 'train loss', 'eval loss', 'loss (nats per token)'])
+      assert.ok(loss.includes(`>${label}<`), label);
   });
 });
 
-describe('writeTrainingReport: the GRPO trainer\'s grouped schema (src/rl/metrics.ts)', () => {
+describe("writeTrainingReport: the GRPO trainer's grouped schema (src/rl/metrics.ts)", () => {
   it('reads reward.mean, completion_length.*, clip_ratio, learning_rate, time.*, reflection.* and tokens_per_second.*', async () => {
     const metrics = Array.from({ length: 6 }, (_, i) => ({
       step: i + 1,
@@ -225,7 +289,10 @@ describe('writeTrainingReport: the GRPO trainer\'s grouped schema (src/rl/metric
     const dir = runDir('grpo', { 'metrics.jsonl': metrics });
     const r = await writeTrainingReport(dir, { smoothing: 1 });
     const html = readFileSync(r.html, 'utf8');
-    assert.deepEqual(inlineCharts(html).map((c) => c.id), RL_CHARTS);
+    assert.deepEqual(
+      inlineCharts(html).map((c) => c.id),
+      RL_CHARTS,
+    );
     assert.match(html, /RL run · 6 steps logged/);
     assert.match(html, /duration 6m 00s/); // 6 steps x time.total 60 s
     // smoothing 1: start/end are the first/last values; reward.mean 0 -> 0.5
@@ -243,7 +310,15 @@ describe('helpers', () => {
     assert.equal(escapeHtml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
   });
   it('formatNumber keeps integers, 4 significant digits otherwise, exponent for tiny/huge', () => {
-    assert.deepEqual([42, 0.6875, 371.25, 0.123456, -0.5, 2e-5, 1234567.5].map(formatNumber), ['42', '0.6875', '371.3', '0.1235', '-0.5', '2.00e-5', '1.23e+6']);
+    assert.deepEqual([42, 0.6875, 371.25, 0.123456, -0.5, 2e-5, 1234567.5].map(formatNumber), [
+      '42',
+      '0.6875',
+      '371.3',
+      '0.1235',
+      '-0.5',
+      '2.00e-5',
+      '1.23e+6',
+    ]);
   });
 });
 
@@ -254,11 +329,15 @@ describe('aha report (CLI)', () => {
 import { registerReport } from './src/cli/report.ts';
 const p = new Command().exitOverride(); registerReport(p);
 try { await p.parseAsync(process.argv, { from: 'node' }); } catch (e) { process.stderr.write('aha: ' + e.message + '\\n'); process.exit(1); }`;
-    const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, 'x', 'report', ...args], { cwd: resolve(import.meta.dirname, '../..'), encoding: 'utf8' });
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, 'x', 'report', ...args], {
+        cwd: resolve(import.meta.dirname, '../..'),
+        encoding: 'utf8',
+      });
     const ok = run('--run', dir, '--smoothing', '1');
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stdout, new RegExp(`report  ${join(dir, 'report.html').replace(/[.\\/]/g, '\\$&')}`));
-    assert.match(ok.stdout, /charts  1 SVG files/);
+    assert.match(ok.stdout, /charts {2}1 SVG files/);
     assert.match(ok.stderr, /aha: warning: .*metrics\.jsonl:2: skipped malformed JSON/);
     const bad = run('--run', dir, '--smoothing', 'x');
     assert.equal(bad.status, 1);

@@ -20,10 +20,13 @@ const format: NamedReward<Ex> = { name: 'format', fn: formatReward<Ex>({ mode: '
 
 test('weighted total of several rewards', async () => {
   const r = await scoreCompletions([accuracy, format], items);
-  assert.deepEqual(r.perReward.map((p) => [p.name, p.weight, p.scores]), [
-    ['accuracy', 1, [1, 0, 0]],
-    ['format', 0.5, [1, 1, 0]],
-  ]);
+  assert.deepEqual(
+    r.perReward.map((p) => [p.name, p.weight, p.scores]),
+    [
+      ['accuracy', 1, [1, 0, 0]],
+      ['format', 0.5, [1, 1, 0]],
+    ],
+  );
   // total = 1*accuracy + 0.5*format: 1 + 0.5, 0 + 0.5, 0
   assert.deepEqual(r.total, [1.5, 0.5, 0]);
   assert.deepEqual(r.errors, []);
@@ -59,9 +62,14 @@ test('a throwing reward and a never-settling reward score 0 and are reported; th
   assert.deepEqual(
     r.errors.map((e) => [e.rewardName, e.exampleIndex, e.kind]),
     [
-      ['rejects', 0, 'throw'], ['nan', 0, 'invalid'],
-      ['hangs', 1, 'timeout'], ['rejects', 1, 'throw'], ['nan', 1, 'invalid'],
-      ['throws', 2, 'throw'], ['rejects', 2, 'throw'], ['nan', 2, 'invalid'],
+      ['rejects', 0, 'throw'],
+      ['nan', 0, 'invalid'],
+      ['hangs', 1, 'timeout'],
+      ['rejects', 1, 'throw'],
+      ['nan', 1, 'invalid'],
+      ['throws', 2, 'throw'],
+      ['rejects', 2, 'throw'],
+      ['nan', 2, 'invalid'],
     ],
   );
   assert.equal(r.errors.find((e) => e.rewardName === 'throws')!.message, 'cannot parse');
@@ -70,7 +78,8 @@ test('a throwing reward and a never-settling reward score 0 and are reported; th
 });
 
 test('concurrency limit still scores everything', async () => {
-  let inFlight = 0, peak = 0;
+  let inFlight = 0,
+    peak = 0;
   const slow: NamedReward<Ex> = {
     name: 'slow',
     fn: async () => {

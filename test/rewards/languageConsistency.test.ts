@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  chainOfThought, languageConsistency, languageConsistencyReward, languageRewardFromOptions, resolveLanguageTarget, scriptWords,
+  chainOfThought,
+  languageConsistency,
+  languageConsistencyReward,
+  languageRewardFromOptions,
+  resolveLanguageTarget,
+  scriptWords,
 } from '../../src/rewards/languageConsistency.ts';
 import { AhaError } from '../../src/errors.ts';
 
@@ -35,13 +40,26 @@ test('pure Chinese, Cyrillic and mixed-script words follow the majority of their
   assert.equal(languageConsistency('Привет мир and hello', { target: 'ru' }).score, 0.5);
   assert.equal(languageConsistency('Привет мир and hello', { target: 'Cyrillic' }).score, 0.5);
   // Diacritics and apostrophes stay inside Latin words.
-  assert.deepEqual(languageConsistency("naïve café don't", { target: 'en' }), { score: 1, words: 3, inTarget: 3, byScript: { Latin: 3 } });
+  assert.deepEqual(languageConsistency("naïve café don't", { target: 'en' }), {
+    score: 1,
+    words: 3,
+    inTarget: 3,
+    byScript: { Latin: 3 },
+  });
   // A word of 3 Latin letters and 1 Cyrillic one is Latin.
-  assert.deepEqual(scriptWords('abcд', resolveLanguageTarget('en')).map((w) => [w.script, w.inTarget]), [['Latin', true]]);
+  assert.deepEqual(
+    scriptWords('abcд', resolveLanguageTarget('en')).map((w) => [w.script, w.inTarget]),
+    [['Latin', true]],
+  );
 });
 
 test('empty and math-only chains of thought have no score; the reward gives them noWordsScore', async () => {
-  for (const text of ['', '<think></think>', '<think>7+8+6-9+4\n=15+6-9+4\n=21-9+4\n=12+4\n=16\n</think> <answer>16</answer>', '$x^2+2x=3$, 2x, f(x)=y, \\frac{1}{2}, (x, y)']) {
+  for (const text of [
+    '',
+    '<think></think>',
+    '<think>7+8+6-9+4\n=15+6-9+4\n=21-9+4\n=12+4\n=16\n</think> <answer>16</answer>',
+    '$x^2+2x=3$, 2x, f(x)=y, \\frac{1}{2}, (x, y)',
+  ]) {
     assert.equal(languageConsistency(text).score, null, JSON.stringify(text));
     assert.equal(languageConsistency(text).words, 0);
   }
@@ -69,7 +87,16 @@ test('targets: language codes, groups, script names and aliases; unknown names a
   assert.deepEqual(resolveLanguageTarget('greek').scripts, ['Greek']);
   assert.deepEqual(resolveLanguageTarget('Latin+Greek').scripts, ['Latin', 'Greek']);
   assert.deepEqual(resolveLanguageTarget('Latn').scripts, ['Latn']);
-  assert.throws(() => resolveLanguageTarget('klingon'), (e: unknown) => e instanceof AhaError && /'klingon'/.test(e.message));
-  assert.throws(() => languageRewardFromOptions({ target: 'en', trget: 1 }, 'r.yaml: rewards[2]'), /r\.yaml: rewards\[2\]\.options: unknown option 'trget'/);
-  assert.throws(() => languageRewardFromOptions({ target: 'xx' }, 'r.yaml: rewards[2]'), /rewards\[2\]\.options\.target: .*'xx'/);
+  assert.throws(
+    () => resolveLanguageTarget('klingon'),
+    (e: unknown) => e instanceof AhaError && /'klingon'/.test(e.message),
+  );
+  assert.throws(
+    () => languageRewardFromOptions({ target: 'en', trget: 1 }, 'r.yaml: rewards[2]'),
+    /r\.yaml: rewards\[2\]\.options: unknown option 'trget'/,
+  );
+  assert.throws(
+    () => languageRewardFromOptions({ target: 'xx' }, 'r.yaml: rewards[2]'),
+    /rewards\[2\]\.options\.target: .*'xx'/,
+  );
 });

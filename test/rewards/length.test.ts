@@ -9,7 +9,15 @@ test('DAPO overlong soft penalty, L_max = 20, L_cache = 4 (free up to 16)', () =
   const o = { maxLength: 20, cacheLength: 4 };
   // |y| <= 16: 0.  16 < |y| <= 20: (16 - |y|) / 4.  |y| > 20: -1.
   const want: [number, number][] = [
-    [0, 0], [10, 0], [16, 0], [17, -0.25], [18, -0.5], [19, -0.75], [20, -1], [21, -1], [100, -1],
+    [0, 0],
+    [10, 0],
+    [16, 0],
+    [17, -0.25],
+    [18, -0.5],
+    [19, -0.75],
+    [20, -1],
+    [21, -1],
+    [100, -1],
   ];
   for (const [len, v] of want) assert.equal(overlongPenaltyValue(len, o), v, `length ${len}`);
   const r = overlongPenalty(o);

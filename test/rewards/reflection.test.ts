@@ -4,7 +4,16 @@ import { reflectiveWordFrequency, REFLECTIVE_WORDS } from '../../src/rewards/ref
 
 test('default list is the ten words of the R1 paper', () => {
   assert.deepEqual([...REFLECTIVE_WORDS].sort(), [
-    'but', 'check', 'error', 'evaluate', 'however', 'mistake', 'retry', 'verify', 'wait', 'wrong',
+    'but',
+    'check',
+    'error',
+    'evaluate',
+    'however',
+    'mistake',
+    'retry',
+    'verify',
+    'wait',
+    'wrong',
   ]);
 });
 
@@ -35,7 +44,10 @@ test('counts whole words, case-insensitively, per 1000 words and per completion'
 
 test('custom words and empty input', () => {
   const r = reflectiveWordFrequency(['Hmm, hmm. Aha!'], ['hmm', 'aha']);
-  assert.deepEqual(r.words.map((w) => w.count), [2, 1]);
+  assert.deepEqual(
+    r.words.map((w) => w.count),
+    [2, 1],
+  );
   assert.equal(r.totalWords, 3);
   const e = reflectiveWordFrequency([]);
   assert.equal(e.totalWords, 0);

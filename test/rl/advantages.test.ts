@@ -22,7 +22,9 @@ test('sampleStd is the unbiased (n-1) std, like torch.std', () => {
 
 test("scale_rewards 'group': (r - group mean) / (group std + 1e-4)", () => {
   const r = groupAdvantages(rewards, 4, { scaleRewards: 'group' });
-  const a = 0.8658754297607016, b = 1.161805010833055, c = 0.3872683369443517;
+  const a = 0.8658754297607016,
+    b = 1.161805010833055,
+    c = 0.3872683369443517;
   const want = [a, -a, -a, a, 0, 0, 0, 0, -b, -c, c, b];
   r.advantages.forEach((x, i) => close(x, want[i], 1e-12, `A[${i}]`));
   assert.deepEqual(r.groupMeans, [0.5, 2, 1.5]);
@@ -39,7 +41,8 @@ test("scale_rewards 'batch': group mean, whole-batch std", () => {
   // g2: +-1.5/0.98483192783 = +-1.52310252908, +-0.5/... = +-0.50770084303. g1 still 0 (its own mean is 2).
   const r = groupAdvantages(rewards, 4, { scaleRewards: 'batch' });
   close(r.batchStd, Math.sqrt(32 / 33));
-  const a = 0.5077008430254124, b = 1.5231025290762374;
+  const a = 0.5077008430254124,
+    b = 1.5231025290762374;
   const want = [a, -a, -a, a, 0, 0, 0, 0, -b, -a, a, b];
   r.advantages.forEach((x, i) => close(x, want[i], 1e-12, `A[${i}]`));
   assert.equal(r.zeroVarianceGroups, 1);

@@ -38,15 +38,30 @@ const close = (a: number, b: number, tol: number, msg = '') =>
 // ratio sum (masked excluded) = 1.5 + 1 + 0.5 + 0.5 + 2 = 5.5 -> mean 1.1.
 // ---------------------------------------------------------------------------------------------------------------
 const LN2 = Math.LN2;
-const rhos = [[1.5, 1.0, 0.5], [0.5, 2.0, 3.0]];
-const ds = [[LN2, 0, -LN2], [-LN2, LN2, 1]];
-const logp = [[-0.3, -1.2, -2.0], [-0.7, -0.1, -4.0]];
+const rhos = [
+  [1.5, 1.0, 0.5],
+  [0.5, 2.0, 3.0],
+];
+const ds = [
+  [LN2, 0, -LN2],
+  [-LN2, LN2, 1],
+];
+const logp = [
+  [-0.3, -1.2, -2.0],
+  [-0.7, -0.1, -4.0],
+];
 const old = logp.map((row, i) => row.map((lp, t) => lp - Math.log(rhos[i][t])));
 const ref = logp.map((row, i) => row.map((lp, t) => lp + ds[i][t]));
-const mask = [[1, 1, 1], [1, 1, 0]];
+const mask = [
+  [1, 1, 1],
+  [1, 1, 0],
+];
 const advantages = [1, -0.5];
 const base = { epsilon: 0.2, epsilonHigh: 0.28, beta: 0.1, maxCompletionLength: 4 };
-const tokenGrads = [[-0.1, -1, -0.45], [0.05, 0.9, 0]];
+const tokenGrads = [
+  [-0.1, -1, -0.45],
+  [0.05, 0.9, 0],
+];
 
 const hand: Record<LossType, { loss: number; scale: (i: number) => number }> = {
   // mean of per-sequence means: (-2.73/3 + 1.45/2) / 2 = (-0.91 + 0.725) / 2 = -0.0925; token weight 1/(len_i * 2)
@@ -131,11 +146,15 @@ function mulberry32(seed: number) {
 
 function randomBatch(seed: number, n: number, maxLen: number) {
   const rnd = mulberry32(seed);
-  const lp: number[][] = [], ol: number[][] = [], rf: number[][] = [], mk: number[][] = [], adv: number[] = [];
+  const lp: number[][] = [],
+    ol: number[][] = [],
+    rf: number[][] = [],
+    mk: number[][] = [],
+    adv: number[] = [];
   for (let i = 0; i < n; i++) {
     const T = 1 + Math.floor(rnd() * maxLen);
     const active = 1 + Math.floor(rnd() * T);
-    lp.push([]), ol.push([]), rf.push([]), mk.push([]);
+    for (const xs of [lp, ol, rf, mk]) xs.push([]);
     for (let t = 0; t < T; t++) {
       const l = -3 * rnd();
       lp[i].push(l);
@@ -168,8 +187,13 @@ for (const lossType of ['dapo', 'grpo', 'dr_grpo'] as LossType[]) {
     const normalizer = grpoNormalizer(lossType, { numSequences: 12, numTokens, maxCompletionLength: 12 });
     let loss = 0;
     const grads: Float32Array[] = [];
-    let tokens = 0, low = 0;
-    for (const [s, e] of [[0, 5], [5, 6], [6, 12]]) {
+    let tokens = 0,
+      low = 0;
+    for (const [s, e] of [
+      [0, 5],
+      [5, 6],
+      [6, 12],
+    ]) {
       const mb = grpoLoss(slice(b, s, e), { ...opts, normalizer });
       loss += mb.loss;
       grads.push(...mb.dLogp);
@@ -191,7 +215,8 @@ test('bnpo normalises by the local batch (TRL), so unequal micro-batches differ 
   const full = grpoLoss(b, opts);
   const dapo = grpoLoss(b, { ...opts, lossType: 'dapo' });
   close(full.loss, dapo.loss, 1e-15, 'bnpo = dapo on one batch');
-  const a = grpoLoss(slice(b, 0, 2), opts), c = grpoLoss(slice(b, 2, 4), opts);
+  const a = grpoLoss(slice(b, 0, 2), opts),
+    c = grpoLoss(slice(b, 2, 4), opts);
   // TRL: each micro-batch's token mean divided by the accumulation steps (2): a mean of means, which is not the
   // full-batch token mean when the micro-batches hold different token counts.
   const trl = (a.loss + c.loss) / 2;

@@ -8,7 +8,7 @@ import {
 } from '../../src/rl/grpoOptions.ts';
 import { AhaError } from '../../src/errors.ts';
 
-test("TRL GRPOConfig defaults", () => {
+test('TRL GRPOConfig defaults', () => {
   assert.deepEqual(defaultGrpoOptions, {
     num_generations: 8,
     max_completion_length: 256,
@@ -31,7 +31,11 @@ test('R1-Zero-like values, epsilon_high resolution and the loss options', () => 
   const o = parseGrpoOptions({ num_generations: 16, beta: 0.001, epsilon: 10, loss_type: 'grpo' });
   assert.equal(resolvedEpsilonHigh(o), 10);
   assert.deepEqual(toGrpoLossOptions(o), {
-    lossType: 'grpo', epsilon: 10, epsilonHigh: 10, beta: 0.001, maxCompletionLength: 256,
+    lossType: 'grpo',
+    epsilon: 10,
+    epsilonHigh: 10,
+    beta: 0.001,
+    maxCompletionLength: 256,
   });
   assert.equal(resolvedEpsilonHigh(parseGrpoOptions({ epsilon_high: 0.28 })), 0.28);
 });
@@ -46,8 +50,11 @@ test('bad options raise a one-line AhaError naming the field', () => {
   const bad = (raw: unknown, field: string) =>
     assert.throws(
       () => parseGrpoOptions(raw, 'run.yaml'),
-      (e: unknown) => e instanceof AhaError && e.message.startsWith('run.yaml: ') && e.message.includes(field)
-        && !e.message.includes('\n'),
+      (e: unknown) =>
+        e instanceof AhaError &&
+        e.message.startsWith('run.yaml: ') &&
+        e.message.includes(field) &&
+        !e.message.includes('\n'),
     );
   bad({ loss_type: 'ppo' }, 'loss_type');
   bad({ num_generations: 1 }, 'num_generations');

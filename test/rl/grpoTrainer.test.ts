@@ -18,11 +18,23 @@ after(() => rmSync(root, { recursive: true, force: true }));
 function tinyModelDir(): string {
   const dir = mkdtempSync(join(root, 'aha-grpo-'));
   const cfg = join(dir, 'config.json');
-  writeFileSync(cfg, JSON.stringify({
-    architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
-    hidden_act: 'silu', hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4,
-    num_key_value_heads: 2, max_position_embeddings: 64,
-  }));
+  writeFileSync(
+    cfg,
+    JSON.stringify({
+      architectures: ['Qwen2ForCausalLM'],
+      model_type: 'qwen2',
+      rope_theta: 10000,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: true,
+      hidden_act: 'silu',
+      hidden_size: 32,
+      intermediate_size: 64,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      max_position_embeddings: 64,
+    }),
+  );
   const out = join(dir, 'model');
   initModel({ config: cfg, tokenizer: 'chars', alphabet: '0123456789 abc', out, seed: 1 });
   return out;
@@ -33,7 +45,10 @@ const sevens = (c: string) => (c.length === 0 ? 0 : [...c].filter((x) => x === '
 
 const questions = (n: number) => Array.from({ length: n }, (_, i) => ({ question: `q${i}`, answer: '7' }));
 
-function recipe(model: string, over: { grpo?: object; training?: object; rewards?: RecipeInput['rewards']; [k: string]: unknown } = {}): RecipeInput {
+function recipe(
+  model: string,
+  over: { grpo?: object; training?: object; rewards?: RecipeInput['rewards']; [k: string]: unknown } = {},
+): RecipeInput {
   return {
     model,
     dataset: questions(8),
@@ -51,14 +66,23 @@ const modelDir = tinyModelDir();
 test('a seeded short GRPO run raises the mean reward; the run directory holds metrics, samples and final/', async () => {
   const out = join(mkdtempSync(join(root, 'aha-run-')), 'run');
   const seen: number[] = [];
-  const r = await grpoTrain(recipe(modelDir, { grpo: { beta: 0.04 }, training: { max_steps: 40, sample_log_steps: 20, save_steps: 20 } }), {
-    outDir: out, onStep: (m) => void seen.push(m.step), log: () => {},
-  });
+  const r = await grpoTrain(
+    recipe(modelDir, { grpo: { beta: 0.04 }, training: { max_steps: 40, sample_log_steps: 20, save_steps: 20 } }),
+    {
+      outDir: out,
+      onStep: (m) => void seen.push(m.step),
+      log: () => {},
+    },
+  );
   assert.equal(r.step, 40);
   assert.equal(r.interrupted, false);
-  assert.deepEqual(seen, Array.from({ length: 40 }, (_, i) => i + 1));
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 40 }, (_, i) => i + 1),
+  );
   const rewards = r.history.map((m) => m.reward.mean);
-  const first = mean(rewards.slice(0, 5)), last = mean(rewards.slice(-5));
+  const first = mean(rewards.slice(0, 5)),
+    last = mean(rewards.slice(-5));
   // A random model writes a 7 about once in 30 characters; GRPO should make most characters 7s within 40 steps.
   assert.ok(first < 0.1, `first steps' reward ${first}`);
   assert.ok(last > first + 0.3, `reward did not rise: first 5 steps ${first.toFixed(3)}, last 5 ${last.toFixed(3)}`);
@@ -79,13 +103,28 @@ test('a seeded short GRPO run raises the mean reward; the run directory holds me
   assert.ok(m0.time.total >= m0.time.sample + m0.time.learn);
   assert.deepEqual(Object.keys(m0.reflection), ['total', 'wait', 'verify', 'check', 'mistake', 'however']);
 
-  const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StepMetrics);
-  assert.deepEqual(lines.map((l) => l.step), seen);
+  const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as StepMetrics);
+  assert.deepEqual(
+    lines.map((l) => l.step),
+    seen,
+  );
   assert.deepEqual(lines[5], r.history[5]);
-  const samples = readFileSync(join(out, 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const samples = readFileSync(join(out, 'samples.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.deepEqual([...new Set(samples.map((s) => s.step))], [1, 20, 40]);
   assert.ok('completion' in samples[0] && 'prompt' in samples[0] && typeof samples[0].rewards.sevens === 'number');
-  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'trainer_state.json', 'optimizer.safetensors']) {
+  for (const f of [
+    'config.json',
+    'model.safetensors',
+    'tokenizer.json',
+    'trainer_state.json',
+    'optimizer.safetensors',
+  ]) {
     assert.ok(existsSync(join(out, 'final', f)), `final/${f}`);
     assert.ok(existsSync(join(out, 'checkpoint-20', f)), `checkpoint-20/${f}`);
   }
@@ -102,22 +141,45 @@ test('a seeded short GRPO run raises the mean reward; the run directory holds me
 
 test('a reward that throws and one that hangs are reported by name and example; the run goes on', async () => {
   const lines: string[] = [];
-  const r = await grpoTrain(recipe(modelDir, {
-    rewards: [
-      { name: 'sevens', fn: sevens },
-      { name: 'broken', fn: () => { throw new Error('cannot parse the answer'); } },
-      { name: 'stuck', fn: () => new Promise<number>(() => {}) },
-    ],
-    reward_timeout_ms: 30,
-    training: { max_steps: 2 },
-  }), { log: (l) => lines.push(l) });
+  const r = await grpoTrain(
+    recipe(modelDir, {
+      rewards: [
+        { name: 'sevens', fn: sevens },
+        {
+          name: 'broken',
+          fn: () => {
+            throw new Error('cannot parse the answer');
+          },
+        },
+        { name: 'stuck', fn: () => new Promise<number>(() => {}) },
+      ],
+      reward_timeout_ms: 30,
+      training: { max_steps: 2 },
+    }),
+    { log: (l) => lines.push(l) },
+  );
   assert.equal(r.step, 2);
   assert.equal(r.history[0].reward_errors, 64, '32 completions x 2 failing rewards');
   assert.deepEqual(r.history[0].rewards.broken, { mean: 0, std: 0 });
   assert.ok(r.history[0].rewards.sevens.mean > 0);
-  assert.ok(lines.some((l) => /step 1: reward 'broken' threw on completion 0 \(question "q\d+", completion ".*"\): cannot parse the answer/.test(l)), lines.join('\n'));
-  assert.ok(lines.some((l) => /step 1: reward 'stuck' timed out on completion \d+ \(question "q\d+".*no result after 30 ms/.test(l)), lines.join('\n'));
-  assert.ok(lines.some((l) => /step 1: \.\.\. and 60 more reward errors \(of 32 completions: broken: 32, stuck: 32\)/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) =>
+      /step 1: reward 'broken' threw on completion 0 \(question "q\d+", completion ".*"\): cannot parse the answer/.test(
+        l,
+      ),
+    ),
+    lines.join('\n'),
+  );
+  assert.ok(
+    lines.some((l) =>
+      /step 1: reward 'stuck' timed out on completion \d+ \(question "q\d+".*no result after 30 ms/.test(l),
+    ),
+    lines.join('\n'),
+  );
+  assert.ok(
+    lines.some((l) => /step 1: \.\.\. and 60 more reward errors \(of 32 completions: broken: 32, stuck: 32\)/.test(l)),
+    lines.join('\n'),
+  );
   assert.equal(r.history[1].step, 2);
 });
 
@@ -126,13 +188,22 @@ test('recipe errors stop the run before any work, naming the field', async () =>
   let steps = 0;
   const onStep = () => void steps++;
   const bad = async (rcp: unknown, re: RegExp) => {
-    await assert.rejects(grpoTrain(rcp as RecipeInput, { outDir: out, onStep }), (e: unknown) => e instanceof AhaError && re.test(e.message) && !e.message.includes('\n'));
+    await assert.rejects(
+      grpoTrain(rcp as RecipeInput, { outDir: out, onStep }),
+      (e: unknown) => e instanceof AhaError && re.test(e.message) && !e.message.includes('\n'),
+    );
   };
   await bad(recipe(modelDir, { training: { learning_rate: 'fast' } }), /^recipe: training\.learning_rate: /);
   await bad(recipe(modelDir, { grpo: { num_generation: 4 } }), /^recipe: grpo: unknown field 'num_generation'/);
   // Rewards and data are checked before the model is loaded (the model path here does not exist).
-  await bad(recipe('/nonexistent/model', { rewards: [{ name: 'acuracy' }] }), /rewards\[0\]\.name: unknown reward 'acuracy'/);
-  await bad({ ...recipe('/nonexistent/model'), dataset: { path: '/nonexistent/data.jsonl' } }, /data\.jsonl: dataset not found/);
+  await bad(
+    recipe('/nonexistent/model', { rewards: [{ name: 'acuracy' }] }),
+    /rewards\[0\]\.name: unknown reward 'acuracy'/,
+  );
+  await bad(
+    { ...recipe('/nonexistent/model'), dataset: { path: '/nonexistent/data.jsonl' } },
+    /data\.jsonl: dataset not found/,
+  );
   await bad(recipe('/nonexistent/model'), /\/nonexistent\/model: model directory not found/);
   await bad(recipe(modelDir, { grpo: { max_completion_length: 70 } }), /every prompt is too long/);
   await assert.rejects(grpoTrain(recipe(modelDir), { outDir: out, resume: true }), /no checkpoint to resume from/);
@@ -144,18 +215,37 @@ test('interrupted run saves a checkpoint; resume continues to the same weights a
   const base = mkdtempSync(join(root, 'aha-resume-'));
   // Exercise everything that state must survive: KL reference refreshed every 2 steps, mu = 2 passes,
   // 2 mini-batches per rollout (off-policy ratios), shuffled epochs (6 questions, 4 per step).
-  const rcp = parseRecipe(recipe(modelDir, {
-    dataset: questions(6),
-    grpo: { num_generations: 4, beta: 0.04, num_iterations: 2 },
-    training: { max_steps: 6, seed: 3, save_steps: 3, ref_model_sync_steps: 2, steps_per_generation: 2, micro_batch_tokens: 40 },
-  }));
+  const rcp = parseRecipe(
+    recipe(modelDir, {
+      dataset: questions(6),
+      grpo: { num_generations: 4, beta: 0.04, num_iterations: 2 },
+      training: {
+        max_steps: 6,
+        seed: 3,
+        save_steps: 3,
+        ref_model_sync_steps: 2,
+        steps_per_generation: 2,
+        micro_batch_tokens: 40,
+      },
+    }),
+  );
   const full = await grpoTrain(rcp, { outDir: join(base, 'full'), log: () => {} });
-  assert.ok(full.history.some((m) => m.clip_ratio.total > 0), 'off-policy updates clip some tokens');
+  assert.ok(
+    full.history.some((m) => m.clip_ratio.total > 0),
+    'off-policy updates clip some tokens',
+  );
   assert.equal(full.history[0].updates, 4, '2 passes x 2 mini-batches');
 
   const out = join(base, 'run');
   const ac = new AbortController();
-  const a = await grpoTrain(rcp, { outDir: out, signal: ac.signal, log: () => {}, onStep: (m) => { if (m.step === 4) ac.abort(); } });
+  const a = await grpoTrain(rcp, {
+    outDir: out,
+    signal: ac.signal,
+    log: () => {},
+    onStep: (m) => {
+      if (m.step === 4) ac.abort();
+    },
+  });
   assert.equal(a.interrupted, true);
   assert.equal(a.step, 4);
   assert.equal(a.checkpoint, join(out, 'checkpoint-4'));
@@ -174,33 +264,47 @@ test('interrupted run saves a checkpoint; resume continues to the same weights a
   const logs: string[] = [];
   const b = await grpoTrain(rcp, { outDir: out, resume: true, log: (l) => logs.push(l) });
   assert.ok(logs.some((l) => l.includes('resuming') && l.includes('from step 4')));
-  assert.deepEqual(b.history.map((m) => m.step), [5, 6]);
+  assert.deepEqual(
+    b.history.map((m) => m.step),
+    [5, 6],
+  );
   assert.equal(b.model.optimizerState().step, 24);
   // Equal up to float32 rounding: the engine adds RMSNorm weight gradients of accumulated micro-batches in thread
   // order, so runs differ in the last bits (one micro-batch per update is bit-exact on 2 threads).
   let maxDiff = 0;
-  for (let i = 0; i < full.model.params.length; i++) maxDiff = Math.max(maxDiff, Math.abs(b.model.params[i] - full.model.params[i]));
+  for (let i = 0; i < full.model.params.length; i++)
+    maxDiff = Math.max(maxDiff, Math.abs(b.model.params[i] - full.model.params[i]));
   assert.ok(maxDiff < 1e-5, `resumed run ends with the uninterrupted run's weights (max diff ${maxDiff})`);
-  assert.deepEqual(b.history.map((m) => m.reward), full.history.slice(4).map((m) => m.reward));
-  const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assert.deepEqual(
+    b.history.map((m) => m.reward),
+    full.history.slice(4).map((m) => m.reward),
+  );
+  const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).step);
   assert.deepEqual(steps, [1, 2, 3, 4, 5, 6]);
 });
 
 test('dynamic sampling drops all-equal groups and samples more prompts; in-memory task with a check and prompt function', async () => {
   // Even-numbered questions get a constant reward (zero-variance groups), odd ones the 7s reward.
-  const byQuestion = (c: string, ex: { question?: unknown }) => (Number(String(ex.question).slice(1)) % 2 === 0 ? 0.5 : sevens(c));
+  const byQuestion = (c: string, ex: { question?: unknown }) =>
+    Number(String(ex.question).slice(1)) % 2 === 0 ? 0.5 : sevens(c);
   const checked: string[] = [];
   const prompted = new Set<string>();
-  const r = await grpoTrain(recipe(modelDir, {
-    prompt: (ex: { question: string }) => (prompted.add(ex.question), `${ex.question} `),
-    rewards: [
-      { name: 'by_question', fn: byQuestion },
-      { name: 'accuracy', check: (answer: string) => (checked.push(answer), answer === '7'), weight: 1 },
-      { name: 'format' },
-    ],
-    grpo: { mask_truncated_completions: true },
-    training: { max_steps: 3, dynamic_sampling: true, dynamic_sampling_max_batches: 4 },
-  }), { log: () => {} });
+  const r = await grpoTrain(
+    recipe(modelDir, {
+      prompt: (ex: { question: string }) => (prompted.add(ex.question), `${ex.question} `),
+      rewards: [
+        { name: 'by_question', fn: byQuestion },
+        { name: 'accuracy', check: (answer: string) => (checked.push(answer), answer === '7'), weight: 1 },
+        { name: 'format' },
+      ],
+      grpo: { mask_truncated_completions: true },
+      training: { max_steps: 3, dynamic_sampling: true, dynamic_sampling_max_batches: 4 },
+    }),
+    { log: () => {} },
+  );
   for (const m of r.history) {
     assert.equal(m.groups_used, 4);
     assert.ok(m.rollout_batches >= 2, `step ${m.step}: ${m.rollout_batches} batches`);
@@ -216,15 +320,29 @@ test('dynamic sampling drops all-equal groups and samples more prompts; in-memor
 
 test("prompt 'chat' renders the model's chat template with the system prompt", async () => {
   const out = join(mkdtempSync(join(root, 'aha-chat-')), 'run');
-  await grpoTrain(recipe(modelDir, { prompt: 'chat', system_prompt: 'be brief', training: { max_steps: 1 } }), { outDir: out, log: () => {} });
+  await grpoTrain(recipe(modelDir, { prompt: 'chat', system_prompt: 'be brief', training: { max_steps: 1 } }), {
+    outDir: out,
+    log: () => {},
+  });
   const sample = JSON.parse(readFileSync(join(out, 'samples.jsonl'), 'utf8').split('\n')[0]);
   assert.match(sample.prompt, /^<\|system\|>be brief<\|endoftext\|><\|user\|>q\d<\|endoftext\|><\|assistant\|>$/);
 });
 
 test('learning-rate schedule: the shared one (transformers: warmup from 0), then constant, linear or cosine decay', () => {
-  const t = (o: object) => parseRecipe({ model: 'm', dataset: [{ question: 'q' }], rewards: [{ name: 'format' }], training: { learning_rate: 1, max_steps: 10, ...o } }).training;
-  assert.deepEqual([1, 2, 3, 10].map((s) => grpoLearningRate(t({ warmup_steps: 2 }), s)), [0, 0.5, 1, 1]);
-  [1, 0.9, 0.5, 0.1].forEach((want, k) => assert.ok(Math.abs(grpoLearningRate(t({ lr_scheduler_type: 'linear' }), [1, 2, 6, 10][k]) - want) < 1e-12));
+  const t = (o: object) =>
+    parseRecipe({
+      model: 'm',
+      dataset: [{ question: 'q' }],
+      rewards: [{ name: 'format' }],
+      training: { learning_rate: 1, max_steps: 10, ...o },
+    }).training;
+  assert.deepEqual(
+    [1, 2, 3, 10].map((s) => grpoLearningRate(t({ warmup_steps: 2 }), s)),
+    [0, 0.5, 1, 1],
+  );
+  [1, 0.9, 0.5, 0.1].forEach((want, k) =>
+    assert.ok(Math.abs(grpoLearningRate(t({ lr_scheduler_type: 'linear' }), [1, 2, 6, 10][k]) - want) < 1e-12),
+  );
   const cos = t({ lr_scheduler_type: 'cosine', warmup_ratio: 0.2 });
   assert.equal(grpoLearningRate(cos, 2), 0.5);
   assert.equal(grpoLearningRate(cos, 3), 1);
@@ -233,35 +351,51 @@ test('learning-rate schedule: the shared one (transformers: warmup from 0), then
 
 test('aha grpo: Ctrl-C saves a checkpoint, prints the resume command and exits 130; --resume finishes the run', async () => {
   const dir = mkdtempSync(join(root, 'aha-cli-'));
-  writeFileSync(join(dir, 'train.jsonl'), questions(8).map((q) => JSON.stringify(q)).join('\n') + '\n');
-  writeFileSync(join(dir, 'rewards.ts'), 'export const sevens = (c: string) => (c.length === 0 ? 0 : [...c].filter((x) => x === "7").length / c.length);\n');
-  const yaml = (steps: number) => [
-    `model: ${modelDir}`,
-    'dataset: { path: train.jsonl }',
-    'prompt: "{question} "',
-    'rewards: [{ name: "./rewards.ts#sevens" }]',
-    'grpo: { num_generations: 4, max_completion_length: 12 }',
-    `training: { learning_rate: 3.0e-3, max_steps: ${steps}, prompts_per_step: 2, save_steps: 0 }`,
-    'output_dir: run',
-  ].join('\n') + '\n';
+  writeFileSync(
+    join(dir, 'train.jsonl'),
+    questions(8)
+      .map((q) => JSON.stringify(q))
+      .join('\n') + '\n',
+  );
+  writeFileSync(
+    join(dir, 'rewards.ts'),
+    'export const sevens = (c: string) => (c.length === 0 ? 0 : [...c].filter((x) => x === "7").length / c.length);\n',
+  );
+  const yaml = (steps: number) =>
+    [
+      `model: ${modelDir}`,
+      'dataset: { path: train.jsonl }',
+      'prompt: "{question} "',
+      'rewards: [{ name: "./rewards.ts#sevens" }]',
+      'grpo: { num_generations: 4, max_completion_length: 12 }',
+      `training: { learning_rate: 3.0e-3, max_steps: ${steps}, prompts_per_step: 2, save_steps: 0 }`,
+      'output_dir: run',
+    ].join('\n') + '\n';
   writeFileSync(join(dir, 'r.yaml'), yaml(100000));
   const main = join(dir, 'main.mts');
-  writeFileSync(main, [
-    `import { Command } from '${import.meta.resolve('commander')}';`,
-    `import { registerGrpo } from '${resolve('src/cli/grpo.ts')}';`,
-    "const p = new Command().exitOverride();",
-    'registerGrpo(p);',
-    'try { await p.parseAsync(process.argv); } catch (e) { process.stderr.write(`aha: ${(e as Error).message}\\n`); process.exit(1); }',
-  ].join('\n'));
-  const run = (args: string[], onStderr?: (s: string, kill: () => void) => void) => new Promise<{ code: number | null; stderr: string }>((done) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), main, 'grpo', ...args], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      onStderr?.(stderr, () => child.kill('SIGINT'));
+  writeFileSync(
+    main,
+    [
+      `import { Command } from '${import.meta.resolve('commander')}';`,
+      `import { registerGrpo } from '${resolve('src/cli/grpo.ts')}';`,
+      'const p = new Command().exitOverride();',
+      'registerGrpo(p);',
+      'try { await p.parseAsync(process.argv); } catch (e) { process.stderr.write(`aha: ${(e as Error).message}\\n`); process.exit(1); }',
+    ].join('\n'),
+  );
+  const run = (args: string[], onStderr?: (s: string, kill: () => void) => void) =>
+    new Promise<{ code: number | null; stderr: string }>((done) => {
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), main, 'grpo', ...args], {
+        cwd: dir,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        onStderr?.(stderr, () => child.kill('SIGINT'));
+      });
+      child.on('close', (code) => done({ code, stderr }));
     });
-    child.on('close', (code) => done({ code, stderr }));
-  });
   let sent = false;
   const a = await run(['--config', 'r.yaml'], (s, kill) => {
     if (!sent && /step 3:/.test(s)) {
@@ -273,7 +407,9 @@ test('aha grpo: Ctrl-C saves a checkpoint, prints the resume command and exits 1
   assert.match(a.stderr, /resume with: aha grpo --config r\.yaml --out \S+run --resume/);
   const ck = latestGrpoCheckpoint(join(dir, 'run'))!;
   assert.ok(ck.state.global_step >= 3, `checkpoint at step ${ck.state.global_step}`);
-  const stepsBefore = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').length;
+  const stepsBefore = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n').length;
   assert.equal(stepsBefore, ck.state.global_step);
 
   writeFileSync(join(dir, 'r.yaml'), yaml(ck.state.global_step + 2));

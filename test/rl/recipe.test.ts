@@ -19,7 +19,10 @@ function rejects(raw: unknown, field: string, also?: RegExp) {
     () => parseRecipe(raw, 'r.yaml'),
     (e: unknown) => {
       assert.ok(e instanceof AhaError, `expected AhaError, got ${e}`);
-      assert.ok(e.message.startsWith(`r.yaml: ${field}`), `message "${e.message}" should start with "r.yaml: ${field}"`);
+      assert.ok(
+        e.message.startsWith(`r.yaml: ${field}`),
+        `message "${e.message}" should start with "r.yaml: ${field}"`,
+      );
       assert.ok(!e.message.includes('\n'), 'one line');
       if (also) assert.match(e.message, also);
       return true;
@@ -35,26 +38,56 @@ test('defaults: R1-Zero template, TRL GRPO defaults, 8 prompts per step', () => 
   assert.equal(r.training.max_steps, 100);
   assert.equal(r.training.ref_model_sync_steps, 0);
   assert.equal(r.reward_timeout_ms, 10_000);
-  assert.deepEqual(r.dataset, { path: 'd.jsonl', question_field: 'question', answer_field: 'answer', answer_extraction: 'none', split: 'train' });
+  assert.deepEqual(r.dataset, {
+    path: 'd.jsonl',
+    question_field: 'question',
+    answer_field: 'answer',
+    answer_extraction: 'none',
+    split: 'train',
+  });
   assert.equal(r.baseDir, '/base');
 });
 
 test('per_device_train_batch_size counts completions (TRL): prompts = batch / num_generations', () => {
   const r = parseRecipe({ ...minimal, grpo: { num_generations: 16 }, training: { per_device_train_batch_size: 512 } });
   assert.equal(r.training.prompts_per_step, 32);
-  rejects({ ...minimal, grpo: { num_generations: 16 }, training: { per_device_train_batch_size: 100 } }, 'training.per_device_train_batch_size', /multiple of grpo.num_generations 16/);
-  rejects({ ...minimal, training: { per_device_train_batch_size: 16, prompts_per_step: 2 } }, 'training', /give one of prompts_per_step, per_device_train_batch_size/);
+  rejects(
+    { ...minimal, grpo: { num_generations: 16 }, training: { per_device_train_batch_size: 100 } },
+    'training.per_device_train_batch_size',
+    /multiple of grpo.num_generations 16/,
+  );
+  rejects(
+    { ...minimal, training: { per_device_train_batch_size: 16, prompts_per_step: 2 } },
+    'training',
+    /give one of prompts_per_step, per_device_train_batch_size/,
+  );
 });
 
 test('TRL batch names in TRL meanings: per_device_train_batch_size per optimizer step, generation_batch_size per step', () => {
   // R1-Zero as TRL writes it: 32 questions x 16 completions = 512 per rollout, split into 16 optimizer steps of 32.
-  const trl = parseRecipe({ ...minimal, grpo: { num_generations: 16 }, training: { per_device_train_batch_size: 32, steps_per_generation: 16 } });
+  const trl = parseRecipe({
+    ...minimal,
+    grpo: { num_generations: 16 },
+    training: { per_device_train_batch_size: 32, steps_per_generation: 16 },
+  });
   assert.equal(trl.training.prompts_per_step, 32);
-  const gen = parseRecipe({ ...minimal, grpo: { num_generations: 16 }, training: { generation_batch_size: 512, steps_per_generation: 16 } });
+  const gen = parseRecipe({
+    ...minimal,
+    grpo: { num_generations: 16 },
+    training: { generation_batch_size: 512, steps_per_generation: 16 },
+  });
   assert.equal(gen.training.prompts_per_step, 32);
   assert.equal(gen.training.sampling_batch_size, 64);
-  rejects({ ...minimal, grpo: { num_generations: 16 }, training: { generation_batch_size: 100 } }, 'training.generation_batch_size', /100 completions per step is not a multiple of grpo.num_generations 16/);
-  rejects({ ...minimal, training: { generation_batch_size: 64, per_device_train_batch_size: 8 } }, 'training', /give one of/);
+  rejects(
+    { ...minimal, grpo: { num_generations: 16 }, training: { generation_batch_size: 100 } },
+    'training.generation_batch_size',
+    /100 completions per step is not a multiple of grpo.num_generations 16/,
+  );
+  rejects(
+    { ...minimal, training: { generation_batch_size: 64, per_device_train_batch_size: 8 } },
+    'training',
+    /give one of/,
+  );
 });
 
 test('top_p and top_k sit in grpo with temperature; the old training spelling still works with a deprecation notice', () => {
@@ -92,17 +125,20 @@ test('a wrong or misspelt field is named in a one-line error', () => {
 test('YAML and JSON files; relative paths resolve against the recipe directory; bad YAML names the line', () => {
   const dir = mkdtempSync(join(root, 'aha-recipe-'));
   const yamlPath = join(dir, 'r.yaml');
-  writeFileSync(yamlPath, [
-    'model: models/base',
-    'dataset: { path: data/train.jsonl, answer_extraction: gsm8k }',
-    'prompt: "Q: {question}\\nA:"',
-    'rewards:',
-    '  - { name: accuracy, weight: 2 }',
-    '  - name: format',
-    '    options: { mode: think }',
-    'grpo: { num_generations: 4, beta: 0.001, scale_rewards: false }',
-    'training: { learning_rate: 3.0e-6, max_steps: 10, prompts_per_step: 2, ref_model_sync_steps: 400 }',
-  ].join('\n'));
+  writeFileSync(
+    yamlPath,
+    [
+      'model: models/base',
+      'dataset: { path: data/train.jsonl, answer_extraction: gsm8k }',
+      'prompt: "Q: {question}\\nA:"',
+      'rewards:',
+      '  - { name: accuracy, weight: 2 }',
+      '  - name: format',
+      '    options: { mode: think }',
+      'grpo: { num_generations: 4, beta: 0.001, scale_rewards: false }',
+      'training: { learning_rate: 3.0e-6, max_steps: 10, prompts_per_step: 2, ref_model_sync_steps: 400 }',
+    ].join('\n'),
+  );
   const { recipe, text } = loadRecipe(yamlPath);
   assert.ok(text.startsWith('model:'));
   assert.equal(recipe.baseDir, dir);
@@ -116,7 +152,10 @@ test('YAML and JSON files; relative paths resolve against the recipe directory; 
   assert.throws(() => loadRecipe(jsonPath), /r\.json: training\.max_steps: /);
   const bad = join(dir, 'bad.yaml');
   writeFileSync(bad, 'model: m\ndataset: [unclosed\n');
-  assert.throws(() => loadRecipe(bad), (e: unknown) => e instanceof AhaError && /bad\.yaml:\d+: invalid YAML/.test(e.message));
+  assert.throws(
+    () => loadRecipe(bad),
+    (e: unknown) => e instanceof AhaError && /bad\.yaml:\d+: invalid YAML/.test(e.message),
+  );
   assert.throws(() => loadRecipe(join(dir, 'missing.yaml')), /recipe not found/);
 });
 
@@ -125,7 +164,10 @@ test('in-memory recipes: examples array and reward functions; recipe.json replac
   const r = parseRecipe({
     model: 'm',
     dataset: [{ question: '1+1', answer: '2' }],
-    rewards: [{ name: 'accuracy', check }, { name: 'mine', fn: () => 1, weight: 0.5 }],
+    rewards: [
+      { name: 'accuracy', check },
+      { name: 'mine', fn: () => 1, weight: 0.5 },
+    ],
   });
   assert.equal((r.dataset as unknown[]).length, 1);
   const json = JSON.parse(recipeToJson(r));
@@ -138,24 +180,36 @@ test('in-memory recipes: examples array and reward functions; recipe.json replac
 
 test('reward registry: built-ins by name with weights, options validated, modules by path#export', async () => {
   const dir = mkdtempSync(join(root, 'aha-rewards-'));
-  writeFileSync(join(dir, 'my_rewards.ts'), [
-    'export const shortness = (c: string) => 1 / (1 + c.length);',
-    'export function containing(o: { text: string }) { return (c: string) => (c.includes(o.text) ? 1 : 0); }',
-    'export const notAFunction = 3;',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'my_rewards.ts'),
+    [
+      'export const shortness = (c: string) => 1 / (1 + c.length);',
+      'export function containing(o: { text: string }) { return (c: string) => (c.includes(o.text) ? 1 : 0); }',
+      'export const notAFunction = 3;',
+    ].join('\n'),
+  );
   const grpo = { ...defaultGrpoOptions, max_completion_length: 100 };
   const ctx = { grpo, baseDir: dir, source: 'r.yaml' };
-  const rs = await buildRewards([
-    { name: 'accuracy', weight: 2 },
-    { name: 'format' },
-    { name: 'overlong' },
-    { name: './my_rewards.ts#shortness', weight: 0.1 },
-    { name: './my_rewards.ts#containing', options: { text: 'wait' }, label: 'has_wait' },
-  ], ctx);
-  assert.deepEqual(rs.map((r) => [r.name, r.weight, r.kind]), [
-    ['accuracy', 2, 'accuracy'], ['format', 1, 'format'], ['overlong', 1, 'overlong'],
-    ['shortness', 0.1, 'custom'], ['has_wait', 1, 'custom'],
-  ]);
+  const rs = await buildRewards(
+    [
+      { name: 'accuracy', weight: 2 },
+      { name: 'format' },
+      { name: 'overlong' },
+      { name: './my_rewards.ts#shortness', weight: 0.1 },
+      { name: './my_rewards.ts#containing', options: { text: 'wait' }, label: 'has_wait' },
+    ],
+    ctx,
+  );
+  assert.deepEqual(
+    rs.map((r) => [r.name, r.weight, r.kind]),
+    [
+      ['accuracy', 2, 'accuracy'],
+      ['format', 1, 'format'],
+      ['overlong', 1, 'overlong'],
+      ['shortness', 0.1, 'custom'],
+      ['has_wait', 1, 'custom'],
+    ],
+  );
   const ex = { question: 'q', answer: '12' };
   const good = '<think> 5+7 </think> <answer>12</answer>';
   assert.equal(await rs[0].fn(good, ex, { prompt: '' }), 1);
@@ -169,10 +223,20 @@ test('reward registry: built-ins by name with weights, options validated, module
   assert.equal(await rs[4].fn('hmm, wait', ex, { prompt: '' }), 1);
 
   // grpo.reward_weights overrides the per-reward weights.
-  const w = await buildRewards([{ name: 'accuracy' }, { name: 'format' }], { ...ctx, grpo: { ...grpo, reward_weights: [0.5, 3] } });
-  assert.deepEqual(w.map((r) => r.weight), [0.5, 3]);
+  const w = await buildRewards([{ name: 'accuracy' }, { name: 'format' }], {
+    ...ctx,
+    grpo: { ...grpo, reward_weights: [0.5, 3] },
+  });
+  assert.deepEqual(
+    w.map((r) => r.weight),
+    [0.5, 3],
+  );
 
-  const bad = async (spec: object, re: RegExp) => assert.rejects(buildRewards([spec as never], ctx), (e: unknown) => e instanceof AhaError && re.test(e.message) && !e.message.includes('\n'));
+  const bad = async (spec: object, re: RegExp) =>
+    assert.rejects(
+      buildRewards([spec as never], ctx),
+      (e: unknown) => e instanceof AhaError && re.test(e.message) && !e.message.includes('\n'),
+    );
   await bad({ name: 'acuracy' }, /r\.yaml: rewards\[0\]\.name: unknown reward 'acuracy'/);
   await bad({ name: 'format', options: { mode: 'loose' } }, /rewards\[0\]\.options\.mode/);
   await bad({ name: 'format', options: { strict: true } }, /rewards\[0\]\.options: unknown option 'strict'/);
@@ -180,15 +244,25 @@ test('reward registry: built-ins by name with weights, options validated, module
   await bad({ name: './nope.ts#x' }, /reward module \.\/nope\.ts not found/);
   await bad({ name: './my_rewards.ts#missing' }, /no function export 'missing'.*shortness/);
   await bad({ name: './my_rewards.ts#notAFunction' }, /no function export 'notAFunction'/);
-  await assert.rejects(buildRewards([{ name: 'format' }, { name: 'format' }], ctx), /two rewards are logged as 'format'/);
+  await assert.rejects(
+    buildRewards([{ name: 'format' }, { name: 'format' }], ctx),
+    /two rewards are logged as 'format'/,
+  );
 });
 
 test('accuracy reward: mathEqual against the reference, or a task check on the extracted answer', async () => {
   const math = accuracyReward();
   assert.equal(await math('<answer>\\frac{1}{2}</answer>', { answer: '0.5' }, { prompt: '' }), 1);
   assert.equal(await math('so the result is \\boxed{4}', { answer: '4' }, { prompt: '' }), 1);
-  assert.equal(await math('the answer is 4', { answer: '4' }, { prompt: '' }), 0, 'default strategies: tag or box only');
-  await assert.rejects(Promise.resolve().then(() => math('<answer>4</answer>', { question: 'q' }, { prompt: '' })), /no reference answer/);
+  assert.equal(
+    await math('the answer is 4', { answer: '4' }, { prompt: '' }),
+    0,
+    'default strategies: tag or box only',
+  );
+  await assert.rejects(
+    Promise.resolve().then(() => math('<answer>4</answer>', { question: 'q' }, { prompt: '' })),
+    /no reference answer/,
+  );
   const seen: string[] = [];
   const withCheck = accuracyReward({ check: (a, ex) => (seen.push(a), a === ex.answer) });
   assert.equal(await withCheck('<think>..</think> <answer> 16 </answer>', { answer: '16' }, { prompt: '' }), 1);

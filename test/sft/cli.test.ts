@@ -6,7 +6,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,12 +24,31 @@ const base = makeSmallModel(dir, { seed: 2 });
 const data = join(dir, 'train.jsonl');
 writeArithmeticCorpus(data, 150, 21);
 const flags = {
-  model: base.dir, data, max_steps: 100, per_device_train_batch_size: 4, learning_rate: 2e-3, lr_scheduler_type: 'cosine',
-  warmup_steps: 5, eval_fraction: 0.1, eval_steps: 50, logging_steps: 5, save_steps: 5, save_total_limit: 3, seed: 3,
+  model: base.dir,
+  data,
+  max_steps: 100,
+  per_device_train_batch_size: 4,
+  learning_rate: 2e-3,
+  lr_scheduler_type: 'cosine',
+  warmup_steps: 5,
+  eval_fraction: 0.1,
+  eval_steps: 50,
+  logging_steps: 5,
+  save_steps: 5,
+  save_total_limit: 3,
+  seed: 3,
 };
-const argv = (out: string) => ['sft', ...Object.entries({ ...flags, out }).flatMap(([k, v]) => [`--${k.replace(/_/g, '-')}`, String(v)])];
+const argv = (out: string) => [
+  'sft',
+  ...Object.entries({ ...flags, out }).flatMap(([k, v]) => [`--${k.replace(/_/g, '-')}`, String(v)]),
+];
 
-interface Child { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+interface Child {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs `aha <args>`; `onLine` sees each stderr line and may signal the child. */
 function runAha(args: string[], onLine?: (line: string, kill: (s: NodeJS.Signals) => void) => void): Promise<Child> {
@@ -46,10 +65,11 @@ function runAha(args: string[], onLine?: (line: string, kill: (s: NodeJS.Signals
       pending += String(b);
       const lines = pending.split('\n');
       pending = lines.pop()!;
-      for (const l of lines) onLine?.(l, (s) => {
-        if (!signalled) child.kill(s);
-        signalled = true;
-      });
+      for (const l of lines)
+        onLine?.(l, (s) => {
+          if (!signalled) child.kill(s);
+          signalled = true;
+        });
     });
     child.on('error', reject);
     child.on('close', (code, signal) => {
@@ -71,7 +91,10 @@ before(async () => {
 function assertMatchesReference(out: string, finalJson: Record<string, unknown>): void {
   assert.equal(finalJson.status, 'completed');
   assert.equal(finalJson.step, flags.max_steps);
-  assert.ok(Math.abs((finalJson.loss as number) - reference.loss) <= 1e-6, `final loss ${finalJson.loss} vs uninterrupted ${reference.loss}`);
+  assert.ok(
+    Math.abs((finalJson.loss as number) - reference.loss) <= 1e-6,
+    `final loss ${finalJson.loss} vs uninterrupted ${reference.loss}`,
+  );
   const d = maxDiff(loadPretrained(join(out, 'final')).model.params, reference.params);
   assert.ok(d.diff <= 1e-6, `final weights differ by ${d.diff}`);
 }
@@ -96,7 +119,10 @@ test('SIGINT: finishes the step, checkpoints, prints how to resume, exits 130; `
     if (/saved .*checkpoint-5$/.test(line)) kill('SIGINT');
   });
   assert.equal(stopped.code, 130, stopped.stderr);
-  assert.match(stopped.stderr, new RegExp(`resume with: aha sft --out ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} --resume`));
+  assert.match(
+    stopped.stderr,
+    new RegExp(`resume with: aha sft --out ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} --resume`),
+  );
   const at = lastJson(stopped.stdout);
   assert.equal(at.status, 'interrupted');
   assert.ok((at.step as number) >= 5 && (at.step as number) < flags.max_steps);

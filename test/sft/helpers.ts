@@ -8,16 +8,37 @@ import { buildPretrainCorpus, corpusAlphabet } from '../../src/data/tasks/corpus
 import { arithmeticTask } from '../../src/data/tasks/arithmetic.ts';
 
 /** A Qwen2-layout model small enough for many optimizer steps a second on 2 cores, with a char tokenizer. */
-export function makeSmallModel(dir: string, opts: { alphabet?: string; seed?: number; hidden?: number; layers?: number } = {}): { dir: string; model: Model; tokenizer: Tokenizer } {
+export function makeSmallModel(
+  dir: string,
+  opts: { alphabet?: string; seed?: number; hidden?: number; layers?: number } = {},
+): { dir: string; model: Model; tokenizer: Tokenizer } {
   const cfg = join(dir, 'shape.json');
   const hidden = opts.hidden ?? 64;
-  writeFileSync(cfg, JSON.stringify({
-    architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
-    hidden_act: 'silu', hidden_size: hidden, intermediate_size: 2 * hidden, num_hidden_layers: opts.layers ?? 2,
-    num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 256,
-  }));
+  writeFileSync(
+    cfg,
+    JSON.stringify({
+      architectures: ['Qwen2ForCausalLM'],
+      model_type: 'qwen2',
+      rope_theta: 10000,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: true,
+      hidden_act: 'silu',
+      hidden_size: hidden,
+      intermediate_size: 2 * hidden,
+      num_hidden_layers: opts.layers ?? 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      max_position_embeddings: 256,
+    }),
+  );
   const out = join(dir, 'model');
-  const { model, tokenizer } = initModel({ config: cfg, tokenizer: 'chars', alphabet: opts.alphabet ?? corpusAlphabet(arithmeticTask()), out, seed: opts.seed ?? 0 });
+  const { model, tokenizer } = initModel({
+    config: cfg,
+    tokenizer: 'chars',
+    alphabet: opts.alphabet ?? corpusAlphabet(arithmeticTask()),
+    out,
+    seed: opts.seed ?? 0,
+  });
   return { dir: out, model, tokenizer };
 }
 

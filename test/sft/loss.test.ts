@@ -14,14 +14,26 @@ import { makeSmallModel, maxDiff } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'aha-sft-loss-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const { model, tokenizer, dir: modelDir } = makeSmallModel(dir, { alphabet: 'abehinoqrstuy:AU \n', hidden: 32, layers: 2, seed: 3 });
+const {
+  model,
+  tokenizer,
+  dir: modelDir,
+} = makeSmallModel(dir, { alphabet: 'abehinoqrstuy:AU \n', hidden: 32, layers: 2, seed: 3 });
 const ctx: SftEncodeContext = { tokenizer, chatTemplate: modelDir };
 const ex = (value: Record<string, unknown>): SftExample => ({ ...encodeSftRecord(value, ctx, 't:1'), line: 1 });
-const chat = (last: string): SftExample => ex({ messages: [
-  { role: 'user', content: 'hi there' }, { role: 'assistant', content: 'yo boss' }, { role: 'user', content: last },
-] });
+const chat = (last: string): SftExample =>
+  ex({
+    messages: [
+      { role: 'user', content: 'hi there' },
+      { role: 'assistant', content: 'yo boss' },
+      { role: 'user', content: last },
+    ],
+  });
 
-async function gradOf(batch: SftExample[], micro: number[][] = [batch.map((_, i) => i)]): Promise<{ g: Float32Array; loss: number }> {
+async function gradOf(
+  batch: SftExample[],
+  micro: number[][] = [batch.map((_, i) => i)],
+): Promise<{ g: Float32Array; loss: number }> {
   model.zeroGrad();
   const r = await accumulateBatchGradient(model, batch, micro);
   return { g: Float32Array.from(model.grads), loss: r.loss };
@@ -38,7 +50,10 @@ test('a sequence with no targets gives the engine a zero gradient, alone or batc
   model.zeroGrad();
   await model.forward([none.ids], { train: true });
   await model.backward([nllLogprobGrad(none, 1)]);
-  assert.ok(model.grads.every((x) => x === 0), 'all-zero gradient');
+  assert.ok(
+    model.grads.every((x) => x === 0),
+    'all-zero gradient',
+  );
   const alone = await gradOf([e]);
   const withNone = await gradOf([e, none]);
   const { diff, scale } = maxDiff(withNone.g, alone.g);
@@ -51,14 +66,26 @@ test('tokens after the last assistant turn (masked out, context of nothing) do n
   const b = await gradOf([chat('a question')]);
   const d = maxDiff(a.g, b.g);
   assert.ok(d.diff <= 1e-6 * d.scale, `trailing user turn changed the gradient by ${d.diff}`);
-  const c = await gradOf([ex({ messages: [{ role: 'user', content: 'hi there' }, { role: 'assistant', content: 'yo bass' }, { role: 'user', content: 'so' }] })]);
+  const c = await gradOf([
+    ex({
+      messages: [
+        { role: 'user', content: 'hi there' },
+        { role: 'assistant', content: 'yo bass' },
+        { role: 'user', content: 'so' },
+      ],
+    }),
+  ]);
   assert.ok(maxDiff(a.g, c.g).diff > 1e-3 * d.scale, 'changing an assistant token changes the gradient');
 });
 
 test('gradient accumulation over micro-batches equals the one-batch gradient (normalised by all targets)', async () => {
   const batch = [
-    ex({ text: 'a bee sits' }), ex({ prompt: 'hi', completion: 'there you are' }), chat('so'),
-    ex({ prompt: 'United', completion: 'States' }), ex({ text: 'ha' }), ex({ text: 'rather not\nyes' }),
+    ex({ text: 'a bee sits' }),
+    ex({ prompt: 'hi', completion: 'there you are' }),
+    chat('so'),
+    ex({ prompt: 'United', completion: 'States' }),
+    ex({ text: 'ha' }),
+    ex({ text: 'rather not\nyes' }),
   ];
   const whole = await gradOf(batch);
   const split = await gradOf(batch, [[0, 1], [2], [3, 4, 5]]);
@@ -70,7 +97,11 @@ test('gradient accumulation over micro-batches equals the one-batch gradient (no
   let nll = 0;
   let n = 0;
   batch.forEach((e, s) => {
-    for (let t = 1; t < e.ids.length; t++) if (e.mask[t]) { nll -= r.logprobs[s][t - 1]; n++; }
+    for (let t = 1; t < e.ids.length; t++)
+      if (e.mask[t]) {
+        nll -= r.logprobs[s][t - 1];
+        n++;
+      }
   });
   assert.ok(Math.abs(whole.loss - nll / n) < 1e-6, `${whole.loss} vs ${nll / n}`);
   const ev = await evaluateLoss(model, batch, { maxSequences: 4 });

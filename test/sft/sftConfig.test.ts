@@ -4,7 +4,15 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkResumeOptions, parseCliValue, resolveSftOptions, runConfigJson, SFT_DEFAULTS, SFT_OPTION_HELP, sftOptionsSchema } from '../../src/sft/sftConfig.ts';
+import {
+  checkResumeOptions,
+  parseCliValue,
+  resolveSftOptions,
+  runConfigJson,
+  SFT_DEFAULTS,
+  SFT_OPTION_HELP,
+  sftOptionsSchema,
+} from '../../src/sft/sftConfig.ts';
 import { AhaError } from '../../src/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'aha-sft-cfg-'));
@@ -39,14 +47,24 @@ test('defaults follow TrainingArguments / SFTConfig', () => {
   assert.equal(o.save_steps, 500);
   assert.equal(o.packing, false);
   assert.equal(o.resume_from_checkpoint, false);
-  assert.deepEqual(Object.keys(SFT_OPTION_HELP).sort(), Object.keys(sftOptionsSchema.shape).sort(), 'every option has help');
+  assert.deepEqual(
+    Object.keys(SFT_OPTION_HELP).sort(),
+    Object.keys(sftOptionsSchema.shape).sort(),
+    'every option has help',
+  );
   assert.equal(SFT_DEFAULTS.learning_rate, 2e-5);
 });
 
 test('a YAML config file, overridden by flags', () => {
   const f = join(dir, 'a.yaml');
-  writeFileSync(f, 'model: m\ndata: d.jsonl\nout: o\nlearning_rate: 1e-4\nlr_scheduler_type: cosine\nmax_steps: 100\npacking: true\n');
-  const o = resolveSftOptions({ configFile: f, cli: { max_steps: parseCliValue('max_steps', '7'), learning_rate: parseCliValue('learning_rate', '3e-3') } });
+  writeFileSync(
+    f,
+    'model: m\ndata: d.jsonl\nout: o\nlearning_rate: 1e-4\nlr_scheduler_type: cosine\nmax_steps: 100\npacking: true\n',
+  );
+  const o = resolveSftOptions({
+    configFile: f,
+    cli: { max_steps: parseCliValue('max_steps', '7'), learning_rate: parseCliValue('learning_rate', '3e-3') },
+  });
   assert.equal(o.learning_rate, 3e-3);
   assert.equal(o.max_steps, 7);
   assert.equal(o.lr_scheduler_type, 'cosine');
@@ -62,9 +80,15 @@ test('wrong fields in a config file: one line naming the file and each field', (
   writeFileSync(f, 'model: m\ndata: d.jsonl\nout: o\nlearning_rate: fast\n');
   rejects(() => resolveSftOptions({ configFile: f }), `${f}: learning_rate: must be a number (got "fast")`);
   writeFileSync(f, 'model: m\ndata: d.jsonl\nout: o\nper_device_train_batch_size: 0\nlr_scheduler_type: cosin\n');
-  rejects(() => resolveSftOptions({ configFile: f }), `${f}: per_device_train_batch_size: must be >= 1 (got 0); ${f}: lr_scheduler_type: must be one of linear, cosine, constant (got "cosin")`);
+  rejects(
+    () => resolveSftOptions({ configFile: f }),
+    `${f}: per_device_train_batch_size: must be >= 1 (got 0); ${f}: lr_scheduler_type: must be one of linear, cosine, constant (got "cosin")`,
+  );
   writeFileSync(f, 'model: m\ndata: d.jsonl\nout: o\nlerning_rate: 0.1\n');
-  rejects(() => resolveSftOptions({ configFile: f }), `${f}: lerning_rate: unknown option (did you mean learning_rate?)`);
+  rejects(
+    () => resolveSftOptions({ configFile: f }),
+    `${f}: lerning_rate: unknown option (did you mean learning_rate?)`,
+  );
   writeFileSync(f, 'model: m\ndata: d.jsonl\nout: o\nmax_steps: 2.5\n');
   rejects(() => resolveSftOptions({ configFile: f }), `${f}: max_steps: must be an integer (got 2.5)`);
   writeFileSync(f, 'model: m\nout: o\n');
@@ -72,16 +96,28 @@ test('wrong fields in a config file: one line naming the file and each field', (
   writeFileSync(f, 'model: m\ndata: [\n');
   rejects(() => resolveSftOptions({ configFile: f }), new RegExp(`^${f}:3: not valid YAML/JSON`));
   writeFileSync(f, '- 1\n- 2\n');
-  rejects(() => resolveSftOptions({ configFile: f }), `${f}: expected a mapping of option names to values at the top level`);
-  rejects(() => resolveSftOptions({ configFile: join(dir, 'nope.yaml') }), `${join(dir, 'nope.yaml')}: config file not found`);
+  rejects(
+    () => resolveSftOptions({ configFile: f }),
+    `${f}: expected a mapping of option names to values at the top level`,
+  );
+  rejects(
+    () => resolveSftOptions({ configFile: join(dir, 'nope.yaml') }),
+    `${join(dir, 'nope.yaml')}: config file not found`,
+  );
   writeFileSync(f, 'model: m\ndata: d.jsonl\nout: o\neval_data: e.jsonl\neval_fraction: 0.1\n');
-  rejects(() => resolveSftOptions({ configFile: f }), `${f}: eval_fraction: set either eval_data or eval_fraction, not both`);
+  rejects(
+    () => resolveSftOptions({ configFile: f }),
+    `${f}: eval_fraction: set either eval_data or eval_fraction, not both`,
+  );
 });
 
 test('wrong flags name the flag', () => {
   rejects(() => parseCliValue('learning_rate', 'abc'), '--learning-rate: expected a number, got "abc"');
   rejects(() => parseCliValue('packing', 'maybe'), '--packing: expected true or false, got "maybe"');
-  rejects(() => resolveSftOptions({ cli: { ...required, adam_beta2: parseCliValue('adam_beta2', '1') } }), '--adam-beta2: must be < 1 (got 1)');
+  rejects(
+    () => resolveSftOptions({ cli: { ...required, adam_beta2: parseCliValue('adam_beta2', '1') } }),
+    '--adam-beta2: must be < 1 (got 1)',
+  );
   assert.equal(parseCliValue('packing', true), true);
   assert.equal(parseCliValue('save_total_limit', 'none'), null);
   assert.equal(parseCliValue('resume_from_checkpoint', 'out/checkpoint-5'), 'out/checkpoint-5');
@@ -99,7 +135,10 @@ test('--resume takes the run directory config as the base; changed data-order op
   assert.equal(resumed.resume_from_checkpoint, true);
   checkResumeOptions(resumed, out);
   const changed = resolveSftOptions({ cli: { out, resume_from_checkpoint: true, seed: 4 } });
-  rejects(() => checkResumeOptions(changed, out), new RegExp(`^${join(out, 'config.json')}: seed was 3 when the run started, now 4`));
+  rejects(
+    () => checkResumeOptions(changed, out),
+    new RegExp(`^${join(out, 'config.json')}: seed was 3 when the run started, now 4`),
+  );
   // Without --resume the run config is not read.
   rejects(() => resolveSftOptions({ cli: { out } }), /^missing option model/);
 });

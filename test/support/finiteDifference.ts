@@ -20,9 +20,11 @@ export function centralDifferenceGrad(
   const grad = new Float64Array(indices.length);
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k];
-    if (!Number.isInteger(i) || i < 0 || i >= p.length) throw new Error(`centralDifferenceGrad: index ${i} outside [0, ${p.length})`);
+    if (!Number.isInteger(i) || i < 0 || i >= p.length)
+      throw new Error(`centralDifferenceGrad: index ${i} outside [0, ${p.length})`);
     const x = p[i];
-    const xp = x + h, xm = x - h;
+    const xp = x + h,
+      xm = x - h;
     p[i] = xp;
     const fp = f(p);
     p[i] = xm;

@@ -74,8 +74,21 @@ export function writeParquet(path: string, columns: Column[]): void {
   for (const col of columns) {
     const int64 = 'int64' in col;
     const data = int64
-      ? Buffer.concat((col.values as number[]).map((v) => { const b = Buffer.alloc(8); b.writeBigInt64LE(BigInt(v)); return b; }))
-      : Buffer.concat((col.values as string[]).map((s) => { const b = Buffer.from(s, 'utf8'); const l = Buffer.alloc(4); l.writeUInt32LE(b.length); return Buffer.concat([l, b]); }));
+      ? Buffer.concat(
+          (col.values as number[]).map((v) => {
+            const b = Buffer.alloc(8);
+            b.writeBigInt64LE(BigInt(v));
+            return b;
+          }),
+        )
+      : Buffer.concat(
+          (col.values as string[]).map((s) => {
+            const b = Buffer.from(s, 'utf8');
+            const l = Buffer.alloc(4);
+            l.writeUInt32LE(b.length);
+            return Buffer.concat([l, b]);
+          }),
+        );
     const h = new Compact();
     h.begin();
     h.i32(1, 0); // DATA_PAGE
@@ -130,7 +143,10 @@ export function writeParquet(path: string, columns: Column[]): void {
     m.end();
     m.end();
   }
-  m.i64(2, metas.reduce((a, c) => a + c.size, 0));
+  m.i64(
+    2,
+    metas.reduce((a, c) => a + c.size, 0),
+  );
   m.i64(3, numRows);
   m.end();
   m.end();

@@ -8,14 +8,22 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parameterCount, tensorLayout, type EngineConfig } from '../../src/engine/types.ts';
 import {
-  applyRope, logSoftmax, referenceForward, referenceGenerateGreedy, referenceLogits, rmsnorm,
+  applyRope,
+  logSoftmax,
+  referenceForward,
+  referenceGenerateGreedy,
+  referenceLogits,
+  rmsnorm,
 } from './referenceTransformer.ts';
 import { centralDifferenceGrad, describeIndex, sampleTensorIndices } from './finiteDifference.ts';
 import { TINY_CONFIGS, defaultInvFreq, gqaTied, mhaUntied, mulberry32, randomParams } from './tinyConfigs.ts';
 
 function close(actual: number, expected: number, tol: number, what: string): void {
   const err = Math.abs(actual - expected);
-  assert.ok(err <= tol * Math.max(1, Math.abs(expected)), `${what}: got ${actual}, expected ${expected} (|diff| ${err})`);
+  assert.ok(
+    err <= tol * Math.max(1, Math.abs(expected)),
+    `${what}: got ${actual}, expected ${expected} (|diff| ${err})`,
+  );
 }
 
 function randomIds(c: EngineConfig, n: number, seed: number): number[] {
@@ -57,7 +65,11 @@ function rmsRows(X: number[][], w: number[], eps: number): number[][] {
  */
 function hfStyleLogits(c: EngineConfig, params: ArrayLike<number>, ids: number[]): number[][] {
   const { vec, mat } = named(c, params);
-  const n = ids.length, D = c.headDim, H = c.numHeads, KV = c.numKvHeads, nRep = H / KV;
+  const n = ids.length,
+    D = c.headDim,
+    H = c.numHeads,
+    KV = c.numKvHeads,
+    nRep = H / KV;
   const E = mat('model.embed_tokens.weight');
   let X = ids.map((id) => E[id].slice());
   const freqs = Array.from({ length: n }, (_, pos) => Array.from(c.ropeInvFreq, (f) => pos * f));
@@ -68,17 +80,28 @@ function hfStyleLogits(c: EngineConfig, params: ArrayLike<number>, ids: number[]
   const view = (M: number[][], heads: number) =>
     M.map((row) => Array.from({ length: heads }, (_, h) => row.slice(h * D, (h + 1) * D))); // [n][heads][D]
   const ropeAll = (T: number[][][]) =>
-    T.map((heads, pos) => heads.map((x) => {
-      const rh = rotateHalf(x);
-      return x.map((v, d) => v * cos[pos][d] + rh[d] * sin[pos][d]);
-    }));
+    T.map((heads, pos) =>
+      heads.map((x) => {
+        const rh = rotateHalf(x);
+        return x.map((v, d) => v * cos[pos][d] + rh[d] * sin[pos][d]);
+      }),
+    );
 
   for (let l = 0; l < c.numLayers; l++) {
     const p = `model.layers.${l}.`;
     const Hn = rmsRows(X, vec(p + 'input_layernorm.weight'), c.rmsNormEps);
-    let Q = view(matmulT(Hn, mat(p + 'self_attn.q_proj.weight'), c.qkvBias ? vec(p + 'self_attn.q_proj.bias') : undefined), H);
-    let K = view(matmulT(Hn, mat(p + 'self_attn.k_proj.weight'), c.qkvBias ? vec(p + 'self_attn.k_proj.bias') : undefined), KV);
-    const V = view(matmulT(Hn, mat(p + 'self_attn.v_proj.weight'), c.qkvBias ? vec(p + 'self_attn.v_proj.bias') : undefined), KV);
+    let Q = view(
+      matmulT(Hn, mat(p + 'self_attn.q_proj.weight'), c.qkvBias ? vec(p + 'self_attn.q_proj.bias') : undefined),
+      H,
+    );
+    let K = view(
+      matmulT(Hn, mat(p + 'self_attn.k_proj.weight'), c.qkvBias ? vec(p + 'self_attn.k_proj.bias') : undefined),
+      KV,
+    );
+    const V = view(
+      matmulT(Hn, mat(p + 'self_attn.v_proj.weight'), c.qkvBias ? vec(p + 'self_attn.v_proj.bias') : undefined),
+      KV,
+    );
     if (c.qkNorm) {
       Q = Q.map((heads) => rmsRows(heads, vec(p + 'self_attn.q_norm.weight'), c.rmsNormEps));
       K = K.map((heads) => rmsRows(heads, vec(p + 'self_attn.k_norm.weight'), c.rmsNormEps));
@@ -92,14 +115,19 @@ function hfStyleLogits(c: EngineConfig, params: ArrayLike<number>, ids: number[]
     for (let h = 0; h < H; h++) {
       for (let i = 0; i < n; i++) {
         const scores = Array.from({ length: n }, (_, j) =>
-          j > i ? -Infinity : Q[i][h].reduce((a, qv, d) => a + qv * Kx[j][h][d], 0) * Math.pow(D, -0.5));
+          j > i ? -Infinity : Q[i][h].reduce((a, qv, d) => a + qv * Kx[j][h][d], 0) * Math.pow(D, -0.5),
+        );
         const m = Math.max(...scores);
         const ex = scores.map((s) => Math.exp(s - m));
         const z = ex.reduce((a, b) => a + b, 0);
         for (let d = 0; d < D; d++) attnOut[i][h * D + d] = ex.reduce((a, e, j) => a + (e / z) * Vx[j][h][d], 0);
       }
     }
-    const O = matmulT(attnOut, mat(p + 'self_attn.o_proj.weight'), c.oBias ? vec(p + 'self_attn.o_proj.bias') : undefined);
+    const O = matmulT(
+      attnOut,
+      mat(p + 'self_attn.o_proj.weight'),
+      c.oBias ? vec(p + 'self_attn.o_proj.bias') : undefined,
+    );
     X = X.map((x, i) => x.map((v, j) => v + O[i][j]));
     const H2 = rmsRows(X, vec(p + 'post_attention_layernorm.weight'), c.rmsNormEps);
     const G = matmulT(H2, mat(p + 'mlp.gate_proj.weight'));
@@ -116,14 +144,19 @@ function hfStyleLogits(c: EngineConfig, params: ArrayLike<number>, ids: number[]
 function zeroLayerOutputs(c: EngineConfig, params: Float32Array): Float32Array {
   const p = params.slice();
   for (const t of tensorLayout(c)) {
-    if (/self_attn\.o_proj\.(weight|bias)$|mlp\.down_proj\.weight$/.test(t.name)) p.fill(0, t.offset, t.offset + t.size);
+    if (/self_attn\.o_proj\.(weight|bias)$|mlp\.down_proj\.weight$/.test(t.name))
+      p.fill(0, t.offset, t.offset + t.size);
   }
   return p;
 }
 
 test('tinyConfigs: layouts, seeded params, inverse frequencies', () => {
   assert.deepEqual(Array.from(defaultInvFreq(4, 10000)), [1, Math.fround(0.01)]);
-  assert.deepEqual(Array.from(defaultInvFreq(6, 10000)), [1, Math.fround(10000 ** (-1 / 3)), Math.fround(10000 ** (-2 / 3))]);
+  assert.deepEqual(Array.from(defaultInvFreq(6, 10000)), [
+    1,
+    Math.fround(10000 ** (-1 / 3)),
+    Math.fround(10000 ** (-2 / 3)),
+  ]);
   const names = Object.keys(TINY_CONFIGS);
   assert.ok(names.length >= 6);
   const cfgs = Object.values(TINY_CONFIGS);
@@ -144,7 +177,10 @@ test('tinyConfigs: layouts, seeded params, inverse frequencies', () => {
       if (t.name.endsWith('norm.weight')) {
         assert.ok(xs.every((x) => Math.abs(x - 1) < 0.6) && xs.some((x) => x !== 1), `${name} ${t.name} near 1`);
       } else {
-        assert.ok(xs.every((x) => Number.isFinite(x) && Math.abs(x) < 0.3 * 7), `${name} ${t.name} bounded`);
+        assert.ok(
+          xs.every((x) => Number.isFinite(x) && Math.abs(x) < 0.3 * 7),
+          `${name} ${t.name} bounded`,
+        );
       }
     }
   }
@@ -189,17 +225,31 @@ test('applyRope: hand values, identity at 0, norm scaling, relative-position pro
   close(norm(applyRope(q, 5, defaultInvFreq(6, 10000), 1.25)), 1.25 * norm(q), 1e-14, 'scaled norm');
   const dot = (x: Float64Array, y: Float64Array) => x.reduce((s, v, i) => s + v * y[i], 0);
   const inv = defaultInvFreq(6, 100);
-  for (const [pq, pk] of [[3, 1], [7, 7], [10, 2]]) {
+  for (const [pq, pk] of [
+    [3, 1],
+    [7, 7],
+    [10, 2],
+  ]) {
     const base = dot(applyRope(q, pq, inv, 1), applyRope(k, pk, inv, 1));
     for (const shift of [1, 5, 40]) {
-      close(dot(applyRope(q, pq + shift, inv, 1), applyRope(k, pk + shift, inv, 1)), base, 1e-12, `q@${pq} k@${pk} +${shift}`);
+      close(
+        dot(applyRope(q, pq + shift, inv, 1), applyRope(k, pk + shift, inv, 1)),
+        base,
+        1e-12,
+        `q@${pq} k@${pk} +${shift}`,
+      );
     }
   }
 });
 
 test('(a) closed form: zero layers, identity embeddings', () => {
   const c: EngineConfig = {
-    ...mhaUntied, vocabSize: 2, hiddenSize: 2, numLayers: 0, tieWordEmbeddings: true, rmsNormEps: 0,
+    ...mhaUntied,
+    vocabSize: 2,
+    hiddenSize: 2,
+    numLayers: 0,
+    tieWordEmbeddings: true,
+    rmsNormEps: 0,
   };
   // embed = I, model.norm = [1, 1]
   const params = Float64Array.of(1, 0, 0, 1, 1, 1);
@@ -280,7 +330,12 @@ test('(b) next-token logprobs over the whole vocabulary sum to 1 and match the e
         alt[t + 1] = v;
         lps.push(referenceForward(c, params, alt).logprobs[t]);
       }
-      close(lps.reduce((s, lp) => s + Math.exp(lp), 0), 1, 1e-12, `${name} t=${t} sum p`);
+      close(
+        lps.reduce((s, lp) => s + Math.exp(lp), 0),
+        1,
+        1e-12,
+        `${name} t=${t} sum p`,
+      );
       close(-lps.reduce((s, lp) => s + Math.exp(lp) * lp, 0), base.entropy[t], 1e-12, `${name} t=${t} entropy`);
       assert.ok(base.entropy[t] > 0 && base.entropy[t] < Math.log(c.vocabSize), `${name} entropy range`);
       close(lps[ids[t + 1]], base.logprobs[t], 1e-15, `${name} t=${t} own target`);
@@ -306,7 +361,8 @@ test('(c) causality: changing a later token leaves earlier positions bit-identic
     }
     assert.equal(other.entropy[k - 1], base.entropy[k - 1], `${name} H[k-1] (same context)`);
     assert.notEqual(other.logprobs[k - 1], base.logprobs[k - 1], `${name} lp[k-1] (target changed)`);
-    for (let t = k; t < ids.length - 1; t++) assert.notEqual(other.entropy[t], base.entropy[t], `${name} H[${t}] sees token ${k}`);
+    for (let t = k; t < ids.length - 1; t++)
+      assert.notEqual(other.entropy[t], base.entropy[t], `${name} H[${t}] sees token ${k}`);
     // and a prefix alone gives the same values as the full sequence
     const prefix = referenceForward(c, params, ids.slice(0, k));
     assert.deepEqual(prefix.logprobs, base.logprobs.slice(0, k - 1), `${name} prefix`);
@@ -334,9 +390,12 @@ test('greedy generation: hand-built successor model, stop ids, consistency with 
   const c: EngineConfig = { ...mhaUntied };
   const params = zeroLayerOutputs(c, randomParams(c, 61));
   const layout = new Map(tensorLayout(c).map((t) => [t.name, t]));
-  const emb = layout.get('model.embed_tokens.weight')!, head = layout.get('lm_head.weight')!, norm = layout.get('model.norm.weight')!;
+  const emb = layout.get('model.embed_tokens.weight')!,
+    head = layout.get('lm_head.weight')!,
+    norm = layout.get('model.norm.weight')!;
   params.fill(1, norm.offset, norm.offset + norm.size);
-  const C = c.hiddenSize, V = c.vocabSize;
+  const C = c.hiddenSize,
+    V = c.vocabSize;
   for (let v = 0; v < V; v++) {
     const src = ((v - 1 + V) % V) * C;
     const e = params.slice(emb.offset + src, emb.offset + src + C);
@@ -379,7 +438,11 @@ test('bad inputs are rejected with a message naming the problem', () => {
 test('(e) centralDifferenceGrad matches an analytic gradient and leaves params untouched', () => {
   const f = (p: Float64Array) => Math.sin(p[0] * p[1]) + p[2] ** 3 - 2 * p[3] * p[2] + Math.exp(p[4]);
   const grad = (p: number[]) => [
-    Math.cos(p[0] * p[1]) * p[1], Math.cos(p[0] * p[1]) * p[0], 3 * p[2] ** 2 - 2 * p[3], -2 * p[2], Math.exp(p[4]),
+    Math.cos(p[0] * p[1]) * p[1],
+    Math.cos(p[0] * p[1]) * p[0],
+    3 * p[2] ** 2 - 2 * p[3],
+    -2 * p[2],
+    Math.exp(p[4]),
   ];
   const p = Float64Array.of(0.7, -1.3, 0.4, 2.2, -0.5);
   const before = p.slice();
@@ -404,9 +467,12 @@ test('(e) finite differences through the reference match the analytic lm_head gr
   const f = (p: Float64Array) => referenceForward(c, p, ids).logprobs.reduce((s, x) => s + x, 0);
   const fd = centralDifferenceGrad(f, params, indices);
   const { vec, mat } = named(c, params);
-  const E = mat('model.embed_tokens.weight'), W = mat('lm_head.weight'), g = vec('model.norm.weight');
+  const E = mat('model.embed_tokens.weight'),
+    W = mat('lm_head.weight'),
+    g = vec('model.norm.weight');
   indices.forEach((idx, k) => {
-    const v = Math.floor((idx - head.offset) / c.hiddenSize), i = (idx - head.offset) % c.hiddenSize;
+    const v = Math.floor((idx - head.offset) / c.hiddenSize),
+      i = (idx - head.offset) % c.hiddenSize;
     let analytic = 0;
     for (let t = 0; t < ids.length - 1; t++) {
       const e = E[ids[t]];
@@ -426,7 +492,11 @@ test('sampleTensorIndices covers every tensor deterministically; describeIndex n
     const idx = sampleTensorIndices(layout, 4, 99);
     assert.deepEqual(idx, sampleTensorIndices(layout, 4, 99));
     assert.equal(new Set(idx).size, idx.length, 'distinct');
-    assert.deepEqual(idx, idx.slice().sort((a, b) => a - b), 'sorted');
+    assert.deepEqual(
+      idx,
+      idx.slice().sort((a, b) => a - b),
+      'sorted',
+    );
     for (const t of layout) {
       const mine = idx.filter((i) => i >= t.offset && i < t.offset + t.size);
       assert.equal(mine.length, Math.min(4, t.size), t.name);

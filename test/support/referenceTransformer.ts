@@ -40,11 +40,13 @@ export function applyRope(
   invFreq: ArrayLike<number>,
   attentionScale: number,
 ): Float64Array {
-  const D = a.length, half = D / 2;
+  const D = a.length,
+    half = D / 2;
   const out = new Float64Array(D);
   for (let j = 0; j < half; j++) {
     const angle = pos * invFreq[j];
-    const c = Math.cos(angle) * attentionScale, s = Math.sin(angle) * attentionScale;
+    const c = Math.cos(angle) * attentionScale,
+      s = Math.sin(angle) * attentionScale;
     out[j] = a[j] * c - a[j + half] * s;
     out[j + half] = a[j + half] * c + a[j] * s;
   }
@@ -66,7 +68,8 @@ export function logSoftmax(z: Float64Array): Float64Array {
 /** y = x W^T + b with W [outDim, inDim] row-major (torch.nn.Linear). */
 function linear(x: Float64Array, W: Float64Array, outDim: number, b?: Float64Array): Float64Array {
   const inDim = x.length;
-  if (W.length !== outDim * inDim) throw new Error(`linear: weight has ${W.length} elements, expected ${outDim}x${inDim}`);
+  if (W.length !== outDim * inDim)
+    throw new Error(`linear: weight has ${W.length} elements, expected ${outDim}x${inDim}`);
   const y = new Float64Array(outDim);
   for (let o = 0; o < outDim; o++) {
     let acc = b ? b[o] : 0;
@@ -89,8 +92,10 @@ function splitHeads(v: Float64Array, count: number, D: number): Float64Array[] {
 
 function checkInputs(c: EngineConfig, params: ReferenceParams, ids: number[]): void {
   const expected = parameterCount(c);
-  if (typeof params !== 'function' && params.length !== expected) throw new Error(`reference: params has ${params.length} elements, layout needs ${expected}`);
-  if (c.numHeads % c.numKvHeads !== 0) throw new Error(`reference: numHeads ${c.numHeads} not a multiple of numKvHeads ${c.numKvHeads}`);
+  if (typeof params !== 'function' && params.length !== expected)
+    throw new Error(`reference: params has ${params.length} elements, layout needs ${expected}`);
+  if (c.numHeads % c.numKvHeads !== 0)
+    throw new Error(`reference: numHeads ${c.numHeads} not a multiple of numKvHeads ${c.numKvHeads}`);
   if (c.headDim % 2 !== 0) throw new Error(`reference: headDim ${c.headDim} is odd; rotate-half RoPE needs it even`);
   if (c.ropeInvFreq.length !== c.headDim / 2) {
     throw new Error(`reference: ropeInvFreq has length ${c.ropeInvFreq.length}, expected headDim/2 = ${c.headDim / 2}`);
@@ -98,7 +103,8 @@ function checkInputs(c: EngineConfig, params: ReferenceParams, ids: number[]): v
   if (ids.length === 0) throw new Error('reference: empty token sequence');
   for (let t = 0; t < ids.length; t++) {
     const id = ids[t];
-    if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new Error(`reference: ids[${t}] = ${id} outside [0, ${c.vocabSize})`);
+    if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize)
+      throw new Error(`reference: ids[${t}] = ${id} outside [0, ${c.vocabSize})`);
   }
 }
 
@@ -131,7 +137,12 @@ export function referenceLogits(config: EngineConfig, params: ReferenceParams, i
   checkInputs(config, params, ids);
   const c = config;
   const T = tensorsOf(c, params);
-  const n = ids.length, C = c.hiddenSize, D = c.headDim, H = c.numHeads, KV = c.numKvHeads, I = c.intermediateSize;
+  const n = ids.length,
+    C = c.hiddenSize,
+    D = c.headDim,
+    H = c.numHeads,
+    KV = c.numKvHeads,
+    I = c.intermediateSize;
   const group = H / KV;
   const eps = c.rmsNormEps;
   const invFreq = Array.from(c.ropeInvFreq); // float32 values, widened exactly
@@ -148,7 +159,9 @@ export function referenceLogits(config: EngineConfig, params: ReferenceParams, i
     const bo = c.oBias ? T(p + 'self_attn.o_proj.bias') : undefined;
 
     // q, k, v for all positions from the layer input, before any residual update of this layer.
-    const q: Float64Array[][] = [], k: Float64Array[][] = [], v: Float64Array[][] = [];
+    const q: Float64Array[][] = [],
+      k: Float64Array[][] = [],
+      v: Float64Array[][] = [];
     for (let t = 0; t < n; t++) {
       const h = rmsnorm(x[t], T(p + 'input_layernorm.weight'), eps);
       let qh = splitHeads(linear(h, T(p + 'self_attn.q_proj.weight'), H * D, bq), H, D);
@@ -203,7 +216,8 @@ export function referenceLogits(config: EngineConfig, params: ReferenceParams, i
 export function referenceForward(config: EngineConfig, params: ReferenceParams, ids: number[]): ReferenceOutput {
   const logits = referenceLogits(config, params, ids);
   const n = ids.length;
-  const logprobs = new Float64Array(n - 1), entropy = new Float64Array(n - 1);
+  const logprobs = new Float64Array(n - 1),
+    entropy = new Float64Array(n - 1);
   for (let t = 0; t < n - 1; t++) {
     const lp = logSoftmax(logits[t]);
     logprobs[t] = lp[ids[t + 1]];

@@ -46,32 +46,68 @@ function base(overrides: Partial<EngineConfig> & Pick<EngineConfig, 'headDim'>):
 
 /** Llama-style GQA (4 query heads over 2 kv heads), tied embeddings, 2 layers, no biases. */
 export const gqaTied: EngineConfig = base({
-  vocabSize: 13, hiddenSize: 16, intermediateSize: 24, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 4,
+  vocabSize: 13,
+  hiddenSize: 16,
+  intermediateSize: 24,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
+  headDim: 4,
   tieWordEmbeddings: true,
 });
 
 /** Plain multi-head attention (numKvHeads = numHeads), untied lm_head, 1 layer. */
 export const mhaUntied: EngineConfig = base({
-  vocabSize: 11, hiddenSize: 8, intermediateSize: 12, numLayers: 1, numHeads: 2, numKvHeads: 2, headDim: 4,
-  tieWordEmbeddings: false, rmsNormEps: 1e-5,
+  vocabSize: 11,
+  hiddenSize: 8,
+  intermediateSize: 12,
+  numLayers: 1,
+  numHeads: 2,
+  numKvHeads: 2,
+  headDim: 4,
+  tieWordEmbeddings: false,
+  rmsNormEps: 1e-5,
 });
 
 /** Qwen2-style: bias on q/k/v only, GQA, tied embeddings, 2 layers. */
 export const qwen2Bias: EngineConfig = base({
-  vocabSize: 19, hiddenSize: 16, intermediateSize: 20, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 4,
-  tieWordEmbeddings: true, qkvBias: true,
+  vocabSize: 19,
+  hiddenSize: 16,
+  intermediateSize: 20,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
+  headDim: 4,
+  tieWordEmbeddings: true,
+  qkvBias: true,
 });
 
 /** Llama attention_bias: bias on q/k/v and o; 3 query heads sharing one kv head (MQA), untied. */
 export const llamaAttnBias: EngineConfig = base({
-  vocabSize: 23, hiddenSize: 12, intermediateSize: 16, numLayers: 1, numHeads: 3, numKvHeads: 1, headDim: 4,
-  tieWordEmbeddings: false, qkvBias: true, oBias: true, rmsNormEps: 1e-5,
+  vocabSize: 23,
+  hiddenSize: 12,
+  intermediateSize: 16,
+  numLayers: 1,
+  numHeads: 3,
+  numKvHeads: 1,
+  headDim: 4,
+  tieWordEmbeddings: false,
+  qkvBias: true,
+  oBias: true,
+  rmsNormEps: 1e-5,
 });
 
 /** Qwen3-style per-head q/k RMSNorm, headDim (6) != hiddenSize/numHeads (2), GQA, tied, 2 layers. */
 export const qwen3QkNorm: EngineConfig = base({
-  vocabSize: 29, hiddenSize: 8, intermediateSize: 16, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 6,
-  tieWordEmbeddings: true, qkNorm: true,
+  vocabSize: 29,
+  hiddenSize: 8,
+  intermediateSize: 16,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
+  headDim: 6,
+  tieWordEmbeddings: true,
+  qkNorm: true,
 });
 
 /**
@@ -80,15 +116,29 @@ export const qwen3QkNorm: EngineConfig = base({
  * attention factor 1.25) so the ropeAttentionScale path is exercised.
  */
 export const allFeatures: EngineConfig = base({
-  vocabSize: 50, hiddenSize: 16, intermediateSize: 32, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 10,
-  tieWordEmbeddings: false, qkvBias: true, oBias: true, qkNorm: true,
+  vocabSize: 50,
+  hiddenSize: 16,
+  intermediateSize: 32,
+  numLayers: 2,
+  numHeads: 2,
+  numKvHeads: 1,
+  headDim: 10,
+  tieWordEmbeddings: false,
+  qkvBias: true,
+  oBias: true,
+  qkNorm: true,
   ropeInvFreq: Float32Array.from(defaultInvFreq(10, 500), (f, j) => (j >= 3 ? f / 4 : f)),
   ropeAttentionScale: 1.25,
 });
 
 /** All tiny configs by name, for tests that loop over architectures. */
 export const TINY_CONFIGS: Record<string, EngineConfig> = {
-  gqaTied, mhaUntied, qwen2Bias, llamaAttnBias, qwen3QkNorm, allFeatures,
+  gqaTied,
+  mhaUntied,
+  qwen2Bias,
+  llamaAttnBias,
+  qwen3QkNorm,
+  allFeatures,
 };
 
 /**

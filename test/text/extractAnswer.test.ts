@@ -7,7 +7,10 @@ describe('lastBoxed', () => {
   it('takes the last box, with nested braces', () => {
     assert.equal(lastBoxed('first \\boxed{1} then \\boxed{\\frac{\\sqrt{3}}{2}}.'), '\\frac{\\sqrt{3}}{2}');
     assert.equal(lastBoxed('$\\boxed{\\{1, 2\\}}$'), '\\{1, 2\\}');
-    assert.equal(lastBoxed('\\boxed{\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}}'), '\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}');
+    assert.equal(
+      lastBoxed('\\boxed{\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}}'),
+      '\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}',
+    );
   });
 
   it('reads \\fbox, \\framebox and the unbraced \\boxed 5 form', () => {
@@ -50,7 +53,9 @@ describe('extractAnswer', () => {
 
   it('an <answer> block without a closing tag does not count', () => {
     assert.deepEqual(extractAnswer('<answer>5', { strategies: ['answerTag'] }), {
-      answer: null, rule: null, reason: 'no answer found by answerTag',
+      answer: null,
+      rule: null,
+      reason: 'no answer found by answerTag',
     });
   });
 

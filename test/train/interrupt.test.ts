@@ -7,7 +7,10 @@ import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../../src/train/interrupt.ts
 const child = join(import.meta.dirname, 'fixtures', 'interruptChild.ts');
 
 /** Runs the fixture, sends `signals` (one per READY/FIRST line seen), returns its output and exit code. */
-function run(signals: NodeJS.Signals[], env: Record<string, string> = {}): Promise<{ out: string; code: number | null }> {
+function run(
+  signals: NodeJS.Signals[],
+  env: Record<string, string> = {},
+): Promise<{ out: string; code: number | null }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, ['--import', 'tsx', child], { env: { ...process.env, ...env } });
     let out = '';
@@ -43,7 +46,11 @@ test('in process: abort on the first signal, exit hook on the second, nothing le
   const before = [process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')];
   const exits: number[] = [];
   const said: string[] = [];
-  const i = onInterrupt({ onFirst: (s) => said.push(`first ${s}`), onSecond: (s) => said.push(`second ${s}`), exit: (c) => exits.push(c) });
+  const i = onInterrupt({
+    onFirst: (s) => said.push(`first ${s}`),
+    onSecond: (s) => said.push(`second ${s}`),
+    exit: (c) => exits.push(c),
+  });
   assert.equal(i.interrupted, false);
   process.emit('SIGTERM', 'SIGTERM');
   assert.equal(i.interrupted, true);

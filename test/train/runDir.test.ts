@@ -12,8 +12,15 @@ import { loadPretrained } from '../../src/model/pretrained.ts';
 import { readSafetensorsHeader, writeSafetensors } from '../../src/model/safetensors.ts';
 import { loadOptimizerState, saveOptimizerState } from '../../src/train/optimizerState.ts';
 import {
-  latestCheckpoint, listCheckpoints, loadCheckpointOptimizer, readTokenizerFiles, readTrainerState, saveCheckpoint, StepLog,
-  TRAINER_STATE_FORMAT, type CheckpointState,
+  latestCheckpoint,
+  listCheckpoints,
+  loadCheckpointOptimizer,
+  readTokenizerFiles,
+  readTrainerState,
+  saveCheckpoint,
+  StepLog,
+  TRAINER_STATE_FORMAT,
+  type CheckpointState,
 } from '../../src/train/runDir.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'aha-rundir-'));
@@ -22,7 +29,10 @@ process.on('exit', () => rmSync(root, { recursive: true, force: true }));
 async function trainedModel(dir: string): Promise<ReturnType<typeof loadPretrained>> {
   initModel({ config: 'tiny', tokenizer: 'chars', out: dir, seed: 4 });
   const p = loadPretrained(dir);
-  const seqs = [[5, 9, 13, 7, 22, 40], [3, 8, 8, 2]];
+  const seqs = [
+    [5, 9, 13, 7, 22, 40],
+    [3, 8, 8, 2],
+  ];
   for (let k = 0; k < 3; k++) {
     p.model.zeroGrad();
     await p.model.forward(seqs, { train: true });
@@ -38,11 +48,23 @@ for (const trainer of ['sft', 'grpo']) {
   test(`${trainer}: a checkpoint round-trips weights, moments, step and state bit for bit`, async () => {
     const dir = join(root, trainer);
     const p = await trainedModel(join(dir, 'base'));
-    const state = { format: TRAINER_STATE_FORMAT, trainer, global_step: 3, optimizer_step: 3, extra: { a: [1, 2] } } as CheckpointState;
+    const state = {
+      format: TRAINER_STATE_FORMAT,
+      trainer,
+      global_step: 3,
+      optimizer_step: 3,
+      extra: { a: [1, 2] },
+    } as CheckpointState;
     const saved = { model: p.model, hf: p.hf, tokenizerFiles: readTokenizerFiles(p.dir) };
     const ckpt = saveCheckpoint(join(dir, 'run'), saved, state, null);
     assert.equal(ckpt, join(dir, 'run', 'checkpoint-3'));
-    for (const f of ['config.json', 'model.safetensors', 'trainer_state.json', 'optimizer.safetensors', 'tokenizer.json']) {
+    for (const f of [
+      'config.json',
+      'model.safetensors',
+      'trainer_state.json',
+      'optimizer.safetensors',
+      'tokenizer.json',
+    ]) {
       assert.ok(existsSync(join(ckpt, f)), f);
     }
     // Per-parameter moments, named as PyTorch's optimizer state names them.
@@ -57,7 +79,14 @@ for (const trainer of ['sft', 'grpo']) {
     assert.equal(back.model.optimizerState().step, 3);
     assert.equal(Buffer.compare(bytes(back.model.params), bytes(p.model.params)), 0);
     for (const b of ['adamM', 'adamV'] as const) {
-      assert.equal(Buffer.compare(bytes(back.model.view(b, 0, back.model.numParams)), bytes(p.model.view(b, 0, p.model.numParams))), 0, b);
+      assert.equal(
+        Buffer.compare(
+          bytes(back.model.view(b, 0, back.model.numParams)),
+          bytes(p.model.view(b, 0, p.model.numParams)),
+        ),
+        0,
+        b,
+      );
     }
     // The next step from the reloaded state equals the next step of the original.
     for (const m of [p.model, back.model]) {
@@ -68,7 +97,11 @@ for (const trainer of ['sft', 'grpo']) {
     }
     assert.equal(Buffer.compare(bytes(back.model.params), bytes(p.model.params)), 0);
     const other = trainer === 'sft' ? 'grpo' : 'sft';
-    assert.throws(() => readTrainerState(ckpt, other), (e: Error) => e instanceof AhaError && new RegExp(`written by the ${trainer} trainer, not ${other}`).test(e.message));
+    assert.throws(
+      () => readTrainerState(ckpt, other),
+      (e: Error) =>
+        e instanceof AhaError && new RegExp(`written by the ${trainer} trainer, not ${other}`).test(e.message),
+    );
   });
 }
 
@@ -77,10 +110,25 @@ test('save_total_limit keeps the newest checkpoints; latestCheckpoint sees final
   const p = await trainedModel(join(dir, 'base'));
   const saved = { model: p.model, hf: p.hf, tokenizerFiles: new Map<string, Buffer>() };
   const out = join(dir, 'run');
-  for (const step of [1, 2, 3]) saveCheckpoint(out, saved, { format: TRAINER_STATE_FORMAT, trainer: 'grpo', global_step: step, optimizer_step: step }, 2);
-  assert.deepEqual(listCheckpoints(out).map((c) => c.step), [2, 3]);
+  for (const step of [1, 2, 3])
+    saveCheckpoint(
+      out,
+      saved,
+      { format: TRAINER_STATE_FORMAT, trainer: 'grpo', global_step: step, optimizer_step: step },
+      2,
+    );
+  assert.deepEqual(
+    listCheckpoints(out).map((c) => c.step),
+    [2, 3],
+  );
   assert.equal(latestCheckpoint(out)?.step, 3);
-  saveCheckpoint(out, saved, { format: TRAINER_STATE_FORMAT, trainer: 'grpo', global_step: 5, optimizer_step: 5 }, 2, 'final');
+  saveCheckpoint(
+    out,
+    saved,
+    { format: TRAINER_STATE_FORMAT, trainer: 'grpo', global_step: 5, optimizer_step: 5 },
+    2,
+    'final',
+  );
   assert.deepEqual(latestCheckpoint(out, { includeFinal: true }), { step: 5, dir: join(out, 'final') });
   assert.equal(latestCheckpoint(out)?.step, 3);
   writeFileSync(join(out, 'checkpoint-3', 'trainer_state.json'), '{"global_step": 3}');
@@ -92,7 +140,10 @@ test('optimizer files of aha 0.1 (one flat m and v) still load', async () => {
   const m = Float32Array.from(p.model.view('adamM', 0, p.model.numParams));
   const v = Float32Array.from(p.model.view('adamV', 0, p.model.numParams));
   const file = join(root, 'legacy-optimizer.safetensors');
-  writeSafetensors(file, [{ name: 'm', shape: [m.length], data: m }, { name: 'v', shape: [v.length], data: v }]);
+  writeSafetensors(file, [
+    { name: 'm', shape: [m.length], data: m },
+    { name: 'v', shape: [v.length], data: v },
+  ]);
   const fresh = new Model(p.model.config);
   loadOptimizerState(file, fresh, 7);
   assert.equal(fresh.optimizerState().step, 7);

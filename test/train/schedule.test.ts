@@ -26,8 +26,16 @@ test('cosine: 0.5 (1 + cos(pi p)) of the peak, floored by min_lr_ratio', () => {
   close(learningRateAt({ ...s, minLrRatio: 0.2 }, 2), 2 * (0.2 + 0.8 * 0.5), 'min 0.2 at the middle');
   close(learningRateAt({ ...s, minLrRatio: 0.2 }, 4), 0.4, 'min 0.2 at the end');
   // With 10 warmup steps of 100: halfway through the decay at step 55.
-  close(learningRateAt({ type: 'cosine', learningRate: 3e-4, warmupSteps: 10, totalSteps: 100 }, 55), 1.5e-4, 'step 55 of 100');
-  close(learningRateAt({ type: 'cosine', learningRate: 3e-4, warmupSteps: 10, totalSteps: 100 }, 5), 1.5e-4, 'step 5 of warmup 10');
+  close(
+    learningRateAt({ type: 'cosine', learningRate: 3e-4, warmupSteps: 10, totalSteps: 100 }, 55),
+    1.5e-4,
+    'step 55 of 100',
+  );
+  close(
+    learningRateAt({ type: 'cosine', learningRate: 3e-4, warmupSteps: 10, totalSteps: 100 }, 5),
+    1.5e-4,
+    'step 5 of warmup 10',
+  );
 });
 
 test('constant (with warmup)', () => {

@@ -36,8 +36,7 @@ void causalSoftmax(float* P, int B, int r0, int r1, const float* lseIn, float* l
 }
 }  // namespace
 
-void attentionForward(float* out, float* lse, const float* q, const float* k, const float* v,
-                      const AttentionShape& s) {
+void attentionForward(float* out, float* lse, const float* q, const float* k, const float* v, const AttentionShape& s) {
   const int D = s.headDim, qs = s.heads * D, ks = s.kvHeads * D, group = s.heads / s.kvHeads;
   const float scale = 1.0f / std::sqrt((float)D);
   const int tasks = s.numSeqs * s.heads;

@@ -117,8 +117,6 @@ float CpuBackend::maxOf(const float* x, size_t n) { return cpu::maxOf(x, n); }
 double CpuBackend::expShiftSum(float* y, const float* x, size_t n, float shift) {
   return cpu::expShiftSum(y, x, n, shift);
 }
-double CpuBackend::expShiftSumOnly(const float* x, size_t n, float shift) {
-  return cpu::expShiftSumOnly(x, n, shift);
-}
+double CpuBackend::expShiftSumOnly(const float* x, size_t n, float shift) { return cpu::expShiftSumOnly(x, n, shift); }
 
 }  // namespace aha::cpu

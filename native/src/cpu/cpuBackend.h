@@ -21,8 +21,7 @@ class CpuBackend final : public Backend {
   void swigluBackward(float* dgate, float* dup, const float* dact, const float* gate, const float* up,
                       size_t n) override;
   void addInPlace(float* x, const float* y, size_t n) override;
-  void logprobForward(float* logp, float* entropy, const float* logits, const int32_t* targets, int N,
-                      int V) override;
+  void logprobForward(float* logp, float* entropy, const float* logits, const int32_t* targets, int N, int V) override;
   void logprobBackward(float* dlogits, const float* logits, const int32_t* targets, const float* dlogp,
                        const float* dentropy, int N, int V) override;
   void attentionForward(float* out, float* lse, const float* q, const float* k, const float* v,

@@ -20,8 +20,9 @@ using vm::hsum;
 using vm::load;
 using vm::zero;
 
-// MR rows of X against NR rows of W (the edge tiles), both read along K (row-major X[M,K], W[N,K]): MR*NR dot products at once, so
-// each loaded vector feeds several FMAs and no packing copy of W is ever made. The tail of K is done in scalars.
+// MR rows of X against NR rows of W (the edge tiles), both read along K (row-major X[M,K], W[N,K]): MR*NR dot products
+// at once, so each loaded vector feeds several FMAs and no packing copy of W is ever made. The tail of K is done in
+// scalars.
 template <int MR, int NR>
 void dotTile(const float* X, int ldx, const float* W, int ldw, int K, float* C, int ldc, const float* bias) {
   Vec acc[MR][NR];
@@ -83,10 +84,14 @@ constexpr TileFn tileFor(int nr) {
 }
 TileFn pickTile(int mr, int nr) {
   switch (mr) {
-    case 1: return tileFor<1>(nr);
-    case 2: return tileFor<2>(nr);
-    case 3: return tileFor<3>(nr);
-    default: return nr == 3 ? dotTile4x3 : tileFor<4>(nr);
+    case 1:
+      return tileFor<1>(nr);
+    case 2:
+      return tileFor<2>(nr);
+    case 3:
+      return tileFor<3>(nr);
+    default:
+      return nr == 3 ? dotTile4x3 : tileFor<4>(nr);
   }
 }
 #else

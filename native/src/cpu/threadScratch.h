@@ -6,7 +6,16 @@
 namespace aha::cpu {
 
 // One slot per use, so that no two users that can be live on one thread share a buffer.
-enum class Scratch { AttentionScores, AttentionGrads, DecodeScores, LogitRow, PackedAcc, PackedRows, SampleWeights, kCount };
+enum class Scratch {
+  AttentionScores,
+  AttentionGrads,
+  DecodeScores,
+  LogitRow,
+  PackedAcc,
+  PackedRows,
+  SampleWeights,
+  kCount
+};
 
 inline std::vector<float>& threadScratch(Scratch which) {
   thread_local std::vector<float> bufs[(int)Scratch::kCount];

@@ -6,8 +6,29 @@
 
 /** Functions the parser can produce; names are ours, mapped to mathjs in `toMathjs`. */
 export type FnName =
-  | 'sqrt' | 'nthroot' | 'sin' | 'cos' | 'tan' | 'cot' | 'sec' | 'csc' | 'asin' | 'acos' | 'atan'
-  | 'sinh' | 'cosh' | 'tanh' | 'ln' | 'log10' | 'logb' | 'exp' | 'abs' | 'floor' | 'ceil' | 'factorial' | 'binom';
+  | 'sqrt'
+  | 'nthroot'
+  | 'sin'
+  | 'cos'
+  | 'tan'
+  | 'cot'
+  | 'sec'
+  | 'csc'
+  | 'asin'
+  | 'acos'
+  | 'atan'
+  | 'sinh'
+  | 'cosh'
+  | 'tanh'
+  | 'ln'
+  | 'log10'
+  | 'logb'
+  | 'exp'
+  | 'abs'
+  | 'floor'
+  | 'ceil'
+  | 'factorial'
+  | 'binom';
 
 /** A node of a scalar expression. `num.v` is a decimal literal exactly as written (canonicalised). */
 export type Node =
@@ -26,32 +47,54 @@ export const fn = (name: FnName, ...args: Node[]): Node => ({ t: 'fn', name, arg
 /** Number of nodes, used to bound the work any comparison may do. */
 export function nodeCount(n: Node): number {
   switch (n.t) {
-    case 'num': case 'sym': case 'const': return 1;
-    case 'neg': return 1 + nodeCount(n.a);
-    case 'fn': return n.args.reduce((s, a) => s + nodeCount(a), 1);
-    default: return 1 + nodeCount(n.a) + nodeCount(n.b);
+    case 'num':
+    case 'sym':
+    case 'const':
+      return 1;
+    case 'neg':
+      return 1 + nodeCount(n.a);
+    case 'fn':
+      return n.args.reduce((s, a) => s + nodeCount(a), 1);
+    default:
+      return 1 + nodeCount(n.a) + nodeCount(n.b);
   }
 }
 
 /** Free variable names (constants pi, e, i, infinity are not variables). */
 export function freeSymbols(n: Node, out: Set<string> = new Set()): Set<string> {
   switch (n.t) {
-    case 'sym': out.add(n.name); break;
-    case 'num': case 'const': break;
-    case 'neg': freeSymbols(n.a, out); break;
-    case 'fn': for (const a of n.args) freeSymbols(a, out); break;
-    default: freeSymbols(n.a, out); freeSymbols(n.b, out);
+    case 'sym':
+      out.add(n.name);
+      break;
+    case 'num':
+    case 'const':
+      break;
+    case 'neg':
+      freeSymbols(n.a, out);
+      break;
+    case 'fn':
+      for (const a of n.args) freeSymbols(a, out);
+      break;
+    default:
+      freeSymbols(n.a, out);
+      freeSymbols(n.b, out);
   }
   return out;
 }
 
 export function hasInfinity(n: Node): boolean {
   switch (n.t) {
-    case 'const': return n.name === 'inf';
-    case 'num': case 'sym': return false;
-    case 'neg': return hasInfinity(n.a);
-    case 'fn': return n.args.some(hasInfinity);
-    default: return hasInfinity(n.a) || hasInfinity(n.b);
+    case 'const':
+      return n.name === 'inf';
+    case 'num':
+    case 'sym':
+      return false;
+    case 'neg':
+      return hasInfinity(n.a);
+    case 'fn':
+      return n.args.some(hasInfinity);
+    default:
+      return hasInfinity(n.a) || hasInfinity(n.b);
   }
 }
 
@@ -63,8 +106,14 @@ export function expandPm(n: Node): Node[] | null {
   const MAX = 8;
   const rec = (x: Node): Node[] | null => {
     switch (x.t) {
-      case 'num': case 'sym': case 'const': return [x];
-      case 'neg': { const a = rec(x.a); return a && a.map(neg); }
+      case 'num':
+      case 'sym':
+      case 'const':
+        return [x];
+      case 'neg': {
+        const a = rec(x.a);
+        return a && a.map(neg);
+      }
       case 'fn': {
         let acc: Node[][] = [[]];
         for (const arg of x.args) {
@@ -76,13 +125,15 @@ export function expandPm(n: Node): Node[] | null {
         return acc.map((args) => ({ t: 'fn', name: x.name, args }));
       }
       default: {
-        const a = rec(x.a), b = rec(x.b);
+        const a = rec(x.a),
+          b = rec(x.b);
         if (!a || !b) return null;
         const out: Node[] = [];
-        for (const l of a) for (const r of b) {
-          if (x.t === 'pm') out.push(bin('add', l, r), bin('sub', l, r));
-          else out.push(bin(x.t, l, r));
-        }
+        for (const l of a)
+          for (const r of b) {
+            if (x.t === 'pm') out.push(bin('add', l, r), bin('sub', l, r));
+            else out.push(bin(x.t, l, r));
+          }
         return out.length > MAX ? null : out;
       }
     }
@@ -92,11 +143,18 @@ export function expandPm(n: Node): Node[] | null {
 
 export function hasPm(n: Node): boolean {
   switch (n.t) {
-    case 'num': case 'sym': case 'const': return false;
-    case 'neg': return hasPm(n.a);
-    case 'fn': return n.args.some(hasPm);
-    case 'pm': return true;
-    default: return hasPm(n.a) || hasPm(n.b);
+    case 'num':
+    case 'sym':
+    case 'const':
+      return false;
+    case 'neg':
+      return hasPm(n.a);
+    case 'fn':
+      return n.args.some(hasPm);
+    case 'pm':
+      return true;
+    default:
+      return hasPm(n.a) || hasPm(n.b);
   }
 }
 
@@ -106,7 +164,13 @@ const PREC: Record<string, number> = { add: 1, sub: 1, pm: 1, mul: 2, div: 2, ne
  * Infix rendering with minimal parentheses. Long chains stay flat, which keeps mathjs' recursive
  * parser and compiler within the stack on answers like x+x+...+x.
  */
-function render(n: Node, sym: (name: string) => string, call: (f: FnName, args: string[]) => string, constant: (c: 'pi' | 'e' | 'i' | 'inf') => string, pmOp: string): string {
+function render(
+  n: Node,
+  sym: (name: string) => string,
+  call: (f: FnName, args: string[]) => string,
+  constant: (c: 'pi' | 'e' | 'i' | 'inf') => string,
+  pmOp: string,
+): string {
   const r = (x: Node) => render(x, sym, call, constant, pmOp);
   const wrap = (child: Node, minPrec: number, strictRight = false): string => {
     const s = r(child);
@@ -114,34 +178,67 @@ function render(n: Node, sym: (name: string) => string, call: (f: FnName, args: 
     return p < minPrec || (strictRight && p === minPrec) ? `(${s})` : s;
   };
   switch (n.t) {
-    case 'num': return n.v;
-    case 'sym': return sym(n.name);
-    case 'const': return constant(n.name);
-    case 'neg': return `-${wrap(n.a, 3)}`;
-    case 'add': return `${wrap(n.a, 1)} + ${wrap(n.b, 1, true)}`;
-    case 'sub': return `${wrap(n.a, 1)} - ${wrap(n.b, 1, true)}`;
-    case 'pm': return `${wrap(n.a, 1)} ${pmOp} ${wrap(n.b, 1, true)}`;
-    case 'mul': return `${wrap(n.a, 2)}*${wrap(n.b, 2, true)}`;
-    case 'div': return `${wrap(n.a, 2)}/${wrap(n.b, 2, true)}`;
+    case 'num':
+      return n.v;
+    case 'sym':
+      return sym(n.name);
+    case 'const':
+      return constant(n.name);
+    case 'neg':
+      return `-${wrap(n.a, 3)}`;
+    case 'add':
+      return `${wrap(n.a, 1)} + ${wrap(n.b, 1, true)}`;
+    case 'sub':
+      return `${wrap(n.a, 1)} - ${wrap(n.b, 1, true)}`;
+    case 'pm':
+      return `${wrap(n.a, 1)} ${pmOp} ${wrap(n.b, 1, true)}`;
+    case 'mul':
+      return `${wrap(n.a, 2)}*${wrap(n.b, 2, true)}`;
+    case 'div':
+      return `${wrap(n.a, 2)}/${wrap(n.b, 2, true)}`;
     // Base and exponent are parenthesised unless atomic: a^b^c and -x^2 read differently across tools.
-    case 'pow': return `${wrap(n.a, 5)}^${wrap(n.b, 5)}`;
-    case 'fn': return call(n.name, n.args.map(r));
+    case 'pow':
+      return `${wrap(n.a, 5)}^${wrap(n.b, 5)}`;
+    case 'fn':
+      return call(n.name, n.args.map(r));
   }
 }
 
 /** Readable infix form with minimal parentheses, used for `goldParsed`/`predParsed`. */
 export function printNode(n: Node): string {
   return render(
-    n, (name) => name,
-    (f, args) => (f === 'factorial' ? `${/^[\w.]+$/.test(args[0]) ? args[0] : `(${args[0]})`}!` : `${f}(${args.join(', ')})`),
-    (c) => (c === 'inf' ? 'oo' : c), '+-',
+    n,
+    (name) => name,
+    (f, args) =>
+      f === 'factorial' ? `${/^[\w.]+$/.test(args[0]) ? args[0] : `(${args[0]})`}!` : `${f}(${args.join(', ')})`,
+    (c) => (c === 'inf' ? 'oo' : c),
+    '+-',
   );
 }
 
 const MATHJS_FN: Record<FnName, string> = {
-  sqrt: 'sqrt', nthroot: 'realRoot', sin: 'sin', cos: 'cos', tan: 'tan', cot: 'cot', sec: 'sec', csc: 'csc',
-  asin: 'asin', acos: 'acos', atan: 'atan', sinh: 'sinh', cosh: 'cosh', tanh: 'tanh', ln: 'log',
-  log10: 'log10', logb: 'log', exp: 'exp', abs: 'abs', floor: 'floor', ceil: 'ceil', factorial: 'factorial',
+  sqrt: 'sqrt',
+  nthroot: 'realRoot',
+  sin: 'sin',
+  cos: 'cos',
+  tan: 'tan',
+  cot: 'cot',
+  sec: 'sec',
+  csc: 'csc',
+  asin: 'asin',
+  acos: 'acos',
+  atan: 'atan',
+  sinh: 'sinh',
+  cosh: 'cosh',
+  tanh: 'tanh',
+  ln: 'log',
+  log10: 'log10',
+  logb: 'log',
+  exp: 'exp',
+  abs: 'abs',
+  floor: 'floor',
+  ceil: 'ceil',
+  factorial: 'factorial',
   binom: 'safeBinom',
 };
 
@@ -151,5 +248,11 @@ export const VAR_PREFIX = 'v_';
 /** mathjs expression string; variables carry `VAR_PREFIX`. Throws on an unexpanded ±. */
 export function toMathjs(n: Node): string {
   if (hasPm(n)) throw new Error('toMathjs: expand ± first');
-  return render(n, (name) => VAR_PREFIX + name, (f, args) => `${MATHJS_FN[f]}(${args.join(', ')})`, (c) => (c === 'inf' ? 'Infinity' : c), '');
+  return render(
+    n,
+    (name) => VAR_PREFIX + name,
+    (f, args) => `${MATHJS_FN[f]}(${args.join(', ')})`,
+    (c) => (c === 'inf' ? 'Infinity' : c),
+    '',
+  );
 }

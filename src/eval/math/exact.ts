@@ -13,17 +13,24 @@ const MAX_BITS = 4096n;
 
 const abs = (x: bigint): bigint => (x < 0n ? -x : x);
 function gcd(a: bigint, b: bigint): bigint {
-  a = abs(a); b = abs(b);
+  a = abs(a);
+  b = abs(b);
   while (b) [a, b] = [b, a % b];
   return a;
 }
-function bits(x: bigint): bigint { return BigInt(abs(x).toString(2).length); }
+function bits(x: bigint): bigint {
+  return BigInt(abs(x).toString(2).length);
+}
 
 function make(n: bigint, d: bigint): Rational | null {
   if (d === 0n) return null;
-  if (d < 0n) { n = -n; d = -d; }
+  if (d < 0n) {
+    n = -n;
+    d = -d;
+  }
   const g = gcd(n, d) || 1n;
-  n /= g; d /= g;
+  n /= g;
+  d /= g;
   if (bits(n) > MAX_BITS || bits(d) > MAX_BITS) return null;
   return { n, d };
 }
@@ -50,10 +57,20 @@ function isqrt(x: bigint): bigint {
 /** Exact value, or null when the expression is not a (bounded) rational computation. */
 export function exactValue(node: Node): Rational | null {
   switch (node.t) {
-    case 'num': return parseDecimal(node.v);
-    case 'sym': case 'const': case 'pm': return null;
-    case 'neg': { const a = exactValue(node.a); return a && { n: -a.n, d: a.d }; }
-    case 'add': case 'sub': case 'mul': case 'div': {
+    case 'num':
+      return parseDecimal(node.v);
+    case 'sym':
+    case 'const':
+    case 'pm':
+      return null;
+    case 'neg': {
+      const a = exactValue(node.a);
+      return a && { n: -a.n, d: a.d };
+    }
+    case 'add':
+    case 'sub':
+    case 'mul':
+    case 'div': {
       const a = exactValue(node.a);
       if (!a) return null;
       const b = exactValue(node.b);
@@ -64,12 +81,14 @@ export function exactValue(node: Node): Rational | null {
       return make(a.n * b.d, a.d * b.n);
     }
     case 'pow': {
-      const b = exactValue(node.a), e = exactValue(node.b);
+      const b = exactValue(node.a),
+        e = exactValue(node.b);
       if (!b || !e || e.d !== 1n) return null;
       if (b.n === 0n && e.n < 0n) return null;
       const k = abs(e.n);
       if (k > 0n && (bits(b.n) + bits(b.d)) * k > MAX_BITS) return null;
-      const n = b.n ** k, d = b.d ** k;
+      const n = b.n ** k,
+        d = b.d ** k;
       return e.n >= 0n ? make(n, d) : make(d, n);
     }
     case 'fn': {
@@ -79,7 +98,8 @@ export function exactValue(node: Node): Rational | null {
       if (node.name === 'abs') return { n: abs(a.n), d: a.d };
       if (node.name === 'sqrt') {
         if (a.n < 0n) return null;
-        const rn = isqrt(a.n), rd = isqrt(a.d);
+        const rn = isqrt(a.n),
+          rd = isqrt(a.d);
         return rn * rn === a.n && rd * rd === a.d ? make(rn, rd) : null;
       }
       if (node.name === 'factorial') {
@@ -98,7 +118,10 @@ export function exactValue(node: Node): Rational | null {
       }
       if (node.name === 'floor' || node.name === 'ceil') {
         let q = a.n / a.d;
-        if (a.n % a.d !== 0n) { if (a.n < 0n && node.name === 'floor') q -= 1n; if (a.n > 0n && node.name === 'ceil') q += 1n; }
+        if (a.n % a.d !== 0n) {
+          if (a.n < 0n && node.name === 'floor') q -= 1n;
+          if (a.n > 0n && node.name === 'ceil') q += 1n;
+        }
         return make(q, 1n);
       }
       return null;

@@ -15,26 +15,108 @@ type Tok = { k: 'num' | 'letter' | 'cmd' | 'op'; v: string };
 
 /** Letter runs that name something in plain text; every other run is split into single-letter variables. */
 const WORDS: Record<string, string> = {
-  sqrt: 'sqrt', sin: 'sin', cos: 'cos', tan: 'tan', cot: 'cot', sec: 'sec', csc: 'csc', arcsin: 'arcsin',
-  arccos: 'arccos', arctan: 'arctan', asin: 'arcsin', acos: 'arccos', atan: 'arctan', sinh: 'sinh',
-  cosh: 'cosh', tanh: 'tanh', ln: 'ln', log: 'log', exp: 'exp', pi: 'pi', infinity: 'infty', inf: 'infty',
-  infty: 'infty', abs: 'abs',
+  sqrt: 'sqrt',
+  sin: 'sin',
+  cos: 'cos',
+  tan: 'tan',
+  cot: 'cot',
+  sec: 'sec',
+  csc: 'csc',
+  arcsin: 'arcsin',
+  arccos: 'arccos',
+  arctan: 'arctan',
+  asin: 'arcsin',
+  acos: 'arccos',
+  atan: 'arctan',
+  sinh: 'sinh',
+  cosh: 'cosh',
+  tanh: 'tanh',
+  ln: 'ln',
+  log: 'log',
+  exp: 'exp',
+  pi: 'pi',
+  infinity: 'infty',
+  inf: 'infty',
+  infty: 'infty',
+  abs: 'abs',
 };
 
 const GREEK = new Set([
-  'alpha', 'beta', 'gamma', 'delta', 'epsilon', 'varepsilon', 'zeta', 'eta', 'theta', 'vartheta', 'iota',
-  'kappa', 'lambda', 'mu', 'nu', 'xi', 'rho', 'varrho', 'sigma', 'varsigma', 'tau', 'upsilon', 'phi', 'varphi',
-  'chi', 'psi', 'omega', 'Gamma', 'Delta', 'Theta', 'Lambda', 'Xi', 'Sigma', 'Upsilon', 'Phi', 'Psi', 'Omega',
+  'alpha',
+  'beta',
+  'gamma',
+  'delta',
+  'epsilon',
+  'varepsilon',
+  'zeta',
+  'eta',
+  'theta',
+  'vartheta',
+  'iota',
+  'kappa',
+  'lambda',
+  'mu',
+  'nu',
+  'xi',
+  'rho',
+  'varrho',
+  'sigma',
+  'varsigma',
+  'tau',
+  'upsilon',
+  'phi',
+  'varphi',
+  'chi',
+  'psi',
+  'omega',
+  'Gamma',
+  'Delta',
+  'Theta',
+  'Lambda',
+  'Xi',
+  'Sigma',
+  'Upsilon',
+  'Phi',
+  'Psi',
+  'Omega',
 ]);
 
 const FUNCS: Record<string, FnName> = {
-  sin: 'sin', cos: 'cos', tan: 'tan', cot: 'cot', sec: 'sec', csc: 'csc', arcsin: 'asin', arccos: 'acos',
-  arctan: 'atan', sinh: 'sinh', cosh: 'cosh', tanh: 'tanh', ln: 'ln', log: 'log10', exp: 'exp', abs: 'abs',
+  sin: 'sin',
+  cos: 'cos',
+  tan: 'tan',
+  cot: 'cot',
+  sec: 'sec',
+  csc: 'csc',
+  arcsin: 'asin',
+  arccos: 'acos',
+  arctan: 'atan',
+  sinh: 'sinh',
+  cosh: 'cosh',
+  tanh: 'tanh',
+  ln: 'ln',
+  log: 'log10',
+  exp: 'exp',
+  abs: 'abs',
 };
 const INVERSE: Partial<Record<FnName, FnName>> = { sin: 'asin', cos: 'acos', tan: 'atan' };
 
 /** Wrappers whose braced content is read as ordinary math. */
-const WRAPPERS = new Set(['text', 'textrm', 'textbf', 'textit', 'mathrm', 'mathbf', 'mathit', 'mbox', 'operatorname', 'boxed', 'fbox', 'mathsf', 'textsf']);
+const WRAPPERS = new Set([
+  'text',
+  'textrm',
+  'textbf',
+  'textit',
+  'mathrm',
+  'mathbf',
+  'mathit',
+  'mbox',
+  'operatorname',
+  'boxed',
+  'fbox',
+  'mathsf',
+  'textsf',
+]);
 
 const MAX_TOKENS = 2000;
 const MAX_DEPTH = 120;
@@ -44,10 +126,15 @@ function tokenize(s: string): Tok[] {
   let i = 0;
   while (i < s.length) {
     const c = s[i];
-    if (/\s/.test(c)) { i++; continue; }
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
     const numMatch = /^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?/.exec(s.slice(i, i + 400));
-    if (numMatch) { out.push({ k: 'num', v: numMatch[0] }); i += numMatch[0].length; }
-    else if (/[a-zA-Z]/.test(c)) {
+    if (numMatch) {
+      out.push({ k: 'num', v: numMatch[0] });
+      i += numMatch[0].length;
+    } else if (/[a-zA-Z]/.test(c)) {
       const run = /^[a-zA-Z]+/.exec(s.slice(i))![0];
       const word = WORDS[run.toLowerCase()];
       if (word && run.length > 1) out.push({ k: 'cmd', v: word });
@@ -55,9 +142,17 @@ function tokenize(s: string): Tok[] {
       i += run.length;
     } else if (c === '\\') {
       const m = /^\\([a-zA-Z]+)/.exec(s.slice(i));
-      if (m) { out.push({ k: 'cmd', v: m[1] }); i += m[0].length; }
-      else { out.push({ k: 'op', v: s.slice(i, i + 2) }); i += 2; }
-    } else { out.push({ k: 'op', v: c }); i++; }
+      if (m) {
+        out.push({ k: 'cmd', v: m[1] });
+        i += m[0].length;
+      } else {
+        out.push({ k: 'op', v: s.slice(i, i + 2) });
+        i += 2;
+      }
+    } else {
+      out.push({ k: 'op', v: c });
+      i++;
+    }
     if (out.length > MAX_TOKENS) throw new ParseError('expression too long');
   }
   return out;
@@ -88,24 +183,43 @@ class Parser {
     return e;
   }
 
-  private peek(o = 0): Tok | undefined { return this.toks[this.pos + o]; }
-  private isOp(v: string, o = 0): boolean { const t = this.peek(o); return !!t && t.k === 'op' && t.v === v; }
-  private isCmd(...v: string[]): boolean { const t = this.peek(); return !!t && t.k === 'cmd' && v.includes(t.v); }
+  private peek(o = 0): Tok | undefined {
+    return this.toks[this.pos + o];
+  }
+  private isOp(v: string, o = 0): boolean {
+    const t = this.peek(o);
+    return !!t && t.k === 'op' && t.v === v;
+  }
+  private isCmd(...v: string[]): boolean {
+    const t = this.peek();
+    return !!t && t.k === 'cmd' && v.includes(t.v);
+  }
   private expectOp(v: string): void {
-    if (!this.isOp(v)) throw new ParseError(`expected '${v}'${this.peek() ? ` before '${this.peek()!.v}'` : ' at end'}`);
+    if (!this.isOp(v))
+      throw new ParseError(`expected '${v}'${this.peek() ? ` before '${this.peek()!.v}'` : ' at end'}`);
     this.pos++;
   }
-  private enter(): void { if (++this.depth > MAX_DEPTH) throw new ParseError('expression nested too deeply'); }
+  private enter(): void {
+    if (++this.depth > MAX_DEPTH) throw new ParseError('expression nested too deeply');
+  }
 
   parseExpr(): Node {
     this.enter();
     let left = this.parseTerm();
     for (;;) {
-      if (this.isOp('+')) { this.pos++; left = bin('add', left, this.parseTerm()); }
-      else if (this.isOp('-')) { this.pos++; left = bin('sub', left, this.parseTerm()); }
-      else if (this.isCmd('pm')) { this.pos++; left = bin('pm', left, this.parseTerm()); }
-      else if (this.isCmd('mp')) { this.pos++; left = bin('pm', left, neg(this.parseTerm())); }
-      else break;
+      if (this.isOp('+')) {
+        this.pos++;
+        left = bin('add', left, this.parseTerm());
+      } else if (this.isOp('-')) {
+        this.pos++;
+        left = bin('sub', left, this.parseTerm());
+      } else if (this.isCmd('pm')) {
+        this.pos++;
+        left = bin('pm', left, this.parseTerm());
+      } else if (this.isCmd('mp')) {
+        this.pos++;
+        left = bin('pm', left, neg(this.parseTerm()));
+      } else break;
     }
     this.depth--;
     return left;
@@ -116,26 +230,50 @@ class Parser {
     if (!t) return false;
     if (t.k === 'num' || t.k === 'letter') return true;
     if (t.k === 'op') return t.v === '(' || t.v === '{' || t.v === '[' || (t.v === '|' && this.absDepth === 0);
-    return t.v === 'frac' || t.v === 'sqrt' || t.v === 'binom' || t.v === 'pi' || t.v === 'infty' || GREEK.has(t.v)
-      || t.v in FUNCS || t.v === 'lfloor' || t.v === 'lceil' || t.v === 'lvert' || WRAPPERS.has(t.v) || t.v === 'arcsin'
-      || t.v === 'arccos' || t.v === 'arctan';
+    return (
+      t.v === 'frac' ||
+      t.v === 'sqrt' ||
+      t.v === 'binom' ||
+      t.v === 'pi' ||
+      t.v === 'infty' ||
+      GREEK.has(t.v) ||
+      t.v in FUNCS ||
+      t.v === 'lfloor' ||
+      t.v === 'lceil' ||
+      t.v === 'lvert' ||
+      WRAPPERS.has(t.v) ||
+      t.v === 'arcsin' ||
+      t.v === 'arccos' ||
+      t.v === 'arctan'
+    );
   }
 
   private parseTerm(): Node {
     let left = this.parseUnary();
     for (;;) {
-      if (this.isOp('*') || this.isCmd('cdot', 'times', 'ast')) { this.pos++; left = bin('mul', left, this.parseUnary()); }
-      else if (this.isOp('/') || this.isCmd('div')) { this.pos++; left = bin('div', left, this.parseUnary()); }
-      else if (this.startsPrimary()) {
+      if (this.isOp('*') || this.isCmd('cdot', 'times', 'ast')) {
+        this.pos++;
+        left = bin('mul', left, this.parseUnary());
+      } else if (this.isOp('/') || this.isCmd('div')) {
+        this.pos++;
+        left = bin('div', left, this.parseUnary());
+      } else if (this.startsPrimary()) {
         // "4 2/3" is a mixed number; any other pair of adjacent literals ("1 000", "2 3") is ambiguous.
-        const prev = this.toks[this.pos - 1], cur = this.peek()!;
+        const prev = this.toks[this.pos - 1],
+          cur = this.peek()!;
         if (prev?.k === 'num' && cur.k === 'num') {
           const plainMixed = this.tryPlainMixed(left);
-          if (plainMixed) { left = plainMixed; continue; }
+          if (plainMixed) {
+            left = plainMixed;
+            continue;
+          }
           throw new ParseError(`two numbers in a row ('${prev.v} ${cur.v}')`);
         }
         const mixed = this.tryMixedNumber(left);
-        if (mixed) { left = mixed; continue; }
+        if (mixed) {
+          left = mixed;
+          continue;
+        }
         left = bin('mul', left, this.parsePower());
       } else break;
     }
@@ -150,14 +288,19 @@ class Parser {
     const saved = this.toks.map((t) => t.v);
     this.pos++;
     try {
-      const a = this.readArg(), b = this.readArg();
+      const a = this.readArg(),
+        b = this.readArg();
       if (isInt(a) && isInt(b)) {
         const v = bin('add', whole, bin('div', a, b));
         return left.t === 'neg' ? neg(v) : v;
       }
-    } catch { /* fall through: not a mixed number */ }
+    } catch {
+      /* fall through: not a mixed number */
+    }
     this.pos = save;
-    saved.forEach((v, i) => { this.toks[i].v = v; });
+    saved.forEach((v, i) => {
+      this.toks[i].v = v;
+    });
     return null;
   }
 
@@ -165,34 +308,67 @@ class Parser {
   private tryPlainMixed(left: Node): Node | null {
     const whole = isInt(left) ? left : left.t === 'neg' && isInt(left.a) ? left.a : null;
     const [n, slash, d] = [this.peek(), this.peek(1), this.peek(2)];
-    if (!whole || !n || !d || !/^\d+$/.test(n.v) || slash?.k !== 'op' || slash.v !== '/' || d.k !== 'num' || !/^\d+$/.test(d.v)) return null;
+    if (
+      !whole ||
+      !n ||
+      !d ||
+      !/^\d+$/.test(n.v) ||
+      slash?.k !== 'op' ||
+      slash.v !== '/' ||
+      d.k !== 'num' ||
+      !/^\d+$/.test(d.v)
+    )
+      return null;
     const after = this.peek(3);
-    if (after && (after.k === 'num' || after.k === 'letter' || (after.k === 'op' && (after.v === '^' || after.v === '(')))) return null;
+    if (
+      after &&
+      (after.k === 'num' || after.k === 'letter' || (after.k === 'op' && (after.v === '^' || after.v === '(')))
+    )
+      return null;
     this.pos += 3;
     const v = bin('add', whole, bin('div', num(canonicalNumber(n.v)), num(canonicalNumber(d.v))));
     return left.t === 'neg' ? neg(v) : v;
   }
 
   private parseUnary(): Node {
-    if (this.isOp('-')) { this.pos++; return neg(this.parseUnary()); }
-    if (this.isOp('+')) { this.pos++; return this.parseUnary(); }
-    if (this.isCmd('pm')) { this.pos++; return bin('pm', num('0'), this.parseUnary()); }
+    if (this.isOp('-')) {
+      this.pos++;
+      return neg(this.parseUnary());
+    }
+    if (this.isOp('+')) {
+      this.pos++;
+      return this.parseUnary();
+    }
+    if (this.isCmd('pm')) {
+      this.pos++;
+      return bin('pm', num('0'), this.parseUnary());
+    }
     return this.parsePower();
   }
 
   private parsePower(): Node {
     const base = this.parsePostfix();
-    if (this.isOp('^')) { this.pos++; return bin('pow', base, this.parseExponent()); }
+    if (this.isOp('^')) {
+      this.pos++;
+      return bin('pow', base, this.parseExponent());
+    }
     return base;
   }
 
   private parseExponent(): Node {
     this.enter();
     let e: Node;
-    if (this.isOp('-')) { this.pos++; e = neg(this.parseExponent()); }
-    else if (this.isOp('+')) { this.pos++; e = this.parseExponent(); }
-    else e = this.parsePostfix();
-    if (this.isOp('^')) { this.pos++; e = bin('pow', e, this.parseExponent()); }
+    if (this.isOp('-')) {
+      this.pos++;
+      e = neg(this.parseExponent());
+    } else if (this.isOp('+')) {
+      this.pos++;
+      e = this.parseExponent();
+    } else e = this.parsePostfix();
+    if (this.isOp('^')) {
+      this.pos++;
+      e = bin('pow', e, this.parseExponent());
+    }
     this.depth--;
     return e;
   }
@@ -200,9 +376,13 @@ class Parser {
   private parsePostfix(): Node {
     let e = this.parsePrimary();
     for (;;) {
-      if (this.isOp('!')) { this.pos++; e = fn('factorial', e); }
-      else if (this.isOp('%') || this.isOp('\\%')) { this.pos++; e = bin('div', e, num('100')); }
-      else break;
+      if (this.isOp('!')) {
+        this.pos++;
+        e = fn('factorial', e);
+      } else if (this.isOp('%') || this.isOp('\\%')) {
+        this.pos++;
+        e = bin('div', e, num('100'));
+      } else break;
     }
     return e;
   }
@@ -222,11 +402,18 @@ class Parser {
     if (t.k === 'op' && t.v === '{') return this.group('{', '}');
     if (t.k === 'op' && t.v === '(') return this.group('(', ')');
     if (t.k === 'num') {
-      if (t.v.length > 1 && /^\d/.test(t.v)) { const first = t.v[0]; t.v = t.v.slice(1); return num(first); }
+      if (t.v.length > 1 && /^\d/.test(t.v)) {
+        const first = t.v[0];
+        t.v = t.v.slice(1);
+        return num(first);
+      }
       this.pos++;
       return num(canonicalNumber(t.v));
     }
-    if (t.k === 'letter') { this.pos++; return this.letterNode(t.v); }
+    if (t.k === 'letter') {
+      this.pos++;
+      return this.letterNode(t.v);
+    }
     if (t.k === 'cmd') return this.parsePrimary();
     throw new ParseError(`bad argument '${t.v}'`);
   }
@@ -266,9 +453,13 @@ class Parser {
     if (!t) throw new ParseError('unexpected end of expression');
     this.enter();
     let out: Node;
-    if (t.k === 'num') { this.pos++; out = num(canonicalNumber(t.v)); }
-    else if (t.k === 'letter') { this.pos++; out = this.letterNode(t.v); }
-    else if (t.k === 'op') {
+    if (t.k === 'num') {
+      this.pos++;
+      out = num(canonicalNumber(t.v));
+    } else if (t.k === 'letter') {
+      this.pos++;
+      out = this.letterNode(t.v);
+    } else if (t.k === 'op') {
       if (t.v === '(') out = this.group('(', ')');
       else if (t.v === '[') out = this.group('[', ']');
       else if (t.v === '{') out = this.group('{', '}');
@@ -287,8 +478,14 @@ class Parser {
 
   private parseCommand(name: string): Node {
     this.pos++;
-    if (name === 'frac') { const a = this.readArg(); return bin('div', a, this.readArg()); }
-    if (name === 'binom') { const a = this.readArg(); return fn('binom', a, this.readArg()); }
+    if (name === 'frac') {
+      const a = this.readArg();
+      return bin('div', a, this.readArg());
+    }
+    if (name === 'binom') {
+      const a = this.readArg();
+      return fn('binom', a, this.readArg());
+    }
     if (name === 'sqrt') {
       if (this.isOp('[')) {
         const idx = this.group('[', ']');
@@ -314,7 +511,9 @@ class Parser {
     }
     if (WRAPPERS.has(name)) {
       // \operatorname{sin} x and \mathrm{abs}(x) name functions; any other wrapped content is plain math.
-      const t0 = this.peek(), t1 = this.peek(1), t2 = this.peek(2);
+      const t0 = this.peek(),
+        t1 = this.peek(1),
+        t2 = this.peek(2);
       if (t0?.k === 'op' && t0.v === '{' && t1?.k === 'cmd' && t2?.k === 'op' && t2.v === '}' && FUNCS[t1.v]) {
         this.pos += 3;
         return this.parseFunction(t1.v);
@@ -333,16 +532,26 @@ class Parser {
     if (this.isOp('^')) {
       this.pos++;
       power = this.parseExponent();
-      if (power.t === 'neg' && power.a.t === 'num' && power.a.v === '1' && INVERSE[f]) { f = INVERSE[f]!; power = null; }
+      if (power.t === 'neg' && power.a.t === 'num' && power.a.v === '1' && INVERSE[f]) {
+        f = INVERSE[f]!;
+        power = null;
+      }
     }
-    if (f === 'log10' && this.isOp('_')) { this.pos++; base = this.readArg(); f = 'logb'; }
+    if (f === 'log10' && this.isOp('_')) {
+      this.pos++;
+      base = this.readArg();
+      f = 'logb';
+    }
     let arg: Node;
     if (this.isOp('(')) arg = this.group('(', ')');
     else if (this.isOp('{')) arg = this.group('{', '}');
     else {
       // An unbraced argument runs over the following product, stopping at the next function.
       arg = this.parsePower();
-      while (this.startsPrimary() && !(this.peek()!.k === 'cmd' && (FUNCS[this.peek()!.v] || this.peek()!.v.startsWith('arc')))) {
+      while (
+        this.startsPrimary() &&
+        !(this.peek()!.k === 'cmd' && (FUNCS[this.peek()!.v] || this.peek()!.v.startsWith('arc')))
+      ) {
         arg = bin('mul', arg, this.parsePower());
       }
     }

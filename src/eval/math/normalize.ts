@@ -7,15 +7,105 @@ import { matchBrace } from '../../text/braces.ts';
 
 /** Unit and filler words dropped after a number ("5.4 cents", "864 inches^2", "7 square units"). */
 const UNIT_WORDS = [
-  'square', 'sq', 'cubic', 'units?', 'unit', 'degrees?', 'deg', 'radians?', 'rad', 'cents?', 'dollars?', 'usd',
-  'euros?', 'pounds?', 'percent', 'inches', 'inch', 'in', 'feet', 'foot', 'ft', 'yards?', 'yd', 'miles?', 'mi',
-  'meters?', 'metres?', 'm', 'cm', 'mm', 'km', 'kilometers?', 'centimeters?', 'millimeters?', 'grams?', 'g',
-  'kg', 'kilograms?', 'mg', 'lbs?', 'ounces?', 'oz', 'liters?', 'litres?', 'l', 'ml', 'gallons?', 'quarts?',
-  'pints?', 'cups?', 'seconds?', 'secs?', 's', 'minutes?', 'mins?', 'hours?', 'hrs?', 'h', 'days?', 'weeks?',
-  'months?', 'years?', 'mph', 'kph', 'km/h', 'm/s', 'people', 'persons?', 'students?', 'times', 'ways',
-  'points?', 'marbles?', 'apples?', 'eggs?', 'pages?', 'books?', 'cookies?', 'items?', 'boxes', 'box',
-  'tickets?', 'pieces?', 'coins?', 'cars?', 'trees?', 'hats?', 'pens?', 'pencils?', 'sides?', 'edges?',
-  'vertices', 'faces?', 'numbers?', 'integers?', 'digits?', 'terms?', 'values?', 'solutions?',
+  'square',
+  'sq',
+  'cubic',
+  'units?',
+  'unit',
+  'degrees?',
+  'deg',
+  'radians?',
+  'rad',
+  'cents?',
+  'dollars?',
+  'usd',
+  'euros?',
+  'pounds?',
+  'percent',
+  'inches',
+  'inch',
+  'in',
+  'feet',
+  'foot',
+  'ft',
+  'yards?',
+  'yd',
+  'miles?',
+  'mi',
+  'meters?',
+  'metres?',
+  'm',
+  'cm',
+  'mm',
+  'km',
+  'kilometers?',
+  'centimeters?',
+  'millimeters?',
+  'grams?',
+  'g',
+  'kg',
+  'kilograms?',
+  'mg',
+  'lbs?',
+  'ounces?',
+  'oz',
+  'liters?',
+  'litres?',
+  'l',
+  'ml',
+  'gallons?',
+  'quarts?',
+  'pints?',
+  'cups?',
+  'seconds?',
+  'secs?',
+  's',
+  'minutes?',
+  'mins?',
+  'hours?',
+  'hrs?',
+  'h',
+  'days?',
+  'weeks?',
+  'months?',
+  'years?',
+  'mph',
+  'kph',
+  'km/h',
+  'm/s',
+  'people',
+  'persons?',
+  'students?',
+  'times',
+  'ways',
+  'points?',
+  'marbles?',
+  'apples?',
+  'eggs?',
+  'pages?',
+  'books?',
+  'cookies?',
+  'items?',
+  'boxes',
+  'box',
+  'tickets?',
+  'pieces?',
+  'coins?',
+  'cars?',
+  'trees?',
+  'hats?',
+  'pens?',
+  'pencils?',
+  'sides?',
+  'edges?',
+  'vertices',
+  'faces?',
+  'numbers?',
+  'integers?',
+  'digits?',
+  'terms?',
+  'values?',
+  'solutions?',
 ];
 const UNIT_RE = new RegExp(`(?:\\s+(?:${UNIT_WORDS.join('|')})\\.?)+(?:\\s*\\^\\s*\\{?[23]\\}?)?\\s*$`, 'i');
 
@@ -23,7 +113,11 @@ const UNIT_RE = new RegExp(`(?:\\s+(?:${UNIT_WORDS.join('|')})\\.?)+(?:\\s*\\^\\
 const TEXT_WRAPPERS = 'text|textrm|textbf|textit|textsf|texttt|textnormal|mathrm|mathbf|mathit|mathsf|mbox|emph|hbox';
 
 /** Replace `\cmd{content}` for the given command names using `f(content, start, end)`. */
-function replaceCommandGroups(s: string, names: string, f: (content: string, start: number, end: number) => string): string {
+function replaceCommandGroups(
+  s: string,
+  names: string,
+  f: (content: string, start: number, end: number) => string,
+): string {
   const re = new RegExp(`\\\\(?:${names})\\s*\\{`, 'g');
   let out = '';
   let last = 0;
@@ -52,7 +146,10 @@ function unwrapBoxed(s: string): string {
 
 /** Whether the whole answer is wrapped in one text command (`\text{Evelyn}`), before unwrapping. */
 export function isWhollyText(raw: string): boolean {
-  const s = raw.trim().replace(/^\$+|\$+$/g, '').trim();
+  const s = raw
+    .trim()
+    .replace(/^\$+|\$+$/g, '')
+    .trim();
   const m = new RegExp(`^\\\\(?:${TEXT_WRAPPERS})\\s*\\{`).exec(s);
   return !!m && matchBrace(s, m[0].length - 1) === s.length && !/\d/.test(s);
 }
@@ -61,17 +158,32 @@ export function isWhollyText(raw: string): boolean {
 export function normalizeAnswer(raw: string): string {
   let s = raw.trim();
   s = s
-    .replace(/[\u2212\u2013\u2014]/g, '-').replace(/\u00d7/g, '\\times ').replace(/[\u00b7\u22c5]/g, '\\cdot ')
-    .replace(/\u00f7/g, '\\div ').replace(/\u03c0/g, '\\pi ').replace(/\u221a/g, '\\sqrt').replace(/\u221e/g, '\\infty ')
-    .replace(/\u2264/g, '\\le ').replace(/\u2265/g, '\\ge ').replace(/\u00b1/g, '\\pm ').replace(/\u222a/g, '\\cup ')
+    .replace(/[\u2212\u2013\u2014]/g, '-')
+    .replace(/\u00d7/g, '\\times ')
+    .replace(/[\u00b7\u22c5]/g, '\\cdot ')
+    .replace(/\u00f7/g, '\\div ')
+    .replace(/\u03c0/g, '\\pi ')
+    .replace(/\u221a/g, '\\sqrt')
+    .replace(/\u221e/g, '\\infty ')
+    .replace(/\u2264/g, '\\le ')
+    .replace(/\u2265/g, '\\ge ')
+    .replace(/\u00b1/g, '\\pm ')
+    .replace(/\u222a/g, '\\cup ')
     .replace(/[\u00a0\u2009\u202f]/g, ' ');
   s = unwrapBoxed(s);
   // Math delimiters and currency.
-  s = s.replace(/\\\$/g, '').replace(/\$/g, '').replace(/^\\[([]|\\[)\]]$/g, '').trim();
+  s = s
+    .replace(/\\\$/g, '')
+    .replace(/\$/g, '')
+    .replace(/^\\[([]|\\[)\]]$/g, '')
+    .trim();
   s = unwrapBoxed(s);
   s = s.replace(/[€£¥]/g, '').replace(/\b(?:US)?\s*dollars?\b/gi, '');
   // Sizing and spacing macros. A thin space between digit groups is a thousands separator.
-  s = s.replace(/\\(?:left|right)\s*\.|\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg)(?![a-zA-Z])/g, '');
+  s = s.replace(
+    /\\(?:left|right)\s*\.|\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg)(?![a-zA-Z])/g,
+    '',
+  );
   s = s.replace(/\\displaystyle|\\limits/g, '');
   s = s.replace(/,\\!\s*/g, ',').replace(/\{,\}/g, ',');
   s = s.replace(/(\d)\\[,!;:]\s*(?=\d{3}(?!\d))/g, '$1');
@@ -80,15 +192,19 @@ export function normalizeAnswer(raw: string): string {
   s = s.replace(/\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|°/g, '');
   s = s.replace(/\\%/g, '%').replace(/\s*\bpercent\b/gi, '%');
   s = s.replace(/\\[dtc]frac/g, '\\frac').replace(/\\[dt]binom/g, '\\binom');
-  s = s.replace(/\\(?:leq?slant|leqq|leq)(?![a-zA-Z])/g, '\\le').replace(/\\(?:geq?slant|geqq|geq)(?![a-zA-Z])/g, '\\ge');
+  s = s
+    .replace(/\\(?:leq?slant|leqq|leq)(?![a-zA-Z])/g, '\\le')
+    .replace(/\\(?:geq?slant|geqq|geq)(?![a-zA-Z])/g, '\\ge');
   s = s.replace(/\\mathbb\s*\{\s*R\s*\}|\\R(?![a-zA-Z])/g, '(-\\infty,\\infty)');
   // "and"/"or" between items of a list.
   s = s.replace(/\\(?:text|mbox|textrm)\s*\{\s*(?:and|or|,)\s*\}/g, ',');
   // Trailing units written as text after a value ("\frac{270}7\text{ degrees}", "15\mbox{ cm}^2").
   s = s.replace(new RegExp(`(\\\\(?:${TEXT_WRAPPERS})\\s*\\{[^{}]*)\\}\\s*\\^\\s*\\{?(\\d)\\}?`, 'g'), '$1^$2}');
   s = replaceCommandGroups(s, TEXT_WRAPPERS, (content, start, end) => {
-    const before = s.slice(0, start), after = s.slice(end);
-    if (/\d|\\pi|\}/.test(before) && /^\s*\.?$/.test(after) && /^\s*[a-zA-Z][a-zA-Z .\/]*(?:\^\d)?\s*$/.test(content)) return '';
+    const before = s.slice(0, start),
+      after = s.slice(end);
+    if (/\d|\\pi|\}/.test(before) && /^\s*\.?$/.test(after) && /^\s*[a-zA-Z][a-zA-Z ./]*(?:\^\d)?\s*$/.test(content))
+      return '';
     return content;
   });
   // Set-builder prefixes: "x \in [-2, 7]".
@@ -111,9 +227,10 @@ export function normalizeAnswer(raw: string): string {
     if (s === before) break;
   }
   // A plain number followed by words is a number with a unit ("5 blue marbles").
-  const worded = /^([-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\/\d+)?)\s+([A-Za-z][A-Za-z\s\-]*)$/.exec(s);
+  const worded = /^([-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\/\d+)?)\s+([A-Za-z][A-Za-z\s-]*)$/.exec(s);
   if (worded && /[A-Za-z]{3}/.test(worded[2])) s = worded[1];
   // Thousands separators, only where the whole answer is one number (tuples such as (3,4) are untouched).
-  if (/^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?$/.test(s) || /^[-+]?\d{1,3}(?: \d{3})+(?:\.\d+)?$/.test(s)) s = s.replace(/[, ]/g, '');
+  if (/^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?$/.test(s) || /^[-+]?\d{1,3}(?: \d{3})+(?:\.\d+)?$/.test(s))
+    s = s.replace(/[, ]/g, '');
   return s;
 }

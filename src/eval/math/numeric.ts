@@ -17,30 +17,34 @@ function mathjs(): MathJsInstance {
   if (instance) return instance;
   const m = createRequire(import.meta.url)('mathjs') as typeof import('mathjs');
   const math = m.create(m.all, {});
-  math.import({
-    /** Real n-th root for negative radicands and odd n (`\sqrt[3]{-8} = -2`), principal root otherwise. */
-    realRoot(x: unknown, n: unknown): unknown {
-      if (typeof x === 'number' && typeof n === 'number' && x < 0 && Number.isInteger(n) && n % 2 !== 0) return -Math.pow(-x, 1 / n);
-      return math.pow(x as number, math.divide(1, n as number) as number);
-    },
-    /**
-     * Binomial coefficient in O(min(k, n-k) <= 1000) steps, else through log-gamma: mathjs'
-     * `combinations` loops k times, which would stall on \binom{10^9}{5 \cdot 10^8}.
-     */
-    safeBinom(n: unknown, k: unknown): number {
-      if (typeof n !== 'number' || typeof k !== 'number') return NaN;
-      if (Number.isInteger(n) && Number.isInteger(k)) {
-        if (k < 0 || k > n) return 0;
-        const m = Math.min(k, n - k);
-        if (m <= 1000) {
-          let r = 1;
-          for (let i = 1; i <= m; i++) r = (r * (n - m + i)) / i;
-          return Math.round(r);
+  math.import(
+    {
+      /** Real n-th root for negative radicands and odd n (`\sqrt[3]{-8} = -2`), principal root otherwise. */
+      realRoot(x: unknown, n: unknown): unknown {
+        if (typeof x === 'number' && typeof n === 'number' && x < 0 && Number.isInteger(n) && n % 2 !== 0)
+          return -Math.pow(-x, 1 / n);
+        return math.pow(x as number, math.divide(1, n as number) as number);
+      },
+      /**
+       * Binomial coefficient in O(min(k, n-k) <= 1000) steps, else through log-gamma: mathjs'
+       * `combinations` loops k times, which would stall on \binom{10^9}{5 \cdot 10^8}.
+       */
+      safeBinom(n: unknown, k: unknown): number {
+        if (typeof n !== 'number' || typeof k !== 'number') return NaN;
+        if (Number.isInteger(n) && Number.isInteger(k)) {
+          if (k < 0 || k > n) return 0;
+          const m = Math.min(k, n - k);
+          if (m <= 1000) {
+            let r = 1;
+            for (let i = 1; i <= m; i++) r = (r * (n - m + i)) / i;
+            return Math.round(r);
+          }
         }
-      }
-      return Math.exp(Number(math.lgamma(n + 1)) - Number(math.lgamma(k + 1)) - Number(math.lgamma(n - k + 1)));
+        return Math.exp(Number(math.lgamma(n + 1)) - Number(math.lgamma(k + 1)) - Number(math.lgamma(n - k + 1)));
+      },
     },
-  }, { override: true });
+    { override: true },
+  );
   instance = math;
   return math;
 }
@@ -69,7 +73,8 @@ function loadMathjs(b: Budget): void {
 
 function toComplex(v: unknown): Complex {
   if (typeof v === 'number') return { re: v, im: 0 };
-  if (v && typeof v === 'object' && 're' in v && 'im' in v) return { re: Number((v as Complex).re), im: Number((v as Complex).im) };
+  if (v && typeof v === 'object' && 're' in v && 'im' in v)
+    return { re: Number((v as Complex).re), im: Number((v as Complex).im) };
   return { re: NaN, im: NaN };
 }
 
@@ -134,7 +139,11 @@ function samples(nodes: Node[], vars: string[], budget: Budget, seed = 12345): C
     for (const v of vars) scope[VAR_PREFIX + v] = 0.5 + 3 * rand();
     fns.forEach((f, i) => {
       let r: Complex;
-      try { r = toComplex(f.evaluate(scope)); } catch { r = { re: NaN, im: NaN }; }
+      try {
+        r = toComplex(f.evaluate(scope));
+      } catch {
+        r = { re: NaN, im: NaN };
+      }
       out[i].push(r);
     });
   }
@@ -163,10 +172,12 @@ export function symbolicEqual(a: Node, b: Node, budget: Budget): Verdict {
   const [sa, sb] = samples([a, b], vars, budget);
   let valid = 0;
   for (let i = 0; i < POINTS; i++) {
-    const fa = isFiniteC(sa[i]), fb = isFiniteC(sb[i]);
+    const fa = isFiniteC(sa[i]),
+      fb = isFiniteC(sb[i]);
     if (!fa && !fb) continue;
     if (fa !== fb) return { equal: false, reason: 'defined at different points' };
-    if (!closeEnough(sa[i], sb[i], Math.max(budget.rtol, 1e-9), 1e-9)) return { equal: false, reason: 'differ at a random point' };
+    if (!closeEnough(sa[i], sb[i], Math.max(budget.rtol, 1e-9), 1e-9))
+      return { equal: false, reason: 'differ at a random point' };
     valid++;
   }
   if (valid >= MIN_VALID) return { equal: true, reason: `agree at ${valid} random points` };
@@ -183,18 +194,25 @@ export function symbolicEqual(a: Node, b: Node, budget: Budget): Verdict {
  */
 export function equationsEqual(l1: Node, r1: Node, l2: Node, r2: Node, budget: Budget): Verdict {
   const vars = [...new Set([l1, r1, l2, r2].flatMap((n) => [...freeSymbols(n)]))].sort();
-  const d1: Node = { t: 'sub', a: l1, b: r1 }, d2: Node = { t: 'sub', a: l2, b: r2 };
+  const d1: Node = { t: 'sub', a: l1, b: r1 },
+    d2: Node = { t: 'sub', a: l2, b: r2 };
   const [s1, s2] = samples([d1, d2], vars, budget, 777);
   let ratio: Complex | null = null;
   let valid = 0;
   for (let i = 0; i < POINTS; i++) {
-    const a = s1[i], b = s2[i];
+    const a = s1[i],
+      b = s2[i];
     if (!isFiniteC(a) || !isFiniteC(b)) continue;
-    const zeroA = modulus(a) < 1e-12, zeroB = modulus(b) < 1e-12;
-    if (zeroA || zeroB) { if (zeroA !== zeroB) return { equal: false, reason: 'equations differ' }; continue; }
+    const zeroA = modulus(a) < 1e-12,
+      zeroB = modulus(b) < 1e-12;
+    if (zeroA || zeroB) {
+      if (zeroA !== zeroB) return { equal: false, reason: 'equations differ' };
+      continue;
+    }
     const den = b.re * b.re + b.im * b.im;
     const r = { re: (a.re * b.re + a.im * b.im) / den, im: (a.im * b.re - a.re * b.im) / den };
-    if (ratio && !closeEnough(ratio, r, Math.max(budget.rtol, 1e-9), 1e-12)) return { equal: false, reason: 'equations differ' };
+    if (ratio && !closeEnough(ratio, r, Math.max(budget.rtol, 1e-9), 1e-12))
+      return { equal: false, reason: 'equations differ' };
     ratio ??= r;
     valid++;
   }

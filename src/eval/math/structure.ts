@@ -25,14 +25,42 @@ const MAX_NESTING = 4;
 
 /** Words that are math, not text, when they make up a whole answer. */
 const MATH_WORDS = new Set([
-  'pi', 'infinity', 'inf', 'infty', 'oo', 'sqrt', 'sin', 'cos', 'tan', 'cot', 'sec', 'csc', 'arcsin', 'arccos',
-  'arctan', 'sinh', 'cosh', 'tanh', 'log', 'exp', 'abs',
+  'pi',
+  'infinity',
+  'inf',
+  'infty',
+  'oo',
+  'sqrt',
+  'sin',
+  'cos',
+  'tan',
+  'cot',
+  'sec',
+  'csc',
+  'arcsin',
+  'arccos',
+  'arctan',
+  'sinh',
+  'cosh',
+  'tanh',
+  'log',
+  'exp',
+  'abs',
 ]);
 
 /** Lower-case, single-spaced form used to compare text answers ("\text{Evelyn}" = "evelyn", "(C)" = "c"). */
 export function normalizeText(s: string): string {
-  let t = s.toLowerCase().replace(/\\[a-z]+\s*\{([^{}]*)\}/g, '$1').replace(/[{}]/g, '').replace(/\s+/g, ' ').trim();
-  t = t.replace(/^\(([a-z])\)$/, '$1').replace(/^([a-z])\)$/, '$1').replace(/[.]$/, '').trim();
+  let t = s
+    .toLowerCase()
+    .replace(/\\[a-z]+\s*\{([^{}]*)\}/g, '$1')
+    .replace(/[{}]/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  t = t
+    .replace(/^\(([a-z])\)$/, '$1')
+    .replace(/^([a-z])\)$/, '$1')
+    .replace(/[.]$/, '')
+    .trim();
   t = t.replace(/^(?:the|a|an) /, '');
   return t;
 }
@@ -44,7 +72,10 @@ export function normalizeText(s: string): string {
 function isTextAnswer(s: string): boolean {
   if (/^\(\s*[A-Ea-e]\s*\)$/.test(s)) return true;
   if (!/^[A-Za-z][A-Za-z\s'\-.]*$/.test(s)) return false;
-  const words = s.toLowerCase().split(/[\s'\-.]+/).filter(Boolean);
+  const words = s
+    .toLowerCase()
+    .split(/[\s'\-.]+/)
+    .filter(Boolean);
   return words.some((w) => w.length >= 3 && !MATH_WORDS.has(w));
 }
 
@@ -60,7 +91,11 @@ function topLevel(s: string, re: RegExp): { index: number; text: string }[] {
     if (depth === 0) {
       sticky.lastIndex = i;
       const m = sticky.exec(s);
-      if (m && m[0].length > 0) { out.push({ index: i, text: m[0] }); i += m[0].length - 1; continue; }
+      if (m && m[0].length > 0) {
+        out.push({ index: i, text: m[0] });
+        i += m[0].length - 1;
+        continue;
+      }
     }
     const c = s[i];
     if (c === '\\') {
@@ -80,7 +115,10 @@ function topLevel(s: string, re: RegExp): { index: number; text: string }[] {
 function splitAt(s: string, hits: { index: number; text: string }[]): string[] {
   const parts: string[] = [];
   let last = 0;
-  for (const h of hits) { parts.push(s.slice(last, h.index).trim()); last = h.index + h.text.length; }
+  for (const h of hits) {
+    parts.push(s.slice(last, h.index).trim());
+    last = h.index + h.text.length;
+  }
   parts.push(s.slice(last).trim());
   return parts;
 }
@@ -100,8 +138,12 @@ function wrapped(s: string): { open: string; close: string; inner: string } | nu
   let depth = 0;
   for (let i = 0; i < inner.length; i++) {
     const c = inner[i];
-    if (c === '\\') { const cmd = /^\\(?:[a-zA-Z]+|.)/.exec(inner.slice(i))![0]; if (cmd === '\\{') depth++; if (cmd === '\\}') depth--; i += cmd.length - 1; }
-    else if (c === '(' || c === '[' || c === '{') depth++;
+    if (c === '\\') {
+      const cmd = /^\\(?:[a-zA-Z]+|.)/.exec(inner.slice(i))![0];
+      if (cmd === '\\{') depth++;
+      if (cmd === '\\}') depth--;
+      i += cmd.length - 1;
+    } else if (c === '(' || c === '[' || c === '{') depth++;
     else if (c === ')' || c === ']' || c === '}') depth--;
     if (depth < 0) return null;
   }
@@ -113,7 +155,10 @@ function wrapped(s: string): { open: string; close: string; inner: string } | nu
 function scalar(s: string): Parsed {
   let percent = false;
   let body = s.trim();
-  if (/%\s*$/.test(body) && topLevel(body, /%/).length === 1) { percent = true; body = body.replace(/%\s*$/, ''); }
+  if (/%\s*$/.test(body) && topLevel(body, /%/).length === 1) {
+    percent = true;
+    body = body.replace(/%\s*$/, '');
+  }
   const node = parseLatex(body);
   if (hasPm(node)) {
     const values = expandPm(node);
@@ -128,11 +173,17 @@ const INEQ = /<=|>=|\\leq?(?![a-zA-Z])|\\geq?(?![a-zA-Z])|\\lt(?![a-zA-Z])|\\gt(
 function inequality(parts: string[], ops: string[]): Parsed {
   const less = (op: string) => op === '<' || op === '<=' || op === '\\lt' || op.startsWith('\\le');
   const strict = (op: string) => op === '<' || op === '>' || op === '\\lt' || op === '\\gt';
-  const isVar = (p: string) => /^[a-zA-Z](?:_\{?\w+\}?)?$|^\\[a-zA-Z]+$/.test(p.trim()) && !/^\\(?:pi|infty)$/.test(p.trim());
+  const isVar = (p: string) =>
+    /^[a-zA-Z](?:_\{?\w+\}?)?$|^\\[a-zA-Z]+$/.test(p.trim()) && !/^\\(?:pi|infty)$/.test(p.trim());
   const inf: Node = { t: 'const', name: 'inf' };
   const mk = (lo: Node, loStrict: boolean, hi: Node, hiStrict: boolean): Parsed => ({
-    kind: 'seq', open: loStrict ? '(' : '[', close: hiStrict ? ')' : ']',
-    items: [{ kind: 'scalar', node: lo, percent: false }, { kind: 'scalar', node: hi, percent: false }],
+    kind: 'seq',
+    open: loStrict ? '(' : '[',
+    close: hiStrict ? ')' : ']',
+    items: [
+      { kind: 'scalar', node: lo, percent: false },
+      { kind: 'scalar', node: hi, percent: false },
+    ],
   });
   if (parts.length === 3 && isVar(parts[1]) && less(ops[0]) === less(ops[1])) {
     const [a, b] = [parseLatex(parts[0]), parseLatex(parts[2])];
@@ -190,9 +241,14 @@ function parseShape(s: string, depth: number): Parsed {
       return { kind: 'set', braced: true, items: flattenPm(items.map((x) => parseItem(x, depth + 1))) };
     }
     if (items.length >= 2) {
-      return { kind: 'seq', open: w.open as '(' | '[', close: w.close as ')' | ']', items: items.map((x) => parseItem(x, depth + 1)) };
+      return {
+        kind: 'seq',
+        open: w.open as '(' | '[',
+        close: w.close as ')' | ']',
+        items: items.map((x) => parseItem(x, depth + 1)),
+      };
     }
-    if (w.open === '(' && w.close === ')' || w.open === '[' && w.close === ']') {
+    if ((w.open === '(' && w.close === ')') || (w.open === '[' && w.close === ']')) {
       // A single parenthesised value, "(5)"; keep going so "(x=5)" or "(C)" still work.
       return parseItem(w.inner, depth + 1);
     }
@@ -202,7 +258,9 @@ function parseShape(s: string, depth: number): Parsed {
   const commas = topLevel(s, /,|\s+(?:and|or)\s+/);
   if (commas.length > 0) {
     if (commas.length + 1 > MAX_ITEMS) throw new ParseError('too many items');
-    const items = splitAt(s, commas).filter((x) => x !== '').map((x) => parseItem(x, depth + 1));
+    const items = splitAt(s, commas)
+      .filter((x) => x !== '')
+      .map((x) => parseItem(x, depth + 1));
     if (items.length === 1) return items[0];
     // "x < -1 or x > 2" is a union of intervals rather than a list of values.
     if (items.every((it) => it.kind === 'seq')) return { kind: 'union', parts: items };
@@ -210,7 +268,11 @@ function parseShape(s: string, depth: number): Parsed {
   }
 
   const ineq = topLevel(s, INEQ);
-  if (ineq.length > 0) return inequality(splitAt(s, ineq), ineq.map((h) => h.text));
+  if (ineq.length > 0)
+    return inequality(
+      splitAt(s, ineq),
+      ineq.map((h) => h.text),
+    );
 
   const eqs = topLevel(s, /=/);
   if (eqs.length > 0) {
@@ -235,11 +297,17 @@ function parseShape(s: string, depth: number): Parsed {
 
 function mentions(n: Node, name: string): boolean {
   switch (n.t) {
-    case 'sym': return n.name === name;
-    case 'num': case 'const': return false;
-    case 'neg': return mentions(n.a, name);
-    case 'fn': return n.args.some((a) => mentions(a, name));
-    default: return mentions(n.a, name) || mentions(n.b, name);
+    case 'sym':
+      return n.name === name;
+    case 'num':
+    case 'const':
+      return false;
+    case 'neg':
+      return mentions(n.a, name);
+    case 'fn':
+      return n.args.some((a) => mentions(a, name));
+    default:
+      return mentions(n.a, name) || mentions(n.b, name);
   }
 }
 
@@ -259,12 +327,19 @@ export function parseAnswer(normalized: string, opts: { text?: boolean } = {}): 
 /** Canonical readable form of a parsed answer. */
 export function printParsed(p: Parsed): string {
   switch (p.kind) {
-    case 'text': return p.text;
-    case 'scalar': return (p.assignedTo ? `${p.assignedTo} = ` : '') + printNode(p.node) + (p.percent ? '%' : '');
-    case 'equation': return `${printNode(p.lhs)} = ${printNode(p.rhs)}`;
-    case 'seq': return p.open + p.items.map(printParsed).join(', ') + p.close;
-    case 'set': return p.braced ? `{${p.items.map(printParsed).join(', ')}}` : p.items.map(printParsed).join(', ');
-    case 'union': return p.parts.map(printParsed).join(' U ');
-    case 'matrix': return `[${p.rows.map((r) => `[${r.map(printParsed).join(', ')}]`).join(', ')}]`;
+    case 'text':
+      return p.text;
+    case 'scalar':
+      return (p.assignedTo ? `${p.assignedTo} = ` : '') + printNode(p.node) + (p.percent ? '%' : '');
+    case 'equation':
+      return `${printNode(p.lhs)} = ${printNode(p.rhs)}`;
+    case 'seq':
+      return p.open + p.items.map(printParsed).join(', ') + p.close;
+    case 'set':
+      return p.braced ? `{${p.items.map(printParsed).join(', ')}}` : p.items.map(printParsed).join(', ');
+    case 'union':
+      return p.parts.map(printParsed).join(' U ');
+    case 'matrix':
+      return `[${p.rows.map((r) => `[${r.map(printParsed).join(', ')}]`).join(', ')}]`;
   }
 }

@@ -16,7 +16,11 @@ export async function generalRewards(recipe: PipelineRecipe, a: AllScenariosConf
   const grpo = parseGrpoOptions(a.grpo, `${recipe.source}: stages.all_scenarios_rl.grpo`);
   return buildScopedRewardSpecs(
     a.general_rewards.map((r) => ({ name: r.name, weight: r.weight, options: r.options, label: r.label })),
-    { grpo: { ...grpo, reward_weights: null }, baseDir: recipe.baseDir, source: `${recipe.source}: stages.all_scenarios_rl.general_rewards` },
+    {
+      grpo: { ...grpo, reward_weights: null },
+      baseDir: recipe.baseDir,
+      source: `${recipe.source}: stages.all_scenarios_rl.general_rewards`,
+    },
     isGeneralPrompt,
   );
 }

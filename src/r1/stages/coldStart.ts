@@ -24,23 +24,50 @@ export const runColdStartStage: StageRunner = async (ctx) => {
       ctx.log(`cold_start_sft: sampling ${problems.length} prompts x ${cfg.samples_per_prompt} from ${sourceModel}`);
       const { generator, countTokens } = localGenerator(sourceModel, ctx.data.chat);
       const g = await gatherSamples({
-        generator, problems, samplesPath: join(ctx.dir, 'samples.jsonl'), signal: ctx.signal, log: (l) => ctx.log(`cold_start_sft: ${l}`),
-        sampling: { n: cfg.samples_per_prompt, temperature: cfg.temperature, topP: cfg.top_p, maxNewTokens: cfg.max_new_tokens ?? ctx.recipe.max_new_tokens, seed: ctx.recipe.seed },
+        generator,
+        problems,
+        samplesPath: join(ctx.dir, 'samples.jsonl'),
+        signal: ctx.signal,
+        log: (l) => ctx.log(`cold_start_sft: ${l}`),
+        sampling: {
+          n: cfg.samples_per_prompt,
+          temperature: cfg.temperature,
+          topP: cfg.top_p,
+          maxNewTokens: cfg.max_new_tokens ?? ctx.recipe.max_new_tokens,
+          seed: ctx.recipe.seed,
+        },
       });
       if (g.error) throw g.error;
       const r = await buildColdStartData({
-        problems, samples: g.samples, verify: ctx.data.verify, filters: stageFilters(ctx, countTokens), maxPerPrompt: cfg.max_per_prompt,
-        summaryTemplate: cfg.summary_template ?? ctx.recipe.summary_template, strategies: ctx.recipe.answer_strategies,
-        source: `samples of ${sourceModel}`, out: data, reportPath,
+        problems,
+        samples: g.samples,
+        verify: ctx.data.verify,
+        filters: stageFilters(ctx, countTokens),
+        maxPerPrompt: cfg.max_per_prompt,
+        summaryTemplate: cfg.summary_template ?? ctx.recipe.summary_template,
+        strategies: ctx.recipe.answer_strategies,
+        source: `samples of ${sourceModel}`,
+        out: data,
+        reportPath,
       });
-      ctx.log(`cold_start_sft: ${r.counts.kept} readable correct samples of ${r.counts.samples} (incorrect ${r.counts.incorrect}, dropped ${JSON.stringify(r.counts.dropped)}, duplicates ${r.counts.duplicates}, over cap ${r.counts.over_cap})`);
+      ctx.log(
+        `cold_start_sft: ${r.counts.kept} readable correct samples of ${r.counts.samples} (incorrect ${r.counts.incorrect}, dropped ${JSON.stringify(r.counts.dropped)}, duplicates ${r.counts.duplicates}, over cap ${r.counts.over_cap})`,
+      );
     }
     const rep = JSON.parse(readFileSync(reportPath, 'utf8')) as { counts: { kept: number; samples: number } };
     dataDetails = { cold_start_samples: rep.counts.samples, cold_start_kept: rep.counts.kept };
     if (rep.counts.kept === 0) {
-      throw new AhaError(`cold_start_sft: no sample of ${rep.counts.samples} was correct and readable (see ${reportPath}): sample more prompts, raise the temperature, or loosen the filters`);
+      throw new AhaError(
+        `cold_start_sft: no sample of ${rep.counts.samples} was correct and readable (see ${reportPath}): sample more prompts, raise the temperature, or loosen the filters`,
+      );
     }
   }
-  const r = await runSftStep(ctx, { model: ctx.inputModel, data, sft: cfg.sft, runDir: join(ctx.dir, 'sft'), maxMinutes: cfg.max_minutes });
+  const r = await runSftStep(ctx, {
+    model: ctx.inputModel,
+    data,
+    sft: cfg.sft,
+    runDir: join(ctx.dir, 'sft'),
+    maxMinutes: cfg.max_minutes,
+  });
   return { ...r, details: { ...dataDetails, ...r.details } };
 };

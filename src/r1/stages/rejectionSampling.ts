@@ -14,26 +14,63 @@ import { localGenerator, seededDraw, stageFilters, type StageRunner } from '../s
 export const runRejectionStage: StageRunner = async (ctx) => {
   const cfg = ctx.recipe.stages.rejection_sft!;
   const files = rejectionFiles(ctx.dir);
-  let report: RejectionSamplingReport | null = existsSync(files.report) ? (JSON.parse(readFileSync(files.report, 'utf8')) as RejectionSamplingReport) : null;
+  let report: RejectionSamplingReport | null = existsSync(files.report)
+    ? (JSON.parse(readFileSync(files.report, 'utf8')) as RejectionSamplingReport)
+    : null;
   if (report?.status !== 'complete') {
     const problems = seededDraw(ctx.data.train, cfg.prompts, 'rejection', ctx.recipe.seed);
-    ctx.log(`rejection_sft: sampling ${problems.length} prompts x ${cfg.samples_per_prompt} from ${ctx.previousCheckpoint}`);
+    ctx.log(
+      `rejection_sft: sampling ${problems.length} prompts x ${cfg.samples_per_prompt} from ${ctx.previousCheckpoint}`,
+    );
     const { generator, countTokens } = localGenerator(ctx.previousCheckpoint, ctx.data.chat);
     const ratio = cfg.non_reasoning_ratio ?? (cfg.non_reasoning_data !== undefined ? 0.25 : 0);
     report = await runRejectionSampling({
-      generator, checkpoint: ctx.previousCheckpoint, problems, verify: ctx.data.verify, filters: stageFilters(ctx, countTokens),
-      sampling: { n: cfg.samples_per_prompt, temperature: cfg.temperature, topP: cfg.top_p, maxNewTokens: cfg.max_new_tokens ?? ctx.recipe.max_new_tokens, seed: ctx.recipe.seed },
+      generator,
+      checkpoint: ctx.previousCheckpoint,
+      problems,
+      verify: ctx.data.verify,
+      filters: stageFilters(ctx, countTokens),
+      sampling: {
+        n: cfg.samples_per_prompt,
+        temperature: cfg.temperature,
+        topP: cfg.top_p,
+        maxNewTokens: cfg.max_new_tokens ?? ctx.recipe.max_new_tokens,
+        seed: ctx.recipe.seed,
+      },
       maxPerPrompt: cfg.max_per_prompt,
-      nonReasoning: cfg.non_reasoning_data !== undefined ? { path: pipelinePath(ctx.recipe, cfg.non_reasoning_data), ratio } : undefined,
-      outDir: ctx.dir, signal: ctx.signal, log: (l) => ctx.log(`rejection_sft: ${l}`),
+      nonReasoning:
+        cfg.non_reasoning_data !== undefined
+          ? { path: pipelinePath(ctx.recipe, cfg.non_reasoning_data), ratio }
+          : undefined,
+      outDir: ctx.dir,
+      signal: ctx.signal,
+      log: (l) => ctx.log(`rejection_sft: ${l}`),
     });
     const c = report.counts;
-    ctx.log(`rejection_sft: kept ${c.kept} of ${c.samples} samples (incorrect ${c.incorrect}, dropped ${JSON.stringify(c.dropped)}, duplicates ${c.duplicates}, over cap ${c.over_cap}) + ${c.non_reasoning} non-reasoning`);
+    ctx.log(
+      `rejection_sft: kept ${c.kept} of ${c.samples} samples (incorrect ${c.incorrect}, dropped ${JSON.stringify(c.dropped)}, duplicates ${c.duplicates}, over cap ${c.over_cap}) + ${c.non_reasoning} non-reasoning`,
+    );
   }
   if (report.counts.kept === 0) {
-    throw new AhaError(`rejection_sft: no sample of ${report.counts.samples} from ${report.checkpoint} was correct and readable (see ${files.report})`);
+    throw new AhaError(
+      `rejection_sft: no sample of ${report.counts.samples} from ${report.checkpoint} was correct and readable (see ${files.report})`,
+    );
   }
   // As in the paper: the rejection-sampled data fine-tunes the base model, not the RL checkpoint.
-  const r = await runSftStep(ctx, { model: ctx.baseModel, data: files.data, sft: cfg.sft, runDir: join(ctx.dir, 'sft'), maxMinutes: cfg.max_minutes });
-  return { ...r, details: { rejection_samples: report.counts.samples, rejection_kept: report.counts.kept, non_reasoning: report.counts.non_reasoning, ...r.details } };
+  const r = await runSftStep(ctx, {
+    model: ctx.baseModel,
+    data: files.data,
+    sft: cfg.sft,
+    runDir: join(ctx.dir, 'sft'),
+    maxMinutes: cfg.max_minutes,
+  });
+  return {
+    ...r,
+    details: {
+      rejection_samples: report.counts.samples,
+      rejection_kept: report.counts.kept,
+      non_reasoning: report.counts.non_reasoning,
+      ...r.details,
+    },
+  };
 };
