@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   grpoLoss,
+  batchCounts,
   grpoNormalizer,
   type GrpoLossInput,
   type GrpoLossOptions,
@@ -247,4 +248,18 @@ test('bad input raises AhaError', () => {
   assert.throws(() => grpoLoss({ logp: [[0]], advantages: [1] }, { ...ok, lossType: 'dr_grpo' }), AhaError);
   assert.throws(() => grpoLoss({ logp: [[0]], advantages: [1] }, { ...ok, normalizer: 0 }), AhaError);
   assert.throws(() => grpoLoss({ logp: [[0]], advantages: [1] }, { ...ok, lossType: 'ppo' as LossType }), AhaError);
+});
+
+test('batchCounts: dapo counts completion tokens before truncation masking, the other types the masked tokens', () => {
+  // Two completions: 3 tokens kept, and 4 tokens masked out whole (truncated under mask_truncated_completions).
+  const seqs = [
+    { completionLength: 3, mask: [0, 0, 1, 1, 1] },
+    { completionLength: 4, mask: [0, 0, 0, 0, 0, 0] },
+  ];
+  assert.deepEqual(batchCounts('dapo', seqs, 16), { numSequences: 2, numTokens: 7, maxCompletionLength: 16 });
+  for (const t of ['grpo', 'bnpo', 'dr_grpo'] as const) assert.equal(batchCounts(t, seqs, 16).numTokens, 3);
+  assert.equal(grpoNormalizer('dapo', batchCounts('dapo', seqs)), 7);
+  assert.equal(grpoNormalizer('bnpo', batchCounts('bnpo', seqs)), 3);
+  assert.equal(grpoNormalizer('dr_grpo', batchCounts('dr_grpo', seqs, 16)), 32);
+  assert.equal(grpoNormalizer('grpo', batchCounts('grpo', seqs)), 2);
 });
