@@ -16,14 +16,20 @@ export function registerInitModel(program: Command): void {
     .option('--alphabet <chars>', 'characters of the char tokenizer (default: printable ASCII and newline)')
     .requiredOption('--out <dir>', 'output directory')
     .option('--seed <s>', 'initialisation seed', '0')
-    .action((o: { config: string; tokenizer: string; alphabet?: string; out: string; seed: string }) => {
-      const { model, tokenizer } = initModel({
-        config: o.config,
-        tokenizer: o.tokenizer,
-        alphabet: o.alphabet,
-        out: o.out,
-        seed: parseInteger(o.seed, '--seed', { min: 0 }),
-      });
-      printLine(`wrote ${o.out}: ${(model.numParams / 1e6).toFixed(2)}M parameters, vocabulary ${tokenizer.vocabSize}`);
-    });
+    .option('--overwrite', 'replace the contents of a non-empty --out directory')
+    .action(
+      (o: { config: string; tokenizer: string; alphabet?: string; out: string; seed: string; overwrite?: boolean }) => {
+        const { model, tokenizer } = initModel({
+          config: o.config,
+          tokenizer: o.tokenizer,
+          alphabet: o.alphabet,
+          out: o.out,
+          seed: parseInteger(o.seed, '--seed', { min: 0 }),
+          overwrite: o.overwrite === true,
+        });
+        printLine(
+          `wrote ${o.out}: ${(model.numParams / 1e6).toFixed(2)}M parameters, vocabulary ${tokenizer.vocabSize}`,
+        );
+      },
+    );
 }

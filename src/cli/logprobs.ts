@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadPretrained } from '../model/pretrained.ts';
 import { readTokenInput } from './tokenInput.ts';
 import { printLine } from './output.ts';
+import { parseInteger } from './parse.ts';
 
 export function registerLogprobs(program: Command): void {
   program
@@ -12,9 +13,9 @@ export function registerLogprobs(program: Command): void {
     .option('--batch <n>', 'sequences per engine call', '16')
     .option('--entropy', 'also print the entropy at each position')
     .action(async (o: { model: string; input: string; batch: string; entropy?: boolean }) => {
+      const bs = parseInteger(o.batch, '--batch', { min: 1 });
       const p = loadPretrained(o.model);
       const seqs = readTokenInput(o.input, p.tokenizer);
-      const bs = Math.max(1, parseInt(o.batch, 10) || 16);
       for (let i = 0; i < seqs.length; i += bs) {
         const chunk = seqs.slice(i, i + bs);
         // A single-token sequence has no log-probs; keep its line.

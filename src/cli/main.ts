@@ -23,10 +23,34 @@ registerInitModel(program);
 registerVerify(program);
 await registerExtraCommands(program);
 
+/** What a file-system error code means, for errors that are the user's or the machine's, not aha's. */
+const FS_ERRORS: Record<string, string> = {
+  ENOTDIR: 'a part of the path is a file, not a directory',
+  EISDIR: 'is a directory',
+  EEXIST: 'already exists',
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  ENAMETOOLONG: 'file name too long',
+  EMFILE: 'too many open files',
+};
+
 function fail(e: unknown): never {
   if (e instanceof CommanderError) process.exit(e.exitCode);
   if (e instanceof AhaError) {
     process.stderr.write(`aha: ${e.message}\n`);
+    process.exit(1);
+  }
+  const fsErr = e as NodeJS.ErrnoException;
+  if (fsErr?.code && FS_ERRORS[fsErr.code]) {
+    // A temporary file's name says less than the file it stood for.
+    const path = (fsErr.path ?? '').replace(/\/\.([^/]+)\.tmp-\d+-\d+$/, '/$1');
+    process.stderr.write(
+      `aha: ${path ? `${path}: ` : ''}${FS_ERRORS[fsErr.code]} (${fsErr.code}${fsErr.syscall ? ` in ${fsErr.syscall}` : ''})\n`,
+    );
     process.exit(1);
   }
   const err = e as Error;
@@ -41,3 +65,6 @@ try {
 } catch (e) {
   fail(e);
 }
+// Done: a reward that left a timer, a socket or a call still running must not keep the process alive past the end
+// of its work (output is written synchronously, so nothing is lost).
+process.exit(process.exitCode ?? 0);

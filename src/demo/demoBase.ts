@@ -60,6 +60,8 @@ export async function buildDemoBase(o: DemoBaseOptions): Promise<string> {
     alphabet: DEMO_CHAR_ALPHABET,
     out: initDir,
     seed: o.seed ?? 1,
+    // The work directory is the demo's own: a rebuild starts from a fresh initialisation.
+    overwrite: true,
   });
   const corpus = buildPretrainCorpus(arithmeticTask(), {
     seed: o.seed ?? 0,

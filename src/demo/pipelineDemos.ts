@@ -214,7 +214,7 @@ export async function runDistillDemo(o: DistillDemoOptions): Promise<DistillDemo
   // A fresh student, smaller than the teacher, with the same character tokenizer.
   const studentDir = join(o.out, 'student-init');
   if (!existsSync(join(studentDir, 'config.json'))) {
-    initModel({ config: 'tiny', tokenizer: teacher, out: studentDir, seed: seed + 11 });
+    initModel({ config: 'tiny', tokenizer: teacher, out: studentDir, seed: seed + 11, overwrite: true });
   }
 
   const t0 = Date.now();

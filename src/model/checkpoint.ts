@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { AhaError } from '../errors.ts';
 import {
@@ -154,4 +154,24 @@ export function saveModelDir(dir: string, opts: SaveModelOptions): void {
   }
   for (const [name, content] of Object.entries(extra)) writeFileAtomic(join(dir, name), content);
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify(hfJson, null, 2) + '\n');
+}
+
+/**
+ * Makes `dir` ready to receive a new model: created when missing; an existing non-empty directory is refused unless
+ * `overwrite`, which empties it first, so no file of an older model (optimizer state, trainer state, shards) is left
+ * beside the new weights.
+ */
+export function prepareModelOutDir(dir: string, overwrite: boolean, flag = '--overwrite'): void {
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw new AhaError(`${dir}: exists and is not a directory`);
+    const entries = readdirSync(dir);
+    if (entries.length > 0) {
+      if (!overwrite) {
+        const shown = entries.slice(0, 3).join(', ') + (entries.length > 3 ? `, ... (${entries.length} entries)` : '');
+        throw new AhaError(`${dir}: not empty (${shown}); pass ${flag} to replace what is there`);
+      }
+      for (const e of entries) rmSync(join(dir, e), { recursive: true, force: true });
+    }
+  }
+  mkdirSync(dir, { recursive: true });
 }

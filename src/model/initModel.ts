@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Model } from '../engine/model.ts';
 import { tensorChunks } from '../engine/types.ts';
 import { parseHfConfig } from './hfConfig.ts';
-import { saveModelDir } from './checkpoint.ts';
+import { prepareModelOutDir, saveModelDir } from './checkpoint.ts';
 import { writeCharTokenizer, DEFAULT_CHAR_ALPHABET } from './charTokenizer.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
 import { AhaError } from '../errors.ts';
@@ -47,6 +47,8 @@ export interface InitModelOptions {
   /** Extra added tokens for the char tokenizer (e.g. <think>). */
   addedTokens?: string[];
   out: string;
+  /** Replace the contents of a non-empty `out` (default: refuse it). */
+  overwrite?: boolean;
   seed?: number;
 }
 
@@ -55,6 +57,7 @@ export interface InitModelOptions {
  * init: matrices ~ N(0, initializer_range), norm weights 1, biases 0.
  */
 export function initModel(o: InitModelOptions): { model: Model; tokenizer: Tokenizer } {
+  prepareModelOutDir(o.out, o.overwrite === true);
   let tokenizer: Tokenizer;
   if (o.tokenizer === 'chars') {
     tokenizer = writeCharTokenizer(o.out, {

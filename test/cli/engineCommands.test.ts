@@ -80,6 +80,7 @@ test('bad input: one line naming the problem, exit code 1, no stack trace', () =
     [['logprobs', '--model', model, '--input', bad], /bad\.jsonl:2: malformed JSON/],
     [['logprobs', '--model', join(dir, 'nope'), '--input', bad], /model directory not found/],
     [['generate', '--model', model, '--input', bad, '--top-p', '2'], /--top-p must be <= 1/],
+    [['logprobs', '--model', model, '--input', bad, '--batch', '-1'], /--batch must be >= 1/],
   ] as const) {
     const r = aha([...args]);
     assert.equal(r.status, 1, r.stderr);
