@@ -10,7 +10,7 @@ import { AhaError } from '../errors.ts';
 import { loadPretrained } from '../model/pretrained.ts';
 import { loadTokenizer } from '../model/tokenizer.ts';
 import { BENCHMARKS, defaultSamples, loadBenchmark } from '../eval/benchmarks.ts';
-import { DEFAULT_STRATEGIES, type AnswerStrategy } from '../text/extractAnswer.ts';
+import { DEFAULT_STRATEGIES, type AnswerStrategy } from '../verify/extractAnswer.ts';
 import { evalRunFiles, runEval, type EvalRunSummary, type EvalSettings } from '../eval/evalRun.ts';
 import type { AnswerScope, Metrics } from '../eval/evaluate.ts';
 import { LocalEngineGenerator, OpenAiGenerator, type Generator } from '../eval/generators.ts';

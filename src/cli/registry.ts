@@ -6,6 +6,7 @@ import { registerSft } from './sft.ts';
 import { registerEval } from './eval.ts';
 import { registerR1 } from './r1.ts';
 import { registerDistill } from './distill.ts';
+import { registerJudge } from './judge.ts';
 
 /** Commands of the later stages (training, evaluation, pipelines). */
 export async function registerExtraCommands(program: Command): Promise<void> {
@@ -16,4 +17,5 @@ export async function registerExtraCommands(program: Command): Promise<void> {
   registerEval(program);
   registerR1(program);
   registerDistill(program);
+  registerJudge(program);
 }

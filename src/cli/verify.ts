@@ -1,17 +1,28 @@
 /**
  * `aha verify`: check answers against references in bulk. Reads JSONL lines `{"gold": ..., "pred": ...}`
- * and writes one JSONL verdict per input line; a bad line gets a verdict naming the problem instead of
- * stopping the run, so outputs stay aligned with inputs.
+ * (pred a whole completion, or a bare answer with `predExtraction: 'answer'`) and writes one JSONL verdict
+ * per input line: `{"equal", "gold_parsed", "pred_parsed", "rule", "reason"}`, `rule` being the reading rule
+ * that found the prediction's answer. A bad line gets a verdict naming the problem instead of stopping the
+ * run, so outputs stay aligned with inputs; every comparison runs under a time budget.
  */
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { AhaError } from '../errors.ts';
-import { mathEqual } from '../eval/mathEquivalence.ts';
+import type { AnswerMode } from '../verify/extractAnswer.ts';
+import { verifyAnswer } from '../verify/verify.ts';
 
 /** Options of `aha verify`. `input` is a JSONL path, or `-` for stdin; `out` defaults to stdout. */
-export type VerifyOptions = { input: string; out?: Writable; rtol?: number };
+export type VerifyOptions = {
+  input: string;
+  out?: Writable;
+  rtol?: number;
+  /** How `pred` is read: 'completion' (default: the answer is found in the text) or 'answer' (taken whole). */
+  predExtraction?: AnswerMode;
+  /** Time budget of one comparison in ms (default 2000). */
+  timeoutMs?: number;
+};
 
 /** Totals over the non-blank input lines. */
 export type VerifySummary = { lines: number; equal: number; malformed: number };
@@ -19,7 +30,7 @@ export type VerifySummary = { lines: number; equal: number; malformed: number };
 function verdictFor(
   line: string,
   lineNo: number,
-  rtol: number | undefined,
+  opts: VerifyOptions,
 ): { row: Record<string, unknown>; malformed: boolean } {
   const bad = (why: string) => ({ row: { equal: false, reason: `line ${lineNo}: ${why}` }, malformed: true });
   let obj: unknown;
@@ -36,8 +47,17 @@ function verdictFor(
     if (v === undefined || v === null) return bad(`missing field "${field}"`);
     if (typeof v !== 'string' && typeof v !== 'number') return bad(`field "${field}" must be a string or number`);
   }
-  const r = mathEqual(String(rec.gold), String(rec.pred), rtol === undefined ? {} : { rtol });
-  const row: Record<string, unknown> = { equal: r.equal, gold_parsed: r.goldParsed, pred_parsed: r.predParsed };
+  const r = verifyAnswer(String(rec.gold), String(rec.pred), {
+    predExtraction: opts.predExtraction,
+    rtol: opts.rtol,
+    timeoutMs: opts.timeoutMs,
+  });
+  const row: Record<string, unknown> = {
+    equal: r.equal,
+    gold_parsed: r.goldParsed,
+    pred_parsed: r.predParsed,
+    rule: r.rule,
+  };
   if (r.reason !== undefined) row.reason = r.reason;
   return { row, malformed: false };
 }
@@ -59,7 +79,7 @@ export async function verifyCommand(opts: VerifyOptions): Promise<VerifySummary>
     for await (const line of rl) {
       lineNo++;
       if (line.trim() === '') continue;
-      const { row, malformed } = verdictFor(line, lineNo, opts.rtol);
+      const { row, malformed } = verdictFor(line, lineNo, opts);
       summary.lines++;
       if (malformed) summary.malformed++;
       if (row.equal === true) summary.equal++;

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, extname, join, relative } from 'node:path';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { AhaError } from '../errors.ts';
-import { extractAnswer, lastBoxed } from '../text/extractAnswer.ts';
+import { extractAnswer, lastBoxed } from '../verify/extractAnswer.ts';
 import { readJsonlObjects } from './jsonl.ts';
 
 /** One row: the question, its reference answer (null when the dataset has none), and the whole record. */

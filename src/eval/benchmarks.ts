@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { AhaError } from '../errors.ts';
 import { readJsonlObjects } from '../data/jsonl.ts';
 import { readParquetRows } from '../data/questionDataset.ts';
-import { extractAnswer, lastBoxed } from '../text/extractAnswer.ts';
+import { extractAnswer, lastBoxed } from '../verify/extractAnswer.ts';
 
 /** One problem to evaluate. `id` is unique within its benchmark (outputs and resumption key on it). */
 export interface BenchmarkExample {

@@ -4,9 +4,9 @@
  * problems), the unbiased pass@k, and cons@k (majority vote over the k extracted answers).
  */
 import { AhaError } from '../errors.ts';
-import { DEFAULT_STRATEGIES, extractAnswer, type AnswerStrategy } from '../text/extractAnswer.ts';
+import { DEFAULT_STRATEGIES, extractAnswer, type AnswerStrategy } from '../verify/extractAnswer.ts';
 import { majorityVote } from './majorityVote.ts';
-import { mathEqual } from './mathEquivalence.ts';
+import { mathEqual } from '../verify/mathEquivalence.ts';
 import { passAtK } from './passAtK.ts';
 import type { BenchmarkExample } from './benchmarks.ts';
 import type { Generation, Generator } from './generators.ts';

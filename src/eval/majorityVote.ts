@@ -2,7 +2,7 @@
  * Majority vote over sampled answers (cons@k / maj@k in DeepSeek-R1): answers that `mathEqual` deems
  * equivalent are one vote bloc.
  */
-import { mathEqual, type MathEqualOptions } from './mathEquivalence.ts';
+import { mathEqual, type MathEqualOptions } from '../verify/mathEquivalence.ts';
 
 /** One bloc of equivalent answers; `representative` is its first member. */
 export type VoteCluster = { representative: string; indices: number[] };

@@ -25,7 +25,7 @@ import {
   type TransformResult,
   type Verifier,
 } from './rejectionSampling.ts';
-import type { AnswerStrategy } from '../text/extractAnswer.ts';
+import type { AnswerStrategy } from '../verify/extractAnswer.ts';
 
 /** The default summary: R1's short conclusion after the reasoning. */
 export const DEFAULT_SUMMARY_TEMPLATE = 'The answer is {answer}.';

@@ -25,7 +25,7 @@ import { AhaError } from '../errors.ts';
 import { Rng, fnv1a32 } from '../data/rng.ts';
 import { loadQuestionDataset } from '../data/questionDataset.ts';
 import { renderPrompt, type PromptSpec as NamedPromptSpec } from '../data/promptRenderer.ts';
-import type { AnswerStrategy } from '../text/extractAnswer.ts';
+import type { AnswerStrategy } from '../verify/extractAnswer.ts';
 import { OpenAiGenerator, type Generator } from '../eval/generators.ts';
 import { mathUserMessage, promptOpensThink } from '../eval/promptTemplates.ts';
 import type { ChatMessage } from '../model/chatTemplate.ts';

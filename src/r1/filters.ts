@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { AhaError } from '../errors.ts';
-import { extractAnswer, DEFAULT_STRATEGIES, type AnswerStrategy } from '../text/extractAnswer.ts';
+import { extractAnswer, DEFAULT_STRATEGIES, type AnswerStrategy } from '../verify/extractAnswer.ts';
 import { chainOfThought, languageConsistency, resolveLanguageTarget } from '../rewards/languageConsistency.ts';
 
 /** What a filter sees of a sample. */

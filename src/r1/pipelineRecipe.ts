@@ -24,7 +24,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { AhaError } from '../errors.ts';
-import { DEFAULT_STRATEGIES, type AnswerStrategy } from '../text/extractAnswer.ts';
+import { DEFAULT_STRATEGIES, type AnswerStrategy } from '../verify/extractAnswer.ts';
 import { PROMPT_TEMPLATES, parseRecipe } from '../rl/recipe.ts';
 import { sftOptionsSchema } from '../sft/sftConfig.ts';
 import { resolveLanguageTarget } from '../rewards/languageConsistency.ts';

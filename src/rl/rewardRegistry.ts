@@ -3,15 +3,19 @@
  * (`./my_rewards.ts#myReward`, loaded with a dynamic import), or functions given in code.
  *
  * Built-ins and their options:
- * - accuracy: 1 when the extracted answer equals the example's reference answer, else 0. The answer is taken with
- *   src/text/extractAnswer.ts (`strategies`, default ['answerTag', 'boxed']: the `<answer>` block of the R1
- *   format, else the last \boxed{}); compared with mathEqual (src/eval/mathEquivalence.ts, option `rtol`), or with
+ * - accuracy: src/rewards/accuracy.ts; 1 when the answer read from the completion (src/verify/extractAnswer.ts,
+ *   `strategies`, default ['answerTag', 'boxed']: the `<answer>` block of the R1 format, else the last \boxed{})
+ *   verifies equal to the example's reference answer (src/verify/verify.ts, options `rtol`, `timeout_ms`), or by
  *   the spec's `check` function (a Task's check) when given.
  * - format: src/rewards/format.ts; options `mode` ('strict' R1-Zero tags, default; 'think'), `prefilled_think`,
  *   `require_answer`.
  * - length: src/rewards/length.ts; options `target_length` (required), `unit` ('tokens' | 'chars').
  * - overlong: DAPO's soft overlong penalty (0 down to -1) over the last `cache_length` tokens before
  *   grpo.max_completion_length (default cache_length: a fifth of it, DAPO's 4,096 of 20,480).
+ * - code: src/rewards/code.ts; runs the completion's last fenced code block against the example's tests in the
+ *   sandbox (src/judge/); options `language` ('python' | 'javascript' | 'cpp'; default: the fence's tag),
+ *   `mode` ('fraction' of tests passed, default; 'all'), `timeout_s` (per test, default 5), `memory_mb` (default
+ *   512), `float_tolerance`, `sandbox` ('bwrap', default; 'none' runs unsandboxed and warns on every run).
  * A module reward's export is the reward function itself, or, when the spec has `options`, a factory called once
  * with them that returns the reward function.
  *
@@ -24,17 +28,19 @@ import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { AhaError } from '../errors.ts';
-import { extractAnswer, DEFAULT_STRATEGIES, type AnswerStrategy } from '../text/extractAnswer.ts';
-import { mathEqual } from '../eval/mathEquivalence.ts';
+import { DEFAULT_STRATEGIES, type AnswerStrategy } from '../verify/extractAnswer.ts';
+import { accuracyReward } from '../rewards/accuracy.ts';
 import { formatReward } from '../rewards/format.ts';
 import { lengthReward, overlongPenalty } from '../rewards/length.ts';
 import { languageRewardFromOptions } from '../rewards/languageConsistency.ts';
+import { codeReward } from '../rewards/code.ts';
+import { LANGUAGES } from '../judge/types.ts';
 import type { Example, NamedReward, RewardFn } from '../rewards/types.ts';
 import type { GrpoOptions } from './grpoOptions.ts';
-import type { AnswerCheck, RewardSpec } from './recipe.ts';
+import type { RewardSpec } from './recipe.ts';
 
 /** Names of the built-in rewards. */
-export const BUILTIN_REWARDS = ['accuracy', 'format', 'length', 'overlong', 'language'] as const;
+export const BUILTIN_REWARDS = ['accuracy', 'format', 'length', 'overlong', 'language', 'code'] as const;
 export type BuiltinReward = (typeof BUILTIN_REWARDS)[number];
 
 /** A reward ready for scoreCompletions, with what the trainer needs to know about it. */
@@ -52,8 +58,6 @@ export interface RewardBuildContext {
   /** Name of the recipe file, for messages. */
   source?: string;
 }
-
-const DEFAULT_ACCURACY_STRATEGIES: readonly AnswerStrategy[] = ['answerTag', 'boxed'];
 
 const accuracyOptions = z
   .object({
@@ -76,28 +80,23 @@ const lengthOptions = z
   .object({ target_length: z.number().positive(), unit: z.enum(['tokens', 'chars']).default('tokens') })
   .strict();
 const overlongOptions = z.object({ cache_length: z.number().int().min(0).optional() }).strict();
+const codeOptions = z
+  .object({
+    language: z.enum(LANGUAGES).optional(),
+    mode: z.enum(['fraction', 'all']).default('fraction'),
+    timeout_s: z.number().positive().max(600).default(5),
+    memory_mb: z.number().int().min(16).max(65536).default(512),
+    float_tolerance: z.number().min(0).optional(),
+    sandbox: z.enum(['bwrap', 'none']).default('bwrap'),
+  })
+  .strict();
 
 function options<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
   return parseConfig(schema, value ?? {}, where, { prefix: ['options'], noun: 'option', sourceIsPath: true });
 }
 
-/**
- * The accuracy reward: extract the final answer, then compare it with the example's `answer` (mathEqual) or decide
- * it with `check`. No answer found scores 0; an example without a reference answer is an error (reported per call).
- */
-export function accuracyReward(
-  opts: { strategies?: readonly AnswerStrategy[]; rtol?: number; timeoutMs?: number; check?: AnswerCheck } = {},
-): RewardFn<Example> {
-  const strategies = opts.strategies ?? DEFAULT_ACCURACY_STRATEGIES;
-  return async (completion, example) => {
-    const got = extractAnswer(completion, { strategies });
-    if (got.answer === null) return 0;
-    if (opts.check) return (await opts.check(got.answer, example)) ? 1 : 0;
-    const gold = example.answer;
-    if (typeof gold !== 'string' && typeof gold !== 'number') throw new Error('the example has no reference answer');
-    return mathEqual(String(gold), got.answer, { rtol: opts.rtol, timeoutMs: opts.timeoutMs }).equal ? 1 : 0;
-  };
-}
+/** The accuracy reward now lives in src/rewards/accuracy.ts; re-exported for existing importers. */
+export { accuracyReward };
 
 function isModuleSpec(name: string): boolean {
   return name.includes('#') || /^(\.{1,2}\/|\/)/.test(name) || /\.(ts|js|mjs|mts)$/.test(name);
@@ -182,6 +181,18 @@ export async function buildRewards(specs: readonly RewardSpec[], ctx: RewardBuil
     } else if (spec.name === 'language') {
       fn = languageRewardFromOptions(spec.options, where);
       kind = 'language';
+    } else if (spec.name === 'code') {
+      const o = options(codeOptions, spec.options, where);
+      fn = codeReward({
+        language: o.language,
+        mode: o.mode,
+        judge: {
+          limits: { timeoutS: o.timeout_s, memoryMb: o.memory_mb },
+          floatTolerance: o.float_tolerance,
+          sandbox: o.sandbox,
+        },
+      });
+      kind = 'code';
     } else if (isModuleSpec(spec.name)) {
       const m = await loadModuleReward(spec, where, ctx.baseDir);
       fn = m.fn;

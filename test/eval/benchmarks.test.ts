@@ -6,8 +6,8 @@ import { after, describe, it } from 'node:test';
 import { AhaError } from '../../src/errors.ts';
 import { writeParquet } from '../support/parquetWriter.ts';
 import { BENCHMARKS, defaultSamples, loadBenchmark } from '../../src/eval/benchmarks.ts';
-import { extractAnswer, lastBoxed } from '../../src/text/extractAnswer.ts';
-import { mathEqual } from '../../src/eval/mathEquivalence.ts';
+import { extractAnswer, lastBoxed } from '../../src/verify/extractAnswer.ts';
+import { mathEqual } from '../../src/verify/mathEquivalence.ts';
 
 const root = new URL('../../data/benchmarks/', import.meta.url);
 const readJsonl = (rel: string): Record<string, unknown>[] =>

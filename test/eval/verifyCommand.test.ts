@@ -49,7 +49,13 @@ describe('verifyCommand (aha verify)', () => {
     const summary = await verifyCommand({ input, out });
     const rows = lines();
     assert.equal(rows.length, 8);
-    assert.deepEqual(rows[0], { equal: true, gold_parsed: '1/2', pred_parsed: '0.5', reason: 'equal rationals' });
+    assert.deepEqual(rows[0], {
+      equal: true,
+      gold_parsed: '1/2',
+      pred_parsed: '0.5',
+      rule: 'expression',
+      reason: 'equal rationals',
+    });
     assert.equal(rows[1].equal, false);
     assert.equal(rows[1].gold_parsed, '(3, 4]');
     assert.match(String(rows[1].reason), /brackets/);
@@ -64,6 +70,58 @@ describe('verifyCommand (aha verify)', () => {
     assert.equal(rows[7].pred_parsed, null);
     assert.match(String(rows[7].reason), /pred: unparseable/);
     assert.deepEqual(summary, { lines: 8, equal: 2, malformed: 4 });
+  });
+
+  it('reads whole completions by default; --pred-extraction answer takes pred as it is', async () => {
+    const input = join(dir, 'completions.jsonl');
+    writeFileSync(
+      input,
+      [
+        JSON.stringify({ gold: '$\\frac{3}{56}$', pred: 'so the answer is $\\boxed{\\frac{3}{56}}$.' }),
+        JSON.stringify({ gold: '9', pred: 'Answer $ 9 $' }),
+        JSON.stringify({ gold: '9', pred: 'I tried 7, then 8.' }),
+      ].join('\n'),
+    );
+    const a = sink();
+    assert.deepEqual(await verifyCommand({ input, out: a.out }), { lines: 3, equal: 2, malformed: 0 });
+    assert.deepEqual(
+      a.lines().map((r) => [r.equal, r.rule, r.pred_parsed]),
+      [
+        [true, 'boxed', '3/56'],
+        [true, 'latex', '9'],
+        [false, 'lastNumber', '8'],
+      ],
+    );
+    const b = sink();
+    assert.deepEqual(await verifyCommand({ input, out: b.out, predExtraction: 'answer' }), {
+      lines: 3,
+      equal: 1,
+      malformed: 0,
+    });
+    assert.deepEqual(
+      b.lines().map((r) => r.rule),
+      ['boxed', 'whole', 'whole'],
+    );
+  });
+
+  it('the tolerance option loosens non-integer comparisons only', async () => {
+    const input = join(dir, 'tol.jsonl');
+    writeFileSync(
+      input,
+      [JSON.stringify({ gold: '\\pi', pred: '3.1416' }), JSON.stringify({ gold: '100', pred: '101' })].join('\n'),
+    );
+    const strict = sink();
+    await verifyCommand({ input, out: strict.out });
+    const loose = sink();
+    await verifyCommand({ input, out: loose.out, rtol: 1e-4 });
+    assert.deepEqual(
+      strict.lines().map((r) => r.equal),
+      [false, false],
+    );
+    assert.deepEqual(
+      loose.lines().map((r) => r.equal),
+      [true, false],
+    );
   });
 
   it('a missing input file is an AhaError naming it', async () => {

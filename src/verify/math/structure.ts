@@ -280,6 +280,11 @@ function parseShape(s: string, depth: number): Parsed {
     if (parts.some((p) => p === '')) throw new ParseError("empty side of '='");
     if (parts.length > 2) return parseItem(parts[parts.length - 1], depth + 1);
     const rhs = parseItem(parts[1], depth + 1);
+    const fnCall = /^([a-zA-Z])\s*\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])*\s*\)$/.exec(parts[0]);
+    if (fnCall && rhs.kind === 'scalar') {
+      // A definition "f(x) = x^2": its value is the right side.
+      return { ...rhs, assignedTo: fnCall[1] };
+    }
     if (/^[a-zA-Z](?:_\{?\w+\}?)?$|^\\[a-zA-Z]+$/.test(parts[0]) && !/^\\(?:pi|infty)$/.test(parts[0])) {
       // An assignment "x = 5": the value is what counts, unless the right side uses x ("x = 2x - 1").
       const name = parts[0];

@@ -3,8 +3,11 @@
  * benchmark scores. Pipeline: normalise the strings (math/normalize.ts), parse their shape
  * (math/structure.ts) and scalars (math/latexParser.ts), then compare shape by shape.
  *
- * Rules worth knowing (each is a choice; tests in test/eval/mathEquivalence.test.ts pin them down):
- * - integers (after exact rational evaluation) compare exactly; other numbers within `rtol`;
+ * Rules worth knowing (each is a choice; tests in test/verify/mathEquivalence.test.ts pin them down):
+ * - integers (after exact rational evaluation) compare exactly, and so do two finite decimals (3.1415926 still
+ *   matches 3.14159 by rounding, from five significant digits); other numbers within `rtol`;
+ * - `1000,99` is also read as 1000.99 against a single number (a decimal comma), `0,111` always as 0.111;
+ * - `x \approx 3.1416` matches a value that rounds to it (four significant digits or more);
  * - expressions with variables are equal when they agree at 8 seeded random points with positive
  *   variable values; mathjs `simplify(a - b)` is tried only when too few points can be evaluated;
  * - `50\%` matches both 50 and 0.5; degrees (`^\circ`), units, currency and base subscripts (`52_8`)
@@ -15,9 +18,9 @@
  * Never throws: anything it cannot read is reported as not equal, with a reason.
  */
 import { freeSymbols, hasInfinity, printNode, type Node } from './math/ast.ts';
-import { exactValue, rationalEquals, rationalToNumber } from './math/exact.ts';
+import { exactValue, rationalEquals, rationalToNumber, type Rational } from './math/exact.ts';
 import { ParseError } from './math/latexParser.ts';
-import { isWhollyText, normalizeAnswer } from './math/normalize.ts';
+import { decimalCommaReading, isApproximation, isWhollyText, normalizeAnswer } from './math/normalize.ts';
 import {
   BudgetExceeded,
   checkBudget,
@@ -49,7 +52,7 @@ export type MathEqualResult = {
   reason?: string;
 };
 
-type Side = { parsed: Parsed; normalized: string };
+type Side = { parsed: Parsed; normalized: string; approx: boolean; decimalComma: Parsed | null };
 
 function prepare(raw: unknown, opts: Required<MathEqualOptions>): Side {
   if (typeof raw === 'number' && Number.isFinite(raw)) raw = String(raw);
@@ -57,7 +60,13 @@ function prepare(raw: unknown, opts: Required<MathEqualOptions>): Side {
   if (raw.length > opts.maxLength) throw new ParseError(`longer than ${opts.maxLength} characters`);
   const normalized = normalizeAnswer(raw);
   if (normalized === '') throw new ParseError('empty answer');
-  return { normalized, parsed: parseAnswer(normalized, { text: isWhollyText(raw) }) };
+  const comma = decimalCommaReading(normalized);
+  return {
+    normalized,
+    parsed: parseAnswer(normalized, { text: isWhollyText(raw) }),
+    approx: isApproximation(raw),
+    decimalComma: comma === null ? null : parseAnswer(comma),
+  };
 }
 
 /**
@@ -88,7 +97,11 @@ export function mathEqual(gold: string, pred: string, opts: MathEqualOptions = {
     return { equal: true, goldParsed, predParsed, reason: 'identical after normalisation' };
   const budget: Budget = { deadline: Date.now() + o.timeoutMs, rtol: o.rtol };
   try {
-    const v = compare(g.parsed, p.parsed, budget);
+    let v = compare(g.parsed, p.parsed, budget);
+    // "1000,99" is both the list (1000, 99) and 1000.99; against a single number the decimal reading counts.
+    if (!v.equal && g.decimalComma && p.parsed.kind === 'scalar') v = tagged(compare(g.decimalComma, p.parsed, budget));
+    if (!v.equal && p.decimalComma && g.parsed.kind === 'scalar') v = tagged(compare(g.parsed, p.decimalComma, budget));
+    if (!v.equal && (g.approx || p.approx)) v = approximatelyEqual(g, p, budget) ?? v;
     return { equal: v.equal, goldParsed, predParsed, reason: v.reason };
   } catch (e) {
     if (e instanceof BudgetExceeded) return { equal: false, goldParsed, predParsed, reason: 'time budget exceeded' };
@@ -101,6 +114,35 @@ function message(e: unknown): string {
 }
 
 const yes = (reason: string): Verdict => ({ equal: true, reason });
+const tagged = (v: Verdict): Verdict => (v.equal ? yes(`${v.reason} (decimal comma)`) : v);
+
+/**
+ * `x \approx 3.14` against pi: equal when the other side, rounded to the decimals the approximation states,
+ * gives the stated value. Needs three significant digits, so that `\approx 0` or `\approx 10` cannot accept
+ * a whole range of answers.
+ */
+function approximatelyEqual(g: Side, p: Side, budget: Budget): Verdict | null {
+  const [approx, exact] = p.approx ? [p, g] : [g, p];
+  if (approx.parsed.kind !== 'scalar' || exact.parsed.kind !== 'scalar') return null;
+  let lit = approx.parsed.node;
+  let sign = 1;
+  if (lit.t === 'neg') {
+    lit = lit.a;
+    sign = -1;
+  }
+  if (lit.t !== 'num' || !/^\d+(?:\.\d+)?$/.test(lit.v)) return null;
+  const digits = lit.v.replace('.', '').replace(/^0+/, '');
+  if (digits.length < 4) return null;
+  const decimals = lit.v.includes('.') ? lit.v.split('.')[1].length : 0;
+  if (freeSymbols(exact.parsed.node).size > 0) return null;
+  const v = evaluateConstant(exact.parsed.node, budget);
+  if (!Number.isFinite(v.re) || Math.abs(v.im) > 1e-12) return null;
+  const stated = sign * Number(lit.v);
+  const rounded = Number(v.re.toFixed(decimals));
+  return Math.abs(rounded - stated) <= 1e-9 * Math.max(1, Math.abs(stated))
+    ? yes(`rounds to the stated approximation (${decimals} decimals)`)
+    : null;
+}
 const no = (reason: string): Verdict => ({ equal: false, reason });
 
 function compare(a: Parsed, b: Parsed, budget: Budget): Verdict {
@@ -218,6 +260,35 @@ function scalarWithPercent(
   return w.equal ? yes(`${w.reason} (as a fraction of 100)`) : v;
 }
 
+/** Whether a denominator has no prime factor but 2 and 5: the rational is a finite decimal. */
+function terminating(d: bigint): boolean {
+  while (d % 2n === 0n) d /= 2n;
+  while (d % 5n === 0n) d /= 5n;
+  return d === 1n;
+}
+
+/** Number of decimals of a finite decimal. */
+function decimals(r: Rational): number {
+  let k = 0;
+  for (let p = 1n; r.d > p && k < 400; k++) p *= 10n;
+  return k;
+}
+
+/** Whether `long`, rounded half away from zero to the decimals of `short`, is `short` (see scalarEqual). */
+function roundsTo(long: Rational, short: Rational): boolean {
+  const k = decimals(short);
+  if (k === 0 || decimals(long) <= k) return false;
+  const scale = 10n ** BigInt(k);
+  const target = (short.n * scale) / short.d;
+  if (target.toString().replace('-', '').replace(/^0+/, '').length < 5) return false;
+  const x = long.n * scale;
+  const neg = x < 0n;
+  const ax = neg ? -x : x;
+  let q = ax / long.d;
+  if ((ax % long.d) * 2n >= long.d) q += 1n;
+  return (neg ? -q : q) === target;
+}
+
 /** Compare two scalar expressions. */
 function scalarEqual(a: Node, b: Node, budget: Budget): Verdict {
   if (printNode(a) === printNode(b)) return yes('identical expressions');
@@ -227,6 +298,10 @@ function scalarEqual(a: Node, b: Node, budget: Budget): Verdict {
     if (ea && eb) {
       if (rationalEquals(ea, eb)) return yes('equal rationals');
       if (ea.d === 1n && eb.d === 1n) return no('different integers');
+      // Two finite decimals are stated exactly: no tolerance makes 1234567.5 equal 1234567, only a rounding of
+      // the longer to the shorter's decimals (3.1415926 to 3.14159, five significant digits or more).
+      if (terminating(ea.d) && terminating(eb.d))
+        return roundsTo(ea, eb) || roundsTo(eb, ea) ? yes('equal after rounding') : no('different decimals');
       const close = closeEnough({ re: rationalToNumber(ea), im: 0 }, { re: rationalToNumber(eb), im: 0 }, budget.rtol);
       return close ? yes(`equal within rtol ${budget.rtol}`) : no('different values');
     }

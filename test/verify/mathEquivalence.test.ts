@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { mathEqual } from '../../src/eval/mathEquivalence.ts';
+import { mathEqual } from '../../src/verify/mathEquivalence.ts';
 
 /** Pairs that must verify equal, checked in both directions. */
 const EQUAL: Record<string, [string, string][]> = {

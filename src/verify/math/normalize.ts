@@ -3,7 +3,7 @@
  * units, `\text{}` wrappers, thousands separators, base subscripts. Everything here removes notation
  * that does not change the value; what remains is parsed by structure.ts and latexParser.ts.
  */
-import { matchBrace } from '../../text/braces.ts';
+import { matchBrace } from '../braces.ts';
 
 /** Unit and filler words dropped after a number ("5.4 cents", "864 inches^2", "7 square units"). */
 const UNIT_WORDS = [
@@ -154,6 +154,21 @@ export function isWhollyText(raw: string): boolean {
   return !!m && matchBrace(s, m[0].length - 1) === s.length && !/\d/.test(s);
 }
 
+/**
+ * The same number read with a decimal comma ("1000,99", "3,5"), when `normalized` is two digit groups
+ * joined by one comma that is not a thousands separator; null otherwise. Such a string is also a list of
+ * two numbers, so the caller tries this reading only against a single number.
+ */
+export function decimalCommaReading(normalized: string): string | null {
+  if (!/^[-+]?\d+,\d+%?$/.test(normalized) || /^[-+]?[1-9]\d{0,2},\d{3}%?$/.test(normalized)) return null;
+  return normalized.replace(',', '.');
+}
+
+/** Whether the answer is stated as an approximation (`\approx`, `≈`). */
+export function isApproximation(raw: string): boolean {
+  return /\\(?:approx|simeq|thickapprox)(?![a-zA-Z])|\u2248/.test(raw);
+}
+
 /** Normalise an answer string; the result is what structure parsing sees. */
 export function normalizeAnswer(raw: string): string {
   let s = raw.trim();
@@ -190,6 +205,15 @@ export function normalizeAnswer(raw: string): string {
   s = s.replace(/(?<!\\)\\[,!;: ]|\\q?quad|~/g, ' ');
   // Degrees and percent.
   s = s.replace(/\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|°/g, '');
+  // An approximation states its value after the sign: "x \approx 11" and "e \approx 2.718" are read as the
+  // value alone. A leading "=" is dropped too.
+  s = s
+    .replace(/^[^]*(?:\\(?:approx|simeq|thickapprox)(?![a-zA-Z])|\u2248)/, '')
+    .replace(/^\s*=\s*/, '')
+    .trim();
+  // TeX's "{a \over b}".
+  s = s.replace(/\{([^{}]*)\\over(?![a-zA-Z])([^{}]*)\}/g, '\\frac{$1}{$2}');
+  if (/^[^{}]*\\over(?![a-zA-Z])[^{}]*$/.test(s)) s = s.replace(/^([^]*)\\over(?![a-zA-Z])([^]*)$/, '\\frac{$1}{$2}');
   s = s.replace(/\\%/g, '%').replace(/\s*\bpercent\b/gi, '%');
   s = s.replace(/\\[dtc]frac/g, '\\frac').replace(/\\[dt]binom/g, '\\binom');
   s = s
@@ -230,7 +254,9 @@ export function normalizeAnswer(raw: string): string {
   const worded = /^([-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\/\d+)?)\s+([A-Za-z][A-Za-z\s-]*)$/.exec(s);
   if (worded && /[A-Za-z]{3}/.test(worded[2])) s = worded[1];
   // Thousands separators, only where the whole answer is one number (tuples such as (3,4) are untouched).
-  if (/^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?$/.test(s) || /^[-+]?\d{1,3}(?: \d{3})+(?:\.\d+)?$/.test(s))
-    s = s.replace(/[, ]/g, '');
+  // A leading group of 0 is no thousands group: "0,111" is 0.111 written with a decimal comma.
+  if (/^[-+]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?%?$/.test(s) || /^[-+]?[1-9]\d{0,2}(?: \d{3})+(?:[.,]\d+)?$/.test(s))
+    s = s.replace(/,(?=\d{1,2}$|\d{4,}$)/, '.').replace(/[, ]/g, '');
+  else if (/^[-+]?0,\d+%?$/.test(s)) s = s.replace(',', '.');
   return s;
 }
