@@ -31,6 +31,33 @@ export interface ConfigErrorOptions {
   sourceIsPath?: boolean;
 }
 
+const TYPE_WORDS: Record<string, string> = {
+  int: 'an integer',
+  number: 'a number',
+  string: 'a string',
+  boolean: 'true or false',
+};
+
+/**
+ * An issue as a short phrase for command-line options, where the option's name comes first: "must be >= 1",
+ * "must be an integer", "must be one of a, b". `nullable`: the option also takes null.
+ */
+export function issuePhrase(issue: z.core.$ZodIssue, o: { nullable?: boolean } = {}): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return `must be ${TYPE_WORDS[issue.expected] ?? issue.expected}${o.nullable ? ' or null' : ''}`;
+    case 'too_small':
+      if (issue.origin === 'string') return 'must not be empty';
+      return `must be ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`;
+    case 'too_big':
+      return `must be ${issue.inclusive ? '<=' : '<'} ${issue.maximum}`;
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((v) => String(v)).join(', ')}`;
+    default:
+      return issueMessage(issue);
+  }
+}
+
 /** The one-line message of a failed parse: its first issue, with an unknown key preferred (the likelier typo). */
 export function configErrorMessage(error: z.ZodError, source: string, o: ConfigErrorOptions = {}): string {
   const issue = error.issues.find((i) => i.code === 'unrecognized_keys') ?? error.issues[0];

@@ -4,6 +4,7 @@
  * (only with --resume), a YAML/JSON `--config` file, then command-line flags. Unknown keys are rejected: a misspelt
  * option silently falling back to its default would change the experiment without a word.
  */
+import { fieldPath, issuePhrase } from '../config/configError.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
@@ -161,32 +162,6 @@ function suggestion(key: string): string {
   return best !== undefined && bestD <= Math.max(2, Math.floor(norm.length / 4)) ? ` (did you mean ${best}?)` : '';
 }
 
-const TYPE_WORDS: Record<string, string> = {
-  int: 'an integer',
-  number: 'a number',
-  string: 'a string',
-  boolean: 'true or false',
-};
-
-/** zod's issue as a short phrase: "must be >= 1", "must be an integer", "must be one of a, b". */
-function issuePhrase(issue: z.core.$ZodIssue): string {
-  switch (issue.code) {
-    case 'invalid_type':
-      return `must be ${TYPE_WORDS[issue.expected] ?? issue.expected}${issue.path.length === 1 && SFT_OPTION_HELP[issue.path[0] as SftOptionKey]?.nullable ? ' or null' : ''}`;
-    case 'too_small':
-      if (issue.origin === 'string') return 'must not be empty';
-      return `must be ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`;
-    case 'too_big':
-      return `must be ${issue.inclusive ? '<=' : '<'} ${issue.maximum}`;
-    case 'invalid_value':
-      return `must be one of ${issue.values.map((v) => String(v)).join(', ')}`;
-    case 'invalid_union':
-      return 'must be true, false or a checkpoint directory';
-    default:
-      return issue.message;
-  }
-}
-
 /** Converts one command-line string to the option's type; a value that is not one is an error naming the flag. */
 export function parseCliValue(key: SftOptionKey, raw: string | boolean): unknown {
   const f = SFT_OPTION_HELP[key];
@@ -298,8 +273,13 @@ export function resolveSftOptions(src: SftOptionSources): SftOptions {
         return `missing option ${key} (${optionFlag(key)} or "${key}:" in the config file)`;
       }
       const where = origin.get(key) ?? key;
-      const sub = issue.path.length > 1 ? `.${issue.path.slice(1).join('.')}` : '';
-      return `${where}${sub}: ${issuePhrase(issue)} (got ${JSON.stringify(merged[key])})`;
+      const sub = issue.path.length > 1 ? `.${fieldPath(issue.path.slice(1))}` : '';
+      const nullable = issue.path.length === 1 && SFT_OPTION_HELP[issue.path[0] as SftOptionKey]?.nullable === true;
+      const phrase =
+        issue.code === 'invalid_union'
+          ? 'must be true, false or a checkpoint directory'
+          : issuePhrase(issue, { nullable });
+      return `${where}${sub}: ${phrase} (got ${JSON.stringify(merged[key])})`;
     });
     throw new AhaError(msgs.join('; '));
   }
