@@ -307,19 +307,24 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return Napi::Boolean::New(info.Env(), model_->hasReference());
   }
 
-  // forward(seqs: Int32Array[], {train, entropy, reference}) -> Promise<{logprobs, entropy?}>
+  // forward(seqs: Int32Array[], {train, entropy, reference, gradientCheckpointing, headChunkRows})
+  //   -> Promise<{logprobs, entropy?}>
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     auto seqs = toSeqs(info[0], "sequences");
     auto o = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
     bool train = flag(o, "train"), ent = flag(o, "entropy"), ref = flag(o, "reference");
+    aha::TrainMemory mem;
+    mem.gradientCheckpointing = flag(o, "gradientCheckpointing");
+    mem.headChunkRows = (int)intValue(o.Get("headChunkRows"), "headChunkRows", 0, 0, INT32_MAX);
     auto model = model_;
     auto lp = std::make_shared<std::vector<float>>();
     auto en = std::make_shared<std::vector<float>>();
     auto* t = new Task(
         env, model,
-        [model, seqs, train, ent, ref, lp, en]() {
+        [model, seqs, train, ent, ref, mem, lp, en]() {
           checkTokens(*model, seqs, 0);
+          model->setTrainMemory(mem);
           model->forward(aha::packSequences(seqs), train, ent, ref, *lp, *en);
         },
         [lp, en, ent](Napi::Env env) -> Napi::Value {

@@ -86,19 +86,34 @@ static size_t layerFloats(const Config& c, size_t N) {
   return n + 16 * 18;  // slack for alignment of each pointer
 }
 
-void Model::ensureArena(int N, bool train) {
-  if (N <= arenaN_ && (!train || arenaTrain_)) return;
-  int n = std::max(N, arenaN_);
-  bool tr = train || arenaTrain_;
-  const size_t slots = tr ? cfg_.layers : 1;
-  size_t total = layerFloats(cfg_, n) * slots + (size_t)n * (cfg_.hidden * 2 + 1) + (size_t)n * cfg_.vocab + 64;
+int Model::headRows(int N) const {
+  const int want =
+      trainMemory_.headChunkRows > 0
+          ? trainMemory_.headChunkRows
+          : (int)std::min<size_t>(INT32_MAX, std::max<size_t>(1, kHeadChunkBytes / (4 * (size_t)cfg_.vocab)));
+  return std::max(1, std::min(N, want));
+}
+
+// The arena: layer slots (every layer's for a train forward without checkpointing, else one), the layer inputs kept
+// under checkpointing, then xOut, the final norm's output and rstd, and one chunk of logits. It only grows while
+// the mode stays; a train forward sizes the slots and inputs for its own mode, so turning checkpointing on shrinks it.
+void Model::ensureArena(int N, bool train, bool checkpoint, int headRows) {
+  const int needSlots = train && !checkpoint ? cfg_.layers : 1;
+  const int needInputs = train && checkpoint ? cfg_.layers - 1 : 0;
+  if (N <= arenaN_ && needSlots <= arenaSlots_ && needInputs <= arenaInputs_ && headRows <= arenaHeadRows_) return;
+  const int n = std::max(N, arenaN_);
+  const int slots = train ? needSlots : std::max(1, arenaSlots_);
+  const int inputs = train ? needInputs : arenaInputs_;
+  const int hr = std::max(headRows, train ? 0 : arenaHeadRows_);
+  const size_t total = layerFloats(cfg_, n) * slots + (size_t)inputs * n * cfg_.hidden +
+                       (size_t)n * (cfg_.hidden * 2 + 1) + (size_t)hr * cfg_.vocab + 64;
   // The old arena goes first, so that growing it needs the new size only once.
   arena_.clear();
   arena_.shrink_to_fit();
-  arenaN_ = 0;
-  arenaTrain_ = false;
-  requireMemory(total * sizeof(float),
-                std::string("activations for ") + std::to_string(n) + " tokens" + (tr ? " (kept for backward)" : ""));
+  arenaN_ = arenaSlots_ = arenaInputs_ = arenaHeadRows_ = 0;
+  haveTrainActs_ = false;
+  const std::string kept = train ? checkpoint ? " (layer inputs kept for backward)" : " (kept for backward)" : "";
+  requireMemory(total * sizeof(float), std::string("activations for ") + std::to_string(n) + " tokens" + kept);
   try {
     arena_.assign(total, 0.0f);
   } catch (const std::bad_alloc&) {
@@ -106,8 +121,12 @@ void Model::ensureArena(int N, bool train) {
                              formatBytes(4.0 * (double)total) + ", allocation failed");
   }
   arenaN_ = n;
-  arenaTrain_ = tr;
+  arenaSlots_ = slots;
+  arenaInputs_ = inputs;
+  arenaHeadRows_ = hr;
   float* p = arena_.data() + layerFloats(cfg_, n) * slots;
+  inputs_ = p;
+  p += (size_t)inputs * n * cfg_.hidden;
   xOut_ = p;
   p += (size_t)n * cfg_.hidden;
   lnf_ = p;
@@ -115,7 +134,6 @@ void Model::ensureArena(int N, bool train) {
   rstdf_ = p;
   p += n;
   logits_ = p;
-  haveTrainActs_ = false;
 }
 
 LayerActs Model::layerActs(int l, bool train) {
@@ -145,6 +163,17 @@ LayerActs Model::layerActs(int l, bool train) {
   a.gate = take(N * I);
   a.up = take(N * I);
   a.act = take(N * I);
+  return a;
+}
+
+float* Model::layerInput(int l) {
+  return l == 0 ? layerActs(0, false).xIn : inputs_ + (size_t)(l - 1) * arenaN_ * cfg_.hidden;
+}
+
+LayerActs Model::trainActs(int l) {
+  if (!lastCheckpointed_) return layerActs(l, true);
+  LayerActs a = layerActs(0, false);
+  a.xIn = layerInput(l);
   return a;
 }
 
@@ -189,26 +218,33 @@ void Model::forward(const PackedBatch& b, bool train, bool wantEntropy, bool use
   if (useReference && !ref_) throw std::runtime_error("no reference model: call snapshotReference() first");
   if (b.numSeqs() < 1 || b.numTokens() < 1) throw std::runtime_error("forward needs at least one non-empty sequence");
   const float* P = useReference ? ref_->data() : params_->data();
-  const int N = b.numTokens(), C = cfg_.hidden;
+  const int N = b.numTokens(), C = cfg_.hidden, V = cfg_.vocab;
   int maxLen = 0;
   for (int s = 0; s < b.numSeqs(); s++) maxLen = std::max(maxLen, b.starts[s + 1] - b.starts[s]);
   ensureRope(maxLen);
-  ensureArena(N, train);
+  const bool ckpt = train && trainMemory_.gradientCheckpointing;
+  const int H = headRows(N);
+  ensureArena(N, train, ckpt, H);
   haveTrainActs_ = false;
-  backend_.embeddingForward(layerActs(0, train).xIn, b.ids.data(), P + layout_.embed, N, C);
+  lastCheckpointed_ = ckpt;
+  backend_.embeddingForward(layerActs(0, train && !ckpt).xIn, b.ids.data(), P + layout_.embed, N, C);
   BatchProducts products(backend_);
   PackedAttention attention(backend_, cfg_, b, nullptr);
   for (int l = 0; l < cfg_.layers; l++) {
-    LayerActs a = layerActs(l, train);
-    // Training keeps every layer's input for backward, so each layer writes into the next one's slot.
-    float* out = l + 1 == cfg_.layers ? xOut_ : train ? layerActs(l + 1, true).xIn : a.xIn;
+    LayerActs a = train ? trainActs(l) : layerActs(l, false);
+    // Training keeps every layer's input for backward, so each layer writes into the next one's input.
+    float* out = l + 1 == cfg_.layers ? xOut_ : train ? trainActs(l + 1).xIn : a.xIn;
     layerBody(l, P, a, out, N, b.pos.data(), products, attention);
   }
   backend_.rmsnormForward(lnf_, rstdf_, xOut_, P + layout_.finalNorm, N, C, cfg_.rmsEps);
-  backend_.linearForward(logits_, lnf_, P + layout_.lmHead, nullptr, N, C, cfg_.vocab);
+  // The head, H rows at a time: each row's logits and log-softmax depend on that row alone.
   std::vector<float> lpAll(N), entAll(wantEntropy ? N : 0);
-  backend_.logprobForward(lpAll.data(), wantEntropy ? entAll.data() : nullptr, logits_, b.targets.data(), N,
-                          cfg_.vocab);
+  for (int r0 = 0; r0 < N; r0 += H) {
+    const int rows = std::min(H, N - r0);
+    backend_.linearForward(logits_, lnf_ + (size_t)r0 * C, P + layout_.lmHead, nullptr, rows, C, V);
+    backend_.logprobForward(lpAll.data() + r0, wantEntropy ? entAll.data() + r0 : nullptr, logits_,
+                            b.targets.data() + r0, rows, V);
+  }
   logp.clear();
   entropy.clear();
   for (int i = 0; i < N; i++)
@@ -218,6 +254,8 @@ void Model::forward(const PackedBatch& b, bool train, bool wantEntropy, bool use
     }
   if (train) {
     lastBatch_ = b;
+    lastUsedReference_ = useReference;
+    lastHeadRows_ = H;
     haveTrainActs_ = true;
   }
 }
@@ -232,7 +270,8 @@ void Model::backward(const std::vector<float>& dlogpIn, const std::vector<float>
     throw std::runtime_error("gradient length " + std::to_string(dlogpIn.size()) + " does not match the " +
                              std::to_string(expected) + " log-probs of the last forward");
   Backend& be = backend_;
-  const float* P = params_->data();
+  if (lastUsedReference_ && !ref_) throw std::runtime_error("the reference model was dropped after its forward");
+  const float* P = lastUsedReference_ ? ref_->data() : params_->data();
   float* G = grads()->data();
   std::vector<float> dlogp(N, 0.0f), dent(dentIn ? N : 0, 0.0f);
   for (int i = 0, j = 0; i < N; i++)
@@ -271,14 +310,34 @@ void Model::backward(const std::vector<float>& dlogpIn, const std::vector<float>
   p += (size_t)N * I;
   float* dUp = p;
 
-  // Head: logits are overwritten in place by their gradient.
-  be.logprobBackward(logits_, logits_, b.targets.data(), dlogp.data(), dentIn ? dent.data() : nullptr, N, c.vocab);
-  be.linearBackward(dln, G + layout_.lmHead, nullptr, logits_, lnf_, P + layout_.lmHead, N, C, c.vocab, false);
+  // Head, chunk by chunk from the last (whose logits the forward left in the buffer): logits are recomputed, then
+  // overwritten in place by their gradient. A chunk with no gradient at all (prompt tokens) is skipped.
+  const int H = lastHeadRows_, lastChunk = (N - 1) / H * H;
+  for (int r0 = lastChunk; r0 >= 0; r0 -= H) {
+    const int rows = std::min(H, N - r0);
+    bool any = false;
+    for (int i = r0; i < r0 + rows && !any; i++) any = dlogp[i] != 0.0f || (dentIn && dent[i] != 0.0f);
+    if (!any) {
+      std::fill(dln + (size_t)r0 * C, dln + (size_t)(r0 + rows) * C, 0.0f);
+      continue;
+    }
+    if (r0 != lastChunk)
+      be.linearForward(logits_, lnf_ + (size_t)r0 * C, P + layout_.lmHead, nullptr, rows, C, c.vocab);
+    be.logprobBackward(logits_, logits_, b.targets.data() + r0, dlogp.data() + r0, dentIn ? dent.data() + r0 : nullptr,
+                       rows, c.vocab);
+    be.linearBackward(dln + (size_t)r0 * C, G + layout_.lmHead, nullptr, logits_, lnf_ + (size_t)r0 * C,
+                      P + layout_.lmHead, rows, C, c.vocab, false);
+  }
   be.rmsnormBackward(dx, G + layout_.finalNorm, dln, xOut_, P + layout_.finalNorm, rstdf_, N, C, false);
 
   AttentionShape shape{c.heads, c.kvHeads, D, b.starts.data(), b.numSeqs()};
+  BatchProducts products(be);
+  PackedAttention attention(be, c, b, nullptr);
   for (int l = c.layers - 1; l >= 0; l--) {
-    LayerActs a = layerActs(l, true);
+    LayerActs a = trainActs(l);
+    // Checkpointing: the same layer body on the same input recomputes the same activations; its output (not read
+    // by backward) goes to dln, free until the MLP branch's first input gradient.
+    if (lastCheckpointed_) layerBody(l, P, a, dln, N, b.pos.data(), products, attention);
     const LayerOffsets& o = layout_.layers[l];
     // MLP branch: x_out = x_mid + down(silu(gate) * up)
     be.linearBackward(dAct, G + o.wDown, nullptr, dx, a.act, P + o.wDown, N, I, C, false);
@@ -373,7 +432,7 @@ void Model::prefill(const PackedBatch& b, const KvSink& sink, std::vector<float>
   const float* P = params_->data();
   const int N = b.numTokens(), C = cfg_.hidden, S = b.numSeqs();
   ensureRope(sink.maxLen);
-  ensureArena(N, false);
+  ensureArena(N, false, false, 0);
   haveTrainActs_ = false;
   LayerActs a = layerActs(0, false);
   backend_.embeddingForward(a.xIn, b.ids.data(), P + layout_.embed, N, C);
@@ -400,7 +459,7 @@ void Model::decodeStep(const std::vector<int32_t>& ids, const std::vector<int32_
   int maxPos = 0;
   for (int p : pos) maxPos = std::max(maxPos, p + 1);
   ensureRope(maxPos);
-  ensureArena(M, false);
+  ensureArena(M, false, false, 0);
   LayerActs a = layerActs(0, false);
   backend_.embeddingForward(a.xIn, ids.data(), P + layout_.embed, M, C);
   DecodeProducts products(backend_, decodePack_.get());

@@ -39,6 +39,18 @@ struct StepResult {
 
 using Buffer = std::shared_ptr<std::vector<float>>;
 
+// How forward() and backward() trade memory for compute; read by each forward, kept for the backward after it.
+struct TrainMemory {
+  // A train forward keeps only each layer's input (and the final norm's); backward recomputes each layer's
+  // activations through the same layer body just before its backward, so gradients are bit-identical.
+  bool gradientCheckpointing = false;
+  // Rows of logits alive at once (the head runs chunk by chunk, forward and backward); 0: as many rows as fit
+  // kHeadChunkBytes, at least one.
+  int headChunkRows = 0;
+};
+// The logits budget of one head chunk when TrainMemory::headChunkRows is 0 (Qwen's vocabulary: 110 rows).
+constexpr size_t kHeadChunkBytes = 64u << 20;
+
 // Pointers into the activation arena for one layer (train mode keeps one per layer; eval mode reuses one).
 struct LayerActs {
   float *xIn, *ln1, *rstd1, *qPre, *kPre, *qRstd, *kRstd, *q, *k, *v, *att, *lse, *xMid, *ln2, *rstd2, *gate, *up, *act;
@@ -91,12 +103,17 @@ class Model {
   void dropReference() { ref_.reset(); }
   void zeroGrad();
   int64_t optimizerSteps() const { return step_; }
+  void setTrainMemory(const TrainMemory& t) { trainMemory_ = t; }
+  const TrainMemory& trainMemory() const { return trainMemory_; }
 
   // Log-probs of each sequence's tokens 1..n-1 (flattened over sequences, n-1 per sequence), entropies at the same
-  // positions when wanted. train=true keeps activations for backward(). useReference=true runs the frozen copy.
+  // positions when wanted. train=true keeps activations for backward() (all of them, or each layer's input under
+  // gradient checkpointing). useReference=true runs the frozen copy. The head never holds more than one chunk of
+  // logits (TrainMemory::headChunkRows); backward recomputes them chunk by chunk.
   void forward(const PackedBatch& batch, bool train, bool wantEntropy, bool useReference, std::vector<float>& logp,
                std::vector<float>& entropy);
   // Accumulates parameter gradients of sum_t dlogp[t]*logp[t] + dent[t]*entropy[t] for the last train forward.
+  // The lm_head gradient adds up chunk by chunk (last chunk first), so it depends on the chunk size in float rounding.
   void backward(const std::vector<float>& dlogp, const std::vector<float>* dentropy);
   StepResult adamwStep(const AdamWOptions& o);
   // Optimizer moments, exposed so that checkpoints can resume training exactly.
@@ -123,8 +140,13 @@ class Model {
 
  private:
   void ensureRope(int maxPos);
-  void ensureArena(int N, bool train);
+  void ensureArena(int N, bool train, bool checkpoint, int headRows);
+  int headRows(int N) const;
   LayerActs layerActs(int l, bool train);
+  // Layer l's activations for a train forward and its backward: its own slot, or under checkpointing the one
+  // working slot reading the layer's kept input.
+  LayerActs trainActs(int l);
+  float* layerInput(int l);  // checkpointing: the kept input of layer l
   // One transformer layer, the same for training, prefill and decode; products and attention say which.
   void layerBody(int l, const float* P, const LayerActs& a, float* out, int rows, const int32_t* pos,
                  const LayerProducts& products, LayerAttention& attention);
@@ -141,10 +163,15 @@ class Model {
   // activation arena
   std::vector<float> arena_;
   int arenaN_ = 0;
-  bool arenaTrain_ = false;
-  float *xOut_ = nullptr, *lnf_ = nullptr, *rstdf_ = nullptr, *logits_ = nullptr;
+  int arenaSlots_ = 0;     // layer slots: all layers' (train without checkpointing) or one
+  int arenaInputs_ = 0;    // layer inputs kept beside the slot (checkpointing: layers 1..L-1; layer 0's is the slot's)
+  int arenaHeadRows_ = 0;  // rows of the logits chunk
+  float *xOut_ = nullptr, *lnf_ = nullptr, *rstdf_ = nullptr, *logits_ = nullptr, *inputs_ = nullptr;
+  TrainMemory trainMemory_;
   PackedBatch lastBatch_;
   bool haveTrainActs_ = false;
+  bool lastCheckpointed_ = false, lastUsedReference_ = false;
+  int lastHeadRows_ = 0;
   // backward scratch
   std::vector<float> scratch_;
   // the weights packed for decode, while a sampling call holds them

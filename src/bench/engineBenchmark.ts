@@ -6,6 +6,9 @@ import { loadAddon } from '../engine/native.ts';
 export interface EngineBenchOptions {
   batch: number;
   seq: number;
+  /** Training steps with gradient checkpointing (Model.setGradientCheckpointing). */
+  gradientCheckpointing?: boolean;
+  /** Prompts sampled at once; 0 skips the sampling benchmark. */
   genBatch: number;
   promptLen: number;
   /** Completions per distinct prompt, as GRPO samples them (1: every prompt distinct). */
@@ -29,12 +32,18 @@ export interface EngineBenchResult {
   fma_peak_gflops: number;
   train_fraction_of_fma_peak: number;
   peak_rss_mb: number;
+  /** Peak RSS after the training steps, before sampling (whose KV cache and packed weights come on top). */
+  train_peak_rss_mb: number;
+  gradient_checkpointing: boolean;
   params: number;
   blas_kernel: string;
   threads: number;
 }
 
-/** Matmul FLOPs of one training step (forward + backward = 3x forward), attention included. */
+/**
+ * Matmul FLOPs of one training step (forward + backward = 3x forward), attention included: the model's FLOPs, not
+ * counting what gradient checkpointing or the head's chunked backward recompute.
+ */
 export function trainStepFlops(c: EngineConfig, batch: number, seq: number): number {
   const C = c.hiddenSize,
     qd = c.numHeads * c.headDim,
@@ -74,6 +83,7 @@ export async function benchmarkEngine(
   const tokens = (n: number) => Array.from({ length: n }, () => Math.floor(r() * V));
   const batch = Array.from({ length: o.batch }, () => tokens(o.seq));
   const dl = batch.map((s) => new Float32Array(s.length - 1).fill(-1 / (o.batch * o.seq)));
+  model.setGradientCheckpointing(o.gradientCheckpointing ?? false);
   const trainStep = async () => {
     model.zeroGrad();
     await model.forward(batch, { train: true });
@@ -91,15 +101,19 @@ export async function benchmarkEngine(
   }
   times.sort((a, b) => a - b);
   const stepS = times[Math.floor(times.length / 2)];
+  const trainPeakRss = process.resourceUsage().maxRSS / 1024;
   const group = Math.max(1, o.group ?? 1);
-  const distinct = Array.from({ length: Math.ceil(o.genBatch / group) }, () => tokens(o.promptLen));
-  const prompts = Array.from({ length: o.genBatch }, (_, i) => distinct[Math.floor(i / group)]);
-  onProgress?.('sampling');
-  // Warm-up as the PyTorch reference does it: the full batch, a few tokens, untimed (allocations, thread pools).
-  await model.generate(prompts, { maxNewTokens: Math.min(4, o.newTokens), seed: 1 });
-  const g0 = performance.now();
-  await model.generate(prompts, { maxNewTokens: o.newTokens, temperature: 1, seed: 0 });
-  const genS = (performance.now() - g0) / 1000;
+  let genS = 0;
+  if (o.genBatch > 0) {
+    const distinct = Array.from({ length: Math.ceil(o.genBatch / group) }, () => tokens(o.promptLen));
+    const prompts = Array.from({ length: o.genBatch }, (_, i) => distinct[Math.floor(i / group)]);
+    onProgress?.('sampling');
+    // Warm-up as the PyTorch reference does it: the full batch, a few tokens, untimed (allocations, thread pools).
+    await model.generate(prompts, { maxNewTokens: Math.min(4, o.newTokens), seed: 1 });
+    const g0 = performance.now();
+    await model.generate(prompts, { maxNewTokens: o.newTokens, temperature: 1, seed: 0 });
+    genS = (performance.now() - g0) / 1000;
+  }
   onProgress?.('sgemm probe');
   const c = model.config;
   const peak = await sgemmProbe(Math.min(2048, Math.max(256, o.batch * o.seq)), c.intermediateSize, c.hiddenSize);
@@ -110,13 +124,15 @@ export async function benchmarkEngine(
     train_tokens_per_s: (o.batch * o.seq) / stepS,
     train_step_s: stepS,
     train_gflops: flops / stepS / 1e9,
-    generate_tokens_per_s: (o.genBatch * o.newTokens) / genS,
+    generate_tokens_per_s: genS > 0 ? (o.genBatch * o.newTokens) / genS : 0,
     generate_s: genS,
     sgemm_gflops: peak,
     train_fraction_of_peak: flops / stepS / 1e9 / peak,
     fma_peak_gflops: fma,
     train_fraction_of_fma_peak: flops / stepS / 1e9 / fma,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    train_peak_rss_mb: trainPeakRss,
+    gradient_checkpointing: o.gradientCheckpointing ?? false,
     params: model.numParams,
     blas_kernel: info.coreName,
     threads: info.ompThreads,

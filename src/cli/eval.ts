@@ -1,7 +1,7 @@
 /**
  * `aha eval`: score a model on a math benchmark with DeepSeek-R1's protocol (k samples per problem at temperature
  * 0.6, top-p 0.95, up to 32,768 new tokens; pass@1 = mean correctness over the k samples; cons@k = majority vote),
- * sampling from the local engine (--model DIR) or an OpenAI-compatible server (--openai-base-url URL --model-name
+ * or on a code benchmark (HumanEval) with the same protocol, each sample's program judged in the sandbox, sampling from the local engine (--model DIR) or an OpenAI-compatible server (--openai-base-url URL --model-name
  * NAME). With --out the generations are saved as they complete and a rerun resumes.
  */
 import type { Command } from 'commander';
@@ -13,8 +13,9 @@ import { BENCHMARKS, defaultSamples, loadBenchmark } from '../eval/benchmarks.ts
 import { DEFAULT_STRATEGIES, type AnswerStrategy } from '../verify/extractAnswer.ts';
 import { evalRunFiles, runEval, type EvalRunSummary, type EvalSettings } from '../eval/evalRun.ts';
 import type { AnswerScope, Metrics } from '../eval/evaluate.ts';
+import { codeScorer } from '../eval/codeScorer.ts';
 import { LocalEngineGenerator, OpenAiGenerator, type Generator } from '../eval/generators.ts';
-import { makePromptFormat } from '../eval/promptTemplates.ts';
+import { codeUserMessage, makePromptFormat } from '../eval/promptTemplates.ts';
 import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../train/interrupt.ts';
 import { logLine, printLine } from './output.ts';
 import { parseInteger, parseNumber } from './parse.ts';
@@ -53,8 +54,8 @@ interface EvalCliOptions {
   answerField?: string;
 }
 
-function pct(x: number): string {
-  return `${(100 * x).toFixed(1)}%`;
+function pct(x: number | null): string {
+  return x === null ? 'n/a' : `${(100 * x).toFixed(1)}%`;
 }
 
 /** The human-readable result table. */
@@ -64,11 +65,15 @@ export function formatEvalTable(s: EvalRunSummary): string {
     `${s.benchmark}: ${s.problems} problems x ${k} samples (${s.generator})`,
     `  pass@1      ${pct(s.pass_at_1)}`,
     `  pass@${k}`.padEnd(14) + pct(s.pass_at_k),
-    `  cons@${k}`.padEnd(14) + pct(s.cons_at_k),
+    ...(s.cons_at_k === null ? [] : [`  cons@${k}`.padEnd(14) + pct(s.cons_at_k)]),
     `  format      ${pct(s.format_rate)}`,
     `  mean length ${s.mean_length === null ? 'n/a' : `${Math.round(s.mean_length)} tokens`}`,
     `  truncated   ${pct(s.truncated_rate)}`,
   ];
+  if (s.reasons) {
+    const counts = Object.entries(s.reasons).map(([r, n]) => `${r} ${n}`);
+    lines.push(`  verdicts    ${counts.join(', ')}`);
+  }
   if (s.prompts_too_long > 0) lines.push(`  prompts too long for the model: ${s.prompts_too_long} (scored as wrong)`);
   const table = (title: string, rows: Record<string, Metrics>) => {
     const w = Math.max(title.length, ...Object.keys(rows).map((r) => r.length)) + 2;
@@ -100,6 +105,7 @@ export function evalJsonLine(s: EvalRunSummary): Record<string, unknown> {
   };
   if (s.by_subject) line.by_subject = s.by_subject;
   if (s.by_level) line.by_level = s.by_level;
+  if (s.reasons) line.reasons = s.reasons;
   Object.assign(line, {
     problems: s.problems,
     pass_at: s.pass_at,
@@ -155,10 +161,12 @@ async function run(o: EvalCliOptions): Promise<void> {
   const endpoint = local
     ? undefined
     : ((o.endpoint as 'chat' | 'completions' | undefined) ?? (o.model !== undefined ? 'completions' : 'chat'));
+  const code = bench.kind === 'code';
   const format = makePromptFormat(o.promptTemplate, {
     modelDir: endpoint === 'chat' ? undefined : o.model,
     thinkPrefix: o.thinkPrefix,
     chatMessage: endpoint === 'chat',
+    userMessage: code ? codeUserMessage : undefined,
   });
   let generator: Generator;
   let modelLabel: string;
@@ -226,13 +234,14 @@ async function run(o: EvalCliOptions): Promise<void> {
       prompt: format.render,
       strategies,
       answerScope,
+      scorer: code ? codeScorer({ answerScope }) : undefined,
       settings,
       out: o.out,
       fresh: o.fresh,
       signal: interrupt.signal,
-      onResume: (n, repaired) =>
+      onResume: (n, repaired, dropped) =>
         logLine(
-          `aha eval: resuming: ${n} of ${bench.examples.length} problems already in ${files!.generations}${repaired ? ' (a torn last line was removed)' : ''}`,
+          `aha eval: resuming: ${n} of ${bench.examples.length} problems already in ${files!.generations}${repaired ? ' (a torn last line was removed)' : ''}${dropped ? ` (${dropped} rows of unfinished problems were dropped; they run again)` : ''}`,
         ),
       onProgress: (d, total, p1) => {
         done = d;
@@ -275,10 +284,13 @@ export function registerEval(program: Command): void {
     .join(', ');
   program
     .command('eval')
-    .description("evaluate on a math benchmark with DeepSeek-R1's protocol: pass@1 over k samples, pass@k, cons@k")
+    .description(
+      "evaluate on a math or code benchmark with DeepSeek-R1's protocol: pass@1 over k samples, pass@k, cons@k (math)",
+    )
     .requiredOption(
       '--benchmark <name|file>',
-      `${Object.keys(BENCHMARKS).join('|')} or a .jsonl/.parquet file with problem/question and answer fields`,
+      `${Object.keys(BENCHMARKS).join('|')} or a .jsonl/.parquet file with problem/question and answer fields ` +
+        '(or test cases: test + entry_point, tests, test_list, input_output; programs are judged in the sandbox)',
     )
     .option(
       '--model <dir>',
@@ -302,7 +314,8 @@ export function registerEval(program: Command): void {
     .option('--limit <n>', 'evaluate the first n problems only')
     .option(
       '--prompt-template <t>',
-      'default (chat template + "Please reason step by step..."), r1-zero, a string with {question}, or @file',
+      'default (chat template + "Please reason step by step..."; code: EvalPlus\'s instruction), r1-zero, a string with {question} ' +
+        "('{question}' lets a base model continue HumanEval's function header), or @file",
       'default',
     )
     .option('--think-prefix', 'start the output with "<think>\\n" (R1\'s advice; off by default)')

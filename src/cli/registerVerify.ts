@@ -25,6 +25,18 @@ export function registerVerify(program: Command): void {
     .action(async (o: { input: string; predExtraction: string; rtol?: number; timeoutMs?: number }) => {
       if (o.predExtraction !== 'completion' && o.predExtraction !== 'answer')
         throw new AhaError(`--pred-extraction: expected 'completion' or 'answer', got '${o.predExtraction}'`);
-      await verifyCommand({ input: o.input, predExtraction: o.predExtraction, rtol: o.rtol, timeoutMs: o.timeoutMs });
+      const s = await verifyCommand({
+        input: o.input,
+        predExtraction: o.predExtraction,
+        rtol: o.rtol,
+        timeoutMs: o.timeoutMs,
+      });
+      // Every line has its verdict; a bad line still fails the command, so a script cannot miss it.
+      if (s.malformed > 0) {
+        process.stderr.write(
+          `aha: verify: ${s.malformed} of ${s.lines} line(s) malformed (their verdicts give the reason)\n`,
+        );
+        process.exitCode = 1;
+      }
     });
 }

@@ -11,7 +11,10 @@ export function registerReport(program: Command): void {
       'write a self-contained HTML training report (charts over steps, before/after eval, sampled completions) for a run directory',
     )
     .requiredOption('--run <dir>', 'run directory holding metrics.jsonl (and optionally eval.jsonl, samples.jsonl)')
-    .option('--out <file>', 'report path (default <run>/report.html); chart SVGs go to a charts/ folder beside it')
+    .option(
+      '--out <file>',
+      'report path (default <run>/report.html; a directory gets report.html inside it); chart SVGs go to a charts/ folder beside it',
+    )
     .option('--title <text>', 'page title')
     .option('--smoothing <n>', 'moving-average window in logged values (1 = raw values only)', '5')
     .action(async (o: { run: string; out?: string; title?: string; smoothing: string }) => {

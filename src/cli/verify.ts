@@ -3,7 +3,7 @@
  * (pred a whole completion, or a bare answer with `predExtraction: 'answer'`) and writes one JSONL verdict
  * per input line: `{"equal", "gold_parsed", "pred_parsed", "rule", "reason"}`, `rule` being the reading rule
  * that found the prediction's answer. A bad line gets a verdict naming the problem instead of stopping the
- * run, so outputs stay aligned with inputs; every comparison runs under a time budget.
+ * run, so outputs stay aligned with inputs (the command then exits 1); every comparison runs under a time budget.
  */
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { once } from 'node:events';

@@ -11,6 +11,10 @@ export interface MemoryUse {
   reference?: boolean;
   /** Tokens in the largest packed batch of one forward (a training micro-batch, or a scoring pass). */
   batchTokens?: number;
+  /** Training keeps only each layer's input and recomputes the layer in backward (Model.setGradientCheckpointing). */
+  gradientCheckpointing?: boolean;
+  /** Rows of logits held at once (Model.setHeadChunkRows); 0 or undefined: the engine's default, headChunkRows(). */
+  headChunkRows?: number;
   /** Sampling: sequences per call and positions per sequence (prompt + new tokens), for the KV cache. */
   sampling?: { sequences: number; positions: number };
 }
@@ -26,9 +30,18 @@ export interface MemoryEstimate {
   total: number;
 }
 
+/** The engine's bytes for one head chunk of logits when no row count is set (kHeadChunkBytes in model.h). */
+export const HEAD_CHUNK_BYTES = 64 * 2 ** 20;
+
+/** Rows of logits the engine's head holds at once by default: as many as fit HEAD_CHUNK_BYTES, at least one. */
+export function headChunkRows(vocabSize: number): number {
+  return Math.max(1, Math.floor(HEAD_CHUNK_BYTES / (4 * vocabSize)));
+}
+
 /**
  * The engine's buffers for `use`, as model.cpp sizes them: parameters; gradients and AdamW moments when training;
- * the activation arena (every layer's activations kept for backward when training, one layer's otherwise, plus the
+ * the activation arena (every layer's activations kept for backward when training, or under gradient checkpointing
+ * one layer's plus every layer's input; one layer's otherwise; then the final norm's output and one head chunk of
  * logits) and backward's scratch; the KV cache of a sampling call.
  */
 export function estimateMemory(c: EngineConfig, use: MemoryUse = {}): MemoryEstimate {
@@ -39,8 +52,12 @@ export function estimateMemory(c: EngineConfig, use: MemoryUse = {}): MemoryEsti
     I = c.intermediateSize;
   const N = use.batchTokens ?? 0;
   const perLayer = C * 4 + 2 + qd * 3 + kd * 4 + c.numHeads * 2 + c.numKvHeads + I * 3;
-  const layers = use.training ? c.numLayers : 1;
-  let act = N * (perLayer * layers + 2 * C + 1 + c.vocabSize);
+  const checkpointing = use.training && use.gradientCheckpointing;
+  const layers = use.training && !checkpointing ? c.numLayers : 1;
+  // Checkpointing keeps the inputs of layers 1..L-1 beside the working slot (layer 0's input is the slot's own).
+  const inputs = checkpointing ? (c.numLayers - 1) * C : 0;
+  const headRows = Math.min(N, use.headChunkRows || headChunkRows(c.vocabSize));
+  let act = N * (perLayer * layers + inputs + 2 * C + 1) + headRows * c.vocabSize;
   if (use.training) act += N * (2 * C + 3 * qd + 3 * kd + 3 * I);
   const s = use.sampling;
   const kv = s ? 2 * c.numLayers * s.sequences * s.positions * kd * 4 + s.sequences * c.vocabSize * 8 : 0;

@@ -74,6 +74,8 @@ export class Model {
   // Views are created once: each native call makes a new ArrayBuffer wrapper.
   private readonly views = new Map<string, Float32Array>();
   private readonly byName: Map<string, TensorInfo>;
+  private checkpointing = false;
+  private headChunk = 0;
 
   constructor(config: EngineConfig) {
     this.config = config;
@@ -193,13 +195,45 @@ export class Model {
     });
   }
 
+  /**
+   * Gradient checkpointing (transformers' `gradient_checkpointing`): from the next `forward({train: true})` on, keep
+   * only each layer's input and recompute the layer's activations in `backward`, one layer at a time. Activation
+   * memory drops from every layer's to one layer's plus the layer inputs, for one more forward pass of compute;
+   * gradients are bit-identical (the same layer body runs the same ops on the same input).
+   */
+  setGradientCheckpointing(on: boolean): void {
+    this.checkpointing = on;
+  }
+  get gradientCheckpointing(): boolean {
+    return this.checkpointing;
+  }
+
+  /**
+   * Rows of logits the head holds at once (forward computes log-probs chunk by chunk, backward recomputes each
+   * chunk's logits); 0 (the default) takes as many rows as fit 64 MiB, at least one. Log-probs and entropies do not
+   * depend on it; the lm_head gradient adds up per chunk, so it does in float rounding.
+   */
+  setHeadChunkRows(rows: number): void {
+    if (!(Number.isSafeInteger(rows) && rows >= 0 && rows <= 2 ** 31 - 1))
+      throw new AhaError(`head chunk rows must be an integer >= 0 (got ${rows})`);
+    this.headChunk = rows;
+  }
+
   /** Per-token log-probs (and entropies) of a batch of sequences of any lengths. */
   async forward(seqs: TokenSeq[], opts: ForwardOptions = {}): Promise<ForwardResult> {
     const ids = this.toInt32(seqs, 'sequence');
     if (ids.some((s) => s.length < 2)) throw new AhaError('every sequence needs at least 2 tokens to have a log-prob');
     if (ids.length === 0 && !opts.train) return { logprobs: [], entropy: opts.entropy ? [] : undefined };
+    // The settings at call time, not when the queued call runs.
+    const nativeOpts = {
+      train: opts.train,
+      entropy: opts.entropy,
+      reference: opts.reference,
+      gradientCheckpointing: this.checkpointing,
+      headChunkRows: this.headChunk,
+    };
     return this.enqueue(async () => {
-      const r = await this.native.forward(ids, opts);
+      const r = await this.native.forward(ids, nativeOpts);
       const split = (flat: Float32Array) => {
         const out: Float32Array[] = [];
         let o = 0;

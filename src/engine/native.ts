@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { configureBlasKernel } from './blasKernel.ts';
+import { configureOmpWaitPolicy } from './ompWaitPolicy.ts';
 import { AhaError } from '../errors.ts';
 
 /** The engine's float32 buffers, each laid out by `tensorLayout`. */
@@ -21,7 +22,13 @@ export interface NativeModelHandle {
   hasReference(): boolean;
   forward(
     seqs: Int32Array[],
-    opts: { train?: boolean; entropy?: boolean; reference?: boolean },
+    opts: {
+      train?: boolean;
+      entropy?: boolean;
+      reference?: boolean;
+      gradientCheckpointing?: boolean;
+      headChunkRows?: number;
+    },
   ): Promise<{
     logprobs: Float32Array;
     entropy?: Float32Array;
@@ -70,10 +77,14 @@ interface Addon {
 
 let addon: Addon | undefined;
 
-/** Loads the native engine once, after choosing the BLAS kernel (which must happen before the library loads). */
+/**
+ * Loads the native engine once, after choosing the BLAS kernel and the OpenMP waiting policy (both read when the
+ * libraries load).
+ */
 export function loadAddon(): Addon {
   if (addon) return addon;
   configureBlasKernel();
+  configureOmpWaitPolicy();
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   // AHA_ENGINE: another build of the addon (the sanitizer job's, see scripts/test-sanitize.sh).
   const path = process.env.AHA_ENGINE || join(root, 'build', 'Release', 'aha_engine.node');

@@ -1,13 +1,18 @@
 /**
- * Evaluation benchmarks: the four test sets shipped in data/benchmarks (GSM8K, MATH-500, AIME 2024, AMC 2023)
- * by name, or any JSONL / Parquet file whose rows carry a question (`problem` or `question`) and a reference
- * answer, reduced to what the verifier compares: one answer string per problem.
+ * Evaluation benchmarks: the test sets shipped in data/benchmarks (GSM8K, MATH-500, AIME 2024, AMC 2023, and
+ * HumanEval for code) by name, or any JSONL / Parquet file whose rows carry a question (`problem` or `question`) and
+ * a reference answer, reduced to what the verifier compares: one answer string per problem. Rows that carry test
+ * cases instead (`test` + `entry_point`, `tests`, `test_list`, `input_output`: src/judge/exampleTests.ts) make a code
+ * benchmark, judged by running programs (codeScorer.ts).
  */
 import { existsSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AhaError } from '../errors.ts';
 import { readJsonlObjects } from '../data/jsonl.ts';
+import { testsOfExample } from '../judge/exampleTests.ts';
+import { languageOfFence } from '../judge/languages.ts';
+import type { Language, TestCase } from '../judge/types.ts';
 import { readParquetRows } from '../data/questionDataset.ts';
 import { extractAnswer, lastBoxed } from '../verify/extractAnswer.ts';
 
@@ -15,16 +20,32 @@ import { extractAnswer, lastBoxed } from '../verify/extractAnswer.ts';
 export interface BenchmarkExample {
   id: string;
   question: string;
-  /** The reference answer as the verifier reads it (GSM8K: the number after "####"). */
+  /** The reference answer as the verifier reads it (GSM8K: the number after "####"); '' for code problems. */
   answer: string;
   /** Breakdown keys (MATH-500 has both); absent elsewhere. */
   meta: { subject?: string; level?: string };
   /** Where the row came from, for messages: "file:line" (JSONL) or "file#row" (Parquet, 0-based). */
   source: string;
+  /** What a code problem's programs are judged against; absent for math problems. */
+  code?: CodeProblem;
+}
+
+/** A code problem's tests, and how its programs are read. */
+export interface CodeProblem {
+  tests: TestCase[];
+  /** The language programs must be in (the row's `language`; Python for assertion tests); unset: the fence's tag. */
+  language?: Language;
+  /**
+   * HumanEval's shape (an `entry_point`): the question is a function header a base model continues, so a completion
+   * without a code block is judged as question + completion.
+   */
+  completesPrompt: boolean;
 }
 
 /** A loaded benchmark. */
 export interface Benchmark {
+  /** Math (answers verified; the default when absent) or code (programs judged). */
+  kind?: 'math' | 'code';
   /** The registry name, or the file's base name for a file. */
   name: string;
   path: string;
@@ -57,6 +78,12 @@ export const BENCHMARKS: Readonly<Record<string, BenchmarkInfo>> = Object.freeze
   },
   aime24: { file: 'aime24/test.jsonl', rows: 30, samples: 64, description: 'AIME 2024 I and II' },
   amc23: { file: 'amc23/test.jsonl', rows: 40, samples: 16, description: 'AMC 12 2023 (numeric answers)' },
+  humaneval: {
+    file: 'humaneval/test.jsonl',
+    rows: 164,
+    samples: 16,
+    description: 'HumanEval (164 Python functions, judged in the sandbox)',
+  },
 });
 
 /** Samples for a file that is not a named benchmark. */
@@ -83,7 +110,30 @@ export interface LoadBenchmarkOptions {
 }
 
 const QUESTION_FIELDS = ['problem', 'question', 'prompt'];
-const ID_FIELDS = ['unique_id', 'id', 'problem_id', 'idx'];
+const ID_FIELDS = ['unique_id', 'id', 'problem_id', 'task_id', 'idx'];
+/** Fields that make a row a code problem (src/judge/exampleTests.ts reads them). */
+const CODE_FIELDS = ['entry_point', 'tests', 'test_list', 'input_output'];
+
+/** A code row's tests and language; errors name the row. */
+function rowCode(row: Record<string, unknown>, source: string): CodeProblem {
+  let tests: TestCase[];
+  try {
+    tests = testsOfExample(row);
+  } catch (e) {
+    if (e instanceof AhaError) throw new AhaError(`${source}: ${e.message}`);
+    throw e;
+  }
+  if (tests.length === 0) throw new AhaError(`${source}: the problem has no tests`);
+  const tagged = typeof row.language === 'string' ? languageOfFence(row.language) : null;
+  if (typeof row.language === 'string' && tagged === null)
+    throw new AhaError(`${source}: field 'language': '${row.language}' is not python, javascript or cpp`);
+  const asserts = tests.every((t) => t.kind === 'assert');
+  return {
+    tests,
+    language: tagged ?? (asserts ? 'python' : undefined),
+    completesPrompt: typeof row.entry_point === 'string',
+  };
+}
 
 function scalarString(v: unknown): string | null {
   if (typeof v === 'string') return v;
@@ -153,7 +203,7 @@ function rowMeta(row: Record<string, unknown>): BenchmarkExample['meta'] {
 }
 
 /**
- * Loads a named benchmark (`gsm8k`, `math500`, `aime24`, `amc23`) or a .jsonl/.json/.parquet file. Problem ids come
+ * Loads a named benchmark (`gsm8k`, `math500`, `aime24`, `amc23`, `humaneval`) or a .jsonl/.json/.parquet file. Problem ids come
  * from `unique_id`/`id`/`problem_id`/`idx` when the rows have one (duplicates are an error), else the 0-based row
  * number. Errors name the file and line (or Parquet row) and the field.
  */
@@ -177,6 +227,11 @@ export async function loadBenchmark(nameOrPath: string, opts: LoadBenchmarkOptio
   }
   if (rows.length === 0) throw new AhaError(`${path}: the benchmark has no rows`);
   const idField = ID_FIELDS.find((f) => rows.every(({ row }) => scalarString(row[f]) !== null));
+  // A file is code when its first row carries tests and no answer was asked for by name.
+  const kind =
+    opts.answerField === undefined && CODE_FIELDS.some((f) => rows[0].row[f] !== undefined && rows[0].row[f] !== null)
+      ? 'code'
+      : 'math';
   const seen = new Map<string, string>();
   const examples: BenchmarkExample[] = [];
   for (let i = 0; i < rows.length && examples.length < limit; i++) {
@@ -186,14 +241,11 @@ export async function loadBenchmark(nameOrPath: string, opts: LoadBenchmarkOptio
     if (dup !== undefined)
       throw new AhaError(`${source}: duplicate ${idField} ${JSON.stringify(id)} (first at ${dup})`);
     seen.set(id, source);
-    examples.push({
-      id,
-      question: rowQuestion(row, source, opts.questionField),
-      answer: rowAnswer(row, source, opts.answerField),
-      meta: rowMeta(row),
-      source,
-    });
+    const question = rowQuestion(row, source, opts.questionField);
+    if (kind === 'code')
+      examples.push({ id, question, answer: '', meta: rowMeta(row), source, code: rowCode(row, source) });
+    else examples.push({ id, question, answer: rowAnswer(row, source, opts.answerField), meta: rowMeta(row), source });
   }
   const name = named !== null ? nameOrPath : nameOrPath.replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '');
-  return { name, path, examples };
+  return { kind, name, path, examples };
 }

@@ -69,17 +69,20 @@ function checkRecord(v: unknown, where: string): SampleRecord {
 /**
  * Reads the generations of an earlier run: for each problem, its samples 0..k-1 when all are present (a later line
  * for the same problem and sample replaces an earlier one). A last line cut short by a crash (no newline, not
- * JSON) is removed from the file; any other malformed line is an AhaError naming file:line.
+ * JSON) is removed from the file, and so are the rows of a problem whose sample set is incomplete (a write torn
+ * mid-problem): the problem is generated again, and readers of the file never see it twice. Any other malformed
+ * line is an AhaError naming file:line.
  */
 export function readCompleted(
   path: string,
   k: number,
-): { completed: Map<string, SampleRecord[]>; lines: number; repaired: boolean } {
+): { completed: Map<string, SampleRecord[]>; lines: number; repaired: boolean; dropped: number } {
   const completed = new Map<string, SampleRecord[]>();
-  if (!existsSync(path)) return { completed, lines: 0, repaired: false };
+  if (!existsSync(path)) return { completed, lines: 0, repaired: false, dropped: 0 };
   const text = readFileSync(path, 'utf8');
   const lines = text.split('\n');
   const bySample = new Map<string, Map<number, SampleRecord>>();
+  const kept: { line: string; problem: string }[] = [];
   let offset = 0;
   let count = 0;
   let repaired = false;
@@ -103,6 +106,7 @@ export function readCompleted(
       let m = bySample.get(r.problem_id);
       if (!m) bySample.set(r.problem_id, (m = new Map()));
       m.set(r.sample, r);
+      kept.push({ line: raw, problem: r.problem_id });
       count++;
     }
     offset += raw.length + 1;
@@ -121,7 +125,13 @@ export function readCompleted(
     for (let j = 0; j < k && m.has(j); j++) recs.push(m.get(j)!);
     if (recs.length === k) completed.set(id, recs);
   }
-  return { completed, lines: count, repaired };
+  const partial = kept.filter((l) => !completed.has(l.problem));
+  if (partial.length > 0) {
+    const rest = kept.filter((l) => completed.has(l.problem));
+    writeFileAtomic(path, rest.map((l) => l.line + '\n').join(''));
+    count = rest.length;
+  }
+  return { completed, lines: count, repaired, dropped: partial.length };
 }
 
 /** Settings that must match for a resumed run to continue the same experiment. */
@@ -140,8 +150,11 @@ export interface EvalRunOptions extends Omit<EvaluateOptions, 'problems' | 'comp
   out?: string;
   /** Discard earlier outputs instead of resuming. */
   fresh?: boolean;
-  /** Told once how many problems were found complete in the output. */
-  onResume?: (problems: number, repaired: boolean) => void;
+  /**
+   * Told once how many problems were found complete in the output, whether a torn last line was removed, and how
+   * many rows of problems with an incomplete sample set were dropped (those problems are generated again).
+   */
+  onResume?: (problems: number, repaired: boolean, droppedRows: number) => void;
 }
 
 /** The written summary: evaluate()'s summary with the benchmark, settings and run facts. */
@@ -187,7 +200,7 @@ export async function runEval(o: EvalRunOptions): Promise<EvalRunSummary> {
     const prev = readCompleted(files.generations, k);
     const wanted = new Set(o.benchmark.examples.map((e) => e.id));
     completed = new Map([...prev.completed].filter(([id]) => wanted.has(id)));
-    if (prev.lines > 0) o.onResume?.(completed.size, prev.repaired);
+    if (prev.lines > 0 || prev.dropped > 0 || prev.repaired) o.onResume?.(completed.size, prev.repaired, prev.dropped);
     writeFileAtomic(files.settings, JSON.stringify(o.settings, null, 2) + '\n');
     mkdirSync(dirname(files.generations), { recursive: true });
     fd = openSync(files.generations, 'a');

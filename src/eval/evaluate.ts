@@ -1,7 +1,8 @@
 /**
- * The evaluation core, the same for every sample source: k samples per problem, answers extracted and verified
- * with `mathEqual`, then DeepSeek-R1's metrics: pass@1 as the mean correctness over the k samples (averaged over
- * problems), the unbiased pass@k, and cons@k (majority vote over the k extracted answers).
+ * The evaluation core, the same for every sample source: k samples per problem, each scored by the benchmark's
+ * {@link SampleScorer} (math: the answer extracted and verified with `mathEqual`; code: the program judged, see
+ * codeScorer.ts), then DeepSeek-R1's metrics: pass@1 as the mean correctness over the k samples (averaged over
+ * problems), the unbiased pass@k, and cons@k (majority vote over the k extracted answers; math only).
  */
 import { AhaError } from '../errors.ts';
 import { DEFAULT_STRATEGIES, extractAnswer, type AnswerStrategy } from '../verify/extractAnswer.ts';
@@ -12,21 +13,26 @@ import type { BenchmarkExample } from './benchmarks.ts';
 import type { Generation, Generator } from './generators.ts';
 import { promptOpensThink } from './promptTemplates.ts';
 
+/** How a code sample's program was found (codeScorer.ts): its last code block, or the question continued. */
+export type CodeRule = 'code_block' | 'prompt_completion';
+
 /** One scored sample: a line of the generations JSONL. */
 export interface SampleRecord {
   problem_id: string;
   sample: number;
   prompt: string;
   completion: string;
-  /** The extracted answer, null when none was found. */
+  /** The extracted answer (code: the code judged), null when none was found. */
   extracted: string | null;
-  /** The extraction rule that fired (extractAnswer.ts), null when none did. */
-  rule: AnswerStrategy | null;
+  /** The extraction rule that fired (extractAnswer.ts; code: how the program was found), null when none did. */
+  rule: AnswerStrategy | CodeRule | null;
   equal: boolean;
-  /** Why: the verifier's reason, or why no answer was extracted. */
+  /** Why: the verifier's reason, or why no answer was extracted; code: the judge's verdict, or why nothing ran. */
   reason: string | null;
   tokens: number | null;
   finish_reason: string;
+  /** Code: the first lines of the failing program's stderr (absent when empty). */
+  stderr?: string;
 }
 
 /**
@@ -82,7 +88,12 @@ export function scoreSample(
  * `</think>`.
  */
 export function formatOk(r: Pick<SampleRecord, 'prompt' | 'completion' | 'rule'>): boolean {
-  if (r.rule === null || !FORMAT_RULES.has(r.rule)) return false;
+  if (r.rule === null || !(FORMAT_RULES as ReadonlySet<string>).has(r.rule)) return false;
+  return thinkClosed(r);
+}
+
+/** Whether a reasoning output (the prompt or the completion opens `<think>`) closed it; true for other outputs. */
+export function thinkClosed(r: Pick<SampleRecord, 'prompt' | 'completion'>): boolean {
   const open = r.completion.lastIndexOf('<think>');
   const thinking = open >= 0 || promptOpensThink(r.prompt);
   if (!thinking) return true;
@@ -95,9 +106,9 @@ export interface ProblemScore {
   /** Samples, and how many were correct. */
   n: number;
   c: number;
-  /** Majority-vote answer (null when no sample had one) and whether it is correct. */
+  /** Majority-vote answer (null when no sample had one) and whether it is correct (null: the scorer does not vote). */
   vote: string | null;
-  voteCorrect: boolean;
+  voteCorrect: boolean | null;
   formatted: number;
   meta: BenchmarkExample['meta'];
 }
@@ -107,7 +118,8 @@ export interface Metrics {
   problems: number;
   pass_at_1: number;
   pass_at_k: number;
-  cons_at_k: number;
+  /** null where majority voting does not apply (code benchmarks). */
+  cons_at_k: number | null;
 }
 
 /** Summary of an evaluation (snake_case: it is written as JSON as is). */
@@ -126,37 +138,69 @@ export interface EvalSummary extends Metrics {
   prompts_too_long: number;
   by_subject?: Record<string, Metrics>;
   by_level?: Record<string, Metrics>;
+  /** Code benchmarks: how many samples got each reason (judge verdict, no_code_block, wrong_language). */
+  reasons?: Record<string, number>;
+}
+
+/** How a benchmark's samples are scored: math answers verified ({@link mathScorer}) or programs judged (codeScorer.ts). */
+export interface SampleScorer {
+  kind: 'math' | 'code';
+  /** Scores one completion of a problem. */
+  score(
+    problem: BenchmarkExample,
+    sample: number,
+    prompt: string,
+    gen: Generation,
+  ): SampleRecord | Promise<SampleRecord>;
+  /** Whether a sample is well-formatted (counted in format_rate). */
+  formatOk(r: SampleRecord): boolean;
+  /** Whether cons@k (majority vote over the extracted answers) applies. */
+  votes: boolean;
+}
+
+/** The math scorer: {@link scoreSample} with these extraction options, {@link formatOk}, majority vote. */
+export function mathScorer(
+  opts: { strategies?: readonly AnswerStrategy[]; answerScope?: AnswerScope } = {},
+): SampleScorer {
+  return { kind: 'math', score: (p, j, prompt, gen) => scoreSample(p, j, prompt, gen, opts), formatOk, votes: true };
 }
 
 /** Scores one problem's k samples. */
-export function scoreProblem(problem: BenchmarkExample, records: readonly SampleRecord[]): ProblemScore {
-  const vote = majorityVote(
-    records.map((r) => r.extracted),
-    problem.answer,
-  );
+export function scoreProblem(
+  problem: BenchmarkExample,
+  records: readonly SampleRecord[],
+  scorer: SampleScorer = mathScorer(),
+): ProblemScore {
+  const vote = scorer.votes
+    ? majorityVote(
+        records.map((r) => r.extracted),
+        problem.answer,
+      )
+    : null;
   return {
     id: problem.id,
     n: records.length,
     c: records.filter((r) => r.equal).length,
-    vote: vote.answer,
-    voteCorrect: vote.correct === true,
-    formatted: records.filter(formatOk).length,
+    vote: vote?.answer ?? null,
+    voteCorrect: vote === null ? null : vote.correct === true,
+    formatted: records.filter((r) => scorer.formatOk(r)).length,
     meta: problem.meta,
   };
 }
 
 function metrics(scores: readonly ProblemScore[], k: number): Metrics {
   const m = scores.length;
-  if (m === 0) return { problems: 0, pass_at_1: 0, pass_at_k: 0, cons_at_k: 0 };
+  const votes = scores.every((s) => s.voteCorrect !== null);
+  if (m === 0) return { problems: 0, pass_at_1: 0, pass_at_k: 0, cons_at_k: votes ? 0 : null };
   let p1 = 0,
     pk = 0,
     cons = 0;
   for (const s of scores) {
     p1 += s.c / s.n;
     pk += passAtK(s.n, s.c, Math.min(k, s.n));
-    if (s.voteCorrect) cons++;
+    if (s.voteCorrect === true) cons++;
   }
-  return { problems: m, pass_at_1: p1 / m, pass_at_k: pk / m, cons_at_k: cons / m };
+  return { problems: m, pass_at_1: p1 / m, pass_at_k: pk / m, cons_at_k: votes ? cons / m : null };
 }
 
 function breakdown(
@@ -181,8 +225,13 @@ function breakdown(
   return Object.fromEntries(keys.map((key) => [key, metrics(groups.get(key)!, k)]));
 }
 
-/** The summary of scored problems; `records` are all their samples (for format rate and lengths). */
-export function summarize(scores: readonly ProblemScore[], records: readonly SampleRecord[], k: number): EvalSummary {
+/** The summary of scored problems; `records` are all their samples (for lengths, truncation and code's reasons). */
+export function summarize(
+  scores: readonly ProblemScore[],
+  records: readonly SampleRecord[],
+  k: number,
+  scorer: Pick<SampleScorer, 'kind'> = { kind: 'math' },
+): EvalSummary {
   if (scores.length === 0) throw new AhaError('evaluation: no problems to summarise');
   const base = metrics(scores, k);
   const passAt: Record<string, number> = {};
@@ -199,7 +248,7 @@ export function summarize(scores: readonly ProblemScore[], records: readonly Sam
     ...base,
     samples: k,
     pass_at: passAt,
-    format_rate: records.length ? records.filter(formatOk).length / records.length : 0,
+    format_rate: records.length ? scores.reduce((a, s) => a + s.formatted, 0) / records.length : 0,
     mean_length: lengths.length ? lengths.reduce((a, b) => a + b, 0) / lengths.length : null,
     truncated_rate: records.length ? records.filter((r) => r.finish_reason === 'length').length / records.length : 0,
     prompts_too_long: tooLong.size,
@@ -208,6 +257,11 @@ export function summarize(scores: readonly ProblemScore[], records: readonly Sam
   const byLevel = breakdown(scores, k, 'level');
   if (bySubject) out.by_subject = bySubject;
   if (byLevel) out.by_level = byLevel;
+  if (scorer.kind === 'code') {
+    const reasons = new Map<string, number>();
+    for (const r of records) reasons.set(r.reason ?? 'none', (reasons.get(r.reason ?? 'none') ?? 0) + 1);
+    out.reasons = Object.fromEntries([...reasons].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
   return out;
 }
 
@@ -226,6 +280,8 @@ export interface EvaluateOptions {
   prompt: (question: string) => string;
   strategies?: readonly AnswerStrategy[];
   answerScope?: AnswerScope;
+  /** How samples are scored; default: the math scorer with `strategies` and `answerScope`. */
+  scorer?: SampleScorer;
   /** Samples of problems already done (a resumed run), by problem id: they are used as they are. */
   completed?: ReadonlyMap<string, readonly SampleRecord[]>;
   /** Called (and awaited) with each newly completed problem's records, in completion order. */
@@ -249,6 +305,7 @@ export interface EvaluateResult {
 export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   const k = o.samples;
   if (!Number.isInteger(k) || k < 1) throw new AhaError(`samples must be a positive integer (got ${k})`);
+  const scorer = o.scorer ?? mathScorer(o);
   if (o.problems.length === 0) throw new AhaError('evaluation: no problems');
   const byProblem = new Map<string, SampleRecord[]>();
   const ids = new Set<string>();
@@ -270,12 +327,15 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
 
   if (pending.length > 0) {
     const prompts = pending.map((p) => o.prompt(p.question));
+    // Scoring may be async (the judge): a problem is claimed before its samples are scored, so it is scored once.
+    const claimed = new Set<string>();
     const finish = async (i: number, outs: Generation[]) => {
       const p = pending[i];
-      if (byProblem.has(p.id)) return;
+      if (claimed.has(p.id)) return;
       if (!Array.isArray(outs) || outs.length !== k)
         throw new AhaError(`generator returned ${outs?.length ?? 0} samples for problem ${p.id}, expected ${k}`);
-      const recs = outs.map((g, j) => scoreSample(p, j, prompts[i], g, o));
+      claimed.add(p.id);
+      const recs = await Promise.all(outs.map((g, j) => scorer.score(p, j, prompts[i], g)));
       byProblem.set(p.id, recs);
       await o.onProblem?.(p, recs);
       doneCount++;
@@ -302,7 +362,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   const scores = o.problems.map((p) => {
     const recs = byProblem.get(p.id)!;
     records.push(...recs);
-    return scoreProblem(p, recs);
+    return scoreProblem(p, recs, scorer);
   });
-  return { summary: summarize(scores, records, k), scores, records, generated: pending.length };
+  return { summary: summarize(scores, records, k, scorer), scores, records, generated: pending.length };
 }

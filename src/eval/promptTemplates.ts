@@ -20,6 +20,15 @@ export function mathUserMessage(question: string): string {
 }
 
 /**
+ * The user message of the default template on code benchmarks: EvalPlus's instruction for chat models, the problem
+ * (HumanEval: a function header with its docstring) in a code block.
+ */
+export function codeUserMessage(question: string): string {
+  const q = question.endsWith('\n') ? question : `${question}\n`;
+  return `Please provide a self-contained Python script that solves the following problem in a markdown code block:\n\`\`\`python\n${q}\`\`\``;
+}
+
+/**
  * Which prompt: `default` (chat template + instruction), `r1-zero` (the paper's R1-Zero template, verbatim), or a
  * custom template: a string containing `{question}`, or `@path` to read one from a file.
  */
@@ -49,6 +58,8 @@ export interface PromptFormatOptions {
    * default format is then just the user message, and templates are sent as the message's content.
    */
   chatMessage?: boolean;
+  /** The default template's user message of a question (default {@link mathUserMessage}). */
+  userMessage?: (question: string) => string;
 }
 
 /** The custom template text of a spec (`@file` read), or null for the named formats. */
@@ -74,7 +85,7 @@ function withThink(text: string, think: boolean): string {
 
 /**
  * Resolves a prompt spec. Default with a chat template: the template applied to the single user message
- * `question + "\n" + MATH_INSTRUCTION` with the generation prompt; without one (a base model), the plain fallback
+ * `question + "\n" + MATH_INSTRUCTION` (or `opts.userMessage`'s) with the generation prompt; without one (a base model), the plain fallback
  * `"User: <message>\nAssistant:"`, the skeleton of R1-Zero's template.
  */
 export function makePromptFormat(spec: PromptTemplateSpec, opts: PromptFormatOptions = {}): PromptFormat {
@@ -95,23 +106,21 @@ export function makePromptFormat(spec: PromptTemplateSpec, opts: PromptFormatOpt
   if (spec === 'r1-zero') {
     return { kind: 'r1-zero', addSpecialTokens: true, render: (q) => withThink(r1ZeroPrompt(q), think) };
   }
-  if (opts.chatMessage) return { kind: 'chat-message', addSpecialTokens: false, render: mathUserMessage };
+  const userMessage = opts.userMessage ?? mathUserMessage;
+  if (opts.chatMessage) return { kind: 'chat-message', addSpecialTokens: false, render: userMessage };
   const dir = opts.modelDir;
   if (dir !== undefined && hasChatTemplate(dir)) {
     return {
       kind: 'chat',
       addSpecialTokens: false,
       render: (q) =>
-        withThink(
-          renderChat(dir, [{ role: 'user', content: mathUserMessage(q) }], { addGenerationPrompt: true }),
-          think,
-        ),
+        withThink(renderChat(dir, [{ role: 'user', content: userMessage(q) }], { addGenerationPrompt: true }), think),
     };
   }
   return {
     kind: 'plain',
     addSpecialTokens: true,
-    render: (q) => withThink(`User: ${mathUserMessage(q)}\nAssistant:`, think),
+    render: (q) => withThink(`User: ${userMessage(q)}\nAssistant:`, think),
   };
 }
 

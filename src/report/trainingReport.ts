@@ -26,7 +26,10 @@ export interface TrainingRun {
 
 /** Options of {@link writeTrainingReport}. */
 export interface TrainingReportOptions {
-  /** Where the HTML goes (default <runDir>/report.html); charts go to a charts/ folder beside it. */
+  /**
+   * Where the HTML goes (default <runDir>/report.html; an existing directory gets report.html inside it); charts go
+   * to a charts/ folder beside it.
+   */
   out?: string;
   /** Page title (default: "Training report: <run dir name>"). */
   title?: string;
@@ -610,7 +613,12 @@ export async function writeTrainingReport(
   if (!Number.isInteger(smoothing) || smoothing < 1)
     throw new AhaError(`smoothing must be an integer >= 1 (got ${smoothing})`);
   const run = loadTrainingRun(runDir);
-  const htmlPath = resolve(opts.out ?? join(runDir, 'report.html'));
+  // An existing directory as --out gets report.html inside it, like the run directory does.
+  const outArg =
+    opts.out !== undefined && existsSync(opts.out) && statSync(opts.out).isDirectory()
+      ? join(opts.out, 'report.html')
+      : opts.out;
+  const htmlPath = resolve(outArg ?? join(runDir, 'report.html'));
   const chartsDir = join(dirname(htmlPath), 'charts');
   const title = opts.title ?? `Training report: ${resolve(runDir).split(/[\\/]/).pop()}`;
 

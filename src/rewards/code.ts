@@ -3,7 +3,8 @@
  * against the example's tests by the judge (src/judge/), in the sandbox. Scores the fraction of tests passed
  * (`mode: 'fraction'`) or 1 only when all pass (`mode: 'all'`, which stops at the first failure). A completion
  * without a code block, or with one in another language than the reward's, scores 0; the reason of every score
- * (a verdict, 'no_code_block', 'wrong_language') goes to `onScore` for metrics.
+ * (a verdict, 'no_code_block', 'wrong_language') goes to `onScore` and to the context's `note`, which GRPO counts
+ * in its step metrics (`reward_reasons`).
  */
 import { testsOfExample } from '../judge/exampleTests.ts';
 import { judge, type JudgeOptions } from '../judge/judge.ts';
@@ -69,9 +70,10 @@ export async function scoreCode(
 
 /** The code reward as a {@link RewardFn}. */
 export function codeReward(opts: CodeRewardOptions = {}): RewardFn<Example> {
-  return async (completion, example) => {
+  return async (completion, example, ctx) => {
     const s = await scoreCode(completion, example, opts);
     opts.onScore?.(s, example);
+    ctx.note?.(s.reason);
     return s.score;
   };
 }

@@ -19,9 +19,12 @@ export interface ScoreOptions {
   onError?: (e: RewardErrorEvent) => void;
 }
 
-/** Scores of a batch: one array per reward (unweighted), the weighted total, and the failures. */
+/**
+ * Scores of a batch: one array per reward (unweighted) with the reason each call noted (null: none, or the call
+ * failed), the weighted total, and the failures.
+ */
 export interface ScoreResult {
-  perReward: { name: string; weight: number; scores: number[] }[];
+  perReward: { name: string; weight: number; scores: number[]; reasons: (string | null)[] }[];
   /** sum over rewards of weight * score, per completion (TRL's rewards_per_func @ reward_weights). */
   total: number[];
   errors: RewardErrorEvent[];
@@ -42,10 +45,11 @@ function messageOf(e: unknown): string {
  * 0 rather than TRL's NaN-skipping (TRL turns a None reward into NaN and drops it from the weighted nansum): here a
  * failure is a bug to see in the error log, not a "reward does not apply" signal, and a 0 keeps totals comparable.
  *
- * The timeout (Promise.race against a timer) can only stop waiting for an async reward; it cannot interrupt a
- * synchronous reward stuck in a loop, which blocks the event loop, timer included. Rewards that run untrusted or
- * unbounded computation (code execution, heavy symbolic math) must do it in a worker or child process. A timed-out
- * async reward keeps running in the background; its late result is ignored.
+ * The timeout (Promise.race against a timer) stops waiting for the call and aborts its `ctx.signal`. It cannot
+ * interrupt a synchronous in-process reward stuck in a loop, which blocks the event loop, timer included: user module
+ * rewards therefore run in a worker thread that the abort terminates (src/rewards/isolatedReward.ts), and the code
+ * reward runs programs in sandboxed processes. An in-process async reward that ignores the signal keeps running in
+ * the background; its late result is ignored.
  */
 export async function scoreCompletions<E>(
   rewards: readonly NamedReward<E>[],
@@ -68,6 +72,7 @@ export async function scoreCompletions<E>(
     name: r.name,
     weight: r.weight ?? 1,
     scores: new Array<number>(items.length).fill(0),
+    reasons: new Array<string | null>(items.length).fill(null),
   }));
   const errors: RewardErrorEvent[] = [];
   const report = (e: RewardErrorEvent) => {
@@ -79,12 +84,22 @@ export async function scoreCompletions<E>(
     const r = rewards[k];
     const item = items[i];
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // Kept only when the call succeeds: a failed or timed-out call's reason (even a late one) is not its score's.
+    let reason: string | null = null;
     try {
+      const note = (why: string) => void (reason = String(why));
+      const abandon = new AbortController();
+      const { signal } = abandon;
       const call = Promise.resolve().then(() =>
-        r.fn(item.completion, item.example, { prompt: item.prompt, completionIds: item.completionIds }),
+        r.fn(item.completion, item.example, { prompt: item.prompt, completionIds: item.completionIds, note, signal }),
       );
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new RewardTimeout(`no result after ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(() => {
+          const e = new RewardTimeout(`no result after ${timeoutMs} ms`);
+          reject(e);
+          // Tells the reward it is abandoned: a module reward's worker is terminated (src/rewards/isolatedReward.ts).
+          abandon.abort(e);
+        }, timeoutMs);
       });
       const value = await Promise.race([call, timeout]);
       if (typeof value !== 'number' || !Number.isFinite(value)) {
@@ -92,6 +107,7 @@ export async function scoreCompletions<E>(
         return;
       }
       perReward[k].scores[i] = value;
+      perReward[k].reasons[i] = reason;
     } catch (e) {
       const kind = e instanceof RewardTimeout ? 'timeout' : 'throw';
       report({ rewardName: r.name, exampleIndex: i, kind, message: messageOf(e) });

@@ -10,6 +10,18 @@ export interface RewardContext {
   prompt: string;
   /** The completion's token ids, for length-based rewards; absent when the caller did not tokenize. */
   completionIds?: number[];
+  /**
+   * Says why the completion got its score (a judge verdict, 'no_code_block', ...): scoreCompletions keeps the last
+   * reason per call, and GRPO counts them per reward in its step metrics (`reward_reasons`). Absent when the caller
+   * does not collect reasons.
+   */
+  note?: (reason: string) => void;
+  /**
+   * Aborted when the caller stops waiting for this call (scoreCompletions' timeout): a reward holding a process, a
+   * worker or a request should stop it then. Module rewards run in a worker that is terminated on abort
+   * (src/rewards/isolatedReward.ts).
+   */
+  signal?: AbortSignal;
 }
 
 /**

@@ -23,6 +23,8 @@ export interface RolloutGroup {
   totals: number[];
   /** perReward[k][j]: reward k of completion j. */
   perReward: number[][];
+  /** reasons[k][j]: the reason reward k noted for completion j (RewardContext.note), null when none. */
+  reasons: (string | null)[][];
 }
 
 /** What a rollout produced. */
@@ -68,6 +70,7 @@ class RewardErrorLog {
     private readonly step: number,
     private readonly log: (line: string) => void,
     private readonly describe: (index: number) => { question: string; completion: string },
+    private readonly rewards: readonly ResolvedReward[] = [],
   ) {}
   onError = (e: RewardErrorEvent): void => {
     this.count++;
@@ -80,8 +83,10 @@ class RewardErrorLog {
     const d = this.describe(e.exampleIndex);
     const q = d.question.replace(/\s+/g, ' ').slice(0, 60);
     const what = e.kind === 'timeout' ? 'timed out' : e.kind === 'throw' ? 'threw' : 'returned a non-number';
+    // Name where the recipe declares the reward, so the line leads to the file to fix.
+    const where = this.rewards.find((r) => r.name === e.rewardName)?.where;
     this.log(
-      `grpo: step ${this.step}: reward '${e.rewardName}' ${what} on completion ${e.exampleIndex} (question "${q}", completion "${d.completion.replace(/\s+/g, ' ').slice(0, 40)}"): ${e.message}`,
+      `grpo: step ${this.step}: reward '${e.rewardName}'${where ? ` (${where})` : ''} ${what} on completion ${e.exampleIndex} (question "${q}", completion "${d.completion.replace(/\s+/g, ' ').slice(0, 40)}"): ${e.message}`,
     );
   };
   flush(completions: number): void {
@@ -146,10 +151,12 @@ export async function rollout(ctx: RolloutContext, step: number, seed: number, c
       prompt: batch[c.group].promptText,
       completionIds: c.completionIds,
     }));
-    const errors = new RewardErrorLog(step, ctx.log, (i) => ({
-      question: String(items[i].example.question ?? ''),
-      completion: texts[i],
-    }));
+    const errors = new RewardErrorLog(
+      step,
+      ctx.log,
+      (i) => ({ question: String(items[i].example.question ?? ''), completion: texts[i] }),
+      rewards,
+    );
     const scored = await scoreCompletions(rewards, items, {
       timeoutMs: recipe.reward_timeout_ms,
       onError: errors.onError,
@@ -166,6 +173,7 @@ export async function rollout(ctx: RolloutContext, step: number, seed: number, c
         texts: sl(texts),
         totals: sl(scored.total),
         perReward: scored.perReward.map((x) => sl(x.scores)),
+        reasons: scored.perReward.map((x) => sl(x.reasons)),
       };
       r.sampled.push(group);
       if (filter.allEqual[g]) r.zeroVarianceGroups++;

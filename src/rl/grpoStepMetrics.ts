@@ -4,7 +4,7 @@
  */
 import type { Rollout } from './grpoRollout.ts';
 import type { UpdateStats } from './grpoUpdate.ts';
-import { lengthMetrics, meanStd, reflectionMetrics, shareOfOnes, type StepMetrics } from './metrics.ts';
+import { lengthMetrics, meanStd, reasonCounts, reflectionMetrics, shareOfOnes, type StepMetrics } from './metrics.ts';
 import type { Recipe } from './recipe.ts';
 import type { ResolvedReward } from './rewardRegistry.ts';
 
@@ -36,6 +36,11 @@ export function stepMetrics(
     return k < 0 ? null : shareOfOnes(groups.flatMap((g) => g.perReward[k]));
   };
   const share = (n: number) => (u.clipTokens > 0 ? n / u.clipTokens : 0);
+  const reasons: NonNullable<StepMetrics['reward_reasons']> = {};
+  rewards.forEach((rw, k) => {
+    const counts = reasonCounts(groups.flatMap((g) => g.reasons[k]));
+    if (counts !== null) reasons[rw.name] = counts;
+  });
   return {
     step: f.step,
     epoch: f.epoch,
@@ -65,23 +70,28 @@ export function stepMetrics(
     time: { sample: r.time.sample, score: r.time.score, learn: f.learnSeconds, total: f.totalSeconds },
     reflection: reflectionMetrics(groups.flatMap((g) => g.texts)),
     reward_errors: r.rewardErrors,
+    ...(Object.keys(reasons).length > 0 ? { reward_reasons: reasons } : {}),
   };
 }
 
-/** The first completion of the first `n` groups, with its rewards, for samples.jsonl. */
+/** The first completion of the first `n` groups, with its rewards (and the reasons they noted), for samples.jsonl. */
 export function sampleRecords(
   rewards: readonly ResolvedReward[],
   r: Rollout,
   step: number,
   n: number,
 ): Record<string, unknown>[] {
-  return r.sampled.slice(0, n).map((g) => ({
-    step,
-    prompt: g.prepared.promptText,
-    answer: g.prepared.example.answer ?? null,
-    completion: g.texts[0],
-    finish_reason: g.completions[0].finishReason,
-    rewards: Object.fromEntries(rewards.map((rw, k) => [rw.name, g.perReward[k][0]])),
-    total: g.totals[0],
-  }));
+  return r.sampled.slice(0, n).map((g) => {
+    const reasons = rewards.flatMap((rw, k) => (g.reasons[k][0] === null ? [] : [[rw.name, g.reasons[k][0]]]));
+    return {
+      step,
+      prompt: g.prepared.promptText,
+      answer: g.prepared.example.answer ?? null,
+      completion: g.texts[0],
+      finish_reason: g.completions[0].finishReason,
+      rewards: Object.fromEntries(rewards.map((rw, k) => [rw.name, g.perReward[k][0]])),
+      ...(reasons.length > 0 ? { reasons: Object.fromEntries(reasons) } : {}),
+      total: g.totals[0],
+    };
+  });
 }

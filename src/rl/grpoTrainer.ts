@@ -49,7 +49,7 @@ import { sampleRecords, stepMetrics } from './grpoStepMetrics.ts';
 import { updatePolicy, type UpdateContext, type UpdateHooks } from './grpoUpdate.ts';
 import { formatStepSummary, type StepMetrics } from './metrics.ts';
 import { parseRecipe, recipePath, recipeToJson, type Recipe, type RecipeInput } from './recipe.ts';
-import { buildRewards } from './rewardRegistry.ts';
+import { buildRewards, disposeRewards } from './rewardRegistry.ts';
 
 const SAMPLES_FILE = 'samples.jsonl';
 
@@ -74,6 +74,8 @@ export interface GrpoTrainOptions {
   model?: Pretrained;
   /** The recipe file's text, copied into the run directory next to recipe.json. */
   recipeText?: string;
+  /** Where a RecipeInput came from, for messages about its fields (default 'recipe'). */
+  source?: string;
   /** Points where the caller joins each update (data-parallel gradient reduction). */
   hooks?: UpdateHooks;
 }
@@ -132,14 +134,14 @@ export function latestGrpoCheckpoint(outDir: string): { dir: string; state: Trai
  * so no file is needed.
  */
 export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainOptions = {}): Promise<GrpoTrainResult> {
-  const recipe: Recipe = 'baseDir' in recipeIn ? (recipeIn as Recipe) : parseRecipe(recipeIn, 'recipe');
+  const recipe: Recipe = 'baseDir' in recipeIn ? (recipeIn as Recipe) : parseRecipe(recipeIn, opts.source ?? 'recipe');
   const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const { grpo, training: t } = recipe;
   const outDir = opts.outDir ?? (recipe.output_dir !== undefined ? recipePath(recipe, recipe.output_dir) : undefined);
   for (const d of recipe.deprecations ?? []) log(`grpo: warning: ${d}`);
 
   // Everything that can fail on bad input fails here, before any sampling.
-  const rewards = await buildRewards(recipe.rewards, { grpo, baseDir: recipe.baseDir });
+  const rewards = await buildRewards(recipe.rewards, { grpo, baseDir: recipe.baseDir, source: recipe.source, log });
   const examples = await loadExamples(recipe);
   let resumeFrom: { dir: string; state: TrainerState } | null = null;
   if (outDir !== undefined) {
@@ -158,11 +160,17 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     opts.model ??
     loadPretrained(recipePath(recipe, recipe.model), {
       requireTokenizer: true,
-      memory: { training: true, reference: grpo.beta > 0, batchTokens: t.micro_batch_tokens },
+      memory: {
+        training: true,
+        reference: grpo.beta > 0,
+        batchTokens: t.micro_batch_tokens,
+        gradientCheckpointing: t.gradient_checkpointing,
+      },
     });
   const tokenizer = pre.tokenizer;
   if (!tokenizer) throw new AhaError(`${pre.dir}: the model has no tokenizer.json`);
   const model = pre.model;
+  model.setGradientCheckpointing(t.gradient_checkpointing);
   const stopTokenIds =
     tokenizer.eosTokenIds.length > 0 ? [...tokenizer.eosTokenIds] : ([] as number[]).concat(pre.hf.eosTokenId ?? []);
   if (stopTokenIds.length === 0)
@@ -309,6 +317,9 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     }
   } finally {
     progress(state.global_step, undefined, true);
+    // Module rewards' worker threads, with whatever abandoned work they hold (a failure before this point leaves
+    // them idle and unref'd, so they never keep the process alive).
+    await disposeRewards(rewards);
   }
 
   if (outDir !== undefined) {

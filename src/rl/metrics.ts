@@ -57,6 +57,19 @@ export interface StepMetrics {
   reflection: Record<(typeof LOGGED_REFLECTIVE_WORDS)[number] | 'total', number>;
   /** Reward calls that threw, timed out or returned a non-number (each scored 0). */
   reward_errors: number;
+  /**
+   * Per reward, how many of the step's completions it scored for each reason it noted (RewardContext.note), e.g.
+   * `{code: {accepted: 2, no_code_block: 3, wrong_answer: 5}}`; absent when no reward noted any.
+   */
+  reward_reasons?: Record<string, Record<string, number>>;
+}
+
+/** Counts of each non-null reason, keys sorted (null when there is none). */
+export function reasonCounts(reasons: readonly (string | null)[]): Record<string, number> | null {
+  const counts = new Map<string, number>();
+  for (const r of reasons) if (r !== null) counts.set(r, (counts.get(r) ?? 0) + 1);
+  if (counts.size === 0) return null;
+  return Object.fromEntries([...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** Mean and unbiased std (torch's default) of a list. */

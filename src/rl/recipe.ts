@@ -75,6 +75,11 @@ const trainingSchema = z
     steps_per_generation: z.number().int().positive().default(1),
     /** Token budget of one forward/backward micro-batch (sequences packed, at least one per micro-batch). */
     micro_batch_tokens: z.number().int().positive().default(8192),
+    /**
+     * Keep only each layer's input in a training forward and recompute the layer in backward (transformers'
+     * gradient_checkpointing): activation memory of one layer instead of all, for one more forward of the layers.
+     */
+    gradient_checkpointing: z.boolean().default(false),
     /** Completions sampled per engine call (bounds the KV cache); not a TRL option. */
     sampling_batch_size: z.number().int().positive().default(64),
     max_grad_norm: z.number().min(0).default(1.0),
@@ -155,6 +160,8 @@ export interface Recipe {
   output_dir?: string;
   /** Directory relative paths are resolved against (the recipe file's, else the working directory). */
   baseDir: string;
+  /** Where the recipe came from (its file), for messages about its fields; 'recipe' when built in code. */
+  source?: string;
   /** Notices about deprecated spellings the recipe used (the trainer logs them). */
   deprecations?: string[];
 }
@@ -287,6 +294,7 @@ export function parseRecipe(raw: unknown, source = 'recipe', baseDir = process.c
     reward_timeout_ms: top.reward_timeout_ms,
     output_dir: top.output_dir,
     baseDir,
+    source,
     ...(deprecations.length > 0 ? { deprecations } : {}),
   };
 }

@@ -17,7 +17,8 @@
  *   `mode` ('fraction' of tests passed, default; 'all'), `timeout_s` (per test, default 5), `memory_mb` (default
  *   512), `float_tolerance`, `sandbox` ('bwrap', default; 'none' runs unsandboxed and warns on every run).
  * A module reward's export is the reward function itself, or, when the spec has `options`, a factory called once
- * with them that returns the reward function.
+ * with them that returns the reward function. It runs in a worker thread (src/rewards/isolatedReward.ts), terminated
+ * when a call times out, so a stuck call cannot hold the trainer; call `dispose` (disposeRewards) when done.
  *
  * Recipes that weight built-ins by name (the R1 pipeline's `rewards: { accuracy: 1, format: 1, language: 1 }`) and
  * runs that score different prompts with different rewards (its general prompts) build their specs here too, so a
@@ -25,7 +26,6 @@
  */
 import { parseConfig } from '../config/configError.ts';
 import { existsSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { AhaError } from '../errors.ts';
 import { DEFAULT_STRATEGIES, type AnswerStrategy } from '../verify/extractAnswer.ts';
@@ -34,6 +34,8 @@ import { formatReward } from '../rewards/format.ts';
 import { lengthReward, overlongPenalty } from '../rewards/length.ts';
 import { languageRewardFromOptions } from '../rewards/languageConsistency.ts';
 import { codeReward } from '../rewards/code.ts';
+import { isolatedReward, RewardLoadError } from '../rewards/isolatedReward.ts';
+import { messageOf } from '../rewards/loadRewardExport.ts';
 import { LANGUAGES } from '../judge/types.ts';
 import type { Example, NamedReward, RewardFn } from '../rewards/types.ts';
 import type { GrpoOptions } from './grpoOptions.ts';
@@ -48,6 +50,10 @@ export interface ResolvedReward extends NamedReward<Example> {
   weight: number;
   /** The built-in it is ('accuracy' feeds the accuracy metric, 'format' the format rate), or 'custom'. */
   kind: BuiltinReward | 'custom';
+  /** Where the recipe declares it ("recipe.yaml: rewards[1]"), for error lines. */
+  where?: string;
+  /** Stops what the reward holds (a module reward's worker thread); the trainer calls it when training ends. */
+  dispose?: () => Promise<void>;
 }
 
 /** What building a reward may depend on. */
@@ -57,6 +63,8 @@ export interface RewardBuildContext {
   baseDir: string;
   /** Name of the recipe file, for messages. */
   source?: string;
+  /** Where warnings go (default: stderr). */
+  log?: (line: string) => void;
 }
 
 const accuracyOptions = z
@@ -106,7 +114,8 @@ async function loadModuleReward(
   spec: RewardSpec,
   where: string,
   baseDir: string,
-): Promise<{ fn: RewardFn<Example>; label: string }> {
+  log: ((line: string) => void) | undefined,
+): Promise<{ fn: RewardFn<Example>; label: string; dispose: () => Promise<void> }> {
   const hash = spec.name.lastIndexOf('#');
   const file = hash >= 0 ? spec.name.slice(0, hash) : spec.name;
   const exportName = hash >= 0 ? spec.name.slice(hash + 1) : 'default';
@@ -114,38 +123,45 @@ async function loadModuleReward(
     throw new AhaError(`${where}.name: expected 'path/to/module.ts#exportName', got '${spec.name}'`);
   const abs = file.startsWith('/') ? file : `${baseDir}/${file}`;
   if (!existsSync(abs)) throw new AhaError(`${where}.name: reward module ${file} not found (resolved to ${abs})`);
-  let mod: Record<string, unknown>;
+  const label = exportName === 'default' ? file.replace(/^.*\//, '').replace(/\.[^.]+$/, '') : exportName;
   try {
-    mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+    // In a worker thread, so that a call that times out is stopped for good (src/rewards/isolatedReward.ts).
+    const r = await isolatedReward({
+      file: abs,
+      exportName,
+      factory: spec.options !== undefined ? { options: spec.options } : undefined,
+      name: spec.label ?? label,
+      warn: log,
+    });
+    return { ...r, label };
   } catch (e) {
-    throw new AhaError(`${where}.name: cannot import ${file}: ${(e as Error).message.split('\n')[0]}`);
+    if (!(e instanceof RewardLoadError)) throw new AhaError(`${where}.name: cannot load ${file}: ${messageOf(e)}`);
+    const f = e.failure;
+    if (f.stage === 'import') throw new AhaError(`${where}.name: cannot import ${file}: ${f.message}`);
+    if (f.stage === 'export')
+      throw new AhaError(
+        `${where}.name: ${file} has no function export '${exportName}' (functions exported: ${f.functions.join(', ') || 'none'})`,
+      );
+    if (f.stage === 'factory') throw new AhaError(`${where}.options: the factory ${exportName} threw: ${f.message}`);
+    throw new AhaError(`${where}.options: ${exportName}(options) must return a reward function`);
   }
-  let fn = mod[exportName];
-  if (typeof fn !== 'function') {
-    const names = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
-    throw new AhaError(
-      `${where}.name: ${file} has no function export '${exportName}' (functions exported: ${names.join(', ') || 'none'})`,
-    );
-  }
-  if (spec.options !== undefined) {
-    try {
-      fn = (fn as (o: unknown) => unknown)(spec.options);
-    } catch (e) {
-      throw new AhaError(`${where}.options: the factory ${exportName} threw: ${(e as Error).message}`);
-    }
-    if (typeof fn !== 'function')
-      throw new AhaError(`${where}.options: ${exportName}(options) must return a reward function`);
-  }
-  return {
-    fn: fn as RewardFn<Example>,
-    label: exportName === 'default' ? file.replace(/^.*\//, '').replace(/\.[^.]+$/, '') : exportName,
-  };
 }
 
 /** Builds every reward of a recipe, with weights resolved (grpo.reward_weights, else each spec's weight, else 1). */
 export async function buildRewards(specs: readonly RewardSpec[], ctx: RewardBuildContext): Promise<ResolvedReward[]> {
-  const src = ctx.source ?? 'recipe';
   const out: ResolvedReward[] = [];
+  try {
+    await addRewards(specs, ctx, out);
+  } catch (e) {
+    // The workers of the rewards built before the bad one.
+    await disposeRewards(out);
+    throw e;
+  }
+  return out;
+}
+
+async function addRewards(specs: readonly RewardSpec[], ctx: RewardBuildContext, out: ResolvedReward[]): Promise<void> {
+  const src = ctx.source ?? 'recipe';
   for (let i = 0; i < specs.length; i++) {
     const spec = specs[i];
     const where = `${src}: rewards[${i}]`;
@@ -153,6 +169,7 @@ export async function buildRewards(specs: readonly RewardSpec[], ctx: RewardBuil
     let fn: RewardFn<Example>;
     let label = spec.label ?? spec.name;
     let kind: ResolvedReward['kind'] = 'custom';
+    let dispose: ResolvedReward['dispose'];
     if (spec.fn) {
       fn = spec.fn;
       if ((BUILTIN_REWARDS as readonly string[]).includes(spec.name)) kind = spec.name as BuiltinReward;
@@ -194,19 +211,26 @@ export async function buildRewards(specs: readonly RewardSpec[], ctx: RewardBuil
       });
       kind = 'code';
     } else if (isModuleSpec(spec.name)) {
-      const m = await loadModuleReward(spec, where, ctx.baseDir);
+      const m = await loadModuleReward(spec, where, ctx.baseDir, ctx.log);
       fn = m.fn;
+      dispose = m.dispose;
       label = spec.label ?? m.label;
     } else {
       throw new AhaError(
         `${where}.name: unknown reward '${spec.name}' (built-ins: ${BUILTIN_REWARDS.join(', ')}; or './module.ts#export')`,
       );
     }
-    if (out.some((r) => r.name === label))
+    if (out.some((r) => r.name === label)) {
+      await dispose?.();
       throw new AhaError(`${where}: two rewards are logged as '${label}'; give one a label`);
-    out.push({ name: label, fn, weight, kind });
+    }
+    out.push({ name: label, fn, weight, kind, where, ...(dispose && { dispose }) });
   }
-  return out;
+}
+
+/** Stops what the rewards hold (their worker threads), once training with them is over. */
+export async function disposeRewards(rewards: readonly ResolvedReward[]): Promise<void> {
+  await Promise.all(rewards.map((r) => r.dispose?.()));
 }
 
 /** Weights of built-in rewards by name; a weight of 0 leaves the reward out. */

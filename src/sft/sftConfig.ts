@@ -27,6 +27,7 @@ export const sftOptionsSchema = z
     per_device_eval_batch_size: positiveInt().default(8),
     micro_batch_tokens: z.number().int().min(2).nullable().default(null),
     gradient_accumulation_steps: positiveInt().default(1),
+    gradient_checkpointing: z.boolean().default(false),
     num_train_epochs: z.number().positive().default(3),
     max_steps: z.number().int().min(-1).default(-1),
     learning_rate: z.number().min(0).default(2e-5),
@@ -91,6 +92,10 @@ export const SFT_OPTION_HELP: Record<
   per_device_eval_batch_size: { kind: 'int', help: 'sequences per evaluation call' },
   micro_batch_tokens: { kind: 'int', nullable: true, help: 'also cap the tokens of a micro-batch (bounds memory)' },
   gradient_accumulation_steps: { kind: 'int', help: 'micro-batches per optimizer step' },
+  gradient_checkpointing: {
+    kind: 'bool',
+    help: 'keep only each layer input, recompute the layer in backward (less memory, one more forward of the layers)',
+  },
   num_train_epochs: { kind: 'number', help: 'passes over the training data (may be fractional)' },
   max_steps: { kind: 'int', help: 'optimizer steps; overrides num_train_epochs when > 0' },
   learning_rate: { kind: 'number', help: 'peak AdamW learning rate' },

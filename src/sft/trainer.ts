@@ -5,7 +5,7 @@
  * (see batching.ts), and checkpoints hold weights, AdamW moments and step in float32, so a run stopped and resumed
  * ends with the same weights and losses as one that never stopped.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ProgressSink } from '../train/progress.ts';
@@ -148,15 +148,29 @@ export function planSteps(
  * when a hook asks; returns how far it got. Bad options or data raise AhaError before any step is taken.
  */
 export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<SftResult> {
-  const log = hooks.log ?? (() => {});
   const out = opts.out;
+  let created: string | undefined;
   try {
-    mkdirSync(out, { recursive: true });
+    created = mkdirSync(out, { recursive: true });
   } catch (e) {
     throw new AhaError(
       `${out}: cannot create the run directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
     );
   }
+  let started = false;
+  try {
+    return await sftTrainInto(opts, hooks, () => (started = true));
+  } catch (e) {
+    // A run that fails on its inputs (model, data, options) leaves no empty run directory behind.
+    if (created !== undefined && !started) rmSync(created, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** The run itself, in an existing `opts.out`; `onStart` is called once the inputs are validated, before training. */
+async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => void): Promise<SftResult> {
+  const log = hooks.log ?? (() => {});
+  const out = opts.out;
   removeStaleTemporaries(out);
 
   let resumeFrom: CheckpointRef | undefined;
@@ -184,11 +198,13 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
     requireTokenizer: true,
     memory: {
       training: true,
+      gradientCheckpointing: opts.gradient_checkpointing,
       batchTokens:
         opts.micro_batch_tokens ?? opts.per_device_train_batch_size * (opts.max_seq_length ?? DEFAULT_MAX_SEQ_LENGTH),
     },
   });
   const model = p.model;
+  model.setGradientCheckpointing(opts.gradient_checkpointing);
   const maxPos = model.config.maxPositionEmbeddings;
   if (opts.max_seq_length !== null && opts.max_seq_length > maxPos) {
     throw new AhaError(`max_seq_length ${opts.max_seq_length} is over the model's max_position_embeddings (${maxPos})`);
@@ -272,6 +288,7 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
     metrics.reset();
   }
   writeFileAtomic(runConfigPath(out), runConfigJson(opts));
+  onStart();
   log(
     `${trainSeqs.length} training sequences, ${evalSeqs.length} eval sequences; ${batchSize} sequences per step, ${spe} steps per epoch, ${totalSteps} steps (${plan.warmupSteps} warmup)`,
   );

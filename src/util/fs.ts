@@ -3,7 +3,8 @@ import { dirname, basename, join } from 'node:path';
 
 /**
  * Write a file so that readers see either the old content or the whole new content, never a torn file:
- * the data goes to a temporary file in the same directory, is fsynced, then renamed over the target.
+ * the data goes to a temporary file in the same directory, is fsynced, then renamed over the target. On failure
+ * the temporary file is removed.
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array | Uint8Array[]): void {
   mkdirSync(dirname(path), { recursive: true });
@@ -22,5 +23,11 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | Uint8A
     throw e;
   }
   closeSync(fd);
-  renameSync(tmp, path);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    // The target is a directory, or went away: the temporary file must not stay behind.
+    rmSync(tmp, { force: true });
+    throw e;
+  }
 }

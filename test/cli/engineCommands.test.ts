@@ -123,6 +123,22 @@ test('bench --json ends with one JSON line holding the throughput figures', () =
   );
 });
 
+test('bench --gradient-checkpointing --gen-batch 0 times training only and reports its peak memory', () => {
+  const r = aha(
+    ['bench', '--model', model, '--batch', '2', '--seq', '16', '--gen-batch', '0', '--steps', '1'].concat([
+      '--gradient-checkpointing',
+      '--json',
+    ]),
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /^sampling/m);
+  assert.match(r.stdout, /gradient checkpointing/);
+  const last = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  assert.equal(last.gradient_checkpointing, true);
+  assert.equal(last.generate_tokens_per_s, 0);
+  assert.ok(last.train_tokens_per_s > 0 && last.train_peak_rss_mb > 0 && last.train_peak_rss_mb <= last.peak_rss_mb);
+});
+
 test('bench --group samples GRPO-shaped batches (several completions per prompt); a bad value is a one-line error', () => {
   const r = aha([
     'bench',

@@ -17,7 +17,7 @@ const run = (args: string[], cwd = root) => {
 const model = join(root, 'model');
 run(['init-model', '--config', 'tiny', '--out', model, '--seed', '3']);
 
-test('aha grpo exits when it is done, though a reward left a 60 s timer and another never resolves', () => {
+test('aha grpo exits when it is done, though rewards left a 60 s timer and a socket, never resolve, or loop', () => {
   const dir = join(root, 'sticky');
   mkdirSync(dir);
   writeFileSync(
@@ -27,10 +27,13 @@ test('aha grpo exits when it is done, though a reward left a 60 s timer and anot
   writeFileSync(
     join(dir, 'rewards.ts'),
     [
-      '// Leaves a timer behind on every call, as a careless reward does.',
-      'export const sticky = (c: string) => { setTimeout(() => {}, 60_000); return c.length % 2; };',
+      "import { createServer } from 'node:net';",
+      '// Leaves a timer and a listening socket behind on every call, as a careless reward does.',
+      'export const sticky = (c: string) => { setTimeout(() => {}, 60_000); createServer().listen(0); return c.length % 2; };',
       '// Never settles: the trainer times it out, scores 0 and goes on.',
       'export const hang = () => new Promise<number>(() => { setInterval(() => {}, 1000); });',
+      '// Blocks its thread: only terminating the worker it runs in stops it.',
+      'export const spin = (): number => { for (;;) {} };',
     ].join('\n') + '\n',
   );
   writeFileSync(
@@ -39,7 +42,7 @@ test('aha grpo exits when it is done, though a reward left a 60 s timer and anot
       `model: ${model}`,
       'dataset: { path: train.jsonl }',
       'prompt: "{question} "',
-      'rewards: [{ name: "./rewards.ts#sticky" }, { name: "./rewards.ts#hang" }]',
+      'rewards: [{ name: "./rewards.ts#sticky" }, { name: "./rewards.ts#hang" }, { name: "./rewards.ts#spin" }]',
       'reward_timeout_ms: 300',
       'grpo: { num_generations: 2, max_completion_length: 6 }',
       'training: { max_steps: 2, prompts_per_step: 2, save_steps: 0 }',
@@ -49,7 +52,9 @@ test('aha grpo exits when it is done, though a reward left a 60 s timer and anot
   const r = run(['grpo', '--config', 'r.yaml'], dir);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /done, 2 steps/);
-  assert.match(r.stderr, /reward 'hang' timed out/);
+  // The error line names where the recipe file declares the reward.
+  assert.match(r.stderr, /reward 'hang' \(r\.yaml: rewards\[1\]\) timed out/);
+  assert.match(r.stderr, /reward 'spin' \(r\.yaml: rewards\[2\]\) timed out/);
   // Far below the 60 s the timer would hold the process (loading, two steps and the save take a few seconds).
   assert.ok(r.seconds < 45, `took ${r.seconds} s`);
 });

@@ -31,6 +31,39 @@ test('estimateMemory: hand count for gqaTied (vocab 13, hidden 16, inter 24, 2 l
   // keys and values of 2 layers x 3 sequences x 20 positions x 8, plus each row's logits and sampling weights
   assert.equal(inf.kvCache, 2 * 2 * 3 * 20 * 8 * 4 + 3 * 13 * 8);
   assert.equal(inf.gradients + inf.optimizer + inf.reference, 0);
+  // Gradient checkpointing: one layer slot (228) plus layer 1's input (16; layer 0's is the slot's), the same final
+  // norm, logits and scratch.
+  const ckpt = estimateMemory(c, { training: true, gradientCheckpointing: true, batchTokens: 10 });
+  assert.equal(ckpt.activations, 10 * (228 + 16 + 33 + 13 + 176) * 4);
+  // The option means nothing without training.
+  assert.equal(estimateMemory(c, { gradientCheckpointing: true, batchTokens: 10 }).activations, inf.activations);
+  // A head of 4 rows holds 4 rows of 13 logits, whatever the batch.
+  const chunked = estimateMemory(c, { training: true, headChunkRows: 4, batchTokens: 10 });
+  assert.equal(chunked.activations, (10 * (228 * 2 + 33 + 176) + 4 * 13) * 4);
+});
+
+test('estimateMemory: a Qwen2.5-0.5B shape holds 110 rows of logits (64 MiB / (151936 * 4 bytes)), not the batch', () => {
+  const q = {
+    ...TINY_CONFIGS.gqaTied,
+    vocabSize: 151936,
+    hiddenSize: 896,
+    intermediateSize: 4864,
+    numLayers: 24,
+    numHeads: 14,
+    numKvHeads: 2,
+    headDim: 64,
+  };
+  // Per token and layer: 4*896 + 2 + 3*896 (q, att, qPre) + 4*128 (k, v, kPre, spare) + 2*14 (lse, qRstd)
+  // + 2 (kRstd) + 3*4864 = 21408;
+  // final norm 2*896 + 1 = 1793; backward scratch 2*896 + 3*896 + 3*128 + 3*4864 = 19456.
+  const N = 4096;
+  const full = estimateMemory(q, { training: true, batchTokens: N });
+  assert.equal(full.activations, (N * (21408 * 24 + 1793 + 19456) + 110 * 151936) * 4);
+  // Checkpointing: one slot and 23 layer inputs of 896.
+  const ckpt = estimateMemory(q, { training: true, gradientCheckpointing: true, batchTokens: N });
+  assert.equal(ckpt.activations, (N * (21408 + 23 * 896 + 1793 + 19456) + 110 * 151936) * 4);
+  // 8.83 GB of activations for 4096 tokens become 1.10 GB.
+  assert.ok(full.activations > 8.8e9 && ckpt.activations < 1.11e9, `${full.activations} ${ckpt.activations}`);
 });
 
 test('assertMemoryFits: one line with the parts, the memory there is, and what would fit', () => {

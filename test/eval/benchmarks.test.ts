@@ -129,16 +129,18 @@ describe('loadBenchmark', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'aha-bench-'));
   after(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it('loads the four named benchmarks with their row counts, ids, answers and MATH-500 subject/level', async () => {
+  it('loads the named benchmarks with their row counts, ids, answers and MATH-500 subject/level', async () => {
     const counts: Record<string, number> = {};
     for (const name of Object.keys(BENCHMARKS)) {
       const b = await loadBenchmark(name);
       counts[name] = b.examples.length;
       assert.equal(b.name, name);
       assert.equal(new Set(b.examples.map((e) => e.id)).size, b.examples.length, `${name}: unique ids`);
-      for (const e of b.examples) assert.ok(e.question.length > 0 && e.answer.length > 0, `${name} ${e.id}`);
+      // Code problems (HumanEval) have tests instead of an answer: test/eval/codeEval.test.ts.
+      for (const e of b.examples)
+        assert.ok(e.question.length > 0 && (e.answer.length > 0 || e.code !== undefined), `${name} ${e.id}`);
     }
-    assert.deepEqual(counts, { gsm8k: 1319, math500: 500, aime24: 30, amc23: 40 });
+    assert.deepEqual(counts, { gsm8k: 1319, math500: 500, aime24: 30, amc23: 40, humaneval: 164 });
 
     const gsm = await loadBenchmark('gsm8k', { limit: 2 });
     assert.equal(gsm.examples.length, 2);
@@ -170,7 +172,7 @@ describe('loadBenchmark', () => {
     assert.deepEqual([amc.examples[0].id, amc.examples[0].answer], ['0', '27']);
     assert.match(amc.examples[0].source, /amc23\/test\.jsonl:1$/);
 
-    assert.deepEqual(Object.keys(BENCHMARKS).map(defaultSamples), [4, 16, 64, 16]);
+    assert.deepEqual(Object.keys(BENCHMARKS).map(defaultSamples), [4, 16, 64, 16, 16]);
     assert.equal(defaultSamples('my.jsonl'), 4);
   });
 
@@ -244,7 +246,7 @@ describe('loadBenchmark', () => {
     await assert.rejects(loadBenchmark(bad), startsWith(`${bad}:2: duplicate id "a" (first at ${bad}:1)`));
     await assert.rejects(
       loadBenchmark('nope'),
-      /nope: neither a benchmark name \(gsm8k, math500, aime24, amc23\) nor a file/,
+      /nope: neither a benchmark name \(gsm8k, math500, aime24, amc23, humaneval\) nor a file/,
     );
     const txt = join(tmp, 'x.txt');
     writeFileSync(txt, 'hi');

@@ -132,7 +132,7 @@ describe('evaluate() with a scripted generator', () => {
     close(s.pass_at['1'], 0.35, 'pass_at[1]');
     close(s.pass_at['4'], 0.8, 'pass_at[4]');
     assert.deepEqual(Object.keys(s.pass_at), ['1', '2', '4']);
-    close(s.cons_at_k, 0.4, 'cons@4');
+    close(s.cons_at_k!, 0.4, 'cons@4');
     close(s.format_rate, 16 / 20, 'format');
     close(s.mean_length!, 25, 'mean length (nulls left out)');
     close(s.truncated_rate, 1 / 20, 'truncated');

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { spawnSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { verifyCommand } from '../../src/cli/verify.ts';
 import { AhaError } from '../../src/errors.ts';
@@ -122,6 +123,27 @@ describe('verifyCommand (aha verify)', () => {
       loose.lines().map((r) => r.equal),
       [true, false],
     );
+  });
+
+  it('aha verify writes every verdict, then exits 1 when a line is malformed (0 when none is)', () => {
+    const input = join(dir, 'cli.jsonl');
+    const good = JSON.stringify({ gold: '2', pred: '2' });
+    writeFileSync(input, [good, '{"gold": "5"', JSON.stringify({ gold: '3', pred: '4' })].join('\n') + '\n');
+    const run = () => spawnSync(process.execPath, ['bin/aha.js', 'verify', '--input', input], { encoding: 'utf8' });
+    const bad = run();
+    assert.equal(bad.status, 1, bad.stderr);
+    assert.deepEqual(
+      bad.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).equal),
+      [true, false, false],
+    );
+    assert.match(bad.stderr, /^aha: verify: 1 of 3 line\(s\) malformed/);
+    writeFileSync(input, good + '\n');
+    const ok = run();
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(ok.stderr, '');
   });
 
   it('a missing input file is an AhaError naming it', async () => {

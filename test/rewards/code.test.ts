@@ -1,9 +1,10 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { codeReward, lastCodeBlock, scoreCode, type CodeScore } from '../../src/rewards/code.ts';
+import { scoreCompletions } from '../../src/rewards/combine.ts';
 import { buildRewards } from '../../src/rl/rewardRegistry.ts';
 import { parseGrpoOptions } from '../../src/rl/grpoOptions.ts';
 import { initModel } from '../../src/model/initModel.ts';
@@ -140,4 +141,54 @@ test('a GRPO run with the code reward goes through end to end', async () => {
     assert.equal(m.reward_errors, 0);
     assert.ok(m.rewards.length_program.mean >= 0 && m.rewards.length_program.mean <= 1);
   }
+  // Each reward's reasons are counted over the step's 2 x 4 completions, and written to metrics.jsonl as they are.
+  const written = readFileSync(join(root, 'run', 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as StepMetrics);
+  assert.deepEqual(
+    written.map((m) => m.reward_reasons),
+    steps.map((m) => m.reward_reasons),
+  );
+  const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+  for (const m of written) {
+    const reasons = m.reward_reasons!;
+    assert.deepEqual(Object.keys(reasons), ['code', 'length_program']);
+    assert.equal(sum(reasons.code), 8);
+    assert.equal(sum(reasons.length_program), 8);
+    // The one test per example passes or not: a score of 1 is exactly an 'accepted' reason.
+    assert.equal(reasons.code.accepted ?? 0, m.rewards.code.mean * 8);
+    assert.equal(reasons.length_program.accepted ?? 0, m.rewards.length_program.mean * 8);
+    for (const r of Object.keys(reasons.length_program)) assert.ok(['accepted', 'wrong_answer'].includes(r), r);
+  }
+  // The random model almost never closes a fence in 8 characters: most completions have no code block.
+  assert.ok(written.some((m) => (m.reward_reasons!.code.no_code_block ?? 0) > 0));
+});
+
+test('scoreCompletions keeps the reason a reward notes for each completion it scored', async () => {
+  const s = await scoreCompletions(
+    [
+      { name: 'code', fn: codeReward({ judge }) },
+      { name: 'silent', fn: () => 1 },
+      {
+        name: 'fails',
+        fn: (_c, _e, ctx) => {
+          ctx.note?.('lost');
+          throw new Error('boom');
+        },
+      },
+    ],
+    [
+      { completion: 'no code', example: addExample, prompt: '' },
+      { completion: fence('python', ADD_PY), example: { tests: [{ stdin: '1 1', stdout: '2' }] }, prompt: '' },
+    ],
+  );
+  assert.deepEqual(
+    s.perReward.map((r) => r.reasons),
+    [
+      ['no_code_block', 'accepted'],
+      [null, null],
+      [null, null],
+    ],
+  );
 });

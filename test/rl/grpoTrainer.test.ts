@@ -164,7 +164,7 @@ test('a reward that throws and one that hangs are reported by name and example; 
   assert.ok(r.history[0].rewards.sevens.mean > 0);
   assert.ok(
     lines.some((l) =>
-      /step 1: reward 'broken' threw on completion 0 \(question "q\d+", completion ".*"\): cannot parse the answer/.test(
+      /step 1: reward 'broken' \(recipe: rewards\[1\]\) threw on completion 0 \(question "q\d+", completion ".*"\): cannot parse the answer/.test(
         l,
       ),
     ),
@@ -172,7 +172,9 @@ test('a reward that throws and one that hangs are reported by name and example; 
   );
   assert.ok(
     lines.some((l) =>
-      /step 1: reward 'stuck' timed out on completion \d+ \(question "q\d+".*no result after 30 ms/.test(l),
+      /step 1: reward 'stuck' \(recipe: rewards\[2\]\) timed out on completion \d+ \(question "q\d+".*no result after 30 ms/.test(
+        l,
+      ),
     ),
     lines.join('\n'),
   );

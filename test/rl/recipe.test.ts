@@ -270,3 +270,22 @@ test('accuracy reward: mathEqual against the reference, or a task check on the e
   const lastNumber = accuracyReward({ strategies: ['lastNumber'] });
   assert.equal(await lastNumber('the answer is 4', { answer: '4' }, { prompt: '' }), 1);
 });
+
+test('a recipe file is named in reward errors: grpoTrain on a loaded recipe, and where each reward is declared', async () => {
+  const dir = mkdtempSync(join(root, 'aha-source-'));
+  const path = join(dir, 'mine.yaml');
+  writeFileSync(path, 'model: m\ndataset: { path: d.jsonl }\nrewards: [{ name: format }, { name: ./nope.ts#f }]\n');
+  const { recipe } = loadRecipe(path);
+  const { grpoTrain } = await import('../../src/rl/grpoTrainer.ts');
+  await assert.rejects(grpoTrain(recipe), (e: unknown) => {
+    assert.ok(e instanceof AhaError);
+    assert.ok(e.message.startsWith(`${path}: rewards[1].name: reward module ./nope.ts not found`), e.message);
+    return true;
+  });
+  const rs = await buildRewards(recipe.rewards.slice(0, 1), {
+    grpo: recipe.grpo,
+    baseDir: dir,
+    source: recipe.source,
+  });
+  assert.equal(rs[0].where, `${path}: rewards[0]`);
+});
