@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { AhaError } from '../errors.ts';
 import { registerLogprobs } from './logprobs.ts';
@@ -7,9 +8,16 @@ import { registerInitModel } from './initModel.ts';
 import { registerVerify } from './registerVerify.ts';
 import { registerExtraCommands } from './registry.ts';
 
+/** The version in package.json, read once (the CLI runs from source, so there is no build step to stamp it). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 const program = new Command();
 program
   .name('aha')
+  .version(packageVersion(), '-V, --version', 'print the version')
   .description(
     'Train language models to reason with reinforcement learning from verifiable rewards (DeepSeek-R1 style).',
   )

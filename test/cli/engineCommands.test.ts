@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPretrained } from '../../src/model/pretrained.ts';
@@ -202,5 +202,14 @@ test('aha generate at the edges: tiny temperatures are greedy, huge limits are b
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr.trim(), pattern);
     assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
+});
+
+test('aha --version prints package.json version and exits 0', () => {
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+  for (const flag of ['--version', '-V']) {
+    const r = aha([flag]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), pkg.version);
   }
 });
