@@ -46,6 +46,7 @@ interface DistillCli {
   evalSamples: string;
   evalTeacher: boolean;
   allowPartial?: boolean;
+  fresh?: boolean;
   seed: string;
   json?: boolean;
 }
@@ -112,6 +113,7 @@ export function registerDistill(program: Command): void {
     .option('--no-eval-teacher', 'do not evaluate the teacher')
     .option('--allow-partial', 'when the teacher fails for good, go on with the traces gathered')
     .option('--seed <s>', 'seed', '0')
+    .option('--fresh', 'discard earlier outputs in --out (traces, evaluations, SFT) instead of continuing')
     .option('--json', 'end with one JSON line of the report')
     .action(async (o: DistillCli) => {
       const sft: Record<string, unknown> = o.sftConfig ? readConfigFile(o.sftConfig) : {};
@@ -168,6 +170,7 @@ export function registerDistill(program: Command): void {
         },
         evalTeacher: o.evalTeacher,
         allowPartial: o.allowPartial === true,
+        fresh: o.fresh === true,
         seed: parseInteger(o.seed, '--seed', { min: 0 }),
         signal: interrupt.signal,
         progress: process.stderr.isTTY === true ? progressBars() : undefined,

@@ -19,7 +19,7 @@ export function formatPipelineTable(r: PipelineResult): string[] {
   for (const s of r.stages) {
     if (s.eval)
       lines.push('  ' + formatStageEval(s.name, s.eval) + (s.status === 'skipped' ? '   (finished earlier)' : ''));
-    else lines.push(`  ${s.name.padEnd(18)} ${s.status === 'interrupted' ? 'interrupted' : 'not run'}`);
+    else lines.push(`  ${s.name.padEnd(18)} ${s.status === 'not_run' ? 'not run' : s.status}`);
   }
   return lines;
 }

@@ -6,6 +6,7 @@
  *
  * Run directory:
  *
+ *     teacher/settings.json     the teacher and its sampling settings, written when sampling starts
  *     teacher/samples.jsonl     the teacher's traces, appended as each prompt completes (kept when the teacher fails)
  *     teacher/data.jsonl        the SFT data (student prompts, teacher completions, provenance)
  *     teacher/report.json       counts: samples, incorrect, dropped per filter, duplicates, over cap, kept
@@ -13,14 +14,16 @@
  *     sft/                      the student's aha sft run (final/ is the distilled student)
  *     report.json               everything above in one place
  *
- * Every step is skipped when its output exists, so a rerun of the same command continues. A teacher server that
+ * Every step is skipped when its output exists, so a rerun of the same command continues; a rerun with another
+ * teacher or other sampling settings (teacher/settings.json) is refused rather than relabelling the old traces, and
+ * `fresh` discards the earlier outputs to start over. A teacher server that
  * errors is retried by the OpenAI generator (backoff on 429/5xx/timeouts); if it still fails, the run stops with
  * the error in report.json and the samples gathered so far kept for the rerun (or, with allowPartial, goes on with
  * them).
  */
 import type { ProgressSink } from '../train/progress.ts';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { AhaError } from '../errors.ts';
 import { Rng, fnv1a32 } from '../data/rng.ts';
 import { loadQuestionDataset } from '../data/questionDataset.ts';
@@ -119,6 +122,8 @@ export interface DistillOptions {
   evalTeacher?: boolean;
   /** Go on with the traces gathered when the teacher fails for good. */
   allowPartial?: boolean;
+  /** Discard the earlier outputs in `out` (traces, evaluations, the student's SFT) instead of continuing. */
+  fresh?: boolean;
   signal?: AbortSignal;
   log?: (line: string) => void;
   progress?: ProgressSink;
@@ -137,6 +142,56 @@ export interface DistillReport {
   evals: { teacher: StageEval | null; student_before: StageEval | null; student_after: StageEval | null };
   sft: Record<string, unknown> | null;
   files: Record<string, string>;
+}
+
+/**
+ * teacher/settings.json: what produced a run's traces. A rerun continues only with the same; a server's URL is not
+ * part of it (a restarted server may listen elsewhere), the model it serves is.
+ */
+export interface TeacherSettings {
+  /** 'server <model> (<endpoint>)', 'local <directory>', or 'generator <description>'. */
+  teacher: string;
+  /** The teacher's prompt with `{question}` in place of the question (a prompt function: its first prompt). */
+  teacher_prompt: string;
+  samples: number;
+  temperature: number;
+  top_p: number;
+  max_new_tokens: number;
+  seed: number;
+}
+
+/** The CLI option of each setting, for the refusal. */
+const SETTING_FLAGS: Record<keyof TeacherSettings, string> = {
+  teacher: '--teacher/--teacher-model',
+  teacher_prompt: '--teacher-prompt',
+  samples: '--samples',
+  temperature: '--temperature',
+  top_p: '--top-p',
+  max_new_tokens: '--max-new-tokens',
+  seed: '--seed',
+};
+
+/**
+ * Refuses to continue traces made by another teacher or with other settings (the differing ones named), and traces
+ * of a run that did not record its settings.
+ */
+export function checkTeacherSettings(teacherDir: string, now: TeacherSettings): void {
+  const path = join(teacherDir, 'settings.json');
+  const restart = 'rerun with the same settings to continue, or pass --fresh to start over (or use another --out)';
+  const before = readJson<Partial<TeacherSettings>>(path);
+  if (!before) {
+    const old = ['samples.jsonl', 'data.jsonl', 'report.json'].filter((f) => existsSync(join(teacherDir, f)));
+    if (old.length > 0)
+      throw new AhaError(
+        `distill: ${teacherDir} holds traces of unrecorded teacher settings (no settings.json): ${restart}`,
+      );
+    return;
+  }
+  const diff = (Object.keys(SETTING_FLAGS) as (keyof TeacherSettings)[])
+    .filter((k) => JSON.stringify(before[k]) !== JSON.stringify(now[k]))
+    .map((k) => `${SETTING_FLAGS[k]} ${JSON.stringify(before[k])} (now ${JSON.stringify(now[k])})`);
+  if (diff.length > 0)
+    throw new AhaError(`distill: ${teacherDir} holds traces of other settings: ${diff.join(', ')}: ${restart}`);
 }
 
 /** R1-Distill's SFT recipe (cosine decay to a tenth; 1e-4 is the paper's rate for the 1.5B student). */
@@ -228,10 +283,42 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
   const filters = buildFilters(o.filters ?? {}, { language, answerStrategies: strategies });
   const { train, eval: evalSet } = await loadProblems(o);
   if (train.length === 0) throw new AhaError('distill: no training prompts');
-  mkdirSync(o.out, { recursive: true });
+  const endpoint = o.teacherEndpoint ?? 'chat';
+  const teacherSpec: PromptSpec =
+    o.teacherPrompt ??
+    (o.teacherBaseUrl !== undefined && endpoint === 'chat'
+      ? (p: DistillProblem) => mathUserMessage(p.question)
+      : studentSpec);
+
+  // The traces of an earlier run are continued only when the same teacher made them the same way.
+  const teacherDir = join(o.out, 'teacher');
+  const settings: TeacherSettings = {
+    teacher: o.teacherGenerator
+      ? `generator ${o.teacherGenerator.description}`
+      : o.teacherBaseUrl !== undefined
+        ? `server ${o.teacherModel!} (${endpoint})`
+        : `local ${resolve(o.teacher!)}`,
+    // A named spec or template as a template; a function (which may read the problem's example) by its first prompt.
+    teacher_prompt:
+      typeof teacherSpec === 'function'
+        ? teacherSpec(train[0])
+        : renderProblem(teacherSpec, { id: '', question: '{question}', answer: '' }, o.teacher ?? o.student).text,
+    samples: k,
+    temperature: o.temperature ?? 0.6,
+    top_p: o.topP ?? 0.95,
+    max_new_tokens: o.maxNewTokens ?? 1024,
+    seed: o.seed ?? 0,
+  };
+  if (o.fresh) {
+    for (const f of ['teacher', 'sft', 'eval_teacher.json', 'eval_student_before.json', 'eval_student_after.json'])
+      rmSync(join(o.out, f), { recursive: true, force: true });
+    rmSync(join(o.out, 'report.json'), { force: true });
+  } else checkTeacherSettings(teacherDir, settings);
+  mkdirSync(teacherDir, { recursive: true });
+  if (!existsSync(join(teacherDir, 'settings.json')))
+    writeFileAtomic(join(teacherDir, 'settings.json'), JSON.stringify(settings, null, 2) + '\n');
 
   // The teacher.
-  const endpoint = o.teacherEndpoint ?? 'chat';
   let teacher: Generator;
   let teacherName: string;
   if (o.teacherGenerator) {
@@ -253,11 +340,6 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
     teacher = localGenerator(o.teacher!, studentSpec === 'chat').generator;
     teacherName = o.teacher!;
   }
-  const teacherSpec: PromptSpec =
-    o.teacherPrompt ??
-    (o.teacherBaseUrl !== undefined && endpoint === 'chat'
-      ? (p: DistillProblem) => mathUserMessage(p.question)
-      : studentSpec);
   const chat = studentSpec === 'chat';
   const asProblems = (ps: DistillProblem[], who: 'teacher' | 'student'): ReasoningProblem[] =>
     ps.map((p) => {
@@ -335,6 +417,7 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
       maxPerPrompt: o.maxPerPrompt ?? k,
       outDir: join(o.out, 'teacher'),
       source: 'distillation',
+      provenance: { teacher: teacherName, teacher_settings: settings },
       allowPartial: o.allowPartial,
       signal,
       transform: (c, p): TransformResult => ({ completion: adaptTrace(c, p.sftPrompt ?? p.prompt) }),

@@ -30,6 +30,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve, isAbsolute } from 'node:path';
 import { AhaError } from '../errors.ts';
 import { writeFileAtomic } from '../util/fs.ts';
+import { checkPipelineInputs } from './pipelineChecks.ts';
 import { preparePipelineData, type PipelineData } from './pipelineData.ts';
 import {
   parsePipelineRecipe,
@@ -69,11 +70,13 @@ export interface StageMarker {
 /** What each stage of a call did. */
 export interface StageResult {
   name: StageName;
-  status: 'done' | 'skipped' | 'interrupted' | 'not_run';
+  status: 'done' | 'skipped' | 'interrupted' | 'not_run' | 'failed';
   checkpoint: string | null;
   eval: StageEval | null;
   seconds: number;
   details?: Record<string, unknown>;
+  /** Why a failed stage failed (the run stops there; --resume continues it). */
+  error?: string;
 }
 
 /** Options of {@link runR1Pipeline}. */
@@ -197,6 +200,11 @@ export async function runR1Pipeline(
 
   const data = await preparePipelineData(recipe);
   if (recipe.stages.all_scenarios_rl) await generalRewards(recipe, recipe.stages.all_scenarios_rl); // modules load now, not hours later
+  await checkPipelineInputs(
+    recipe,
+    data,
+    runList.filter((s) => !markers.get(s)),
+  );
   mkdirSync(outDir, { recursive: true });
   const { baseDir: _b, ...plain } = recipe;
   if (started) {
@@ -319,6 +327,16 @@ export async function runR1Pipeline(
         stopped();
         continue;
       }
+      // summary.json says which stage failed and why, not only the terminal.
+      results.push({
+        name,
+        status: 'failed',
+        checkpoint: null,
+        eval: null,
+        seconds: (Date.now() - t0) / 1000,
+        error: (e as Error).message,
+      });
+      writeSummary();
       throw e;
     }
     if (outcome.interrupted || signal.aborted) {

@@ -83,6 +83,11 @@ const rlFields = {
   /** Training problems drawn from (default: all). */
   prompts: posInt().optional(),
   rewards: rewardWeightsSchema.default({ accuracy: 1, format: 1, language: 1 }),
+  /**
+   * The stage fails (resumable) when some reward fails on every call of this many consecutive steps: a broken reward
+   * scores 0 everywhere and would otherwise train on nothing and end as done.
+   */
+  max_failing_reward_steps: posInt().default(3),
   grpo: options().default({}),
   training: options().default({}),
   /**

@@ -376,6 +376,8 @@ export interface RejectionSamplingOptions {
   outDir: string;
   /** `source` of the records and the report ('rejection_sampling', 'distillation'). */
   source?: string;
+  /** More provenance for every record (e.g. the teacher and its sampling settings). */
+  provenance?: Record<string, unknown>;
   /** With a generator error: write the data from the samples gathered and report it (true), or throw (default). */
   allowPartial?: boolean;
   /** Rewrites each correct sample before filtering (e.g. a teacher's output into the student's format). */
@@ -451,7 +453,7 @@ export async function runRejectionSampling(o: RejectionSamplingOptions): Promise
     maxPerPrompt: o.maxPerPrompt,
     transform: o.transform,
   });
-  const provenance = { source, checkpoint: o.checkpoint };
+  const provenance = { source, checkpoint: o.checkpoint, ...o.provenance };
   const reasoning = sel.selected.map((s) => sftRecordOf(s, provenance));
   const mixed = mixNonReasoning(reasoning, pool, o.nonReasoning?.ratio ?? 0, o.sampling.seed);
   const report: RejectionSamplingReport = {

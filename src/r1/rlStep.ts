@@ -2,12 +2,12 @@
  * The GRPO step of the pipeline's RL stages: the stage's draw of reasoning prompts (plus any rows a stage adds),
  * R1's rule rewards, and a run that resumes its own checkpoints and stops at one when its budget is spent.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AhaError } from '../errors.ts';
 import type { Example } from '../rewards/types.ts';
 import { grpoTrain } from '../rl/grpoTrainer.ts';
-import { formatStepSummary } from '../rl/metrics.ts';
+import { formatStepSummary, type StepMetrics } from '../rl/metrics.ts';
 import type { RewardSpec } from '../rl/recipe.ts';
 import { scopedReward, weightedBuiltinSpecs } from '../rl/rewardRegistry.ts';
 import type { RewardWeights } from './pipelineRecipe.ts';
@@ -44,6 +44,51 @@ export interface RlStepConfig {
   grpo: Record<string, unknown>;
   training: Record<string, unknown>;
   max_minutes?: number;
+  /** Fail the stage when some reward fails on every call of this many consecutive steps (default 3). */
+  max_failing_reward_steps?: number;
+}
+
+/** The reward failures of a GRPO run, summed over its metrics.jsonl (every step, resumed runs included). */
+export function runRewardErrors(runDir: string): {
+  reward_errors: number;
+  reward_errors_by_reward: Record<string, number>;
+} {
+  const by: Record<string, number> = {};
+  let total = 0;
+  const path = join(runDir, 'metrics.jsonl');
+  if (existsSync(path))
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      let m: Partial<StepMetrics>;
+      try {
+        m = JSON.parse(line) as Partial<StepMetrics>;
+      } catch {
+        continue; // a torn last line
+      }
+      total += m.reward_errors ?? 0;
+      for (const [name, c] of Object.entries(m.reward_error_counts ?? {})) by[name] = (by[name] ?? 0) + c.errors;
+    }
+  return { reward_errors: total, reward_errors_by_reward: by };
+}
+
+/**
+ * Watches GRPO's step metrics for a reward that fails on every call: `limit` such steps in a row (the same
+ * reward) give the message to stop on.
+ */
+export function failingRewardWatch(limit: number): { step: (m: StepMetrics) => string | null } {
+  let streak: Record<string, number> = {};
+  return {
+    step: (m) => {
+      const next: Record<string, number> = {};
+      for (const [name, c] of Object.entries(m.reward_error_counts ?? {}))
+        if (c.calls > 0 && c.errors === c.calls) next[name] = (streak[name] ?? 0) + 1;
+      streak = next;
+      const bad = Object.entries(streak).find(([, n]) => n >= limit);
+      return bad
+        ? `reward '${bad[0]}' failed on every call of ${bad[1]} consecutive steps (through step ${m.step}; see the grpo log lines for its error)`
+        : null;
+    },
+  };
 }
 
 /**
@@ -57,7 +102,8 @@ export async function runRlStep(
 ): Promise<StageOutcome> {
   const runDir = join(ctx.dir, 'grpo');
   const finalDir = join(runDir, 'final');
-  if (existsSync(join(finalDir, 'trainer_state.json'))) return { checkpoint: finalDir, interrupted: false };
+  if (existsSync(join(finalDir, 'trainer_state.json')))
+    return { checkpoint: finalDir, interrupted: false, details: runRewardErrors(runDir) };
   const rows: Record<string, unknown>[] = seededDraw(
     ctx.data.train,
     cfg.prompts,
@@ -69,6 +115,12 @@ export async function runRlStep(
   if (rewards.length === 0) throw new AhaError(`${ctx.recipe.source}: stages.${ctx.name}.rewards: every weight is 0`);
   const resume = existsSync(runDir) && readdirSync(runDir).some((n) => /^checkpoint-\d+$/.test(n));
   const budget = budgetSignal(ctx.signal, cfg.max_minutes);
+  // A reward failing on every call stops the run through its own signal, at the step's end (metrics are saved).
+  const failing = new AbortController();
+  const signal = AbortSignal.any([budget.signal, failing.signal]);
+  const watch = failingRewardWatch(cfg.max_failing_reward_steps ?? 3);
+  let failure: string | null = null;
+  const every = Number(cfg.training.logging_steps ?? 1);
   try {
     const r = await grpoTrain(
       {
@@ -83,22 +135,26 @@ export async function runRlStep(
       {
         outDir: runDir,
         resume,
-        signal: budget.signal,
+        signal,
         progress: ctx.progress,
         log: (l) => ctx.log(`${ctx.name}: ${l}`),
-        // Without a progress bar (not a terminal), one line per logging step.
-        onStep: ctx.progress
-          ? undefined
-          : (m) => {
-              const every = Number(cfg.training.logging_steps ?? 1);
-              if (m.step % every === 0) ctx.log(`${ctx.name}: step ${m.step}: ${formatStepSummary(m)}`);
-            },
+        onStep: (m) => {
+          // Without a progress bar (not a terminal), one line per logging step.
+          if (!ctx.progress && m.step % every === 0) ctx.log(`${ctx.name}: step ${m.step}: ${formatStepSummary(m)}`);
+          failure ??= watch.step(m);
+          if (failure !== null && !failing.signal.aborted) failing.abort(new Error(failure));
+        },
       },
     );
+    if (failure !== null && !ctx.signal.aborted)
+      throw new AhaError(
+        `${ctx.recipe.source}: stages.${ctx.name}: ${failure}: fix it (or raise max_failing_reward_steps), then rerun with --resume`,
+      );
     const details = {
       rl_steps: r.step,
       last_reward: r.metrics?.reward.mean ?? null,
       last_accuracy: r.metrics?.accuracy ?? null,
+      ...runRewardErrors(runDir),
     };
     if (!r.interrupted) return { checkpoint: r.checkpoint!, interrupted: false, details };
     if (budget.expired()) {

@@ -10,7 +10,7 @@ import type { RewardErrorEvent } from '../rewards/types.ts';
 import { dynamicSamplingFilter } from './advantages.ts';
 import type { PreparedExample, PromptStream } from './grpoData.ts';
 import type { Recipe } from './recipe.ts';
-import type { ResolvedReward } from './rewardRegistry.ts';
+import { rewardScope, type ResolvedReward } from './rewardRegistry.ts';
 import { completionSeed, sampleCompletions, type Completion } from './rollout.ts';
 
 /** One prompt's completions and their scores. */
@@ -36,6 +36,12 @@ export interface Rollout {
   zeroVarianceGroups: number;
   batches: number;
   rewardErrors: number;
+  /**
+   * Per reward name, the calls that failed (only rewards that failed), and the calls each reward got (a scoped
+   * reward's: on the examples it applies to).
+   */
+  rewardErrorsByName: Record<string, number>;
+  rewardCallsByName: Record<string, number>;
   generatedTokens: number;
   /** The data stream's position after this rollout. */
   cursor: number;
@@ -63,7 +69,7 @@ export interface RolloutContext {
  * ({@link RewardErrorLog.flush}).
  */
 class RewardErrorLog {
-  private readonly failures = new Map<string, number>();
+  readonly failures = new Map<string, number>();
   private hidden = 0;
   count = 0;
   constructor(
@@ -110,6 +116,8 @@ export async function rollout(ctx: RolloutContext, step: number, seed: number, c
     zeroVarianceGroups: 0,
     batches: 0,
     rewardErrors: 0,
+    rewardErrorsByName: {},
+    rewardCallsByName: {},
     generatedTokens: 0,
     cursor,
     time: { sample: 0, score: 0 },
@@ -163,6 +171,12 @@ export async function rollout(ctx: RolloutContext, step: number, seed: number, c
     });
     errors.flush(items.length);
     r.rewardErrors += errors.count;
+    for (const rw of rewards) {
+      const applies = rewardScope(rw.fn);
+      const calls = applies ? items.filter((it) => applies(it.example)).length : items.length;
+      r.rewardCallsByName[rw.name] = (r.rewardCallsByName[rw.name] ?? 0) + calls;
+    }
+    for (const [name, n] of errors.failures) r.rewardErrorsByName[name] = (r.rewardErrorsByName[name] ?? 0) + n;
     r.time.score += (performance.now() - t1) / 1000;
     const filter = dynamicSamplingFilter(scored.total, G);
     for (let g = 0; g < P; g++) {

@@ -70,6 +70,16 @@ export function stepMetrics(
     time: { sample: r.time.sample, score: r.time.score, learn: f.learnSeconds, total: f.totalSeconds },
     reflection: reflectionMetrics(groups.flatMap((g) => g.texts)),
     reward_errors: r.rewardErrors,
+    ...(Object.keys(r.rewardErrorsByName).length > 0
+      ? {
+          reward_error_counts: Object.fromEntries(
+            Object.entries(r.rewardErrorsByName).map(([name, errors]) => [
+              name,
+              { errors, calls: r.rewardCallsByName[name] ?? 0 },
+            ]),
+          ),
+        }
+      : {}),
     ...(Object.keys(reasons).length > 0 ? { reward_reasons: reasons } : {}),
   };
 }

@@ -58,6 +58,11 @@ export interface StepMetrics {
   /** Reward calls that threw, timed out or returned a non-number (each scored 0). */
   reward_errors: number;
   /**
+   * Per reward that failed this step: its failed calls and its calls (one per completion scored, a scoped reward's
+   * on the completions it applies to); absent when no reward failed. errors === calls: it failed on every call.
+   */
+  reward_error_counts?: Record<string, { errors: number; calls: number }>;
+  /**
    * Per reward, how many of the step's completions it scored for each reason it noted (RewardContext.note), e.g.
    * `{code: {accepted: 2, no_code_block: 3, wrong_answer: 5}}`; absent when no reward noted any.
    */

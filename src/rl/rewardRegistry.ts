@@ -253,7 +253,15 @@ export function weightedBuiltinSpecs(
 
 /** `fn` on the examples `applies` accepts and 0 on the rest: a mixed dataset whose rows need different rewards. */
 export function scopedReward(fn: RewardFn<Example>, applies: (example: Example) => boolean): RewardFn<Example> {
-  return (completion, example, rc) => (applies(example) ? fn(completion, example, rc) : 0);
+  const scoped: RewardFn<Example> = (completion, example, rc) => (applies(example) ? fn(completion, example, rc) : 0);
+  return Object.assign(scoped, { [REWARD_SCOPE]: applies });
+}
+
+const REWARD_SCOPE = Symbol('reward scope');
+
+/** The examples a {@link scopedReward} applies to (undefined: every example), so its calls can be counted. */
+export function rewardScope(fn: RewardFn<Example>): ((example: Example) => boolean) | undefined {
+  return (fn as { [REWARD_SCOPE]?: (example: Example) => boolean })[REWARD_SCOPE];
 }
 
 /**

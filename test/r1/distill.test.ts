@@ -145,6 +145,29 @@ test('a teacher server that errors then answers is retried; the student is fine-
     const again = await runDistill({ ...common, out, teacherBaseUrl: srv.url });
     assert.equal(srv.questions.length, before);
     assert.deepEqual(again.evals.student_after, r.evals.student_after);
+    assert.equal(line.teacher_settings.temperature, 0.6);
+    assert.match(line.teacher, /^r1 at /);
+
+    // Other sampling settings do not continue (and relabel) the old traces: refused, naming the setting ...
+    await assert.rejects(
+      runDistill({ ...common, out, teacherBaseUrl: srv.url, temperature: 0.9 }),
+      (e: unknown) =>
+        e instanceof AhaError &&
+        /other settings: --temperature 0\.6 \(now 0\.9\): .*--fresh/.test(e.message) &&
+        !e.message.includes('\n'),
+    );
+    await assert.rejects(
+      runDistill({ ...common, out, teacherBaseUrl: srv.url, teacherModel: 'r2' }),
+      /--teacher\/--teacher-model "server r1 \(chat\)" \(now "server r2 \(chat\)"\)/,
+    );
+    assert.equal(srv.questions.length, before, 'nothing asked');
+    // ... and with fresh the traces are sampled again, with the new settings recorded on each.
+    const fresh = await runDistill({ ...common, out, teacherBaseUrl: srv.url, temperature: 0.9, fresh: true });
+    assert.equal(fresh.status, 'complete');
+    assert.equal(srv.questions.length, before + 6 * 2 + 2, "6 prompts x 2 traces, then the teacher's evaluation");
+    const relined = JSON.parse(readFileSync(join(out, 'teacher', 'data.jsonl'), 'utf8').split('\n')[0]);
+    assert.equal(relined.teacher_settings.temperature, 0.9);
+    assert.equal(JSON.parse(readFileSync(join(out, 'teacher', 'settings.json'), 'utf8')).temperature, 0.9);
   } finally {
     await srv.close();
   }
