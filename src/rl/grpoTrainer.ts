@@ -19,6 +19,7 @@
  * checkpoint-N/ (HF model dir + trainer_state.json + optimizer.safetensors, written as checkpoint-N.tmp and renamed),
  * final/ (same content) at the end, reference-step-N.safetensors when the reference was refreshed.
  */
+import { tensorChunks } from '../engine/types.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Model } from '../engine/model.ts';
@@ -344,7 +345,7 @@ function syncReference(model: Model, state: TrainerState, outDir: string | undef
   if (outDir !== undefined) {
     writeSafetensors(
       join(outDir, `reference-step-${state.global_step}.safetensors`),
-      model.layout.map((x) => ({ name: x.name, shape: x.shape, data: model.tensorView(x) })),
+      model.layout.map((x) => ({ name: x.name, shape: x.shape, data: tensorChunks(model.store('params'), x) })),
     );
   }
 }
