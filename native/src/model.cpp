@@ -288,27 +288,13 @@ void Model::backward(const std::vector<float>& dlogpIn, const std::vector<float>
     scratch_.assign(need, 0.0f);
   }
   float* p = scratch_.data();
-  float* dx = p;
-  p += (size_t)N * C;
-  float* dln = p;
-  p += (size_t)N * C;
-  float* dAtt = p;
-  p += (size_t)N * qd;
-  float* dq = p;
-  p += (size_t)N * qd;
-  float* dqPre = p;
-  p += (size_t)N * qd;
-  float* dk = p;
-  p += (size_t)N * kd;
-  float* dkPre = p;
-  p += (size_t)N * kd;
-  float* dv = p;
-  p += (size_t)N * kd;
-  float* dAct = p;
-  p += (size_t)N * I;
-  float* dGate = p;
-  p += (size_t)N * I;
-  float* dUp = p;
+  auto take = [&](size_t width) {
+    float* r = p;
+    p += (size_t)N * width;
+    return r;
+  };
+  float *dx = take(C), *dln = take(C), *dAtt = take(qd), *dq = take(qd), *dqPre = take(qd), *dk = take(kd),
+        *dkPre = take(kd), *dv = take(kd), *dAct = take(I), *dGate = take(I), *dUp = take(I);
 
   // Head, chunk by chunk from the last (whose logits the forward left in the buffer): logits are recomputed, then
   // overwritten in place by their gradient. A chunk with no gradient at all (prompt tokens) is skipped.

@@ -41,6 +41,16 @@ export interface NativeModelHandle {
   ): Promise<{ tokens: Int32Array; logprobs: Float32Array; finishReason: string }[]>;
 }
 
+/** C[M,N] = X[M,K] W[N,K]^T (+ bias), a kernel exposed for its test against float64. */
+type GemmKernel = (
+  X: Float32Array,
+  W: Float32Array,
+  bias: Float32Array | null,
+  M: number,
+  K: number,
+  N: number,
+) => Float32Array;
+
 interface Addon {
   /**
    * `config`: an EngineConfig plus `tensors: tensorLayout(config)`, the parameter layout the engine takes (checked
@@ -53,24 +63,10 @@ interface Addon {
   probe(kind: 'sgemm' | 'fma', M?: number, N?: number, K?: number, reps?: number): Promise<number>;
   /** Inner kernels, exposed for their tests against float64 references. */
   kernels: {
-    smallGemmNT(
-      X: Float32Array,
-      W: Float32Array,
-      bias: Float32Array | null,
-      M: number,
-      K: number,
-      N: number,
-    ): Float32Array;
+    smallGemmNT: GemmKernel;
     expShiftSum(x: Float32Array, shift: number): { y: Float32Array; sum: number; max: number };
     /** Packs W, then C = X W^T (+ bias) through the decode kernel for packed weights. */
-    packedGemmNT(
-      X: Float32Array,
-      W: Float32Array,
-      bias: Float32Array | null,
-      M: number,
-      K: number,
-      N: number,
-    ): Float32Array;
+    packedGemmNT: GemmKernel;
     packedAvailable: boolean;
   };
 }

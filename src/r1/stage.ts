@@ -107,3 +107,17 @@ export function localGenerator(
     countTokens: (t) => p.tokenizer!.encode(t, { addSpecialTokens: false }).length,
   };
 }
+
+/** A sampling stage's settings (cold start, rejection sampling) as the sampler takes them, defaults from the recipe. */
+export function stageSampling(
+  ctx: StageContext,
+  cfg: { samples_per_prompt: number; temperature: number; top_p: number; max_new_tokens?: number | null },
+): { n: number; temperature: number; topP: number; maxNewTokens: number; seed: number } {
+  return {
+    n: cfg.samples_per_prompt,
+    temperature: cfg.temperature,
+    topP: cfg.top_p,
+    maxNewTokens: cfg.max_new_tokens ?? ctx.recipe.max_new_tokens,
+    seed: ctx.recipe.seed,
+  };
+}

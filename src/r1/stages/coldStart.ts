@@ -6,7 +6,7 @@ import { buildColdStartData } from '../coldStart.ts';
 import { pipelinePath } from '../pipelineRecipe.ts';
 import { gatherSamples } from '../rejectionSampling.ts';
 import { runSftStep } from '../sftStep.ts';
-import { localGenerator, seededDraw, stageFilters, type StageRunner } from '../stage.ts';
+import { localGenerator, seededDraw, stageFilters, stageSampling, type StageRunner } from '../stage.ts';
 
 /** Stage 1: the cold-start data (sampled, verified, rewritten, filtered) and SFT of the base model on it. */
 export const runColdStartStage: StageRunner = async (ctx) => {
@@ -29,13 +29,7 @@ export const runColdStartStage: StageRunner = async (ctx) => {
         samplesPath: join(ctx.dir, 'samples.jsonl'),
         signal: ctx.signal,
         log: (l) => ctx.log(`cold_start_sft: ${l}`),
-        sampling: {
-          n: cfg.samples_per_prompt,
-          temperature: cfg.temperature,
-          topP: cfg.top_p,
-          maxNewTokens: cfg.max_new_tokens ?? ctx.recipe.max_new_tokens,
-          seed: ctx.recipe.seed,
-        },
+        sampling: stageSampling(ctx, cfg),
       });
       if (g.error) throw g.error;
       const r = await buildColdStartData({

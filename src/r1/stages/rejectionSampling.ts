@@ -8,7 +8,7 @@ import { AhaError } from '../../errors.ts';
 import { pipelinePath } from '../pipelineRecipe.ts';
 import { rejectionFiles, runRejectionSampling, type RejectionSamplingReport } from '../rejectionSampling.ts';
 import { runSftStep } from '../sftStep.ts';
-import { localGenerator, seededDraw, stageFilters, type StageRunner } from '../stage.ts';
+import { localGenerator, seededDraw, stageFilters, stageSampling, type StageRunner } from '../stage.ts';
 
 /** Stage 3: rejection sampling from the RL checkpoint, then SFT of the base model on it. */
 export const runRejectionStage: StageRunner = async (ctx) => {
@@ -30,13 +30,7 @@ export const runRejectionStage: StageRunner = async (ctx) => {
       problems,
       verify: ctx.data.verify,
       filters: stageFilters(ctx, countTokens),
-      sampling: {
-        n: cfg.samples_per_prompt,
-        temperature: cfg.temperature,
-        topP: cfg.top_p,
-        maxNewTokens: cfg.max_new_tokens ?? ctx.recipe.max_new_tokens,
-        seed: ctx.recipe.seed,
-      },
+      sampling: stageSampling(ctx, cfg),
       maxPerPrompt: cfg.max_per_prompt,
       nonReasoning:
         cfg.non_reasoning_data !== undefined
