@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'build/', 'build-sanitize/', 'runs/', 'docs/', 'models/'] },
+  { ignores: ['node_modules/', 'build/', 'build-sanitize/', 'dist/', 'runs/', 'docs/', 'models/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

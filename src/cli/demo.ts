@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { runR1ZeroDemo } from '../demo/r1ZeroDemo.ts';
+import { runR1ZeroDemo, showcaseAnswer } from '../demo/r1ZeroDemo.ts';
 import { runR1PipelineDemo, runDistillDemo } from '../demo/pipelineDemos.ts';
 import { AhaError } from '../errors.ts';
 import { INTERRUPTED_EXIT_CODE, withInterrupt } from '../train/interrupt.ts';
@@ -96,8 +96,8 @@ export function registerDemo(program: Command): void {
             );
           printLine('');
           printLine(`run directory: ${r.runDir}${r.report ? `\nreport: ${r.report}` : ''}`);
-          const ex = r.after.examples[0];
-          if (ex) printLine(`\nan answer after RL:\n${ex.prompt}${ex.completion}\n`);
+          const shown = showcaseAnswer(r.after);
+          if (shown) printLine(`\n${shown.label}:\n${shown.text}\n`);
           if (o.json)
             printLine(
               JSON.stringify({

@@ -1,8 +1,10 @@
 /**
  * `aha eval`: score a model on a math benchmark with DeepSeek-R1's protocol (k samples per problem at temperature
- * 0.6, top-p 0.95, up to 32,768 new tokens; pass@1 = mean correctness over the k samples; cons@k = majority vote),
- * or on a code benchmark (HumanEval) with the same protocol, each sample's program judged in the sandbox, sampling from the local engine (--model DIR) or an OpenAI-compatible server (--openai-base-url URL --model-name
- * NAME). With --out the generations are saved as they complete and a rerun resumes.
+ * 0.6, top-p 0.95; pass@1 = mean correctness over the k samples; cons@k = majority vote), or on a code benchmark
+ * (HumanEval) with the same protocol, each sample's program judged in the sandbox, sampling from the local engine
+ * (--model DIR) or an OpenAI-compatible server (--openai-base-url URL [--model-name NAME]). New tokens default to
+ * 4096, not R1's 32,768 (see {@link DEFAULT_EVAL_MAX_NEW_TOKENS}). With --out the generations are saved as they
+ * complete and a rerun resumes.
  */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
@@ -14,15 +16,31 @@ import { DEFAULT_STRATEGIES, type AnswerStrategy } from '../verify/extractAnswer
 import { evalRunFiles, runEval, type EvalRunSummary, type EvalSettings } from '../eval/evalRun.ts';
 import type { AnswerScope, Metrics } from '../eval/evaluate.ts';
 import { codeScorer } from '../eval/codeScorer.ts';
-import { LocalEngineGenerator, OpenAiGenerator, type Generator } from '../eval/generators.ts';
+import {
+  chooseServerModel,
+  formatRetry,
+  LocalEngineGenerator,
+  OpenAiGenerator,
+  probeServer,
+  type Generator,
+} from '../eval/generators.ts';
 import { codeUserMessage, makePromptFormat } from '../eval/promptTemplates.ts';
 import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../train/interrupt.ts';
 import { logLine, printLine } from './output.ts';
 import { parseInteger, parseNumber } from './parse.ts';
-import { Progress } from './progress.ts';
+import { parseChatTemplateKwargs } from './tokenInput.ts';
+import { progressBars } from './progress.ts';
 
-/** DeepSeek-R1's maximum generation length. */
+/** DeepSeek-R1's maximum generation length (its evaluations of reasoning models). */
 export const R1_MAX_NEW_TOKENS = 32768;
+
+/**
+ * New tokens per sample when --max-new-tokens is not given: enough for a small model's chain of thought on GSM8K or
+ * MATH, and a request every server with an 8k context accepts. R1's own setting ({@link R1_MAX_NEW_TOKENS}) asks a
+ * server for 32k tokens per sample, which most serving setups refuse (context too short) or take hours over; give
+ * it explicitly to evaluate a long-reasoning model as R1 did.
+ */
+export const DEFAULT_EVAL_MAX_NEW_TOKENS = 4096;
 
 interface EvalCliOptions {
   benchmark: string;
@@ -52,6 +70,7 @@ interface EvalCliOptions {
   retries: string;
   questionField?: string;
   answerField?: string;
+  chatTemplateKwargs?: string;
 }
 
 function pct(x: number | null): string {
@@ -135,10 +154,8 @@ function parseStrategies(v: string | undefined): readonly AnswerStrategy[] {
 
 async function run(o: EvalCliOptions): Promise<void> {
   const local = o.openaiBaseUrl === undefined;
-  if (local && o.model === undefined)
-    throw new AhaError('give --model DIR (local engine) or --openai-base-url URL --model-name NAME');
-  if (!local && o.modelName === undefined)
-    throw new AhaError('--openai-base-url needs --model-name (the model the server serves)');
+  if (local && o.model === undefined) throw new AhaError('give --model DIR (local engine) or --openai-base-url URL');
+  if (local && o.modelName !== undefined) throw new AhaError('--model-name applies to --openai-base-url only');
   const limit = o.limit === undefined ? undefined : parseInteger(o.limit, '--limit', { min: 1 });
   const bench = await loadBenchmark(o.benchmark, { limit, questionField: o.questionField, answerField: o.answerField });
   const samples =
@@ -152,7 +169,9 @@ async function run(o: EvalCliOptions): Promise<void> {
     throw new AhaError(`--answer-scope must be after-think or all (got ${o.answerScope})`);
   const answerScope = o.answerScope as AnswerScope;
   let maxNewTokens =
-    o.maxNewTokens === undefined ? R1_MAX_NEW_TOKENS : parseInteger(o.maxNewTokens, '--max-new-tokens', { min: 1 });
+    o.maxNewTokens === undefined
+      ? DEFAULT_EVAL_MAX_NEW_TOKENS
+      : parseInteger(o.maxNewTokens, '--max-new-tokens', { min: 1 });
 
   if (local && o.endpoint !== undefined) throw new AhaError('--endpoint applies to --openai-base-url only');
   if (o.endpoint !== undefined && o.endpoint !== 'chat' && o.endpoint !== 'completions')
@@ -162,12 +181,22 @@ async function run(o: EvalCliOptions): Promise<void> {
     ? undefined
     : ((o.endpoint as 'chat' | 'completions' | undefined) ?? (o.model !== undefined ? 'completions' : 'chat'));
   const code = bench.kind === 'code';
+  const chatTemplateKwargs = parseChatTemplateKwargs(o.chatTemplateKwargs);
   const format = makePromptFormat(o.promptTemplate, {
     modelDir: endpoint === 'chat' ? undefined : o.model,
     thinkPrefix: o.thinkPrefix,
     chatMessage: endpoint === 'chat',
     userMessage: code ? codeUserMessage : undefined,
+    chatTemplateKwargs,
   });
+  if (chatTemplateKwargs && format.kind !== 'chat' && endpoint !== 'chat')
+    throw new AhaError(
+      `--chat-template-kwargs: the prompts use no chat template (prompt format ${format.kind}): ` +
+        'give --model DIR with a chat template, or a server with the chat endpoint',
+    );
+  const label = `eval ${bench.name}`;
+  // One sink for the bar and for retry notices, so that a notice prints above the bar instead of through it.
+  const progress = progressBars({ minIntervalMs: 10_000 });
   let generator: Generator;
   let modelLabel: string;
   if (local) {
@@ -184,20 +213,33 @@ async function run(o: EvalCliOptions): Promise<void> {
     });
   } else {
     const tokenizer = o.model !== undefined ? loadTokenizer(o.model) : undefined;
-    const apiKey = process.env[o.apiKeyEnv];
+    const apiKey = process.env[o.apiKeyEnv] || undefined;
+    // One quick request first: a server that is down fails here in seconds, not after every request's retries.
+    const listed = await probeServer(o.openaiBaseUrl!, { apiKey });
+    const modelName = chooseServerModel(o.openaiBaseUrl!, listed, o.modelName);
+    if (o.modelName !== undefined && listed !== null && listed.length > 0 && !listed.some((m) => m.id === modelName))
+      logLine(
+        `aha eval: note: the server lists no model '${modelName}' (it lists ${listed.map((m) => m.id).join(', ')})`,
+      );
+    if (o.modelName === undefined) logLine(`aha eval: model ${modelName} (the one the server lists)`);
     generator = new OpenAiGenerator({
       baseUrl: o.openaiBaseUrl!,
-      model: o.modelName!,
-      apiKey: apiKey === '' ? undefined : apiKey,
+      model: modelName,
+      apiKey,
       endpoint,
       concurrency: parseInteger(o.concurrency, '--concurrency', { min: 1 }),
       nPerRequest: o.nPerRequest === true,
       timeoutMs: parseNumber(o.timeout, '--timeout', { min: 1 }) * 1000,
       maxRetries: parseInteger(o.retries, '--retries', { min: 0 }),
       countTokens: tokenizer ? (t) => tokenizer.encode(t, { addSpecialTokens: false }).length : undefined,
-      extraBody: topK > 0 ? { top_k: topK } : undefined,
+      extraBody: {
+        ...(topK > 0 ? { top_k: topK } : {}),
+        // With the chat endpoint the server renders the template (vLLM and SGLang take these variables).
+        ...(chatTemplateKwargs && endpoint === 'chat' ? { chat_template_kwargs: chatTemplateKwargs } : {}),
+      },
+      onRetry: (r) => progress({ kind: 'warning', label, message: formatRetry(r) }),
     });
-    modelLabel = `${o.modelName} at ${o.openaiBaseUrl}`;
+    modelLabel = `${modelName} at ${o.openaiBaseUrl}`;
   }
 
   const settings: EvalSettings = {
@@ -215,13 +257,18 @@ async function run(o: EvalCliOptions): Promise<void> {
     answer_strategies: [...strategies],
     answer_scope: answerScope,
   };
+  if (chatTemplateKwargs) settings.chat_template_kwargs = JSON.stringify(chatTemplateKwargs);
   const files = o.out !== undefined ? evalRunFiles(o.out, bench.name) : undefined;
   const interrupt = onInterrupt({
     onFirst: (sig) => logLine(`\naha eval: ${sig}: stopping (${sig} again to quit now)`),
   });
-  let bar: Progress | undefined;
-  let startDone = 0;
+  let total = 0;
+  let barShown = false;
   let done = 0;
+  const stopBar = () => {
+    if (barShown) progress({ label, done, total, unit: 'problems', finished: true });
+    barShown = false;
+  };
   try {
     const summary = await runEval({
       benchmark: bench,
@@ -243,16 +290,16 @@ async function run(o: EvalCliOptions): Promise<void> {
         logLine(
           `aha eval: resuming: ${n} of ${bench.examples.length} problems already in ${files!.generations}${repaired ? ' (a torn last line was removed)' : ''}${dropped ? ` (${dropped} rows of unfinished problems were dropped; they run again)` : ''}`,
         ),
-      onProgress: (d, total, p1) => {
+      onProgress: (d, all, p1) => {
+        // A resumed run's bar starts at the problems already done (its rate and ETA count only this run's).
+        if (!barShown && d >= all) return;
         done = d;
-        if (!bar) {
-          startDone = d;
-          if (d < total) bar = new Progress(`eval ${bench.name}`, total - d, 'problems');
-        }
-        bar?.update(d - startDone, `pass@1 ${pct(p1)}`);
+        total = all;
+        barShown = true;
+        progress({ label, done: d, total: all, unit: 'problems', status: `pass@1 ${pct(p1)}` });
       },
     });
-    bar?.stop();
+    stopBar();
     const table = formatEvalTable(summary);
     if (o.json) {
       logLine(table);
@@ -261,7 +308,7 @@ async function run(o: EvalCliOptions): Promise<void> {
       printLine(table);
     }
   } catch (e) {
-    bar?.stop();
+    stopBar();
     const saved =
       files && done > 0
         ? ` (${done} of ${bench.examples.length} problems saved in ${files.generations}; rerun the same command to resume)`
@@ -297,7 +344,10 @@ export function registerEval(program: Command): void {
       'model directory for the local engine; with --openai-base-url: tokenizer/chat template to render prompts locally',
     )
     .option('--openai-base-url <url>', 'an OpenAI-compatible server (vLLM, SGLang, ...) instead of the local engine')
-    .option('--model-name <name>', 'the served model name (with --openai-base-url)')
+    .option(
+      '--model-name <name>',
+      'the served model name (with --openai-base-url; default: the one model the server lists at /v1/models)',
+    )
     .option('--api-key-env <var>', 'environment variable holding the API key', 'OPENAI_API_KEY')
     .option(
       '--endpoint <kind>',
@@ -309,7 +359,8 @@ export function registerEval(program: Command): void {
     .option('--top-k <k>', 'keep the k most likely tokens (0: off)', '0')
     .option(
       '--max-new-tokens <n>',
-      `tokens to generate at most (default ${R1_MAX_NEW_TOKENS}, capped by the local model's max_position_embeddings)`,
+      `tokens to generate per sample at most (default ${DEFAULT_EVAL_MAX_NEW_TOKENS}; R1's protocol: ${R1_MAX_NEW_TOKENS}; ` +
+        "capped by the local model's max_position_embeddings)",
     )
     .option('--limit <n>', 'evaluate the first n problems only')
     .option(
@@ -317,6 +368,10 @@ export function registerEval(program: Command): void {
       'default (chat template + "Please reason step by step..."; code: EvalPlus\'s instruction), r1-zero, a string with {question} ' +
         "('{question}' lets a base model continue HumanEval's function header), or @file",
       'default',
+    )
+    .option(
+      '--chat-template-kwargs <json>',
+      'variables for the chat template, e.g. \'{"enable_thinking": false}\' (Qwen3); sent to a server as chat_template_kwargs',
     )
     .option('--think-prefix', 'start the output with "<think>\\n" (R1\'s advice; off by default)')
     .option('--answer-strategies <list>', `answer extraction rules in order (default ${DEFAULT_STRATEGIES.join(',')})`)

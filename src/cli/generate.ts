@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadPretrained } from '../model/pretrained.ts';
-import { readTokenInput } from './tokenInput.ts';
+import { parseChatTemplateKwargs, readTokenInput } from './tokenInput.ts';
 import { printLine } from './output.ts';
 import { parseNumber, parseInteger } from './parse.ts';
 
@@ -9,7 +9,15 @@ export function registerGenerate(program: Command): void {
     .command('generate')
     .description('sample continuations of each prompt with a KV cache')
     .requiredOption('--model <dir>', 'Hugging Face model directory')
-    .requiredOption('--input <file>', 'JSONL with {"ids":[...]} or {"text":"..."} prompts')
+    .requiredOption(
+      '--input <file>',
+      'JSONL prompts: {"ids":[...]}, {"text":"..."} or {"messages":[{"role","content"}...]} (rendered with the ' +
+        "model's chat template and the assistant turn's opening; a last assistant message is continued)",
+    )
+    .option(
+      '--chat-template-kwargs <json>',
+      'variables for the chat template of "messages" prompts, e.g. \'{"enable_thinking": false}\' (Qwen3)',
+    )
     .option('--greedy', 'argmax decoding')
     .option('--temperature <t>', 'sampling temperature', '1.0')
     .option('--top-p <p>', 'nucleus sampling mass', '1.0')
@@ -24,8 +32,13 @@ export function registerGenerate(program: Command): void {
       const maxNewTokens = parseInteger(o.maxNewTokens as string, '--max-new-tokens', { min: 1 });
       const seed = parseInteger(o.seed as string, '--seed', { min: 0 });
       const bs = parseInteger(o.batch as string, '--batch', { min: 1 });
+      const chatTemplateKwargs = parseChatTemplateKwargs(o.chatTemplateKwargs as string | undefined);
       const p = loadPretrained(o.model as string);
-      const prompts = readTokenInput(o.input as string, p.tokenizer);
+      const prompts = readTokenInput(o.input as string, p.tokenizer, {
+        chatTemplate: p.dir,
+        generation: true,
+        chatTemplateKwargs,
+      });
       const stop =
         p.tokenizer?.eosTokenIds ?? (p.hf.eosTokenId === null ? [] : ([] as number[]).concat(p.hf.eosTokenId));
       for (let i = 0; i < prompts.length; i += bs) {

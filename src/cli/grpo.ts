@@ -1,15 +1,17 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { AhaError } from '../errors.ts';
-import { loadRecipe } from '../rl/recipe.ts';
+import { collectSet } from '../config/overrides.ts';
+import { loadGrpoRecipe } from '../config/recipeLoad.ts';
+import { recipeHelpText } from '../config/recipeReference.ts';
 import { grpoTrain } from '../rl/grpoTrainer.ts';
-import { formatStepSummary } from '../rl/metrics.ts';
 import { INTERRUPTED_EXIT_CODE, withInterrupt } from '../train/interrupt.ts';
 import { logLine, shellQuote } from './output.ts';
 import { progressBars } from './progress.ts';
 
 /**
- * `aha grpo --config recipe.yaml [--out DIR] [--resume]`: a GRPO run from a recipe (src/rl/recipe.ts).
+ * `aha grpo --config recipe.yaml [--out DIR] [--resume] [--set path=value ...]`: a GRPO run from a recipe
+ * (src/rl/recipe.ts; every field in docs/recipes.md).
  * Ctrl-C finishes or abandons the current step, saves a checkpoint, prints the command that resumes, exits 130;
  * a second Ctrl-C exits at once (checkpoints are written atomically, so none is left half-written).
  */
@@ -20,8 +22,10 @@ export function registerGrpo(program: Command): void {
     .requiredOption('--config <file>', 'recipe (.yaml or .json): model, dataset, prompt, rewards, grpo, training')
     .option('--out <dir>', "run directory (default: the recipe's output_dir)")
     .option('--resume', 'continue from the latest checkpoint in the run directory')
-    .action(async (o: { config: string; out?: string; resume?: boolean }) => {
-      const { recipe, text } = loadRecipe(o.config);
+    .option('--set <path=value>', 'override a recipe field (repeatable): --set training.max_steps=10', collectSet)
+    .addHelpText('after', () => recipeHelpText('grpo'))
+    .action(async (o: { config: string; out?: string; resume?: boolean; set?: string[] }) => {
+      const { recipe, text } = loadGrpoRecipe(o.config, o.set ?? []);
       const outDir =
         o.out !== undefined
           ? resolve(o.out)
@@ -42,18 +46,16 @@ export function registerGrpo(program: Command): void {
             outDir,
             resume: o.resume,
             signal: interrupt.signal,
-            progress: progressBars(),
+            // A terminal gets a live bar with the metrics; a log one line per logging_steps steps.
+            progress: progressBars({ every: recipe.training.logging_steps }),
             recipeText: text,
-            onStep: process.stderr.isTTY
-              ? undefined
-              : (m) => {
-                  if (m.step % recipe.training.logging_steps === 0 || m.step === recipe.training.max_steps)
-                    logLine(`step ${m.step}: ${formatStepSummary(m)}`);
-                },
           });
           if (r.interrupted) {
             logLine(`aha grpo: checkpoint at step ${r.step}: ${r.checkpoint}`);
-            logLine(`resume with: aha grpo --config ${shellQuote(o.config)} --out ${shellQuote(outDir)} --resume`);
+            const sets = (o.set ?? []).map((s) => ` --set ${shellQuote(s)}`).join('');
+            logLine(
+              `resume with: aha grpo --config ${shellQuote(o.config)} --out ${shellQuote(outDir)}${sets} --resume`,
+            );
             process.exit(INTERRUPTED_EXIT_CODE);
           }
           logLine(`aha grpo: done, ${r.step} steps; model in ${r.checkpoint}`);

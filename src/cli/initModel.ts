@@ -7,7 +7,11 @@ export function registerInitModel(program: Command): void {
   program
     .command('init-model')
     .description('write a freshly initialised model (Hugging Face layout) with a tokenizer')
-    .requiredOption('--config <preset|file>', `a preset (${Object.keys(MODEL_PRESETS).join(', ')}) or a config.json`)
+    .requiredOption(
+      '--config <preset|file>',
+      `a preset (${Object.keys(MODEL_PRESETS).join(', ')}) or a config.json (its vocab_size, when given, must be at ` +
+        "least the tokenizer's; default: the tokenizer's)",
+    )
     .option(
       '--tokenizer <chars|dir>',
       '"chars" for a character-level tokenizer, or a directory with tokenizer.json',
@@ -27,8 +31,10 @@ export function registerInitModel(program: Command): void {
           seed: parseInteger(o.seed, '--seed', { min: 0 }),
           overwrite: o.overwrite === true,
         });
+        const rows = model.config.vocabSize;
         printLine(
-          `wrote ${o.out}: ${(model.numParams / 1e6).toFixed(2)}M parameters, vocabulary ${tokenizer.vocabSize}`,
+          `wrote ${o.out}: ${(model.numParams / 1e6).toFixed(2)}M parameters, vocabulary ${tokenizer.vocabSize}` +
+            (rows > tokenizer.vocabSize ? ` (embedding padded to vocab_size ${rows})` : ''),
         );
       },
     );

@@ -1,14 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { AhaError } from '../errors.ts';
-import { registerLogprobs } from './logprobs.ts';
-import { registerGenerate } from './generate.ts';
-import { registerBench } from './bench.ts';
-import { registerInitModel } from './initModel.ts';
-import { registerVerify } from './registerVerify.ts';
-import { registerExtraCommands } from './registry.ts';
+import { registerCommands } from './registry.ts';
 
-/** The version in package.json, read once (the CLI runs from source, so there is no build step to stamp it). */
+/** The version in package.json, read at run time (the same file whether aha runs from src/ or from dist/). */
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
@@ -24,12 +19,8 @@ program
   .showHelpAfterError()
   .exitOverride();
 
-registerLogprobs(program);
-registerGenerate(program);
-registerBench(program);
-registerInitModel(program);
-registerVerify(program);
-await registerExtraCommands(program);
+// Only the command that runs is imported (src/cli/registry.ts): the others cost up to a second each to load.
+await registerCommands(program, process.argv.slice(2));
 
 /** What a file-system error code means, for errors that are the user's or the machine's, not aha's. */
 const FS_ERRORS: Record<string, string> = {

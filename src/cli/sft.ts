@@ -8,6 +8,9 @@ import {
   type SftOptionKey,
 } from '../sft/sftConfig.ts';
 import { sftTrain } from '../sft/trainer.ts';
+import { collectSet, withSetContext } from '../config/overrides.ts';
+import { sftConfigLayer } from '../config/recipeLoad.ts';
+import { recipeHelpText } from '../config/recipeReference.ts';
 import { INTERRUPTED_EXIT_CODE, withInterrupt } from '../train/interrupt.ts';
 import { logLine, printLine, shellQuote } from './output.ts';
 import { progressBars } from './progress.ts';
@@ -17,7 +20,15 @@ export function registerSft(program: Command): void {
   const cmd = program
     .command('sft')
     .description('supervised fine-tuning (or pre-training on {"text"} lines) with checkpoints and exact resume')
-    .option('--config <file>', 'YAML/JSON file of options (keys as below with underscores); flags override it')
+    .option(
+      '--config <file>',
+      'YAML/JSON file of options (keys as below with underscores; paths relative to it); flags override it',
+    )
+    .option(
+      '--set <key=value>',
+      'set an option as a --config file would (repeatable): --set learning_rate=1e-4',
+      collectSet,
+    )
     .option('--resume [checkpoint]', 'continue from the newest checkpoint in --out (or from the given checkpoint dir)');
   const keys = Object.keys(SFT_OPTION_HELP) as SftOptionKey[];
   for (const key of keys) {
@@ -31,6 +42,7 @@ export function registerSft(program: Command): void {
     if (key.includes('_')) cmd.addOption(new Option(`--${key}${value}`).hideHelp());
   }
   cmd.addOption(new Option('--resume_from_checkpoint [checkpoint]').hideHelp());
+  cmd.addHelpText('after', () => recipeHelpText('sft'));
 
   cmd.action(async (raw: Record<string, string | boolean | undefined>) => {
     const cli: Record<string, unknown> = {};
@@ -40,7 +52,10 @@ export function registerSft(program: Command): void {
       if (v !== undefined) cli[key] = parseCliValue(key, v);
     }
     if (raw.resume !== undefined) cli.resume_from_checkpoint = parseCliValue('resume_from_checkpoint', raw.resume);
-    const opts = resolveSftOptions({ cli, configFile: raw.config as string | undefined });
+    const layer = sftConfigLayer(raw.config as string | undefined, (raw.set as unknown as string[] | undefined) ?? []);
+    const opts = withSetContext(layer.sets, () =>
+      resolveSftOptions({ cli, config: layer.config, configName: layer.configName }),
+    );
 
     await withInterrupt(
       {
@@ -51,7 +66,7 @@ export function registerSft(program: Command): void {
       async (interrupt) => {
         const r = await sftTrain(opts, {
           log: (m) => logLine(`aha sft: ${m}`),
-          progress: progressBars(),
+          progress: progressBars({ every: opts.logging_steps }),
           shouldStop: () => interrupt.interrupted,
         });
         if (r.status === 'interrupted') {

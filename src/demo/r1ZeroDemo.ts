@@ -143,6 +143,21 @@ export async function runR1ZeroDemo(o: R1ZeroDemoOptions): Promise<R1ZeroDemoRes
   return { before, after, steps: result.step, seconds: (Date.now() - t0) / 1000, runDir, report, interrupted: false };
 }
 
+/**
+ * The answer the demo shows after RL, labelled honestly: a correct one when the evaluation kept any (TaskEvalResult
+ * keeps a correct sample whenever one exists), else a wrong one said to be wrong; null without samples.
+ */
+export function showcaseAnswer(r: TaskEvalResult): { label: string; text: string } | null {
+  const correct = r.examples.find((e) => e.correct);
+  if (correct) return { label: 'a correct answer after RL', text: correct.prompt + correct.completion };
+  const first = r.examples[0];
+  if (!first) return null;
+  return {
+    label: 'no correct answer found after RL; a wrong one',
+    text: first.prompt + first.completion,
+  };
+}
+
 function stripExamples(r: TaskEvalResult) {
   const { examples: _e, ...rest } = r;
   return rest;

@@ -202,8 +202,28 @@ export interface OpenAiGeneratorOptions {
   countTokens?: (text: string) => number;
   /** Extra fields merged into every request body (e.g. top_k, repetition_penalty, chat_template_kwargs). */
   extraBody?: Record<string, unknown>;
+  /** Called when a request failed and is about to be retried, so that the wait is never silent. */
+  onRetry?: (r: RetryNotice) => void;
   /** For tests. */
   fetch?: typeof fetch;
+}
+
+/** A request that failed and will be tried again (see {@link OpenAiGeneratorOptions.onRetry}). */
+export interface RetryNotice {
+  /** What the request was for: "problem ID" or "problem ID sample J". */
+  what: string;
+  /** The retry about to start (1 for the first retry) and how many there may be. */
+  retry: number;
+  maxRetries: number;
+  /** Why the last attempt failed, e.g. "HTTP 503: down" or "request failed (ECONNREFUSED)". */
+  error: string;
+  /** How long until the retry. */
+  waitMs: number;
+}
+
+/** One line for a {@link RetryNotice}: "problem p2: HTTP 503: down; retry 1 of 5 in 1.1 s". */
+export function formatRetry(r: RetryNotice): string {
+  return `${r.what}: ${r.error}; retry ${r.retry} of ${r.maxRetries} in ${(r.waitMs / 1000).toFixed(1)} s`;
 }
 
 /** Normalises a server root to its /v1 base (no trailing slash). */
@@ -353,6 +373,7 @@ export class OpenAiGenerator implements Generator {
       if (lastError) {
         const wait =
           lastError.retryAfterMs ?? Math.min(60_000, backoff * 2 ** (attempt - 1) * (0.75 + 0.5 * Math.random()));
+        this.o.onRetry?.({ what, retry: attempt, maxRetries, error: lastError.message, waitMs: wait });
         await sleep(wait, signal);
       }
       try {
@@ -443,4 +464,81 @@ export class OpenAiGenerator implements Generator {
       return { text, tokens, finishReason: typeof c.finish_reason === 'string' ? c.finish_reason : 'unknown' };
     });
   }
+}
+
+/** A model an OpenAI-compatible server lists at `/v1/models`. */
+export interface ServerModel {
+  id: string;
+  /** The context length, where the server says (vLLM's `max_model_len`). */
+  maxModelLen?: number;
+}
+
+/** Options of {@link probeServer}. */
+export interface ProbeServerOptions {
+  apiKey?: string;
+  /** How long the check may take. Default 10 s. */
+  timeoutMs?: number;
+  /** For tests. */
+  fetch?: typeof fetch;
+}
+
+/**
+ * Asks an OpenAI-compatible server once, with a short timeout, which models it serves (GET /v1/models), so that a
+ * server that is down, unreachable or refusing the key fails at once with one line instead of after every request's
+ * retries. Returns null when the server answers but does not list models (no such route, or not the OpenAI shape):
+ * it may still serve completions.
+ */
+export async function probeServer(baseUrl: string, o: ProbeServerOptions = {}): Promise<ServerModel[] | null> {
+  const url = `${openAiBase(baseUrl)}/models`;
+  const timeoutMs = o.timeoutMs ?? 10_000;
+  const headers: Record<string, string> = {};
+  if (o.apiKey) headers.authorization = `Bearer ${o.apiKey}`;
+  let res: Response;
+  let text: string;
+  try {
+    res = await (o.fetch ?? fetch)(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
+    text = await res.text();
+  } catch (e) {
+    if ((e as Error).name === 'TimeoutError')
+      throw new AhaError(`${url}: no answer within ${timeoutMs / 1000} s: is the server up and reachable?`);
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    throw new AhaError(
+      `${url}: cannot reach the server (${cause?.code ?? cause?.message ?? (e as Error).message}): is it running?`,
+    );
+  }
+  if (res.status === 401 || res.status === 403)
+    throw new AhaError(`${url}: HTTP ${res.status}: the server refused the API key: ${text.slice(0, 200)}`);
+  if (!res.ok) return null;
+  let data: unknown;
+  try {
+    data = (JSON.parse(text) as { data?: unknown }).data;
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(data)) return null;
+  return data
+    .filter((m): m is { id: string; max_model_len?: unknown } => typeof m?.id === 'string')
+    .map((m) => ({
+      id: m.id,
+      ...(Number.isInteger(m.max_model_len) ? { maxModelLen: m.max_model_len as number } : {}),
+    }));
+}
+
+/**
+ * The model to ask for: `given` when set, else the one model the server lists. Several, or none listed, is an
+ * AhaError naming the choices (or saying to give the name).
+ */
+export function chooseServerModel(
+  baseUrl: string,
+  listed: readonly ServerModel[] | null,
+  given: string | undefined,
+): string {
+  if (given !== undefined) return given;
+  const url = `${openAiBase(baseUrl)}/models`;
+  if (listed === null) throw new AhaError(`${url} lists no models: give --model-name (the model the server serves)`);
+  if (listed.length === 1) return listed[0].id;
+  if (listed.length === 0) throw new AhaError(`${url} lists no models: give --model-name`);
+  const names = listed.map((m) => m.id);
+  const shown = names.length > 10 ? [...names.slice(0, 10), `... (${names.length} in all)`] : names;
+  throw new AhaError(`the server serves ${names.length} models: give --model-name (one of ${shown.join(', ')})`);
 }

@@ -60,6 +60,8 @@ export interface PromptFormatOptions {
   chatMessage?: boolean;
   /** The default template's user message of a question (default {@link mathUserMessage}). */
   userMessage?: (question: string) => string;
+  /** Variables for the model's chat template, e.g. `{ enable_thinking: false }` (Qwen3). */
+  chatTemplateKwargs?: Record<string, unknown>;
 }
 
 /** The custom template text of a spec (`@file` read), or null for the named formats. */
@@ -114,7 +116,13 @@ export function makePromptFormat(spec: PromptTemplateSpec, opts: PromptFormatOpt
       kind: 'chat',
       addSpecialTokens: false,
       render: (q) =>
-        withThink(renderChat(dir, [{ role: 'user', content: userMessage(q) }], { addGenerationPrompt: true }), think),
+        withThink(
+          renderChat(dir, [{ role: 'user', content: userMessage(q) }], {
+            addGenerationPrompt: true,
+            vars: opts.chatTemplateKwargs,
+          }),
+          think,
+        ),
     };
   }
   return {

@@ -15,6 +15,10 @@ export interface TaskEvalResult {
   mean_length: number;
   /** Reflective words ("wait", "check", ...) per 1000 words. */
   reflective_per_1000_words: number;
+  /**
+   * The first sample of the first 5 problems; when none of them is correct, the first correct sample too (so a
+   * showcase can show a correct answer whenever one exists).
+   */
   examples: { prompt: string; completion: string; correct: boolean }[];
 }
 
@@ -49,6 +53,7 @@ export async function evaluateTask<E extends Example>(
     tokens = 0;
   const texts: string[] = [];
   const examples: TaskEvalResult['examples'] = [];
+  let firstCorrect: TaskEvalResult['examples'][number] | undefined;
   for (let i = 0; i < jobs.length; i += batch) {
     const chunk = jobs.slice(i, i + batch);
     const out = await model.generate(
@@ -73,9 +78,11 @@ export async function evaluateTask<E extends Example>(
       texts.push(text);
       if (j.s === 0 && examples.length < 5)
         examples.push({ prompt: task.prompt(problems[j.p]), completion: text, correct: ok });
+      else if (ok) firstCorrect ??= { prompt: task.prompt(problems[j.p]), completion: text, correct: true };
     });
     o.onProgress?.(Math.min(i + batch, jobs.length), jobs.length);
   }
+  if (firstCorrect && !examples.some((e) => e.correct)) examples.push(firstCorrect);
   const n = jobs.length;
   return {
     problems: problems.length,

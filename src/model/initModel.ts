@@ -4,7 +4,13 @@ import { Model } from '../engine/model.ts';
 import { tensorChunks } from '../engine/types.ts';
 import { parseHfConfig } from './hfConfig.ts';
 import { prepareModelOutDir, saveModelDir } from './checkpoint.ts';
-import { writeCharTokenizer, DEFAULT_CHAR_ALPHABET } from './charTokenizer.ts';
+import {
+  buildCharTokenizer,
+  charTokenizerFromFiles,
+  DEFAULT_CHAR_ALPHABET,
+  DEFAULT_CHAR_SPECIALS,
+  writeCharTokenizer,
+} from './charTokenizer.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
 import { AhaError } from '../errors.ts';
 import { Rng } from '../data/rng.ts';
@@ -57,14 +63,16 @@ export interface InitModelOptions {
  * init: matrices ~ N(0, initializer_range), norm weights 1, biases 0.
  */
 export function initModel(o: InitModelOptions): { model: Model; tokenizer: Tokenizer } {
-  prepareModelOutDir(o.out, o.overwrite === true);
+  // Everything is checked before --out is touched: a refused config leaves no half-written directory behind.
+  const charOptions = {
+    alphabet: o.alphabet ?? DEFAULT_CHAR_ALPHABET,
+    reasoningTags: true,
+    addedTokens: o.addedTokens,
+  };
   let tokenizer: Tokenizer;
   if (o.tokenizer === 'chars') {
-    tokenizer = writeCharTokenizer(o.out, {
-      alphabet: o.alphabet ?? DEFAULT_CHAR_ALPHABET,
-      reasoningTags: true,
-      addedTokens: o.addedTokens,
-    });
+    const { alphabet, ...rest } = charOptions;
+    tokenizer = charTokenizerFromFiles(buildCharTokenizer(alphabet, DEFAULT_CHAR_SPECIALS, rest));
   } else {
     if (!existsSync(join(o.tokenizer, 'tokenizer.json')))
       throw new AhaError(`${o.tokenizer}: tokenizer.json not found`);
@@ -92,12 +100,14 @@ export function initModel(o: InitModelOptions): { model: Model; tokenizer: Token
   }
   raw = {
     ...raw,
-    vocab_size: tokenizer.vocabSize,
+    vocab_size: vocabSizeFor(raw.vocab_size, tokenizer, o.config),
     eos_token_id: tokenizer.eosTokenIds[0] ?? null,
     bos_token_id: tokenizer.bosTokenId ?? null,
     pad_token_id: tokenizer.padTokenId ?? null,
   };
   const { engine, hf } = parseHfConfig(raw, o.config);
+  prepareModelOutDir(o.out, o.overwrite === true);
+  if (o.tokenizer === 'chars') writeCharTokenizer(o.out, charOptions);
   const model = new Model(engine);
   const rng = new Rng(o.seed ?? 0);
   const std = hf.initializerRange;
@@ -111,6 +121,24 @@ export function initModel(o: InitModelOptions): { model: Model; tokenizer: Token
   }
   saveModelDir(o.out, { config: engine, hf, params, tokenizerFrom: o.tokenizer === 'chars' ? undefined : o.tokenizer });
   return { model, tokenizer };
+}
+
+/**
+ * The model's vocab_size: the tokenizer's when the config gives none; the config's when it has a row for every id the
+ * tokenizer can produce (a larger one is kept: models pad the embedding, e.g. Qwen2's 151936 for 151665 tokens);
+ * anything else is refused rather than changed behind the user's back.
+ */
+function vocabSizeFor(given: unknown, tokenizer: Tokenizer, where: string): number {
+  if (given === undefined || given === null) return tokenizer.vocabSize;
+  if (!Number.isInteger(given) || (given as number) < 1)
+    throw new AhaError(`${where}: vocab_size must be a positive integer (got ${JSON.stringify(given)})`);
+  if ((given as number) < tokenizer.vocabSize)
+    throw new AhaError(
+      `${where}: vocab_size ${given} is smaller than the tokenizer's ${tokenizer.vocabSize} tokens (ids up to ` +
+        `${tokenizer.vocabSize - 1} would have no embedding row): use at least ${tokenizer.vocabSize}, or leave ` +
+        "vocab_size out to take the tokenizer's",
+    );
+  return given as number;
 }
 
 function gaussian(rng: Rng): number {

@@ -129,9 +129,13 @@ export interface DistillOptions {
   progress?: ProgressSink;
 }
 
-/** report.json of a distillation run. */
+/**
+ * report.json of a distillation run. `status`: complete; teacher_failed (the teacher kept failing: teacher_error);
+ * failed (another error stopped the run: `error`); interrupted (stopped by a signal, or still running or killed:
+ * what intermediate saves say).
+ */
 export interface DistillReport {
-  status: 'complete' | 'teacher_failed' | 'interrupted';
+  status: 'complete' | 'teacher_failed' | 'failed' | 'interrupted';
   teacher: string;
   student: string;
   /** The distilled student (sft/final), when done. */
@@ -139,6 +143,8 @@ export interface DistillReport {
   data: RejectionSamplingReport['counts'] | null;
   teacher_error: string | null;
   teacher_eval_error: string | null;
+  /** What stopped a failed run (status teacher_failed or failed). */
+  error: string | null;
   evals: { teacher: StageEval | null; student_before: StageEval | null; student_after: StageEval | null };
   sft: Record<string, unknown> | null;
   files: Record<string, string>;
@@ -197,17 +203,21 @@ export function checkTeacherSettings(teacherDir: string, now: TeacherSettings): 
 /** R1-Distill's SFT recipe (cosine decay to a tenth; 1e-4 is the paper's rate for the 1.5B student). */
 export const DISTILL_SFT_DEFAULTS: Record<string, unknown> = { ...PIPELINE_SFT_DEFAULTS, learning_rate: 1e-4 };
 
-/** A problem's prompt as `spec` says; `sft` is what the SFT data keeps (a chat prompt's messages). */
+/**
+ * A problem's prompt as `spec` says; `sft` is what the SFT data keeps (a chat prompt's messages). `source` names the
+ * option in errors (--prompt, --teacher-prompt).
+ */
 function renderProblem(
   spec: PromptSpec,
   p: DistillProblem,
   modelDir: string | undefined,
+  source: string,
 ): { text: string; sft: string | ChatMessage[] } {
   if (typeof spec === 'function') {
     const t = spec(p);
     return { text: t, sft: t };
   }
-  const r = renderPrompt(spec, p.question, { modelDir, source: 'prompt' });
+  const r = renderPrompt(spec, p.question, { modelDir, source });
   return { text: r.text, sft: r.messages ?? r.text };
 }
 
@@ -253,6 +263,18 @@ async function loadProblems(o: DistillOptions): Promise<{ train: DistillProblem[
   return { train, eval: evalSet };
 }
 
+/** A teacher server's URL, checked as the OpenAI generator will take it; errors name --teacher-base-url. */
+function checkTeacherUrl(url: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new AhaError(`--teacher-base-url ${url}: not a URL`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new AhaError(`--teacher-base-url ${url}: expected http:// or https://`);
+}
+
 function readJson<T>(path: string): T | null {
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as T) : null;
 }
@@ -270,6 +292,7 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
     );
   if (o.teacherBaseUrl !== undefined && o.teacherModel === undefined)
     throw new AhaError('distill: --teacher-base-url needs --teacher-model (the model the server serves)');
+  if (o.teacherBaseUrl !== undefined) checkTeacherUrl(o.teacherBaseUrl);
   if (o.teacher !== undefined && !existsSync(join(o.teacher, 'config.json')))
     throw new AhaError(`--teacher ${o.teacher}: no config.json (not a model directory)`);
   if (!existsSync(join(o.student, 'config.json')))
@@ -289,6 +312,10 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
     (o.teacherBaseUrl !== undefined && endpoint === 'chat'
       ? (p: DistillProblem) => mathUserMessage(p.question)
       : studentSpec);
+  const teacherSource = o.teacherPrompt !== undefined ? '--teacher-prompt' : '--prompt';
+  // Both prompts render before anything is written: a bad spec leaves no half-made --out.
+  renderProblem(studentSpec, train[0], o.student, '--prompt');
+  renderProblem(teacherSpec, train[0], o.teacher ?? o.student, teacherSource);
 
   // The traces of an earlier run are continued only when the same teacher made them the same way.
   const teacherDir = join(o.out, 'teacher');
@@ -302,7 +329,12 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
     teacher_prompt:
       typeof teacherSpec === 'function'
         ? teacherSpec(train[0])
-        : renderProblem(teacherSpec, { id: '', question: '{question}', answer: '' }, o.teacher ?? o.student).text,
+        : renderProblem(
+            teacherSpec,
+            { id: '', question: '{question}', answer: '' },
+            o.teacher ?? o.student,
+            teacherSource,
+          ).text,
     samples: k,
     temperature: o.temperature ?? 0.6,
     top_p: o.topP ?? 0.95,
@@ -343,8 +375,8 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
   const chat = studentSpec === 'chat';
   const asProblems = (ps: DistillProblem[], who: 'teacher' | 'student'): ReasoningProblem[] =>
     ps.map((p) => {
-      const s = renderProblem(studentSpec, p, o.student);
-      const t = who === 'teacher' ? renderProblem(teacherSpec, p, o.teacher ?? o.student) : s;
+      const s = renderProblem(studentSpec, p, o.student, '--prompt');
+      const t = who === 'teacher' ? renderProblem(teacherSpec, p, o.teacher ?? o.student, teacherSource) : s;
       return {
         id: p.id,
         question: p.question,
@@ -373,6 +405,7 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
     data: null,
     teacher_error: null,
     teacher_eval_error: null,
+    error: null,
     evals: {
       teacher: readJson(files.eval_teacher),
       student_before: readJson(files.eval_student_before),
@@ -397,62 +430,76 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
       signal,
     });
 
-  // 1. The teacher's traces: verified, filtered, deduplicated, capped.
-  log(`distill: ${teacherName} writes ${k} traces for each of ${train.length} prompts`);
-  let data: RejectionSamplingReport;
+  // Whatever stops the run is said in report.json: the signal (interrupted), the teacher (teacher_failed), or the
+  // error (failed); never the in-progress 'interrupted' of the last intermediate save.
   try {
-    data = await runRejectionSampling({
-      generator: teacher,
-      checkpoint: teacherName,
-      problems: asProblems(train, 'teacher'),
-      verify,
-      filters,
-      sampling: {
-        n: k,
-        temperature: o.temperature ?? 0.6,
-        topP: o.topP ?? 0.95,
-        maxNewTokens: o.maxNewTokens ?? 1024,
-        seed: o.seed ?? 0,
-      },
-      maxPerPrompt: o.maxPerPrompt ?? k,
-      outDir: join(o.out, 'teacher'),
-      source: 'distillation',
-      provenance: { teacher: teacherName, teacher_settings: settings },
-      allowPartial: o.allowPartial,
-      signal,
-      transform: (c, p): TransformResult => ({ completion: adaptTrace(c, p.sftPrompt ?? p.prompt) }),
-      log: (l) => log(`distill: ${l}`),
-    });
+    if (!(await distillSteps())) return report;
   } catch (e) {
     if (signal.aborted) {
+      report.status = 'interrupted';
       save();
       return report;
     }
-    const partial = readJson<RejectionSamplingReport>(files.data_report);
-    if (partial?.status === 'partial') {
-      report.status = 'teacher_failed';
-      report.teacher_error = partial.generation_error;
-      report.data = partial.counts;
-      save();
-    }
+    if (report.status !== 'teacher_failed') report.status = 'failed';
+    report.error = (e as Error).message;
+    save();
     throw e;
   }
-  report.data = data.counts;
-  if (data.generation_error) report.teacher_error = data.generation_error;
-  log(
-    `distill: kept ${data.counts.kept} traces of ${data.counts.samples} (incorrect ${data.counts.incorrect}, dropped ${JSON.stringify(data.counts.dropped)}, duplicates ${data.counts.duplicates}, over cap ${data.counts.over_cap})`,
-  );
-  if (data.counts.kept === 0) {
-    save();
-    throw new AhaError(
-      `distill: no trace of ${data.counts.samples} was correct and readable (see ${files.data_report})`,
-    );
-  }
+  // With allowPartial a teacher failure does not stop the run; teacher_error still says what happened.
+  report.status = 'complete';
   save();
+  return report;
 
-  // 2. Evaluations before: the student, and the teacher.
-  const studentEval = asProblems(evalSet, 'student');
-  try {
+  /** Steps 1-3; false when stopped by the signal (what is done is saved). */
+  async function distillSteps(): Promise<boolean> {
+    // 1. The teacher's traces: verified, filtered, deduplicated, capped.
+    log(`distill: ${teacherName} writes ${k} traces for each of ${train.length} prompts`);
+    let data: RejectionSamplingReport;
+    try {
+      data = await runRejectionSampling({
+        generator: teacher,
+        checkpoint: teacherName,
+        problems: asProblems(train, 'teacher'),
+        verify,
+        filters,
+        sampling: {
+          n: k,
+          temperature: o.temperature ?? 0.6,
+          topP: o.topP ?? 0.95,
+          maxNewTokens: o.maxNewTokens ?? 1024,
+          seed: o.seed ?? 0,
+        },
+        maxPerPrompt: o.maxPerPrompt ?? k,
+        outDir: join(o.out, 'teacher'),
+        source: 'distillation',
+        provenance: { teacher: teacherName, teacher_settings: settings },
+        allowPartial: o.allowPartial,
+        signal,
+        transform: (c, p): TransformResult => ({ completion: adaptTrace(c, p.sftPrompt ?? p.prompt) }),
+        log: (l) => log(`distill: ${l}`),
+      });
+    } catch (e) {
+      const partial = signal.aborted ? null : readJson<RejectionSamplingReport>(files.data_report);
+      if (partial?.status === 'partial') {
+        report.status = 'teacher_failed';
+        report.teacher_error = partial.generation_error;
+        report.data = partial.counts;
+      }
+      throw e;
+    }
+    report.data = data.counts;
+    if (data.generation_error) report.teacher_error = data.generation_error;
+    log(
+      `distill: kept ${data.counts.kept} traces of ${data.counts.samples} (incorrect ${data.counts.incorrect}, dropped ${JSON.stringify(data.counts.dropped)}, duplicates ${data.counts.duplicates}, over cap ${data.counts.over_cap})`,
+    );
+    if (data.counts.kept === 0)
+      throw new AhaError(
+        `distill: no trace of ${data.counts.samples} was correct and readable (see ${files.data_report})`,
+      );
+    save();
+
+    // 2. Evaluations before: the student, and the teacher.
+    const studentEval = asProblems(evalSet, 'student');
     if (!report.evals.student_before) {
       log(`distill: evaluating the student ${o.student} on ${evalSet.length} held-out problems`);
       report.evals.student_before = await evaluate(localGenerator(o.student, chat).generator, studentEval);
@@ -487,7 +534,7 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
     report.sft = sft.details ?? null;
     if (sft.interrupted) {
       save();
-      return report;
+      return false;
     }
     report.distilled = sft.checkpoint;
     if (!report.evals.student_after) {
@@ -495,15 +542,6 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
       report.evals.student_after = await evaluate(localGenerator(sft.checkpoint, chat).generator, studentEval);
       writeFileAtomic(files.eval_student_after, JSON.stringify(report.evals.student_after, null, 2) + '\n');
     }
-  } catch (e) {
-    if (signal.aborted) {
-      save();
-      return report;
-    }
-    throw e;
+    return true;
   }
-  // With allowPartial a teacher failure does not stop the run; teacher_error still says what happened.
-  report.status = 'complete';
-  save();
-  return report;
 }

@@ -3,12 +3,14 @@
  * "chains of thought with mixed languages, long paragraphs, and code blocks", and anything unreadable besides
  * (degenerate repetition, no summary, too short or too long, a chain of thought too short to be one). Each filter looks at one sample and says whether
  * to keep it and, when not, why: `{keep, reason}`. Every filter has a stable `name`, the key the data reports
- * count drops under.
+ * count drops under. With `judge_unreadable`, an LLM judge decides the samples whose answer the verifier cannot read
+ * (R1's generative reward model for data no rule can check): {@link verifierWithJudge}.
  */
 import { z } from 'zod';
 import { AhaError } from '../errors.ts';
 import { extractAnswer, DEFAULT_STRATEGIES, type AnswerStrategy } from '../verify/extractAnswer.ts';
 import { chainOfThought, languageConsistency, resolveLanguageTarget } from '../rewards/languageConsistency.ts';
+import { llmJudgeFromConfig, llmJudgeOptionsSchema, type LlmJudge } from '../rewards/llmJudge.ts';
 
 /** What a filter sees of a sample. */
 export interface FilterInput {
@@ -280,8 +282,17 @@ export const filtersConfigSchema = z
     min_reasoning_lines: z.number().int().positive().nullable().default(null),
     /** Drop degenerate loops (repetitionFilter with its defaults). */
     drop_repetition: z.boolean().default(true),
-    /** Drop samples with no summary after </think> (and no answer in it). */
+    /** Drop samples with no summary after </think> (and no answer in it, unless judge_unreadable may judge it). */
     require_summary: z.boolean().default(true),
+    /**
+     * An LLM judge (the `judge` reward's options, src/rewards/llmJudge.ts, plus `min_score`) that decides the
+     * samples whose final answer the verifier cannot read: kept as correct when its score is at least min_score.
+     */
+    judge_unreadable: llmJudgeOptionsSchema
+      .extend({ min_score: z.number().min(0).max(1).default(0.5) })
+      .strict()
+      .nullable()
+      .default(null),
   })
   .strict();
 
@@ -313,6 +324,57 @@ export function buildFilters(
   }
   if (c.min_reasoning_lines !== null) out.push(shortReasoningFilter({ minLines: c.min_reasoning_lines }));
   if (c.drop_repetition) out.push(repetitionFilter());
-  if (c.require_summary) out.push(missingSummaryFilter({ strategies: ctx.answerStrategies }));
+  // A summary the judge accepted need not hold an answer the rules can read.
+  if (c.require_summary)
+    out.push(missingSummaryFilter({ strategies: ctx.answerStrategies, requireAnswer: c.judge_unreadable === null }));
   return out;
+}
+
+/** What {@link verifierWithJudge} needs of a problem. */
+export interface JudgedProblem {
+  question: string;
+  answer: string;
+}
+
+/** A verifier whose unreadable answers an LLM judge decides, with the judge and what it decided. */
+export interface JudgedVerifier<P extends JudgedProblem> {
+  verify: (completion: string, problem: P) => Promise<boolean>;
+  /** Null when the config has no judge_unreadable. */
+  judge: LlmJudge | null;
+  /** Samples the judge was asked about, accepted, and failed on (no readable reply: the sample counts as incorrect). */
+  counts: { judged: number; accepted: number; failed: number };
+}
+
+/**
+ * `verify`, except that a completion whose answer it cannot read (`readable` false, e.g. no final answer the answer
+ * rules find) goes to the config's `judge_unreadable` judge with the problem's question and reference, and counts as
+ * correct when the judge's score is at least `min_score`. A judge failure (server down, unreadable reply) counts as
+ * incorrect and is logged. Without judge_unreadable, `verify` as it is.
+ */
+export function verifierWithJudge<P extends JudgedProblem>(
+  verify: (completion: string, problem: P) => boolean | Promise<boolean>,
+  config: FiltersConfigInput,
+  o: { readable: (completion: string) => boolean; baseDir?: string; source?: string; log?: (line: string) => void },
+): JudgedVerifier<P> {
+  const c = filtersConfigSchema.parse(config).judge_unreadable;
+  const counts = { judged: 0, accepted: 0, failed: 0 };
+  if (c === null) return { verify: async (completion, p) => verify(completion, p), judge: null, counts };
+  const judge = llmJudgeFromConfig(c, `${o.source ?? 'filters'}.judge_unreadable`, { baseDir: o.baseDir });
+  return {
+    judge,
+    counts,
+    verify: async (completion, p) => {
+      if (o.readable(completion)) return verify(completion, p);
+      counts.judged++;
+      try {
+        const r = await judge.judge(completion, { question: p.question, reference: p.answer });
+        if (r.score >= c.min_score) counts.accepted++;
+        return r.score >= c.min_score;
+      } catch (e) {
+        counts.failed++;
+        o.log?.(`judge_unreadable: ${e instanceof Error ? e.message : String(e)} (counted as incorrect)`);
+        return false;
+      }
+    },
+  };
 }

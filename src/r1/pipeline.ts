@@ -11,16 +11,22 @@
  *
  * Run directory:
  *
- *     pipeline.json               the recipe as run (rewritten at each start)
+ *     pipeline.json               the recipe the run started with (its first invocation's; never rewritten)
+ *     invocations.jsonl           one line per invocation: time, arguments, recipe and its hash
  *     base_eval.json              the base model's evaluation
  *     <stage>/                    one directory per stage: samples.jsonl, data.jsonl, report.json, sft/ or grpo/
+ *     <stage>/stage_started.json  the settings the stage started with (the part of the recipe it uses, and its hash)
  *     <stage>/eval.json           pass@1 on held-out problems, format rate, language consistency, mean length
- *     <stage>/stage_done.json     the marker of a finished stage (checkpoint, evaluation), written atomically last
+ *     <stage>/stage_done.json     the marker of a finished stage (checkpoint, evaluation, the settings it finished
+ *                                 with), written atomically last
  *     summary.json                every stage so far
  *
- * A finished stage (its marker exists) is skipped on resume; an unfinished one continues from its own checkpoints
- * (SFT and GRPO runs resume exactly; gathered samples are kept). `stage` runs one stage, whose earlier stages must
- * be finished. Stage runners and the evaluation can be replaced through the options (tests use stubs).
+ * A finished stage (its marker exists) is not redone on resume (summary.json: done, resumed); an unfinished one
+ * continues from its own checkpoints (SFT and GRPO runs resume exactly; gathered samples are kept). A recipe that
+ * changed is allowed on resume and said: against the recipe the run started with, against the settings a finished
+ * stage used, and against those an unfinished stage started with (src/r1/pipelineProvenance.ts). `stage` runs one
+ * stage, whose earlier stages must be finished. Stage runners and the evaluation can be replaced through the
+ * options (tests use stubs).
  *
  * This file is the runner only: the stages are in src/r1/stages/, what they share in stage.ts (with the SFT and RL
  * steps in sftStep.ts and rlStep.ts), the problems and prompts in pipelineData.ts, the evaluation in stageEval.ts.
@@ -32,6 +38,15 @@ import { AhaError } from '../errors.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { checkPipelineInputs } from './pipelineChecks.ts';
 import { preparePipelineData, type PipelineData } from './pipelineData.ts';
+import {
+  appendInvocation,
+  changedPaths,
+  readManifest,
+  stageSettings,
+  storedRecipe,
+  writeManifest,
+  type StageSettings,
+} from './pipelineProvenance.ts';
 import {
   parsePipelineRecipe,
   pipelinePath,
@@ -56,6 +71,13 @@ export const DEFAULT_STAGE_RUNNERS: Record<StageName, StageRunner> = {
   all_scenarios_rl: runAllScenariosStage,
 };
 
+/** stage_started.json: the settings a stage started with, and when. */
+export interface StageStart extends StageSettings {
+  stage: StageName;
+  invocation: number;
+  started_at: string;
+}
+
 /** stage_done.json: a finished stage. */
 export interface StageMarker {
   stage: StageName;
@@ -65,16 +87,30 @@ export interface StageMarker {
   seconds: number;
   finished_at: string;
   details?: Record<string, unknown>;
+  /** The part of the recipe the stage used, as the invocation that finished it had it (runs before: absent). */
+  settings?: Record<string, unknown>;
+  settings_hash?: string;
+  /** The invocation (invocations.jsonl) that finished the stage, and the one that started it. */
+  invocation?: number;
+  started_invocation?: number;
+  /** When the stage started with other settings than it finished with: those (stage_started.json) differ. */
+  started_settings_hash?: string;
 }
 
 /** What each stage of a call did. */
 export interface StageResult {
   name: StageName;
-  status: 'done' | 'skipped' | 'interrupted' | 'not_run' | 'failed';
+  /** done (by this call, or earlier: resumed), interrupted, not_run (not asked for, or after a stop), failed. */
+  status: 'done' | 'interrupted' | 'not_run' | 'failed';
+  /** Finished by an earlier invocation and reused as it is (its stage_done.json). */
+  resumed?: boolean;
   checkpoint: string | null;
   eval: StageEval | null;
   seconds: number;
   details?: Record<string, unknown>;
+  /** The invocation that finished the stage, and its settings' hash (stage_done.json). */
+  invocation?: number;
+  settings_hash?: string;
   /** Why a failed stage failed (the run stops there; --resume continues it). */
   error?: string;
 }
@@ -92,6 +128,8 @@ export interface PipelineOptions {
   progress?: ProgressSink;
   /** Replace stage runners (tests: stubs). */
   runners?: Partial<Record<StageName, StageRunner>>;
+  /** The command line recorded in invocations.jsonl (default: this process's arguments). */
+  argv?: string[];
   /** Replace the evaluation of a checkpoint (tests: stubs). */
   evaluate?: (
     modelDir: string,
@@ -108,6 +146,7 @@ export interface PipelineResult {
 }
 
 const MARKER = 'stage_done.json';
+const STARTED = 'stage_started.json';
 
 /** The marker of a finished stage, or null. */
 export function readStageMarker(outDir: string, stage: StageName): StageMarker | null {
@@ -206,27 +245,34 @@ export async function runR1Pipeline(
     runList.filter((s) => !markers.get(s)),
   );
   mkdirSync(outDir, { recursive: true });
-  const { baseDir: _b, ...plain } = recipe;
-  if (started) {
-    // A changed recipe is allowed (e.g. more steps for a stage not run yet), but said: finished stages keep theirs.
-    const before = (JSON.parse(readFileSync(manifest, 'utf8')) as { recipe?: Record<string, unknown> }).recipe ?? {};
-    const now = plain as unknown as Record<string, unknown>;
-    const changed = [...new Set([...Object.keys(before), ...Object.keys(now)])]
-      .filter((k) => k !== 'source')
-      .flatMap((k) => {
-        if (k === 'stages') {
-          const a = (before.stages ?? {}) as Record<string, unknown>,
-            b = (now.stages ?? {}) as Record<string, unknown>;
-          return STAGE_NAMES.filter((st) => JSON.stringify(a[st]) !== JSON.stringify(b[st])).map(
-            (st) => `stages.${st}`,
-          );
-        }
-        return JSON.stringify(before[k]) !== JSON.stringify(now[k]) ? [k] : [];
-      });
+  const now = new Date().toISOString();
+  const stored = storedRecipe(recipe);
+  const original = readManifest(outDir);
+  if (original) {
+    // A changed recipe is allowed (e.g. more steps for a stage not run yet), but said, against the recipe the run
+    // started with (pipeline.json); finished stages keep theirs.
+    const changed = changedPaths(original.recipe, stored).filter((k) => k !== 'source');
     if (changed.length > 0)
-      log(`r1: note: the recipe changed since the run started (${changed.join(', ')}); finished stages are not redone`);
+      log(
+        `r1: note: the recipe differs from the one this run started with (pipeline.json, ${original.created ?? original.updated ?? 'first invocation'}) in ${changed.join(', ')}; finished stages are not redone`,
+      );
+  } else writeManifest(outDir, stored, now);
+  const invocation = appendInvocation(outDir, {
+    at: now,
+    argv: o.argv ?? process.argv.slice(2),
+    resume: o.resume === true,
+    stage: o.stage ?? null,
+    recipe: stored,
+    existing: started,
+  }).invocation;
+  const settingsNow = new Map(stages.map((s) => [s, stageSettings(stored, s)]));
+  for (const s of stages) {
+    const m = markers.get(s);
+    if (!m?.settings || m.settings_hash === settingsNow.get(s)!.settings_hash) continue;
+    log(
+      `r1: note: ${s} finished${m.invocation ? ` in invocation ${m.invocation}` : ''} with settings other than the recipe's now (its stage_done.json vs the recipe: ${changedPaths(m.settings, settingsNow.get(s)!.settings).join(', ')}); it is kept as it is`,
+    );
   }
-  writeFileAtomic(manifest, JSON.stringify({ recipe: plain, updated: new Date().toISOString() }, null, 2) + '\n');
 
   const signal = o.signal ?? new AbortController().signal;
   const evaluate =
@@ -255,7 +301,7 @@ export async function runR1Pipeline(
   const writeSummary = () =>
     writeFileAtomic(
       summaryPath,
-      JSON.stringify({ base, stages: results, updated: new Date().toISOString() }, null, 2) + '\n',
+      JSON.stringify({ base, stages: results, invocation, updated: new Date().toISOString() }, null, 2) + '\n',
     );
   if (existsSync(baseEvalPath)) base = JSON.parse(readFileSync(baseEvalPath, 'utf8')) as StageEval;
   else if (recipe.eval.evaluate_base && (only === undefined || only === stages[0]) && !signal.aborted) {
@@ -277,13 +323,17 @@ export async function runR1Pipeline(
       previous = abs(outDir, marker.checkpoint);
       results.push({
         name,
-        status: 'skipped',
+        status: 'done',
+        resumed: true,
         checkpoint: previous,
         eval: marker.eval,
         seconds: marker.seconds,
         details: marker.details,
+        ...(marker.invocation !== undefined ? { invocation: marker.invocation } : {}),
+        ...(marker.settings_hash !== undefined ? { settings_hash: marker.settings_hash } : {}),
       });
-      if (runList.includes(name)) log(`r1: ${name} already finished (${join(outDir, name, MARKER)}); skipped`);
+      if (runList.includes(name))
+        log(`r1: ${name} already finished (${join(outDir, name, MARKER)}); reused, not redone`);
       continue;
     }
     if (!runList.includes(name) || interrupted) {
@@ -300,6 +350,17 @@ export async function runR1Pipeline(
     mkdirSync(dir, { recursive: true });
     const t0 = Date.now();
     log(`r1: stage ${name}${resume ? ' (continuing)' : ''}`);
+    const settings = settingsNow.get(name)!;
+    const startPath = join(dir, STARTED);
+    let start = existsSync(startPath) ? (JSON.parse(readFileSync(startPath, 'utf8')) as StageStart) : null;
+    if (start && start.settings_hash !== settings.settings_hash)
+      log(
+        `r1: warning: ${name}: continuing with settings other than those it started with in invocation ${start.invocation} (its stage_started.json vs the recipe: ${changedPaths(start.settings, settings.settings).join(', ')}); work done so far is kept`,
+      );
+    if (!start && !resume) {
+      start = { stage: name, invocation, started_at: new Date().toISOString(), ...settings };
+      writeFileAtomic(startPath, JSON.stringify(start, null, 2) + '\n');
+    }
     const ctx: StageContext = {
       name,
       dir,
@@ -363,11 +424,26 @@ export async function runR1Pipeline(
       seconds,
       finished_at: new Date().toISOString(),
       details: outcome.details,
+      ...settings,
+      invocation,
+      ...(start ? { started_invocation: start.invocation } : {}),
+      ...(start && start.settings_hash !== settings.settings_hash
+        ? { started_settings_hash: start.settings_hash }
+        : {}),
     };
     writeFileAtomic(join(dir, MARKER), JSON.stringify(m, null, 2) + '\n');
     log(`r1: ${formatStageEval(name, ev)}`);
     previous = outcome.checkpoint;
-    results.push({ name, status: 'done', checkpoint: outcome.checkpoint, eval: ev, seconds, details: outcome.details });
+    results.push({
+      name,
+      status: 'done',
+      checkpoint: outcome.checkpoint,
+      eval: ev,
+      seconds,
+      details: outcome.details,
+      invocation,
+      settings_hash: settings.settings_hash,
+    });
     writeSummary();
   }
   writeSummary();

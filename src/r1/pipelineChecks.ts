@@ -63,11 +63,14 @@ export async function checkPipelineInputs(
   const s = recipe.stages;
   const rl = (name: 'reasoning_rl' | 'all_scenarios_rl', extra: string[]) => {
     const grpo = parseGrpoOptions(s[name]!.grpo, `${src}: stages.${name}.grpo`);
+    const field = `stages.${name}.grpo.max_completion_length`;
+    checks.push({ where: `stages.${name}`, prompts: train, maxNew: grpo.max_completion_length, field });
+    // General prompts are checked apart: none fitting would leave the stage without them, which is no run to make.
     checks.push({
-      where: `stages.${name}`,
-      prompts: [...train, ...extra],
+      where: `stages.${name}.general_dataset`,
+      prompts: extra,
       maxNew: grpo.max_completion_length,
-      field: `stages.${name}.grpo.max_completion_length`,
+      field,
     });
   };
   for (const name of stages) {

@@ -45,7 +45,8 @@ export async function preparePipelineData(recipe: PipelineRecipe): Promise<Pipel
       const t = taskPrompt(example as ArithmeticExample);
       return { text: t, sft: t };
     }
-    const r = renderPrompt(recipe.prompt ?? 'r1-zero', question, {
+    // A question without the task's example (stage 4's general prompts) gets the task's template too: its short form.
+    const r = renderPrompt(recipe.prompt ?? (recipe.task !== undefined ? 'r1-zero-short' : 'r1-zero'), question, {
       modelDir: base,
       systemPrompt: recipe.system_prompt,
       source: `${recipe.source}: prompt`,

@@ -13,6 +13,7 @@
  *       rejection_sft:    { prompts: 256, samples_per_prompt: 4, max_per_prompt: 2, sft: {...} }
  *       all_scenarios_rl: { general_dataset: {...}, general_rewards: [{ name: ./helpful.ts#reward }], grpo: {...} }
  *
+ * A stage written with no body (`cold_start_sft:` alone) takes all its defaults.
  * Stages run in that order; a recipe may leave any out. `sft` sections take aha sft's options (src/sft/sftConfig.ts;
  * the pipeline sets model, data and out), `grpo`/`training` sections aha grpo's (src/rl/recipe.ts). Relative paths
  * resolve against the recipe file's directory.
@@ -131,6 +132,11 @@ const allScenariosSchema = z
     /** Prompts without a verifiable answer (helpfulness, harmlessness, ...), scored by general_rewards only. */
     general_dataset: datasetSchema.optional(),
     general_rewards: z.array(moduleRewardSchema).default([]),
+    /**
+     * General prompts in each step's prompts_per_step (the rest are reasoning prompts); they are drawn in turn, each
+     * general prompt once before any twice. Default: their share of all the stage's prompts, at least 1.
+     */
+    general_prompts_per_step: posInt().optional(),
   })
   .strict();
 
@@ -250,15 +256,24 @@ function checkSft(raw: Record<string, unknown>, source: string, where: string): 
   if (!r.success) fail(source, r.error, where.split('.'));
 }
 
+/** Validates an RL stage's grpo and training sections; returns the prompts per step they give. */
 function checkGrpo(
   stage: { grpo: Record<string, unknown>; training: Record<string, unknown> },
   source: string,
   where: string,
-): void {
+): number {
   if ('reward_weights' in stage.grpo)
     throw new AhaError(`${source}: ${where}.grpo.reward_weights: set the stage's rewards: weights instead`);
+  return stagePromptsPerStep(stage, `${source}: ${where}`);
+}
+
+/** The prompts per step of an RL stage's training section (prompts_per_step, or TRL's batch units). */
+export function stagePromptsPerStep(
+  stage: { grpo: Record<string, unknown>; training: Record<string, unknown> },
+  source: string,
+): number {
   // The GRPO recipe's own validation, with a stand-in dataset and reward.
-  parseRecipe(
+  return parseRecipe(
     {
       model: '-',
       dataset: [{ question: 'q' }],
@@ -266,8 +281,16 @@ function checkGrpo(
       grpo: stage.grpo,
       training: stage.training,
     },
-    `${source}: ${where}`,
-  );
+    source,
+  ).training.prompts_per_step;
+}
+
+/** A stage written with no body (`reasoning_rl:` in YAML, null) means all its defaults. */
+function nullStagesAsDefaults(raw: object): object {
+  const stages = (raw as { stages?: unknown }).stages;
+  if (typeof stages !== 'object' || stages === null || Array.isArray(stages)) return raw;
+  const out = Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, v === null ? {} : v]));
+  return { ...raw, stages: out };
 }
 
 /**
@@ -277,7 +300,7 @@ function checkGrpo(
 export function parsePipelineRecipe(raw: unknown, source = 'recipe', baseDir = process.cwd()): PipelineRecipe {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new AhaError(`${source}: expected a mapping of fields (base_model, stages, ...)`);
-  const r = pipelineSchema.safeParse(raw);
+  const r = pipelineSchema.safeParse(nullStagesAsDefaults(raw));
   // Unknown stages and fields are reported before other problems: they are the likeliest typo.
   if (!r.success) fail(source, r.error);
   const recipe: PipelineRecipe = { ...r.data, baseDir, source };
@@ -331,8 +354,14 @@ export function parsePipelineRecipe(raw: unknown, source = 'recipe', baseDir = p
   }
   if (s.reasoning_rl) checkGrpo(s.reasoning_rl, source, 'stages.reasoning_rl');
   if (s.all_scenarios_rl) {
-    checkGrpo(s.all_scenarios_rl, source, 'stages.all_scenarios_rl');
+    const perStep = checkGrpo(s.all_scenarios_rl, source, 'stages.all_scenarios_rl');
     const a = s.all_scenarios_rl;
+    if (a.general_prompts_per_step !== undefined && !a.general_dataset)
+      throw new AhaError(`${source}: stages.all_scenarios_rl.general_prompts_per_step: needs general_dataset`);
+    if (a.general_prompts_per_step !== undefined && a.general_prompts_per_step > perStep)
+      throw new AhaError(
+        `${source}: stages.all_scenarios_rl.general_prompts_per_step: ${a.general_prompts_per_step} is more than the ${perStep} prompts per step (training)`,
+      );
     if (a.general_dataset && a.general_rewards.length === 0)
       throw new AhaError(
         `${source}: stages.all_scenarios_rl.general_rewards: general_dataset needs reward modules to score it`,
@@ -361,3 +390,6 @@ export function loadPipelineRecipe(path: string): { recipe: PipelineRecipe; text
   }
   return { recipe: parsePipelineRecipe(raw, path, dirname(resolve(path))), text };
 }
+
+/** The recipe's schemas, read by the recipe reference and `--set` (src/config/recipeSchemas.ts). */
+export const pipelineRecipeSchemas = { pipeline: pipelineSchema, stageSft: stageSftSchema } as const;

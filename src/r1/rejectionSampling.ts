@@ -414,6 +414,8 @@ export interface RejectionSamplingReport {
   };
   per_prompt_kept: Record<string, number>;
   generation_error: string | null;
+  /** What the data lacks that was asked for (e.g. fewer non-reasoning lines than the ratio wants). */
+  warnings: string[];
   files: { samples: string; data: string };
 }
 
@@ -455,7 +457,15 @@ export async function runRejectionSampling(o: RejectionSamplingOptions): Promise
   });
   const provenance = { source, checkpoint: o.checkpoint, ...o.provenance };
   const reasoning = sel.selected.map((s) => sftRecordOf(s, provenance));
-  const mixed = mixNonReasoning(reasoning, pool, o.nonReasoning?.ratio ?? 0, o.sampling.seed);
+  const ratio = o.nonReasoning?.ratio ?? 0;
+  const mixed = mixNonReasoning(reasoning, pool, ratio, o.sampling.seed);
+  const warnings: string[] = [];
+  if (mixed.used < mixed.wanted) {
+    const share = mixed.records.length > 0 ? mixed.used / mixed.records.length : 0;
+    warnings.push(
+      `non-reasoning lines: ${mixed.wanted} wanted for a share of ${ratio} next to ${reasoning.length} reasoning lines, but ${o.nonReasoning?.path ?? 'the pool'} has ${pool.length}: all used, a share of ${Number(share.toFixed(3))}`,
+    );
+  }
   const report: RejectionSamplingReport = {
     source,
     status: g.error ? 'partial' : 'complete',
@@ -484,6 +494,7 @@ export async function runRejectionSampling(o: RejectionSamplingOptions): Promise
     },
     per_prompt_kept: sel.perPrompt,
     generation_error: g.error ? g.error.message : null,
+    warnings,
     files: { samples: files.samples, data: files.data },
   };
   if (g.error && !o.allowPartial) {
@@ -493,6 +504,7 @@ export async function runRejectionSampling(o: RejectionSamplingOptions): Promise
         `rerun to continue): ${g.error.message}`,
     );
   }
+  for (const w of warnings) o.log?.(`warning: ${w}`);
   writeFileAtomic(files.data, mixed.records.map((r) => JSON.stringify(r) + '\n').join(''));
   writeFileAtomic(files.report, JSON.stringify(report, null, 2) + '\n');
   return report;

@@ -5,12 +5,15 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AhaError } from '../errors.ts';
+import { loadTokenizer } from '../model/tokenizer.ts';
 import type { Example } from '../rewards/types.ts';
+import { prepareExamples } from '../rl/grpoData.ts';
 import { grpoTrain } from '../rl/grpoTrainer.ts';
-import { formatStepSummary, type StepMetrics } from '../rl/metrics.ts';
-import type { RewardSpec } from '../rl/recipe.ts';
+import { formatStepSummary, rewardErrorCounts, type StepMetrics } from '../rl/metrics.ts';
+import { parseRecipe, type RecipeInput, type RewardSpec } from '../rl/recipe.ts';
 import { scopedReward, weightedBuiltinSpecs } from '../rl/rewardRegistry.ts';
 import type { RewardWeights } from './pipelineRecipe.ts';
+import { defaultGeneralPerStep, mixedPromptOrder } from './promptMix.ts';
 import type { ReasoningProblem, Verifier } from './rejectionSampling.ts';
 import { budgetSignal, minutesText, seededDraw, type StageContext, type StageOutcome } from './stage.ts';
 import { readableFormat } from './stageEval.ts';
@@ -59,14 +62,19 @@ export function runRewardErrors(runDir: string): {
   if (existsSync(path))
     for (const line of readFileSync(path, 'utf8').split('\n')) {
       if (line.trim() === '') continue;
-      let m: Partial<StepMetrics>;
+      let m: Record<string, unknown>;
       try {
-        m = JSON.parse(line) as Partial<StepMetrics>;
+        m = JSON.parse(line) as Record<string, unknown>;
       } catch {
         continue; // a torn last line
       }
-      total += m.reward_errors ?? 0;
-      for (const [name, c] of Object.entries(m.reward_error_counts ?? {})) by[name] = (by[name] ?? 0) + c.errors;
+      total += typeof m.reward_errors === 'number' ? m.reward_errors : 0;
+      // Flat keys (reward_errors/<name>); a run logged before they were flat nests them in reward_error_counts.
+      const counts = {
+        ...rewardErrorCounts(m),
+        ...((m.reward_error_counts ?? {}) as Record<string, { errors: number }>),
+      };
+      for (const [name, c] of Object.entries(counts)) by[name] = (by[name] ?? 0) + c.errors;
     }
   return { reward_errors: total, reward_errors_by_reward: by };
 }
@@ -80,7 +88,7 @@ export function failingRewardWatch(limit: number): { step: (m: StepMetrics) => s
   return {
     step: (m) => {
       const next: Record<string, number> = {};
-      for (const [name, c] of Object.entries(m.reward_error_counts ?? {}))
+      for (const [name, c] of Object.entries(rewardErrorCounts(m)))
         if (c.calls > 0 && c.errors === c.calls) next[name] = (streak[name] ?? 0) + 1;
       streak = next;
       const bad = Object.entries(streak).find(([, n]) => n >= limit);
@@ -92,27 +100,95 @@ export function failingRewardWatch(limit: number): { step: (m: StepMetrics) => s
 }
 
 /**
- * GRPO from the stage's input model into `<stage>/grpo`, on the stage's draw of reasoning prompts and `extra.rows`,
- * with the rule rewards and `extra.rewards`; a finished run (final/) is reused as is.
+ * The rows whose prompt leaves room for max_completion_length tokens in the input model (what GRPO would keep), by
+ * the trainer's own rule; all rows when the model has no tokenizer.json or positions to check against.
+ */
+function fittingRows(
+  ctx: StageContext,
+  input: RecipeInput,
+  rows: readonly Record<string, unknown>[],
+  what: string,
+): Record<string, unknown>[] {
+  let maxPositions: unknown;
+  try {
+    maxPositions = (JSON.parse(readFileSync(join(ctx.inputModel, 'config.json'), 'utf8')) as Record<string, unknown>)
+      .max_position_embeddings;
+  } catch {
+    return rows.slice();
+  }
+  if (rows.length === 0 || typeof maxPositions !== 'number' || !existsSync(join(ctx.inputModel, 'tokenizer.json')))
+    return rows.slice();
+  const recipe = parseRecipe({ ...input, dataset: rows as Example[] }, `${ctx.recipe.source}: stages.${ctx.name}`);
+  try {
+    return prepareExamples(recipe, recipe.dataset as Example[], {
+      tokenizer: loadTokenizer(ctx.inputModel),
+      modelDir: ctx.inputModel,
+      maxPositions,
+      maxNew: recipe.grpo.max_completion_length,
+      log: (l) => ctx.log(`${ctx.name}: ${what}: ${l}`),
+    }).map((p) => p.example as Record<string, unknown>);
+  } catch (e) {
+    if (!(e instanceof AhaError && /every prompt is too long/.test(e.message))) throw e;
+    ctx.log(`${ctx.name}: warning: ${what}: ${e.message}; none is used`);
+    return [];
+  }
+}
+
+/**
+ * GRPO from the stage's input model into `<stage>/grpo`, on the stage's draw of reasoning prompts and
+ * `extra.general` (stage 4's general prompts, `generalPerStep` of them in every step, in turn: promptMix.ts), with
+ * the rule rewards and `extra.rewards`; a finished run (final/) is reused as is.
  */
 export async function runRlStep(
   ctx: StageContext,
   cfg: RlStepConfig,
-  extra: { rows?: Record<string, unknown>[]; rewards?: RewardSpec[] } = {},
+  extra: { general?: Record<string, unknown>[]; generalPerStep?: number; rewards?: RewardSpec[] } = {},
 ): Promise<StageOutcome> {
   const runDir = join(ctx.dir, 'grpo');
   const finalDir = join(runDir, 'final');
   if (existsSync(join(finalDir, 'trainer_state.json')))
     return { checkpoint: finalDir, interrupted: false, details: runRewardErrors(runDir) };
-  const rows: Record<string, unknown>[] = seededDraw(
-    ctx.data.train,
-    cfg.prompts,
-    `rl:${ctx.name}`,
-    ctx.recipe.seed,
-  ).map((p) => ({ ...p, kind: 'reasoning' }));
-  rows.push(...(extra.rows ?? []));
+  let rows: Record<string, unknown>[] = seededDraw(ctx.data.train, cfg.prompts, `rl:${ctx.name}`, ctx.recipe.seed).map(
+    (p) => ({ ...p, kind: 'reasoning' }),
+  );
   const rewards = [...ruleRewards(cfg.rewards, ctx.data.verify, ctx.recipe.language), ...(extra.rewards ?? [])];
   if (rewards.length === 0) throw new AhaError(`${ctx.recipe.source}: stages.${ctx.name}.rewards: every weight is 0`);
+  const input: RecipeInput = {
+    model: ctx.inputModel,
+    dataset: rows as Example[],
+    prompt: ctx.data.chat ? 'chat' : (ex: { prompt: string }) => ex.prompt,
+    ...(ctx.data.chat && ctx.recipe.system_prompt !== undefined ? { system_prompt: ctx.recipe.system_prompt } : {}),
+    rewards,
+    grpo: cfg.grpo,
+    training: cfg.training,
+  };
+  let mix: Record<string, unknown> = {};
+  let mixed = false;
+  if ((extra.general ?? []).length > 0) {
+    // The trainer would leave out prompts too long for the model, and break the per-step mix: left out here.
+    const reasoning = fittingRows(ctx, input, rows, 'reasoning prompts');
+    const general = fittingRows(ctx, input, extra.general!, 'general prompts');
+    const parsed = parseRecipe(input, `${ctx.recipe.source}: stages.${ctx.name}`);
+    const t = parsed.training;
+    const perStep = extra.generalPerStep ?? defaultGeneralPerStep(reasoning.length, general.length, t.prompts_per_step);
+    mixed = general.length > 0;
+    if (mixed)
+      rows = mixedPromptOrder(reasoning, general, {
+        promptsPerStep: t.prompts_per_step,
+        generalPerStep: perStep,
+        seed: t.seed,
+        shuffle: t.shuffle,
+        maxSteps: t.max_steps * (t.dynamic_sampling ? t.dynamic_sampling_max_batches : 1),
+      });
+    mix = {
+      general_prompts: general.length,
+      general_prompts_per_step: mixed ? Math.min(perStep, t.prompts_per_step) : 0,
+    };
+    if (mixed)
+      ctx.log(
+        `${ctx.name}: ${mix.general_prompts_per_step} of ${t.prompts_per_step} prompts per step are general (${general.length} general prompts, in turn), the rest reasoning (${reasoning.length})`,
+      );
+  }
   const resume = existsSync(runDir) && readdirSync(runDir).some((n) => /^checkpoint-\d+$/.test(n));
   const budget = budgetSignal(ctx.signal, cfg.max_minutes);
   // A reward failing on every call stops the run through its own signal, at the step's end (metrics are saved).
@@ -124,13 +200,10 @@ export async function runRlStep(
   try {
     const r = await grpoTrain(
       {
-        model: ctx.inputModel,
-        dataset: rows,
-        prompt: ctx.data.chat ? 'chat' : (ex: { prompt: string }) => ex.prompt,
-        ...(ctx.data.chat && ctx.recipe.system_prompt !== undefined ? { system_prompt: ctx.recipe.system_prompt } : {}),
-        rewards,
-        grpo: cfg.grpo,
-        training: cfg.training,
+        ...input,
+        dataset: rows as Example[],
+        // A mixed order is already in step-sized blocks (and permuted per kind): the trainer keeps it as it is.
+        training: mixed ? { ...cfg.training, shuffle: false } : cfg.training,
       },
       {
         outDir: runDir,
@@ -151,8 +224,9 @@ export async function runRlStep(
         `${ctx.recipe.source}: stages.${ctx.name}: ${failure}: fix it (or raise max_failing_reward_steps), then rerun with --resume`,
       );
     const details = {
+      ...mix,
       rl_steps: r.step,
-      last_reward: r.metrics?.reward.mean ?? null,
+      last_reward: r.metrics?.reward ?? null,
       last_accuracy: r.metrics?.accuracy ?? null,
       ...runRewardErrors(runDir),
     };

@@ -83,6 +83,27 @@ interface Row {
 }
 
 /**
+ * The y domain for a series flat at `v`: v ± half of |v| (± 1 at 0), reaching 0 when the chart's domain must hold
+ * zero, and within [0, 1] for a share.
+ */
+export function flatDomain(v: number, o: { zero?: boolean; share?: boolean } = {}): [number, number] {
+  const pad = v === 0 ? 1 : Math.abs(v) / 2;
+  let lo = v - pad;
+  let hi = v + pad;
+  if (o.zero) {
+    lo = Math.min(0, v >= 0 ? 0 : lo);
+    hi = Math.max(0, v <= 0 ? 0 : hi);
+    if (lo === 0 && hi === 0) hi = 1;
+  }
+  if (o.share) {
+    lo = Math.max(0, lo);
+    hi = Math.min(1, hi);
+    if (hi <= lo) [lo, hi] = [0, 1];
+  }
+  return [lo, hi];
+}
+
+/**
  * The Vega-Lite spec of a chart: with `smoothing` > 1 the moving average is the solid line and the raw values a
  * faint line under it; bands (mean ± std) are smoothed with the same window so they do not hide the line. A series
  * with less than half the points of the densest one on the chart is not smoothed.
@@ -132,6 +153,15 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
       rows.push(row);
     });
   }
+  // A series that never moves would get the domain [v, v] and one lone tick ("0%"): give it room around v.
+  const ys = rows.flatMap((r) => [r.value, r.smooth, r.lo, r.hi].filter((v): v is number => v !== undefined));
+  const lo = Math.min(...ys);
+  const hi = Math.max(...ys);
+  const domain =
+    chart.yDomain ??
+    (ys.length > 0 && hi - lo <= 1e-9 * Math.max(1, Math.abs(hi))
+      ? flatDomain(hi, { zero: chart.yZero, share: chart.yFormat?.includes('%') })
+      : undefined);
   let k = 0;
   const range = series.map((s) => s.color ?? (s.emphasis ? '#222222' : PALETTE[k++ % PALETTE.length]));
   const smoothed = smoothing > 1;
@@ -140,7 +170,7 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
     type: 'quantitative' as const,
     title: chart.yTitle,
     axis: chart.yFormat ? { format: chart.yFormat } : {},
-    scale: chart.yDomain ? { domain: chart.yDomain } : { zero: chart.yZero ?? false, nice: true },
+    scale: domain ? { domain } : { zero: chart.yZero ?? false, nice: true },
   });
   const x = {
     field: 'step',

@@ -4,6 +4,7 @@ import { AhaError } from '../errors.ts';
 import { REFLECTIVE_WORDS } from '../rewards/reflection.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { prefixSvgIds, renderLineChart, type LineChart, type Series, type SeriesPoint } from './charts.ts';
+import { normalizeMetricRecord } from './metricNames.ts';
 
 /** One parsed line of a run's JSONL file, with its 1-based line number. */
 export interface RunLine {
@@ -14,7 +15,10 @@ export interface RunLine {
 /** What a run directory holds, as read by {@link loadTrainingRun}. */
 export interface TrainingRun {
   runDir: string;
-  /** metrics.jsonl, one record per step, sorted by step; records of the same step are merged, later fields winning. */
+  /**
+   * metrics.jsonl, one record per step under today's flat names (older runs' keys mapped by normalizeMetricRecord),
+   * sorted by step; records of the same step are merged, later fields winning.
+   */
   metrics: RunLine[];
   /** eval.jsonl rows in file order (empty when the file is absent). */
   evals: RunLine[];
@@ -100,7 +104,9 @@ export function loadTrainingRun(runDir: string): TrainingRun {
   let repeated = 0;
   const hasStep = (v: Record<string, unknown>) =>
     finite(v.step) === undefined ? 'field "step" missing or not a number' : undefined;
-  for (const rec of readJsonlLenient(metricsPath, warnings, hasStep)) {
+  for (const raw of readJsonlLenient(metricsPath, warnings, hasStep)) {
+    // Older runs' nested or renamed keys under today's flat names (metricNames.ts).
+    const rec = { line: raw.line, value: normalizeMetricRecord(raw.value) };
     const step = rec.value.step as number;
     const prev = byStep.get(step);
     if (!prev) {
@@ -150,24 +156,26 @@ const field =
   (name: string): Get =>
   (r) =>
     finite(r[name]);
-const nested =
-  (...path: string[]): Get =>
-  (r) => {
-    let v: unknown = r;
-    for (const k of path) v = obj(v)?.[k];
-    return finite(v);
-  };
+/** A band of ± `get` around a series, kept inside [min, max] of the record (each may be undefined: no limit). */
+interface Band {
+  get: Get;
+  min?: Get;
+  max?: Get;
+}
 
-function series(metrics: RunLine[], name: string, get: Get, extra: Partial<Series> = {}, band?: Get): Series {
+function series(metrics: RunLine[], name: string, get: Get, extra: Partial<Series> = {}, band?: Band): Series {
   const points: SeriesPoint[] = [];
   for (const { value: r } of metrics) {
     const v = get(r);
     if (v === undefined) continue;
     const p: SeriesPoint = { step: r.step as number, value: v };
-    const b = band?.(r);
+    const b = band?.get(r);
     if (b !== undefined) {
-      p.lo = v - b;
-      p.hi = v + b;
+      // mean ± std may leave the values' range (a reward in [0, 1] with mean 0.1 and std 0.3): never draw past it.
+      const lo = band?.min?.(r);
+      const hi = band?.max?.(r);
+      p.lo = Math.max(v - b, lo ?? -Infinity);
+      p.hi = Math.min(v + b, hi ?? Infinity);
     }
     points.push(p);
   }
@@ -180,56 +188,57 @@ function series(metrics: RunLine[], name: string, get: Get, extra: Partial<Serie
   return { name, points, ...extra };
 }
 
-/** Names under an object-valued field across all records, in first-seen order (reward components, words). */
-function keysOf(metrics: RunLine[], ...path: string[]): string[] {
+/** The names `re` captures from the records' keys, in first-seen order (reward components, reflective words). */
+function keysMatching(metrics: RunLine[], re: RegExp): string[] {
   const seen = new Set<string>();
-  for (const { value } of metrics) {
-    let v: unknown = value;
-    for (const k of path) v = obj(v)?.[k];
-    for (const k of Object.keys(obj(v) ?? {})) seen.add(k);
-  }
+  for (const { value } of metrics)
+    for (const k of Object.keys(value)) {
+      const m = re.exec(k);
+      if (m) seen.add(m[1]);
+    }
   return [...seen];
 }
 
 /** A chart with its place on the page. */
-interface PlacedChart {
+export interface PlacedChart {
   section: 'Outcome' | 'The aha moment' | 'Optimization' | 'Throughput';
   chart: LineChart;
 }
 
-/** The first accessor that has a value: the same quantity under each schema's name. */
-const either =
-  (...gets: Get[]): Get =>
-  (r) => {
-    for (const g of gets) {
-      const v = g(r);
-      if (v !== undefined) return v;
-    }
-    return undefined;
-  };
-
-// Each metric under its flat name (reward_mean, lr, tokens_per_s, time_sample_s, reflective.per1000.wait) and under
-// the grouped names the trainers write (src/rl/metrics.ts: reward.mean, completion_length.max, clip_ratio,
-// learning_rate, time.sample, reflection.wait; src/sft/trainer.ts: tokens_per_second).
+// Today's flat names (TRL's where TRL logs the quantity; src/rl/metrics.ts, src/sft/trainer.ts). Older runs are
+// mapped to them on load (metricNames.ts).
 const M = {
-  rewardMean: either(field('reward_mean'), nested('reward', 'mean'), field('reward')),
-  rewardStd: either(field('reward_std'), nested('reward', 'std')),
-  lengthMean: either(field('completion_length_mean'), nested('completion_length', 'mean'), field('completion_length')),
-  lengthMax: either(field('completion_length_max'), nested('completion_length', 'max')),
-  clipped: either(field('clipped_ratio'), nested('completion_length', 'clipped_ratio')),
-  reflectiveWord: (w: string) => either(nested('reflective', 'per1000', w), nested('reflection', w)),
-  reflectiveTotal: either(nested('reflective', 'total_per1000'), nested('reflection', 'total')),
-  clip: (part?: 'low' | 'high' | 'total') =>
-    part
-      ? either(nested('clip_fraction', part), nested('clip_ratio', part))
-      : either(field('clip_fraction'), field('clip_ratio')),
-  lr: either(field('lr'), field('learning_rate')),
-  tokensPerS: either(field('tokens_per_s'), field('tokens_per_second')),
-  time: (phase: 'sample' | 'score' | 'learn') => either(field(`time_${phase}_s`), nested('time', phase)),
+  rewardMean: field('reward'),
+  rewardStd: field('reward_std'),
+  lengthMean: field('completions/mean_length'),
+  lengthMax: field('completions/max_length'),
+  clipped: field('completions/clipped_ratio'),
+  reflectiveWord: (w: string) => field(`reflection/${w}`),
+  reflectiveTotal: field('reflection/total'),
+  clip: (part: 'low_mean' | 'high_mean' | 'region_mean') => field(`clip_ratio/${part}`),
+  lr: field('learning_rate'),
+  tokensPerS: field('tokens_per_second'),
+  time: (phase: 'sample' | 'score' | 'learn' | 'total') => field(`time/${phase}`),
 };
 
+/**
+ * The reward band's limits: the step's observed reward range where it is logged (reward_min, reward_max); for an
+ * older run without them, 0 from below when no reward it logged was ever negative (the usual 0/1 rule rewards).
+ */
+function rewardBand(metrics: RunLine[]): Band {
+  const isReward = (k: string) => k === 'reward' || /^rewards\/.+\/mean$/.test(k);
+  const nonNegative = metrics.every(({ value }) =>
+    Object.entries(value).every(([k, v]) => !isReward(k) || typeof v !== 'number' || v >= 0),
+  );
+  return {
+    get: M.rewardStd,
+    min: (r) => finite(r.reward_min) ?? (nonNegative ? 0 : undefined),
+    max: (r) => finite(r.reward_max),
+  };
+}
+
 /** The charts a run's metrics support; a chart whose fields never appear is left out. */
-function chartsFor(metrics: RunLine[]): PlacedChart[] {
+export function chartsFor(metrics: RunLine[]): PlacedChart[] {
   const out: PlacedChart[] = [];
   const add = (section: PlacedChart['section'], chart: LineChart) => {
     chart.series = chart.series.filter((s) => s.points.length > 0);
@@ -250,16 +259,14 @@ function chartsFor(metrics: RunLine[]): PlacedChart[] {
     id: 'reward',
     title: 'Reward',
     yTitle: 'reward per completion',
-    subtitle: 'mean over the completions of a step; band: ± 1 standard deviation',
-    series: [series(metrics, 'reward (mean)', M.rewardMean, {}, M.rewardStd)],
+    subtitle: "mean over the completions of a step; band: ± 1 standard deviation, within the step's reward range",
+    series: [series(metrics, 'reward (mean)', M.rewardMean, {}, rewardBand(metrics))],
   });
   add('Outcome', {
     id: 'reward-components',
     title: 'Reward components',
     yTitle: 'mean reward',
-    series: keysOf(metrics, 'rewards').map((k) =>
-      series(metrics, k, either(nested('rewards', k, 'mean'), nested('rewards', k))),
-    ),
+    series: keysMatching(metrics, /^rewards\/(.+)\/mean$/).map((k) => series(metrics, k, field(`rewards/${k}/mean`))),
   });
   add('Outcome', {
     id: 'completion-length',
@@ -278,13 +285,10 @@ function chartsFor(metrics: RunLine[]): PlacedChart[] {
     series: [series(metrics, 'clipped ratio', M.clipped)],
   });
 
-  const wordsLogged = [
-    ...keysOf(metrics, 'reflective', 'per1000'),
-    ...keysOf(metrics, 'reflection').filter((w) => w !== 'total'),
-  ];
+  const wordsLogged = keysMatching(metrics, /^reflection\/(.+)$/).filter((w) => w !== 'total');
   const words = [
     ...REFLECTIVE_WORDS.filter((w) => wordsLogged.includes(w)),
-    ...new Set(wordsLogged.filter((w) => !REFLECTIVE_WORDS.includes(w))),
+    ...wordsLogged.filter((w) => !REFLECTIVE_WORDS.includes(w)),
   ];
   const wordSeries = words
     .map((w) => series(metrics, w, M.reflectiveWord(w)))
@@ -319,9 +323,7 @@ function chartsFor(metrics: RunLine[]): PlacedChart[] {
     yZero: true,
     series: [series(metrics, 'entropy', field('entropy'))],
   });
-  const clipIsObject = metrics.some(
-    (m) => obj(m.value.clip_fraction) !== undefined || obj(m.value.clip_ratio) !== undefined,
-  );
+  const clipParts = any('clip_ratio/low_mean') || any('clip_ratio/high_mean');
   add('Optimization', {
     id: 'clip-fraction',
     title: 'Clip fraction',
@@ -329,13 +331,13 @@ function chartsFor(metrics: RunLine[]): PlacedChart[] {
     yFormat: '.1%',
     yZero: true,
     subtitle: 'tokens whose probability ratio was clipped',
-    series: clipIsObject
+    series: clipParts
       ? [
-          series(metrics, 'low', M.clip('low')),
-          series(metrics, 'high', M.clip('high')),
-          series(metrics, 'total', M.clip('total'), { emphasis: true }),
+          series(metrics, 'low', M.clip('low_mean')),
+          series(metrics, 'high', M.clip('high_mean')),
+          series(metrics, 'total', M.clip('region_mean'), { emphasis: true }),
         ]
-      : [series(metrics, 'clip fraction', M.clip())],
+      : [series(metrics, 'clip fraction', M.clip('region_mean'))],
   });
   add('Optimization', {
     id: 'grad-norm',
@@ -351,7 +353,7 @@ function chartsFor(metrics: RunLine[]): PlacedChart[] {
     yFormat: '.2~e',
     yZero: true,
     noSmoothing: true,
-    series: [series(metrics, 'lr', M.lr)],
+    series: [series(metrics, 'learning rate', M.lr)],
   });
   add(
     'Optimization',
@@ -382,8 +384,8 @@ function chartsFor(metrics: RunLine[]): PlacedChart[] {
     yZero: true,
     series: [
       series(metrics, 'tokens/s', M.tokensPerS),
-      series(metrics, 'sampling', nested('tokens_per_second', 'sample')),
-      series(metrics, 'learning', nested('tokens_per_second', 'learn')),
+      series(metrics, 'sampling', field('tokens_per_second/sample')),
+      series(metrics, 'learning', field('tokens_per_second/learn')),
     ],
   });
   add('Throughput', {
@@ -400,20 +402,15 @@ function chartsFor(metrics: RunLine[]): PlacedChart[] {
   return out;
 }
 
-/** Seconds of training: the sum of each step's logged time (time.total, else its phases); undefined when none. */
+/** Seconds of training: the sum of each step's logged time (time/total, else its phases); undefined when none. */
 function loggedSeconds(metrics: RunLine[]): number | undefined {
   let seconds = 0;
   let timed = false;
   for (const { value } of metrics) {
-    let t = nested('time', 'total')(value);
+    let t = M.time('total')(value);
     if (t === undefined) {
-      const parts = [
-        ...Object.entries(value)
-          .filter(([k]) => /^time_.*_s$/.test(k))
-          .map(([, v]) => v),
-        ...Object.values(obj(value.time) ?? {}),
-      ]
-        .map(finite)
+      const parts = (['sample', 'score', 'learn'] as const)
+        .map((phase) => M.time(phase)(value))
         .filter((v): v is number => v !== undefined);
       if (parts.length) t = parts.reduce((a, b) => a + b, 0);
     }
@@ -482,7 +479,34 @@ function summaryRows(metrics: RunLine[], window: number): string {
 <p class="note">start and end average the first and last ${window} logged values of each metric.</p>`;
 }
 
-/** The eval.jsonl table; for each before/after pair (same non-numeric fields besides stage), a change row. */
+/** How eval.jsonl's fields read in the table: a label, and whether the value is a share (shown in %). */
+const EVAL_FIELDS: Record<string, { label: string; share?: boolean }> = {
+  stage: { label: 'stage' },
+  step: { label: 'after step' },
+  problems: { label: 'problems' },
+  samples: { label: 'samples per problem' },
+  pass_at_1: { label: 'pass@1', share: true },
+  cons_at_k: { label: 'cons@k', share: true },
+  accuracy: { label: 'accuracy', share: true },
+  format_rate: { label: 'format', share: true },
+  language_consistency: { label: 'language consistency', share: true },
+  mean_length: { label: 'mean length (tokens)' },
+  reflective_per_1000_words: { label: 'reflective words per 1000' },
+};
+
+/** The label and kind of an eval field: known ones as above; others by name (pass_at_k, *_rate, *_share: %). */
+export function evalField(key: string): { label: string; share: boolean } {
+  const known = EVAL_FIELDS[key];
+  if (known) return { label: known.label, share: known.share === true };
+  const pass = /^pass_at_(\d+)$/.exec(key);
+  if (pass) return { label: `pass@${pass[1]}`, share: true };
+  return { label: key.replace(/_/g, ' '), share: /(_rate|_share|_fraction|_ratio)$/.test(key) };
+}
+
+/**
+ * The eval.jsonl table, with readable column names and shares in percent as in the summary; for each before/after
+ * pair (same non-numeric fields besides stage), a change row (shares in percentage points).
+ */
 function evalTable(evals: RunLine[]): string {
   if (evals.length === 0) return '';
   const rows = evals.map((e) => e.value);
@@ -491,15 +515,16 @@ function evalTable(evals: RunLine[]): string {
   const numeric = (k: string) => rows.some((r) => finite(r[k]) !== undefined);
   const groupKey = (r: Record<string, unknown>) =>
     JSON.stringify(cols.filter((c) => c !== 'stage' && !numeric(c)).map((c) => r[c] ?? null));
-  const cell = (v: unknown) => {
+  const cell = (c: string, v: unknown) => {
     const n = finite(v);
-    if (n !== undefined) return `<td class="num">${formatNumber(n)}</td>`;
+    if (n !== undefined)
+      return `<td class="num">${evalField(c).share ? `${formatNumber(100 * n)}%` : formatNumber(n)}</td>`;
     if (v === undefined || v === null) return '<td></td>';
     return `<td>${escapeHtml(typeof v === 'string' ? v : JSON.stringify(v))}</td>`;
   };
   const body: string[] = [];
   for (const r of rows) {
-    body.push(`<tr>${cols.map((c) => cell(r[c])).join('')}</tr>`);
+    body.push(`<tr>${cols.map((c) => cell(c, r[c])).join('')}</tr>`);
     if (r.stage !== 'after') continue;
     const before = rows.find((b) => b.stage === 'before' && groupKey(b) === groupKey(r));
     if (!before) continue;
@@ -507,14 +532,16 @@ function evalTable(evals: RunLine[]): string {
       if (c === 'stage') return '<td><em>change</em></td>';
       const a = finite(r[c]);
       const b = finite(before[c]);
-      if (a === undefined || b === undefined) return numeric(c) ? '<td></td>' : cell(r[c]);
-      const d = a - b;
-      return `<td class="num ${d > 0 ? 'up' : d < 0 ? 'down' : ''}">${d > 0 ? '+' : ''}${formatNumber(d)}</td>`;
+      if (a === undefined || b === undefined) return numeric(c) ? '<td></td>' : cell(c, r[c]);
+      const share = evalField(c).share;
+      const d = share ? 100 * (a - b) : a - b;
+      return `<td class="num ${d > 0 ? 'up' : d < 0 ? 'down' : ''}">${d > 0 ? '+' : ''}${formatNumber(d)}${share ? ' pp' : ''}</td>`;
     });
     body.push(`<tr class="change">${change.join('')}</tr>`);
   }
   return `<h2>Evaluation</h2>
-<table class="eval"><thead><tr>${cols.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`;
+<table class="eval"><thead><tr>${cols.map((c) => `<th>${escapeHtml(evalField(c).label)}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>
+<p class="note">shares in percent; changes in percentage points (pp).</p>`;
 }
 
 const MAX_COMPLETION_CHARS = 6000;

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { loadRewardExport, messageOf, type LoadedReward, type LoadFailure } from './loadRewardExport.ts';
 import type { WorkerCall, WorkerInit, WorkerReply } from './isolatedRewardWorker.ts';
 import type { Example, RewardContext, RewardFn } from './types.ts';
+import { ensureTypeScriptImports } from '../util/typescriptImports.ts';
 
 /** The module has no usable reward function; `failure` says why (rewardRegistry words it for the recipe). */
 export class RewardLoadError extends Error {
@@ -78,10 +79,12 @@ export async function isolatedReward(o: IsolatedRewardOptions): Promise<Isolated
   const warn = o.warn ?? ((line: string) => void process.stderr.write(line + '\n'));
   let inProcess: Promise<LoadedReward> | undefined;
   const loadInProcess = () =>
-    (inProcess ??= loadRewardExport(url, o.exportName, o.factory).then((f) => {
-      if (typeof f !== 'function') throw new RewardLoadError(f);
-      return f;
-    }));
+    (inProcess ??= ensureTypeScriptImports()
+      .then(() => loadRewardExport(url, o.exportName, o.factory))
+      .then((f) => {
+        if (typeof f !== 'function') throw new RewardLoadError(f);
+        return f;
+      }));
   const runInProcess = async (completion: string, example: Example, ctx: RewardContext) =>
     (await loadInProcess())(completion, example, ctx) as number | Promise<number>;
 
@@ -99,7 +102,8 @@ export async function isolatedReward(o: IsolatedRewardOptions): Promise<Isolated
     factory: o.factory,
     tsxEsm: import.meta.resolve('tsx/esm/api'),
     tsxCjs: import.meta.resolve('tsx/cjs/api'),
-    entry: new URL('./isolatedRewardWorker.ts', import.meta.url).href,
+    // The worker's module beside this one: .ts from src/, .js from the compiled dist/.
+    entry: new URL(`./isolatedRewardWorker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url).href,
   };
   let current: Generation | null = null;
   let nextId = 1;

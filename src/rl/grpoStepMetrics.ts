@@ -1,10 +1,18 @@
 /**
- * GRPO's third phase: one step's record for metrics.jsonl, from its rollout and its update, and the samples logged
- * next to it.
+ * GRPO's third phase: one step's record for metrics.jsonl (flat, TRL's names: see metrics.ts), from its rollout and
+ * its update, and the samples logged next to it.
  */
 import type { Rollout } from './grpoRollout.ts';
 import type { UpdateStats } from './grpoUpdate.ts';
-import { lengthMetrics, meanStd, reasonCounts, reflectionMetrics, shareOfOnes, type StepMetrics } from './metrics.ts';
+import {
+  lengthMetrics,
+  meanStd,
+  reasonCounts,
+  reflectionMetrics,
+  rewardKey,
+  shareOfOnes,
+  type StepMetrics,
+} from './metrics.ts';
 import type { Recipe } from './recipe.ts';
 import type { ResolvedReward } from './rewardRegistry.ts';
 
@@ -29,58 +37,67 @@ export function stepMetrics(
 ): StepMetrics {
   const groups = r.sampled;
   const completions = groups.flatMap((g) => g.completions);
-  const rewardStats: StepMetrics['rewards'] = {};
-  rewards.forEach((rw, k) => (rewardStats[rw.name] = meanStd(groups.flatMap((g) => g.perReward[k]))));
+  const perReward: Record<string, number> = {};
+  const reasons: Record<string, number> = {};
+  rewards.forEach((rw, k) => {
+    const s = meanStd(groups.flatMap((g) => g.perReward[k]));
+    perReward[rewardKey(rw.name, 'mean')] = s.mean;
+    perReward[rewardKey(rw.name, 'std')] = s.std;
+    const counts = reasonCounts(groups.flatMap((g) => g.reasons[k]));
+    for (const [reason, n] of Object.entries(counts ?? {})) reasons[`reward_reasons/${rw.name}/${reason}`] = n;
+  });
   const kindScores = (kind: string) => {
     const k = rewards.findIndex((rw) => rw.kind === kind);
-    return k < 0 ? null : shareOfOnes(groups.flatMap((g) => g.perReward[k]));
+    return k < 0 ? undefined : shareOfOnes(groups.flatMap((g) => g.perReward[k]));
   };
+  const accuracy = kindScores('accuracy');
+  const format = kindScores('format');
   const share = (n: number) => (u.clipTokens > 0 ? n / u.clipTokens : 0);
-  const reasons: NonNullable<StepMetrics['reward_reasons']> = {};
-  rewards.forEach((rw, k) => {
-    const counts = reasonCounts(groups.flatMap((g) => g.reasons[k]));
-    if (counts !== null) reasons[rw.name] = counts;
-  });
+  const errors: Record<string, number> = {};
+  for (const [name, n] of Object.entries(r.rewardErrorsByName)) {
+    errors[`reward_errors/${name}`] = n;
+    errors[`reward_calls/${name}`] = r.rewardCallsByName[name] ?? 0;
+  }
+  const totals = groups.flatMap((g) => g.totals);
+  const reward = meanStd(totals);
   return {
     step: f.step,
     epoch: f.epoch,
-    rewards: rewardStats,
-    reward: meanStd(groups.flatMap((g) => g.totals)),
-    accuracy: kindScores('accuracy'),
-    format_rate: kindScores('format'),
-    completion_length: lengthMetrics(
+    loss: u.updates > 0 ? u.lossSum / u.updates : 0,
+    grad_norm: u.updates > 0 ? u.gradNormSum / u.updates : 0,
+    learning_rate: f.learningRate,
+    reward: reward.mean,
+    reward_std: reward.std,
+    reward_min: totals.length > 0 ? totals.reduce((a, b) => Math.min(a, b)) : 0,
+    reward_max: totals.length > 0 ? totals.reduce((a, b) => Math.max(a, b)) : 0,
+    ...perReward,
+    frac_reward_zero_std: groups.length > 0 ? r.zeroVarianceGroups / groups.length : 0,
+    ...(accuracy !== undefined ? { accuracy } : {}),
+    ...(format !== undefined ? { format_rate: format } : {}),
+    ...lengthMetrics(
       completions.map((c) => c.completionIds.length),
       completions.map((c) => c.finishReason === 'length'),
     ),
-    kl: recipe.grpo.beta > 0 ? (u.klTokens > 0 ? u.klSum / u.klTokens : 0) : null,
+    ...(recipe.grpo.beta > 0 ? { kl: u.klTokens > 0 ? u.klSum / u.klTokens : 0 } : {}),
     entropy: u.entTokens > 0 ? u.entSum / u.entTokens : 0,
-    clip_ratio: { low: share(u.clipLow), high: share(u.clipHigh), total: share(u.clipLow + u.clipHigh) },
-    grad_norm: u.updates > 0 ? u.gradNormSum / u.updates : 0,
-    learning_rate: f.learningRate,
+    'clip_ratio/low_mean': share(u.clipLow),
+    'clip_ratio/high_mean': share(u.clipHigh),
+    'clip_ratio/region_mean': share(u.clipLow + u.clipHigh),
     updates: u.updates,
     zero_variance_groups: r.zeroVarianceGroups,
-    frac_reward_zero_std: groups.length > 0 ? r.zeroVarianceGroups / groups.length : 0,
     groups_sampled: groups.length,
     groups_used: r.used.length,
     rollout_batches: r.batches,
-    tokens_per_second: {
-      sample: r.time.sample > 0 ? r.generatedTokens / r.time.sample : 0,
-      learn: f.learnSeconds > 0 ? u.learnTokens / f.learnSeconds : 0,
-    },
-    time: { sample: r.time.sample, score: r.time.score, learn: f.learnSeconds, total: f.totalSeconds },
-    reflection: reflectionMetrics(groups.flatMap((g) => g.texts)),
+    'tokens_per_second/sample': r.time.sample > 0 ? r.generatedTokens / r.time.sample : 0,
+    'tokens_per_second/learn': f.learnSeconds > 0 ? u.learnTokens / f.learnSeconds : 0,
+    'time/sample': r.time.sample,
+    'time/score': r.time.score,
+    'time/learn': f.learnSeconds,
+    'time/total': f.totalSeconds,
+    ...reflectionMetrics(groups.flatMap((g) => g.texts)),
     reward_errors: r.rewardErrors,
-    ...(Object.keys(r.rewardErrorsByName).length > 0
-      ? {
-          reward_error_counts: Object.fromEntries(
-            Object.entries(r.rewardErrorsByName).map(([name, errors]) => [
-              name,
-              { errors, calls: r.rewardCallsByName[name] ?? 0 },
-            ]),
-          ),
-        }
-      : {}),
-    ...(Object.keys(reasons).length > 0 ? { reward_reasons: reasons } : {}),
+    ...errors,
+    ...reasons,
   };
 }
 

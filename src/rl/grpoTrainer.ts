@@ -15,9 +15,11 @@
  * training.seed and the step, and the position in the data stream is saved in checkpoints, so a resumed run
  * continues exactly where the interrupted one stood.
  *
- * Run directory: metrics.jsonl (one StepMetrics per step), samples.jsonl, recipe.json (+ the recipe file's text),
- * checkpoint-N/ (HF model dir + trainer_state.json + optimizer.safetensors, written as checkpoint-N.tmp and renamed),
- * final/ (same content) at the end, reference-step-N.safetensors when the reference was refreshed.
+ * Run directory: metrics.jsonl (one flat StepMetrics per step, TRL's names) and, as training.report_to says,
+ * metrics.csv and TensorBoard event files in runs/ (src/train/metricsLog.ts); samples.jsonl, recipe.json (+ the
+ * recipe file's text), checkpoint-N/ (HF model dir + trainer_state.json + optimizer.safetensors, written as
+ * checkpoint-N.tmp and renamed), final/ (same content) at the end, reference-step-N.safetensors when the reference
+ * was refreshed.
  */
 import { tensorChunks } from '../engine/types.ts';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -28,10 +30,10 @@ import { loadPretrained, type Pretrained } from '../model/pretrained.ts';
 import { loadModelDir } from '../model/checkpoint.ts';
 import { readSafetensorsInto, writeSafetensors } from '../model/safetensors.ts';
 import type { ProgressSink } from '../train/progress.ts';
+import { MetricsLog } from '../train/metricsLog.ts';
 import {
   latestCheckpoint,
   loadCheckpointOptimizer,
-  METRICS_FILE,
   readTokenizerFiles,
   readTrainerState,
   removeStaleTemporaries,
@@ -48,7 +50,7 @@ import { toGrpoLossOptions } from './grpoOptions.ts';
 import { rollout, type RolloutContext } from './grpoRollout.ts';
 import { sampleRecords, stepMetrics } from './grpoStepMetrics.ts';
 import { updatePolicy, type UpdateContext, type UpdateHooks } from './grpoUpdate.ts';
-import { formatStepSummary, type StepMetrics } from './metrics.ts';
+import { learningSignalWatch, progressMetrics, type StepMetrics } from './metrics.ts';
 import { parseRecipe, recipePath, recipeToJson, type Recipe, type RecipeInput } from './recipe.ts';
 import { buildRewards, disposeRewards } from './rewardRegistry.ts';
 
@@ -67,7 +69,11 @@ export interface GrpoTrainOptions {
    * finishes; then a checkpoint of the last finished step is written and the result says `interrupted`.
    */
   signal?: AbortSignal;
-  /** Receives a progress event after every step (the CLI draws a bar from them). */
+  /**
+   * Receives a progress event after every step, with its headline metrics (the CLI draws a bar from them), and
+   * warnings about a run that cannot learn (no reward variance; the format reward at 0 for many steps). Without
+   * it, the warnings go to `log`.
+   */
   progress?: ProgressSink;
   /** Where notices and reward errors go, one line each (default stderr). */
   log?: (line: string) => void;
@@ -196,7 +202,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     num_examples: prepared.length,
     max_steps: t.max_steps,
   };
-  const metricsLog = outDir !== undefined ? new StepLog(join(outDir, METRICS_FILE)) : undefined;
+  const metricsLog = outDir !== undefined ? new MetricsLog(outDir, t.report_to) : undefined;
   const samplesLog = outDir !== undefined ? new StepLog(join(outDir, SAMPLES_FILE)) : undefined;
   if (grpo.beta > 0) model.snapshotReference();
   else if (model.hasReference) model.dropReference();
@@ -223,7 +229,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     md.loadParams(model.store('params'));
     loadCheckpointOptimizer(resumeFrom.dir, model, s);
     state = { ...s, max_steps: t.max_steps, num_examples: prepared.length };
-    metricsLog!.truncateAfter(s.global_step);
+    metricsLog!.resumeAt(s.global_step);
     samplesLog!.truncateAfter(s.global_step);
     log(`grpo: resuming ${outDir} from step ${s.global_step} (${resumeFrom.dir})`);
   }
@@ -231,7 +237,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     mkdirSync(outDir, { recursive: true });
     if (!resumeFrom) {
       // Lines a crashed earlier attempt may have left (there is no checkpoint to go with them).
-      metricsLog!.truncateAfter(0);
+      metricsLog!.reset();
       samplesLog!.truncateAfter(0);
     }
     writeFileAtomic(join(outDir, 'recipe.json'), recipeToJson(recipe));
@@ -265,8 +271,11 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     lastSavedStep = state.global_step;
   };
 
-  const progress = (done: number, status?: string, finished?: boolean) =>
-    opts.progress?.({ label: 'grpo', done, total: t.max_steps, unit: 'step', status, finished });
+  const progress = (done: number, metrics?: Record<string, string>, finished?: boolean) =>
+    opts.progress?.({ label: 'grpo', done, total: t.max_steps, unit: 'step', metrics, finished });
+  const warn = (message: string) =>
+    opts.progress ? opts.progress({ kind: 'warning', label: 'grpo', message }) : log(`grpo: warning: ${message}`);
+  const signalWatch = learningSignalWatch();
   progress(state.global_step);
   let interrupted = false;
   try {
@@ -288,7 +297,6 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
       const tLearn = performance.now();
       const lr = grpoLearningRate(t, step);
       const u = await updatePolicy(updateCtx, r.used, step, lr);
-      if (r.used.length === 0) log(`grpo: step ${step}: every group had equal rewards; no update`);
       state.optimizer_step = model.optimizerState().step;
       const learnSeconds = (performance.now() - tLearn) / 1000;
       state.global_step = step;
@@ -303,7 +311,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
         totalSeconds: (performance.now() - tStep) / 1000,
       });
       history.push(metrics);
-      metricsLog?.append(metrics as unknown as Record<string, unknown>);
+      metricsLog?.append(metrics);
       if (
         samplesLog &&
         t.num_samples_logged > 0 &&
@@ -311,7 +319,8 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
       ) {
         samplesLog.appendAll(sampleRecords(rewards, r, step, t.num_samples_logged));
       }
-      progress(step, formatStepSummary(metrics));
+      for (const w of signalWatch.step(metrics)) warn(w);
+      progress(step, progressMetrics(metrics));
       if (opts.onStep) await opts.onStep(metrics);
       if (outDir !== undefined && t.save_steps > 0 && step % t.save_steps === 0 && step < t.max_steps)
         checkpoint(`checkpoint-${step}`);

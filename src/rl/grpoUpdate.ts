@@ -18,6 +18,8 @@ export interface UpdateStats {
   /** Optimizer steps taken (skipped non-finite ones excluded). */
   updates: number;
   gradNormSum: number;
+  /** Sum over the updates taken of each mini-batch's loss. */
+  lossSum: number;
   clipLow: number;
   clipHigh: number;
   clipTokens: number;
@@ -69,6 +71,7 @@ export async function updatePolicy(
   const s: UpdateStats = {
     updates: 0,
     gradNormSum: 0,
+    lossSum: 0,
     clipLow: 0,
     clipHigh: 0,
     clipTokens: 0,
@@ -93,6 +96,7 @@ export async function updatePolicy(
   for (let it = 0; it < grpo.num_iterations; it++) {
     for (const mb of miniBatches) {
       model.zeroGrad();
+      let miniBatchLoss = 0;
       const normalizer = grpoNormalizer(
         grpo.loss_type,
         batchCounts(
@@ -124,6 +128,7 @@ export async function updatePolicy(
           { ...ctx.lossOptions, normalizer },
         );
         await model.backward(loss.dLogp);
+        miniBatchLoss += loss.loss;
         s.learnTokens += tokens.reduce((a, x) => a + x.length, 0);
         s.clipLow += loss.stats.lowClipped;
         s.clipHigh += loss.stats.highClipped;
@@ -155,6 +160,7 @@ export async function updatePolicy(
       else {
         s.updates++;
         s.gradNormSum += r.gradNorm;
+        s.lossSum += miniBatchLoss;
       }
     }
   }

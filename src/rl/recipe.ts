@@ -24,6 +24,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { AhaError } from '../errors.ts';
+import { DEFAULT_REPORT_TO, reportToSchema } from '../train/metricsLog.ts';
 import { grpoOptionsSchema, type GrpoOptions } from './grpoOptions.ts';
 import type { Example, RewardFn } from '../rewards/types.ts';
 
@@ -102,6 +103,11 @@ const trainingSchema = z
     save_total_limit: z.number().int().positive().nullable().default(null),
     /** Print a summary line every N steps when stderr is not a terminal (metrics.jsonl always has every step). */
     logging_steps: z.number().int().positive().default(1),
+    /**
+     * Where metrics go besides metrics.jsonl (transformers' report_to): csv (metrics.csv), tensorboard (event files
+     * in runs/); a list, a comma-separated string, or none.
+     */
+    report_to: reportToSchema.default([...DEFAULT_REPORT_TO]),
     /** Write sample completions to samples.jsonl every N steps (0: never); step 1 is always written. */
     sample_log_steps: z.number().int().min(0).default(10),
     num_samples_logged: z.number().int().min(0).default(4),
@@ -346,3 +352,6 @@ export function recipeToJson(recipe: Recipe): string {
   };
   return JSON.stringify(plain, null, 2) + '\n';
 }
+
+/** The recipe's schemas, read by the recipe reference and `--set` (src/config/recipeSchemas.ts). */
+export const grpoRecipeSchemas = { recipe: recipeSchema, reward: rewardSchema, training: trainingSchema } as const;

@@ -16,6 +16,9 @@
  *   sandbox (src/judge/); options `language` ('python' | 'javascript' | 'cpp'; default: the fence's tag),
  *   `mode` ('fraction' of tests passed, default; 'all'), `timeout_s` (per test, default 5), `memory_mb` (default
  *   512), `float_tolerance`, `sandbox` ('bwrap', default; 'none' runs unsandboxed and warns on every run).
+ * - judge: src/rewards/llmJudge.ts; an LLM judge over an OpenAI-compatible server (`base_url`, `model`, `template`
+ *   'equivalence' | 'rating' | inline, `on` 'response' | 'summary', `cache`, ...: llmJudgeOptionsSchema); a call with
+ *   no readable reply throws, so it is scored 0 and counted. Its dispose cancels requests in flight.
  * A module reward's export is the reward function itself, or, when the spec has `options`, a factory called once
  * with them that returns the reward function. It runs in a worker thread (src/rewards/isolatedReward.ts), terminated
  * when a call times out, so a stuck call cannot hold the trainer; call `dispose` (disposeRewards) when done.
@@ -34,6 +37,7 @@ import { formatReward } from '../rewards/format.ts';
 import { lengthReward, overlongPenalty } from '../rewards/length.ts';
 import { languageRewardFromOptions } from '../rewards/languageConsistency.ts';
 import { codeReward } from '../rewards/code.ts';
+import { llmJudgeFromOptions, llmJudgeOptionsSchema } from '../rewards/llmJudge.ts';
 import { isolatedReward, RewardLoadError } from '../rewards/isolatedReward.ts';
 import { messageOf } from '../rewards/loadRewardExport.ts';
 import { LANGUAGES } from '../judge/types.ts';
@@ -42,7 +46,7 @@ import type { GrpoOptions } from './grpoOptions.ts';
 import type { RewardSpec } from './recipe.ts';
 
 /** Names of the built-in rewards. */
-export const BUILTIN_REWARDS = ['accuracy', 'format', 'length', 'overlong', 'language', 'code'] as const;
+export const BUILTIN_REWARDS = ['accuracy', 'format', 'length', 'overlong', 'language', 'code', 'judge'] as const;
 export type BuiltinReward = (typeof BUILTIN_REWARDS)[number];
 
 /** A reward ready for scoreCompletions, with what the trainer needs to know about it. */
@@ -210,6 +214,11 @@ async function addRewards(specs: readonly RewardSpec[], ctx: RewardBuildContext,
         },
       });
       kind = 'code';
+    } else if (spec.name === 'judge') {
+      const judge = llmJudgeFromOptions(spec.options, where, { baseDir: ctx.baseDir });
+      fn = judge.reward;
+      dispose = () => judge.dispose();
+      kind = 'judge';
     } else if (isModuleSpec(spec.name)) {
       const m = await loadModuleReward(spec, where, ctx.baseDir, ctx.log);
       fn = m.fn;
@@ -279,3 +288,13 @@ export async function buildScopedRewardSpecs(
     fn: scopedReward(r.fn, applies),
   }));
 }
+
+/** The options of the built-in rewards built here, read by the recipe reference (src/config/recipeSchemas.ts). */
+export const REWARD_OPTION_SCHEMAS = {
+  accuracy: accuracyOptions,
+  format: formatOptions,
+  length: lengthOptions,
+  overlong: overlongOptions,
+  code: codeOptions,
+  judge: llmJudgeOptionsSchema,
+} as const;

@@ -4,7 +4,8 @@
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { FINAL_DIR, METRICS_FILE, type CheckpointState } from '../train/runDir.ts';
+import { removeMetricsFiles } from '../train/metricsLog.ts';
+import { FINAL_DIR, type CheckpointState } from '../train/runDir.ts';
 
 /** Running sums of the metrics window not yet logged, kept in checkpoints so resumed logs match. */
 export interface LogWindow {
@@ -41,10 +42,10 @@ export function clearRunDir(out: string): void {
       /^checkpoint-\d+(\.tmp|\.old)?$/.test(name) ||
       name === FINAL_DIR ||
       name === `${FINAL_DIR}.tmp` ||
-      name === METRICS_FILE ||
       name === 'config.json'
     ) {
       rmSync(join(out, name), { recursive: true, force: true });
     }
   }
+  removeMetricsFiles(out);
 }

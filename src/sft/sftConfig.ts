@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { AhaError } from '../errors.ts';
+import { DEFAULT_REPORT_TO, reportToSchema } from '../train/metricsLog.ts';
 
 const positiveInt = () => z.number().int().min(1);
 
@@ -42,6 +43,7 @@ export const sftOptionsSchema = z
     adam_epsilon: z.number().positive().default(1e-8),
     seed: z.number().int().min(0).default(42),
     logging_steps: positiveInt().default(10),
+    report_to: reportToSchema.default([...DEFAULT_REPORT_TO]),
     eval_steps: positiveInt().nullable().default(null),
     eval_on_start: z.boolean().default(false),
     save_steps: positiveInt().default(500),
@@ -110,6 +112,11 @@ export const SFT_OPTION_HELP: Record<
   adam_epsilon: { kind: 'number', help: 'AdamW epsilon' },
   seed: { kind: 'int', help: 'seed of the data order and of the eval split' },
   logging_steps: { kind: 'int', help: 'steps between metrics.jsonl records' },
+  report_to: {
+    kind: 'string',
+    help: 'where metrics go besides metrics.jsonl: csv (metrics.csv), tensorboard (runs/), comma-separated, or none',
+    value: 'list',
+  },
   eval_steps: { kind: 'int', nullable: true, help: 'steps between evaluations (default: only at the end)' },
   eval_on_start: { kind: 'bool', help: 'evaluate before the first step' },
   save_steps: { kind: 'int', help: 'steps between checkpoints' },

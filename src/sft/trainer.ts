@@ -22,7 +22,6 @@ import {
   latestCheckpoint,
   listCheckpoints,
   loadCheckpointOptimizer,
-  metricsLog,
   readTrainerState,
   readTokenizerFiles,
   removeStaleTemporaries,
@@ -31,6 +30,7 @@ import {
   TRAINER_STATE_FORMAT,
   type CheckpointRef,
 } from '../train/runDir.ts';
+import { MetricsLog } from '../train/metricsLog.ts';
 import { learningRateAt, resolveWarmupSteps, type LrSchedule } from '../train/schedule.ts';
 import { checkResumeOptions, runConfigJson, runConfigPath, type SftOptions } from './sftConfig.ts';
 import { writeFileAtomic } from '../util/fs.ts';
@@ -261,7 +261,7 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
     maxTokens: opts.micro_batch_tokens ?? undefined,
   };
   const fp = fingerprint(trainSeqs);
-  const metrics = metricsLog(out);
+  const metrics = new MetricsLog(out, opts.report_to);
 
   let step = 0;
   let numTokens = 0;
@@ -282,7 +282,7 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
     step = st.global_step;
     numTokens = st.num_tokens;
     window = { ...st.log_window };
-    metrics.truncateAfter(step);
+    metrics.resumeAt(step);
     log(`resuming from ${resumeFrom.dir} at step ${step}/${totalSteps}`);
   } else {
     metrics.reset();
@@ -376,12 +376,13 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
       if (st.skipped) log(`step ${step}: gradient not finite, update skipped`);
 
       if (step % opts.logging_steps === 0 || step === totalSteps) {
+        // transformers' names (loss, grad_norm, learning_rate, epoch), as every trainer here logs them.
         metrics.append({
           step,
           epoch: step / spe,
           loss: window.lossSum / window.steps,
-          lr,
           grad_norm: st.gradNorm,
+          learning_rate: lr,
           tokens_per_second: windowSecs > 0 ? Math.round(windowTimedTokens / windowSecs) : null,
           num_tokens: numTokens,
         });
@@ -411,7 +412,13 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
           done: step,
           total: totalSteps,
           unit: 'steps',
-          status: `loss ${r.loss.toFixed(4)} | ${Math.round(callTokens / secs)} tok/s`,
+          metrics: {
+            loss: r.loss.toFixed(4),
+            ...(evalLoss !== null ? { eval_loss: (evalLoss as number).toFixed(4) } : {}),
+            grad_norm: st.gradNorm.toPrecision(3),
+            lr: lr.toExponential(1),
+            'tok/s': String(Math.round(callTokens / secs)),
+          },
         });
       }
       if (stopped && step < totalSteps) break;

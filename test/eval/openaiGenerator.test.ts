@@ -1,14 +1,23 @@
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { AhaError } from '../../src/errors.ts';
 import type { Benchmark } from '../../src/eval/benchmarks.ts';
 import { runEval } from '../../src/eval/evalRun.ts';
-import { OpenAiGenerator, openAiBase, sampleSeed } from '../../src/eval/generators.ts';
+import {
+  chooseServerModel,
+  formatRetry,
+  OpenAiGenerator,
+  openAiBase,
+  probeServer,
+  sampleSeed,
+  type RetryNotice,
+} from '../../src/eval/generators.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'aha-oai-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -28,7 +37,7 @@ async function stubServer(
     let data = '';
     req.on('data', (c) => (data += c));
     req.on('end', () => {
-      const body = JSON.parse(data) as Record<string, unknown>;
+      const body = (data === '' ? {} : JSON.parse(data)) as Record<string, unknown>;
       requests.push(body);
       const r = handler({ url: req.url ?? '', body, headers: req.headers }, requests.length);
       const send = () => {
@@ -383,6 +392,179 @@ describe('evaluation runs against a server', () => {
         runEval({ ...runOpts, generator: gen, settings: {}, out: file }),
         new RegExp(`${file}:1: malformed JSON`),
       );
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+/** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+const models = (...ids: string[]) => ({ object: 'list', data: ids.map((id) => ({ id, object: 'model' })) });
+
+describe('before the first request: the server is checked once, and the model name comes from it', () => {
+  it('a server that is down is a one-line error from the check, not a run of retries', async () => {
+    const port = await closedPort();
+    await assert.rejects(probeServer(`http://127.0.0.1:${port}`), (e: Error) => {
+      assert.ok(e instanceof AhaError);
+      assert.equal(
+        e.message,
+        `http://127.0.0.1:${port}/v1/models: cannot reach the server (ECONNREFUSED): is it running?`,
+      );
+      return true;
+    });
+  });
+
+  it('lists the served models; no list (404) is null; a refused key is an error', async () => {
+    let status = 200;
+    const srv = await stubServer(({ url, headers }) => {
+      assert.equal(url, '/v1/models');
+      assert.equal(headers.authorization, 'Bearer k');
+      if (status !== 200) return { status, body: { error: 'no' } };
+      return { body: { object: 'list', data: [{ id: 'qwen', object: 'model', max_model_len: 8192 }] } };
+    });
+    try {
+      assert.deepEqual(await probeServer(`${srv.url}/v1`, { apiKey: 'k' }), [{ id: 'qwen', maxModelLen: 8192 }]);
+      status = 404;
+      assert.equal(await probeServer(srv.url, { apiKey: 'k' }), null);
+      status = 401;
+      await assert.rejects(
+        probeServer(srv.url, { apiKey: 'k' }),
+        /v1\/models: HTTP 401: the server refused the API key/,
+      );
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('the model name: as given, else the only one listed; several or none is an error naming what to do', () => {
+    const url = 'http://127.0.0.1:1';
+    assert.equal(chooseServerModel(url, [{ id: 'a' }, { id: 'b' }], 'b'), 'b');
+    assert.equal(chooseServerModel(url, [{ id: 'only' }], undefined), 'only');
+    assert.throws(
+      () => chooseServerModel(url, [{ id: 'a' }, { id: 'b' }], undefined),
+      /^AhaError: the server serves 2 models: give --model-name \(one of a, b\)$/,
+    );
+    assert.throws(() => chooseServerModel(url, null, undefined), /v1\/models lists no models: give --model-name/);
+  });
+
+  it('each retry is reported as it happens, before the request is tried again', async () => {
+    const srv = await stubServer(() => ({ status: 503, body: 'down' }));
+    const notices: RetryNotice[] = [];
+    try {
+      const gen = new OpenAiGenerator({
+        baseUrl: srv.url,
+        model: 'm',
+        endpoint: 'completions',
+        backoffMs: 2,
+        maxRetries: 2,
+        onRetry: (r) => {
+          // The notice comes before the retry's request.
+          assert.equal(srv.requests.length, notices.length + 1);
+          notices.push(r);
+        },
+      });
+      await assert.rejects(gen.generate(['1+1'], { ...sampling, ids: ['p'] }), /failed after 3 attempts/);
+      assert.deepEqual(
+        notices.map((n) => [n.what, n.retry, n.maxRetries, n.error]),
+        [
+          ['problem p', 1, 2, 'HTTP 503: down'],
+          ['problem p', 2, 2, 'HTTP 503: down'],
+        ],
+      );
+      assert.match(formatRetry(notices[0]), /^problem p: HTTP 503: down; retry 1 of 2 in \d+\.\d s$/);
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+describe('aha eval against a server (the command)', () => {
+  const root = resolve(import.meta.dirname, '../..');
+  const benchFile = join(tmp, 'adds-cli.jsonl');
+  writeFileSync(benchFile, ['1+2', '3+4'].map((q) => JSON.stringify({ question: q, answer: eval(q) })).join('\n'));
+  /** Runs the CLI without blocking this process's event loop (the stub server lives here). */
+  const ahaEval = (args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+      const child = spawn(process.execPath, [join(root, 'bin/aha.js'), 'eval', '--benchmark', benchFile, ...args], {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, OPENAI_API_KEY: '' },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d));
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      child.on('close', (code) => done({ code, stdout, stderr }));
+    });
+
+  it('a server that is down: exit 1 with one line', async () => {
+    const port = await closedPort();
+    const r = await ahaEval(['--openai-base-url', `http://127.0.0.1:${port}`]);
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.stderr,
+      `aha: http://127.0.0.1:${port}/v1/models: cannot reach the server (ECONNREFUSED): is it running?\n`,
+    );
+  });
+
+  it('the model the server lists, 4096 new tokens by default, template variables sent, retries shown as they happen', async () => {
+    let failedOnce = false;
+    const srv = await stubServer(({ url, body }) => {
+      if (url === '/v1/models') return { body: models('tiny-r1') };
+      const content = (body.messages as { content: string }[])[0].content;
+      if (!failedOnce && content.includes('3+4')) {
+        failedOnce = true;
+        return { status: 503, body: 'warming up' };
+      }
+      return {
+        body: {
+          choices: [{ index: 0, message: { role: 'assistant', content: solve(content) }, finish_reason: 'stop' }],
+          usage: { completion_tokens: 5 },
+        },
+      };
+    });
+    try {
+      const r = await ahaEval([
+        '--openai-base-url',
+        srv.url,
+        '--samples',
+        '1',
+        '--json',
+        '--chat-template-kwargs',
+        '{"enable_thinking": false}',
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const gens = srv.requests.filter((q) => q.messages !== undefined);
+      assert.equal(gens.length, 3);
+      for (const q of gens)
+        assert.deepEqual(
+          [q.model, q.max_tokens, q.chat_template_kwargs],
+          ['tiny-r1', 4096, { enable_thinking: false }],
+        );
+      assert.match(r.stderr, /model tiny-r1 \(the one the server lists\)/);
+      assert.match(r.stderr, /problem \S+: HTTP 503: warming up; retry 1 of 5 in \d+\.\d s/);
+      const line = JSON.parse(r.stdout.trim()) as { pass_at_1: number; problems: number };
+      assert.deepEqual([line.pass_at_1, line.problems], [1, 2]);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('several models and no --model-name: exit 1 naming them', async () => {
+    const srv = await stubServer(() => ({ body: models('a-7b', 'b-1b') }));
+    try {
+      const r = await ahaEval(['--openai-base-url', srv.url]);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, 'aha: the server serves 2 models: give --model-name (one of a-7b, b-1b)\n');
+      assert.equal(srv.requests.length, 1);
     } finally {
       await srv.close();
     }

@@ -88,9 +88,11 @@ test('aha r1 runs a one-stage recipe and prints the per-stage table and a JSON l
   const again = await aha(['r1', '--config', recipe, '--out', out]);
   assert.equal(again.code, 1);
   assert.match(again.stderr, /already holds an r1 run: pass --resume/);
-  const resumed = await aha(['r1', '--config', recipe, '--out', out, '--resume']);
+  const resumed = await aha(['r1', '--config', recipe, '--out', out, '--resume', '--json']);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stdout, /reasoning_rl .*\(finished earlier\)/);
+  const rj = JSON.parse(resumed.stdout.trim().split('\n').at(-1)!);
+  assert.deepEqual([rj.stages[0].status, rj.stages[0].resumed], ['done', true]);
 });
 
 test('aha distill: teacher and student errors are one line, exit 1', async () => {
@@ -127,4 +129,31 @@ test('aha distill: teacher and student errors are one line, exit 1', async () =>
   ]);
   assert.equal(c.code, 1);
   assert.match(c.stderr.trim(), /^aha: --samples must be a number/);
+  // Errors name the flag typed, and come before --out is made.
+  const out = join(dir, 'd2');
+  const teacherUrl = (url: string, more: string[] = []) =>
+    aha([
+      'distill',
+      '--teacher-base-url',
+      url,
+      '--teacher-model',
+      'm',
+      '--student',
+      base,
+      '--data',
+      data,
+      '--out',
+      out,
+      ...more,
+    ]);
+  const d = await teacherUrl('ftp://teacher');
+  assert.equal(d.code, 1);
+  assert.equal(d.stderr.trim(), 'aha: --teacher-base-url ftp://teacher: expected http:// or https://');
+  const e = await teacherUrl('http://127.0.0.1:1', ['--prompt', 'Solve it']);
+  assert.equal(e.code, 1);
+  assert.equal(
+    e.stderr.trim(),
+    "aha: --prompt 'Solve it': expected r1-zero, r1-zero-short, chat, or a template with {question}",
+  );
+  assert.equal(existsSync(out), false);
 });

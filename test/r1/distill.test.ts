@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { adaptTrace, runDistill, type DistillReport } from '../../src/r1/distill.ts';
 import { AhaError } from '../../src/errors.ts';
+import { FakeGenerator } from './fakeGenerator.ts';
 import { freshTinyModel } from './tinyBase.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'aha-distill-'));
@@ -237,4 +238,68 @@ test('bad invocations fail before anything is asked', async () => {
     /--teacher .*nope: no config\.json/,
   );
   assert.equal(existsSync(join(root, 'x')), false);
+});
+
+test('a run stopped by an error says failed, with the error, in report.json (not interrupted)', async () => {
+  // No trace is correct: the run fails after sampling.
+  const out = join(root, 'all-wrong');
+  const wrong = new FakeGenerator(() => ' <think>\nguess\n</think>\nThe answer is 99.', { name: 'wrong teacher' });
+  await assert.rejects(
+    runDistill({ ...common, out, teacherGenerator: wrong }),
+    /^AhaError: distill: no trace of 12 was correct and readable/,
+  );
+  const rep = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as DistillReport;
+  assert.equal(rep.status, 'failed');
+  assert.match(rep.error!, /^distill: no trace of 12 was correct and readable \(see .*report\.json\)$/);
+  assert.deepEqual([rep.data!.samples, rep.data!.incorrect, rep.data!.kept], [12, 12, 0]);
+
+  // The student's SFT options are wrong: the traces and the evaluation are done, then the run fails there.
+  const right = new FakeGenerator((id) => ` <think>\n${id}\n</think>\nThe answer is ${eval(id)}.`, { name: 'right' });
+  const out2 = join(root, 'bad-sft');
+  const problems = {
+    train: ['1+2', '3+4', '2+5'].map((q) => ({ id: q, question: q, answer: String(eval(q)) })),
+    eval: [{ id: '1+1', question: '1+1', answer: '2' }],
+  };
+  await assert.rejects(
+    runDistill({
+      ...common,
+      out: out2,
+      problems,
+      teacherGenerator: right,
+      evalTeacher: false,
+      sft: { learning_rate: 'high' },
+    }),
+    /learning_rate/,
+  );
+  const rep2 = JSON.parse(readFileSync(join(out2, 'report.json'), 'utf8')) as DistillReport;
+  assert.equal(rep2.status, 'failed');
+  assert.match(rep2.error!, /learning_rate/);
+  assert.equal(rep2.data!.kept, 3);
+  assert.ok(rep2.evals.student_before, 'the work before the failure is reported');
+});
+
+test('a bad --prompt, --teacher-prompt or --teacher-base-url fails before --out is made, naming the flag given', async () => {
+  const out = join(root, 'bad-flags');
+  const expectErr = async (extra: Record<string, unknown>, message: string) => {
+    await assert.rejects(
+      runDistill({ ...common, out, teacherBaseUrl: 'http://127.0.0.1:1', ...extra }),
+      (e: unknown) => e instanceof AhaError && e.message === message,
+      message,
+    );
+    assert.equal(existsSync(out), false, `${message}: no --out left behind`);
+  };
+  await expectErr(
+    { prompt: 'Solve it' },
+    "--prompt 'Solve it': expected r1-zero, r1-zero-short, chat, or a template with {question}",
+  );
+  await expectErr(
+    { teacherPrompt: 'no slot' },
+    "--teacher-prompt 'no slot': expected r1-zero, r1-zero-short, chat, or a template with {question}",
+  );
+  await expectErr(
+    { teacherBaseUrl: 'ftp://teacher' },
+    '--teacher-base-url ftp://teacher: expected http:// or https://',
+  );
+  await expectErr({ teacherBaseUrl: 'teacher:8000' }, '--teacher-base-url teacher:8000: expected http:// or https://');
+  await expectErr({ teacherBaseUrl: 'not a url' }, '--teacher-base-url not a url: not a URL');
 });

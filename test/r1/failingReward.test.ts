@@ -12,7 +12,7 @@ import { DEFAULT_STAGE_RUNNERS, readStageMarker, runR1Pipeline } from '../../src
 import { failingRewardWatch } from '../../src/r1/rlStep.ts';
 import type { PipelineRecipeInput } from '../../src/r1/pipelineRecipe.ts';
 import type { StageRunner } from '../../src/r1/stage.ts';
-import type { StepMetrics } from '../../src/rl/metrics.ts';
+import { rewardErrorCounts, type StepMetrics } from '../../src/rl/metrics.ts';
 import { stubEval } from './pipelineStubs.ts';
 import { buildTinyBase, EASY_TASK_OPTIONS } from './tinyBase.ts';
 
@@ -25,8 +25,17 @@ before(async () => {
 
 test('the watch counts only consecutive steps where the same reward failed on every call', () => {
   const w = failingRewardWatch(2);
-  const step = (n: number, counts: StepMetrics['reward_error_counts']) =>
-    w.step({ step: n, reward_error_counts: counts } as StepMetrics);
+  // The flat keys GRPO logs: reward_errors/<name> of reward_calls/<name>.
+  const step = (n: number, counts: Record<string, { errors: number; calls: number }> | undefined) =>
+    w.step({
+      step: n,
+      ...Object.fromEntries(
+        Object.entries(counts ?? {}).flatMap(([name, c]) => [
+          [`reward_errors/${name}`, c.errors],
+          [`reward_calls/${name}`, c.calls],
+        ]),
+      ),
+    } as unknown as StepMetrics);
   assert.equal(step(1, { a: { errors: 4, calls: 4 } }), null);
   assert.equal(step(2, { a: { errors: 3, calls: 4 } }), null, 'not every call: the streak restarts');
   assert.equal(step(3, { a: { errors: 4, calls: 4 } }), null);
@@ -80,7 +89,7 @@ test('a reward failing on every call fails the RL stage; fixed and resumed, the 
     .trim()
     .split('\n');
   assert.equal(metrics.length, 2, 'stopped after the second failing step');
-  assert.deepEqual(JSON.parse(metrics[0]).reward_error_counts, { accuracy: { errors: 4, calls: 4 } });
+  assert.deepEqual(rewardErrorCounts(JSON.parse(metrics[0])), { accuracy: { errors: 4, calls: 4 } });
 
   const r = await runR1Pipeline(recipe, { ...opts, resume: true });
   assert.deepEqual(

@@ -93,3 +93,13 @@ test('a prompt template that makes every prompt too long is reported before any 
   });
   assert.equal(r.stages.length, 4);
 });
+
+test('general prompts too long for stage 4 are reported before any work, even when the reasoning prompts fit', async () => {
+  // Before, the check took the shortest prompt of both kinds, and the stage ran without a single general prompt.
+  writeFileSync(join(root, 'long-general.jsonl'), JSON.stringify({ prompt: '1+1=2 '.repeat(25) }) + '\n');
+  await refused(
+    recipe({}, { path: join(root, 'long-general.jsonl') }),
+    'general-long',
+    /^recipe: stages\.all_scenarios_rl\.general_dataset: every prompt is too long: the shortest is \d+ tokens, \+ stages\.all_scenarios_rl\.grpo\.max_completion_length 16 > the model's 128 positions/,
+  );
+});

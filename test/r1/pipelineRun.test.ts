@@ -11,6 +11,7 @@ import { DEFAULT_STAGE_RUNNERS, readStageMarker, runR1Pipeline } from '../../src
 import type { StageRunner } from '../../src/r1/stage.ts';
 import type { PipelineRecipeInput } from '../../src/r1/pipelineRecipe.ts';
 import { buildTinyBase, EASY_TASK_OPTIONS } from './tinyBase.ts';
+import { rewardNames } from '../../src/rl/metrics.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'aha-r1run-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -50,12 +51,15 @@ function recipe(extra: Partial<PipelineRecipeInput['stages']> = {}): PipelineRec
         temperature: 0.6,
         sft,
         non_reasoning_data: join(root, 'chat.jsonl'),
-        non_reasoning_ratio: 0.2,
+        non_reasoning_ratio: 0.5,
       },
       all_scenarios_rl: {
         ...rl(2),
+        // Every group of every step in samples.jsonl: which prompts each step drew.
+        training: { ...rl(2).training, sample_log_steps: 1, num_samples_logged: 8 },
         general_dataset: { path: join(root, 'general.jsonl') },
         general_rewards: [{ name: join(root, 'brevity.ts') + '#brevity', weight: 1 }],
+        general_prompts_per_step: 1,
       },
       ...extra,
     },
@@ -63,11 +67,10 @@ function recipe(extra: Partial<PipelineRecipeInput['stages']> = {}): PipelineRec
 }
 
 test('all four stages: cold-start data, RL with three rewards, rejection sampling + SFT of the base, all-scenario RL; stopped inside RL, resumed', async () => {
+  // One non-reasoning line: fewer than the ratio wants (a shortfall, reported).
   writeFileSync(
     join(root, 'chat.jsonl'),
-    Array.from({ length: 6 }, (_, i) =>
-      JSON.stringify({ prompt: `User: hi ${i}. Assistant:`, completion: ' hello.' }),
-    ).join('\n') + '\n',
+    JSON.stringify({ prompt: 'User: hi. Assistant:', completion: ' hello.' }) + '\n',
   );
   writeFileSync(
     join(root, 'general.jsonl'),
@@ -129,8 +132,13 @@ test('all four stages: cold-start data, RL with three rewards, rejection samplin
   const r = await runR1Pipeline(recipe(), { outDir: out, resume: true, log });
   assert.equal(r.interrupted, false);
   assert.deepEqual(
-    r.stages.map((s) => s.status),
-    ['skipped', 'done', 'done', 'done'],
+    r.stages.map((s) => [s.status, s.resumed === true]),
+    [
+      ['done', true],
+      ['done', false],
+      ['done', false],
+      ['done', false],
+    ],
   );
   assert.equal(statSync(join(out, 'cold_start_sft', 'stage_done.json')).mtimeMs, csDoneAt);
   const metrics = readFileSync(join(rlDir, 'metrics.jsonl'), 'utf8')
@@ -142,7 +150,7 @@ test('all four stages: cold-start data, RL with three rewards, rejection samplin
     [1, 2, 3],
     'the abandoned step 2 is redone once',
   );
-  assert.deepEqual(Object.keys(metrics[0].rewards), ['accuracy', 'format', 'language']);
+  assert.deepEqual(rewardNames(metrics[0]), ['accuracy', 'format', 'language']);
   assert.equal(
     JSON.parse(readFileSync(join(rlDir, 'recipe.json'), 'utf8')).model,
     resolve(out, 'cold_start_sft', 'sft', 'final'),
@@ -154,7 +162,27 @@ test('all four stages: cold-start data, RL with three rewards, rejection samplin
   assert.equal(rej.counts.samples, 24);
   assert.equal(rej.prompt_ids.length, 12);
   assert.ok(rej.counts.kept > 0);
-  assert.equal(rej.counts.non_reasoning, Math.min(6, Math.round(0.25 * rej.counts.kept)));
+  assert.equal(rej.counts.non_reasoning_wanted, rej.counts.kept); // a share of 0.5: as many as the reasoning lines
+  assert.equal(rej.counts.non_reasoning, 1);
+  // The shortfall is in the report, the log and the stage's marker.
+  const short = rej.counts.non_reasoning_wanted - 1;
+  assert.ok(short > 0, `kept ${rej.counts.kept}: a shortfall`);
+  assert.equal(rej.warnings.length, 1);
+  assert.match(
+    rej.warnings[0],
+    /^non-reasoning lines: \d+ wanted for a share of 0\.5 next to \d+ reasoning lines, but .*chat\.jsonl has 1: all used/,
+  );
+  assert.ok(lines.includes(`rejection_sft: warning: ${rej.warnings[0]}`));
+  const rejDetails = readStageMarker(out, 'rejection_sft')!.details!;
+  assert.deepEqual(
+    [
+      rejDetails.non_reasoning,
+      rejDetails.non_reasoning_wanted,
+      rejDetails.non_reasoning_shortfall,
+      rejDetails.warnings,
+    ],
+    [1, rej.counts.non_reasoning_wanted, short, rej.warnings],
+  );
   assert.equal(JSON.parse(readFileSync(join(out, 'rejection_sft', 'sft', 'config.json'), 'utf8')).model, resolve(base));
 
   // Stage 4: reasoning rows get rule rewards, general rows the module reward only (it throws on reasoning rows).
@@ -162,7 +190,7 @@ test('all four stages: cold-start data, RL with three rewards, rejection samplin
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l));
-  assert.deepEqual(Object.keys(allMetrics[0].rewards), ['accuracy', 'format', 'language', 'brevity']);
+  assert.deepEqual(rewardNames(allMetrics[0]), ['accuracy', 'format', 'language', 'brevity']);
   assert.ok(
     allMetrics.every((m) => m.reward_errors === 0),
     'the module reward never saw a reasoning row',
@@ -171,6 +199,25 @@ test('all four stages: cold-start data, RL with three rewards, rejection samplin
     JSON.parse(readFileSync(join(out, 'all_scenarios_rl', 'grpo', 'recipe.json'), 'utf8')).model,
     resolve(out, 'rejection_sft', 'sft', 'final'),
   );
+  // general_prompts_per_step: 1 of the 2 prompts of each step is general, and the two steps use both general prompts.
+  const groups = readFileSync(join(out, 'all_scenarios_rl', 'grpo', 'samples.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { step: number; prompt: string });
+  const generalOf = (step: number) =>
+    groups.filter((g) => g.step === step && /say (hi|bye)/.test(g.prompt)).map((g) => g.prompt);
+  assert.deepEqual(
+    groups.map((g) => g.step),
+    [1, 1, 2, 2],
+  );
+  assert.equal(generalOf(1).length, 1);
+  assert.equal(generalOf(2).length, 1);
+  assert.deepEqual([...generalOf(1), ...generalOf(2)].sort(), [
+    'User: say bye. Assistant:',
+    'User: say hi. Assistant:',
+  ]);
+  const allDetails = readStageMarker(out, 'all_scenarios_rl')!.details!;
+  assert.deepEqual([allDetails.general_prompts, allDetails.general_prompts_per_step], [2, 1]);
 
   // Every stage evaluated on the same held-out problems.
   for (const s of r.stages) {

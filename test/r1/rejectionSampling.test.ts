@@ -178,6 +178,46 @@ test('the cap and the mix ratio', async () => {
   assert.throws(() => mixNonReasoning(reasoning, pool, 1, 0), AhaError);
 });
 
+test('fewer non-reasoning lines than the ratio wants: a warning, in the log and in report.json', async () => {
+  const out = join(root, 'rs-short');
+  const lines: string[] = [];
+  const pool = [{ prompt: 'chat', completion: 'reply' }];
+  const r = await runRejectionSampling({
+    generator: fake(),
+    checkpoint: 'c',
+    problems,
+    verify,
+    filters,
+    sampling,
+    maxPerPrompt: 2,
+    nonReasoning: { path: 'chat.jsonl', records: pool, ratio: 0.5 },
+    outDir: out,
+    log: (l) => void lines.push(l),
+  });
+  // 3 reasoning lines at a share of 0.5 want 3 non-reasoning lines; the pool has 1: 1 of 4 lines, 0.25.
+  assert.deepEqual([r.counts.kept, r.counts.non_reasoning, r.counts.non_reasoning_wanted], [3, 1, 3]);
+  const warning =
+    'non-reasoning lines: 3 wanted for a share of 0.5 next to 3 reasoning lines, but chat.jsonl has 1: all used, a share of 0.25';
+  assert.deepEqual(r.warnings, [warning]);
+  assert.ok(lines.includes(`warning: ${warning}`), lines.join('\n'));
+  assert.deepEqual((JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as RejectionSamplingReport).warnings, [
+    warning,
+  ]);
+  // Enough lines: no warning.
+  const enough = await runRejectionSampling({
+    generator: fake(),
+    checkpoint: 'c',
+    problems,
+    verify,
+    filters,
+    sampling,
+    maxPerPrompt: 2,
+    nonReasoning: { records: [...pool, ...pool, ...pool], ratio: 0.5 },
+    outDir: join(root, 'rs-enough'),
+  });
+  assert.deepEqual(enough.warnings, []);
+});
+
 test('a generator that fails keeps the samples gathered; a rerun samples only the missing prompts', async () => {
   const out = join(root, 'rs3');
   const failing = new FakeGenerator((id, j) => SCRIPT[id][j], { failAfter: 2 });

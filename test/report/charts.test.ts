@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import {
+  flatDomain,
   lineChartSpec,
   movingAverage,
   prefixSvgIds,
@@ -128,6 +129,53 @@ describe('lineChartSpec', () => {
     ) as unknown as { layer: unknown[]; title: { subtitle?: string[] } };
     assert.equal(lr.layer.length, 1);
     assert.equal(lr.title.subtitle, undefined);
+  });
+});
+
+describe('flat series', () => {
+  it('flatDomain gives a series that never moves room around its value', () => {
+    assert.deepEqual(flatDomain(0), [-1, 1]);
+    assert.deepEqual(flatDomain(0, { zero: true }), [0, 1]);
+    assert.deepEqual(flatDomain(0, { zero: true, share: true }), [0, 1]);
+    assert.deepEqual(flatDomain(4e-5, { zero: true }), [0, 4e-5 + 2e-5]);
+    assert.deepEqual(flatDomain(-2, { zero: true }), [-3, 0]);
+    assert.deepEqual(flatDomain(1, { share: true }), [0.5, 1]);
+    assert.deepEqual(flatDomain(2), [1, 3]);
+  });
+  it('a chart whose values are all equal gets that domain and more than one tick', async () => {
+    const flat: LineChart = {
+      id: 'clip',
+      title: 'Clip fraction',
+      yTitle: 'share of tokens',
+      yFormat: '.1%',
+      yZero: true,
+      series: [{ name: 'clip', points: [1, 2, 3].map((step) => ({ step, value: 0 })) }],
+    };
+    const spec = lineChartSpec(flat, 1) as unknown as { layer: { encoding: { y: { scale: unknown } } }[] };
+    assert.deepEqual(spec.layer[0].encoding.y.scale, { domain: [0, 1] });
+    const svg = await renderLineChart(flat, 1);
+    const ticks = [...svg.matchAll(/>(\d+\.\d%)</g)].map((m) => m[1]);
+    assert.ok(ticks.length >= 3, `ticks: ${ticks.join(' ')}`);
+    assert.ok(ticks.includes('0.0%') && ticks.includes('100.0%'));
+    // A moving series keeps the fitted domain.
+    const moving = lineChartSpec(
+      {
+        ...flat,
+        series: [
+          {
+            name: 'm',
+            points: [
+              { step: 1, value: 0 },
+              { step: 2, value: 0.1 },
+            ],
+          },
+        ],
+      },
+      1,
+    ) as unknown as {
+      layer: { encoding: { y: { scale: unknown } } }[];
+    };
+    assert.deepEqual(moving.layer[0].encoding.y.scale, { zero: true, nice: true });
   });
 });
 

@@ -4,7 +4,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { escapeHtml, formatNumber, loadTrainingRun, writeTrainingReport } from '../../src/report/trainingReport.ts';
+import {
+  chartsFor,
+  escapeHtml,
+  formatNumber,
+  loadTrainingRun,
+  writeTrainingReport,
+} from '../../src/report/trainingReport.ts';
 import { AhaError } from '../../src/errors.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'aha-report-'));
@@ -123,9 +129,12 @@ describe('writeTrainingReport: RL run', async () => {
     assert.ok(!aha.includes('>mistake<'), 'a word that is always 0 is left out');
   });
 
-  it('shows the before/after eval numbers and their change', () => {
-    for (const n of ['0.125', '0.6875', '0.3125', '0.9375', '142.5', '371.3', '+0.5625', '+0.625', '+228.8'])
+  it('shows the before/after eval numbers and their change, with readable names and shares in percent', () => {
+    for (const n of ['12.5%', '68.75%', '31.25%', '93.75%', '142.5', '371.3', '+56.25 pp', '+62.5 pp', '+228.8'])
       assert.ok(html.includes(`>${n}</td>`), n);
+    const head = /<table class="eval"><thead><tr>(.*?)<\/tr><\/thead>/.exec(html)![1];
+    assert.equal(head, '<th>stage</th><th>pass@1</th><th>format</th><th>mean length (tokens)</th>');
+    assert.ok(!/>0\.125</.test(html) && !html.includes('pass_at_1</th>'), 'no raw fractions or field names');
   });
 
   it('summarizes start and end as the mean of the first and last 5 values', () => {
@@ -302,6 +311,92 @@ describe("writeTrainingReport: the GRPO trainer's grouped schema (src/rl/metrics
     for (const label of ['sampling', 'learning']) assert.ok(svg('throughput').includes(`>${label}<`), label);
     for (const label of ['low', 'high', 'total']) assert.ok(svg('clip-fraction').includes(`>${label}<`), label);
     assert.ok(svg('zero-variance-groups').includes('>share of groups<'));
+  });
+});
+
+describe("writeTrainingReport: today's flat records (TRL's names, src/rl/metrics.ts)", () => {
+  // As grpoStepMetrics writes them: rewards in [0, 1.5], a low mean with a wide std early on.
+  const metrics = Array.from({ length: 6 }, (_, i) => ({
+    step: i + 1,
+    epoch: (i + 1) / 10,
+    loss: 0.01,
+    grad_norm: 0.5,
+    learning_rate: 1e-6,
+    reward: 0.1 + i / 10,
+    reward_std: 0.4,
+    reward_min: 0,
+    reward_max: i < 3 ? 0.3 : 1.5,
+    'rewards/accuracy/mean': i / 10,
+    'rewards/accuracy/std': 0.3,
+    'rewards/format/mean': 1,
+    'rewards/format/std': 0,
+    frac_reward_zero_std: 0.25,
+    accuracy: i / 10,
+    format_rate: 1,
+    'completions/mean_length': 50 + i,
+    'completions/min_length': 10,
+    'completions/max_length': 90,
+    'completions/clipped_ratio': 0,
+    kl: 0.01,
+    entropy: 0.9,
+    'clip_ratio/low_mean': 0,
+    'clip_ratio/high_mean': 0.01,
+    'clip_ratio/region_mean': 0.01,
+    updates: 1,
+    zero_variance_groups: 1,
+    'tokens_per_second/sample': 300,
+    'tokens_per_second/learn': 2000,
+    'time/sample': 50,
+    'time/score': 2,
+    'time/learn': 8,
+    'time/total': 60,
+    'reflection/total': i + 1,
+    'reflection/wait': i,
+    'reflection/check': 1,
+    reward_errors: 0,
+  }));
+  const dir = runDir('flat', { 'metrics.jsonl': metrics });
+
+  it('draws every RL chart, with the summary and duration read from the flat keys', async () => {
+    const r = await writeTrainingReport(dir, { smoothing: 1 });
+    const html = readFileSync(r.html, 'utf8');
+    assert.deepEqual(
+      inlineCharts(html).map((c) => c.id),
+      [...RL_CHARTS.slice(0, 6), 'loss', ...RL_CHARTS.slice(6)],
+    );
+    assert.match(html, /duration 6m 00s/);
+    assert.match(html, /<th>reward \(mean\)<\/th><td>0.1<\/td><td>0.6<\/td>/);
+    const svg = (id: string) => readFileSync(join(dir, 'charts', `${id}.svg`), 'utf8');
+    for (const label of ['accuracy', 'format']) assert.ok(svg('reward-components').includes(`>${label}<`), label);
+  });
+
+  it("keeps the reward's ± std band inside the step's reward range", () => {
+    const reward = chartsFor(loadTrainingRun(dir).metrics).find((c) => c.chart.id === 'reward')!.chart;
+    const points = reward.series[0].points;
+    // step 1: 0.1 ± 0.4 -> [-0.3, 0.5], clipped to [0, 0.3]; step 6: 0.6 ± 0.4 -> [0.2, 1.0], inside [0, 1.5]
+    assert.deepEqual([points[0].lo, points[0].hi], [0, 0.3]);
+    assert.ok(Math.abs(points[5].lo! - 0.2) < 1e-12 && Math.abs(points[5].hi! - 1) < 1e-12);
+    assert.ok(points.every((p) => p.lo! >= 0));
+  });
+
+  it('an older run without reward_min clips the band at 0 when no reward it logged was negative', () => {
+    const old = runDir('old-band', {
+      'metrics.jsonl': [1, 2, 3].map((step) => ({ step, reward: { mean: 0.1, std: 0.5 } })),
+    });
+    const reward = chartsFor(loadTrainingRun(old).metrics).find((c) => c.chart.id === 'reward')!.chart;
+    assert.deepEqual(
+      reward.series[0].points.map((p) => [p.lo, p.hi]),
+      [
+        [0, 0.6],
+        [0, 0.6],
+        [0, 0.6],
+      ],
+    );
+    const signed = runDir('signed-band', {
+      'metrics.jsonl': [1, 2].map((step) => ({ step, reward: step === 1 ? -0.5 : 0.1, reward_std: 0.5 })),
+    });
+    const band = chartsFor(loadTrainingRun(signed).metrics).find((c) => c.chart.id === 'reward')!.chart.series[0];
+    assert.equal(band.points[1].lo, 0.1 - 0.5, 'rewards that go negative are not clipped at 0');
   });
 });
 

@@ -10,7 +10,7 @@ import { parseGrpoOptions } from '../../src/rl/grpoOptions.ts';
 import { initModel } from '../../src/model/initModel.ts';
 import { grpoTrain } from '../../src/rl/grpoTrainer.ts';
 import type { RecipeInput } from '../../src/rl/recipe.ts';
-import type { StepMetrics } from '../../src/rl/metrics.ts';
+import { rewardNames, rewardReasons, type StepMetrics } from '../../src/rl/metrics.ts';
 import { JudgePool } from '../../src/judge/pool.ts';
 import { workRoot } from '../judge/support.ts';
 
@@ -137,9 +137,9 @@ test('a GRPO run with the code reward goes through end to end', async () => {
   assert.equal(r.step, 2);
   assert.equal(steps.length, 2);
   for (const m of steps) {
-    assert.deepEqual(Object.keys(m.rewards).sort(), ['code', 'length_program']);
+    assert.deepEqual(rewardNames(m).sort(), ['code', 'length_program']);
     assert.equal(m.reward_errors, 0);
-    assert.ok(m.rewards.length_program.mean >= 0 && m.rewards.length_program.mean <= 1);
+    assert.ok(m['rewards/length_program/mean'] >= 0 && m['rewards/length_program/mean'] <= 1);
   }
   // Each reward's reasons are counted over the step's 2 x 4 completions, and written to metrics.jsonl as they are.
   const written = readFileSync(join(root, 'run', 'metrics.jsonl'), 'utf8')
@@ -147,22 +147,22 @@ test('a GRPO run with the code reward goes through end to end', async () => {
     .split('\n')
     .map((l) => JSON.parse(l) as StepMetrics);
   assert.deepEqual(
-    written.map((m) => m.reward_reasons),
-    steps.map((m) => m.reward_reasons),
+    written.map((m) => rewardReasons(m)),
+    steps.map((m) => rewardReasons(m)),
   );
   const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
   for (const m of written) {
-    const reasons = m.reward_reasons!;
+    const reasons = rewardReasons(m);
     assert.deepEqual(Object.keys(reasons), ['code', 'length_program']);
     assert.equal(sum(reasons.code), 8);
     assert.equal(sum(reasons.length_program), 8);
     // The one test per example passes or not: a score of 1 is exactly an 'accepted' reason.
-    assert.equal(reasons.code.accepted ?? 0, m.rewards.code.mean * 8);
-    assert.equal(reasons.length_program.accepted ?? 0, m.rewards.length_program.mean * 8);
+    assert.equal(reasons.code.accepted ?? 0, m['rewards/code/mean'] * 8);
+    assert.equal(reasons.length_program.accepted ?? 0, m['rewards/length_program/mean'] * 8);
     for (const r of Object.keys(reasons.length_program)) assert.ok(['accepted', 'wrong_answer'].includes(r), r);
   }
   // The random model almost never closes a fence in 8 characters: most completions have no code block.
-  assert.ok(written.some((m) => (m.reward_reasons!.code.no_code_block ?? 0) > 0));
+  assert.ok(written.some((m) => (m['reward_reasons/code/no_code_block'] ?? 0) > 0));
 });
 
 test('scoreCompletions keeps the reason a reward notes for each completion it scored', async () => {

@@ -8,7 +8,7 @@ import { initModel } from '../../src/model/initModel.ts';
 import { loadModelDir } from '../../src/model/checkpoint.ts';
 import { grpoTrain, latestGrpoCheckpoint, grpoLearningRate } from '../../src/rl/grpoTrainer.ts';
 import { parseRecipe, type RecipeInput } from '../../src/rl/recipe.ts';
-import type { StepMetrics } from '../../src/rl/metrics.ts';
+import { rewardErrorCounts, rewardNames, rewardStats, type StepMetrics } from '../../src/rl/metrics.ts';
 import { AhaError } from '../../src/errors.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'aha-test-'));
@@ -80,7 +80,7 @@ test('a seeded short GRPO run raises the mean reward; the run directory holds me
     seen,
     Array.from({ length: 40 }, (_, i) => i + 1),
   );
-  const rewards = r.history.map((m) => m.reward.mean);
+  const rewards = r.history.map((m) => m.reward);
   const first = mean(rewards.slice(0, 5)),
     last = mean(rewards.slice(-5));
   // A random model writes a 7 about once in 30 characters; GRPO should make most characters 7s within 40 steps.
@@ -89,19 +89,50 @@ test('a seeded short GRPO run raises the mean reward; the run directory holds me
   assert.ok(r.history[39].entropy < r.history[0].entropy, 'the policy sharpens');
 
   const m0 = r.history[0];
-  assert.deepEqual(Object.keys(m0.rewards), ['sevens']);
+  assert.deepEqual(rewardNames(m0), ['sevens']);
   assert.equal(m0.groups_sampled, 4);
   assert.equal(m0.groups_used, 4);
   assert.equal(m0.updates, 1);
-  assert.equal(m0.accuracy, null);
-  assert.equal(m0.format_rate, null);
-  assert.ok(m0.kl !== null && m0.kl >= 0 && m0.kl < 1e-6, 'the first step samples from the reference itself');
+  assert.equal(m0.accuracy, undefined);
+  assert.equal(m0.format_rate, undefined);
+  assert.ok(m0.kl !== undefined && m0.kl >= 0 && m0.kl < 1e-6, 'the first step samples from the reference itself');
   assert.ok(r.history[39].kl! > 1e-3);
-  assert.equal(m0.clip_ratio.total, 0, 'on-policy single update: ratio 1, nothing clipped');
+  assert.equal(m0['clip_ratio/region_mean'], 0, 'on-policy single update: ratio 1, nothing clipped');
   assert.ok(m0.grad_norm > 0 && m0.learning_rate === 3e-3);
-  assert.ok(m0.completion_length.max <= 12 && m0.completion_length.min >= 1);
-  assert.ok(m0.time.total >= m0.time.sample + m0.time.learn);
-  assert.deepEqual(Object.keys(m0.reflection), ['total', 'wait', 'verify', 'check', 'mistake', 'however']);
+  assert.ok(Number.isFinite(m0.loss));
+  assert.ok(m0['completions/max_length'] <= 12 && m0['completions/min_length'] >= 1);
+  assert.ok(m0['time/total'] >= m0['time/sample'] + m0['time/learn']);
+  assert.deepEqual(
+    Object.keys(m0).filter((k) => k.startsWith('reflection/')),
+    [
+      'reflection/total',
+      'reflection/wait',
+      'reflection/verify',
+      'reflection/check',
+      'reflection/mistake',
+      'reflection/however',
+    ],
+  );
+  // Flat records under TRL's names: no value is an object.
+  for (const k of [
+    'loss',
+    'grad_norm',
+    'learning_rate',
+    'reward',
+    'reward_std',
+    'rewards/sevens/mean',
+    'rewards/sevens/std',
+    'completions/mean_length',
+    'completions/clipped_ratio',
+    'kl',
+    'entropy',
+    'clip_ratio/region_mean',
+    'frac_reward_zero_std',
+    'epoch',
+    'step',
+  ])
+    assert.equal(typeof (m0 as Record<string, unknown>)[k], 'number', k);
+  assert.ok(Object.values(m0).every((v) => typeof v === 'number'));
 
   const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
     .trim()
@@ -160,8 +191,12 @@ test('a reward that throws and one that hangs are reported by name and example; 
   );
   assert.equal(r.step, 2);
   assert.equal(r.history[0].reward_errors, 64, '32 completions x 2 failing rewards');
-  assert.deepEqual(r.history[0].rewards.broken, { mean: 0, std: 0 });
-  assert.ok(r.history[0].rewards.sevens.mean > 0);
+  assert.deepEqual(rewardStats(r.history[0], 'broken'), { mean: 0, std: 0 });
+  assert.ok(r.history[0]['rewards/sevens/mean'] > 0);
+  assert.deepEqual(rewardErrorCounts(r.history[0]), {
+    broken: { errors: 32, calls: 32 },
+    stuck: { errors: 32, calls: 32 },
+  });
   assert.ok(
     lines.some((l) =>
       /step 1: reward 'broken' \(recipe: rewards\[1\]\) threw on completion 0 \(question "q\d+", completion ".*"\): cannot parse the answer/.test(
@@ -233,7 +268,7 @@ test('interrupted run saves a checkpoint; resume continues to the same weights a
   );
   const full = await grpoTrain(rcp, { outDir: join(base, 'full'), log: () => {} });
   assert.ok(
-    full.history.some((m) => m.clip_ratio.total > 0),
+    full.history.some((m) => m['clip_ratio/region_mean'] > 0),
     'off-policy updates clip some tokens',
   );
   assert.equal(full.history[0].updates, 4, '2 passes x 2 mini-batches');
@@ -312,8 +347,8 @@ test('dynamic sampling drops all-equal groups and samples more prompts; in-memor
     assert.ok(m.rollout_batches >= 2, `step ${m.step}: ${m.rollout_batches} batches`);
     assert.equal(m.groups_sampled, 4 * m.rollout_batches);
     assert.ok(m.zero_variance_groups >= m.groups_sampled / 2 - 1);
-    assert.ok(m.accuracy !== null && m.accuracy <= 0.1);
-    assert.ok(m.format_rate !== null && m.format_rate <= 0.1);
+    assert.ok(m.accuracy !== undefined && m.accuracy <= 0.1);
+    assert.ok(m.format_rate !== undefined && m.format_rate <= 0.1);
   }
   assert.equal(prompted.size, 8, 'every question rendered by the prompt function');
   // The random model emits the <answer> tags now and then (they are single tokens): the check sees the inner text.
@@ -400,7 +435,8 @@ test('aha grpo: Ctrl-C saves a checkpoint, prints the resume command and exits 1
     });
   let sent = false;
   const a = await run(['--config', 'r.yaml'], (s, kill) => {
-    if (!sent && /step 3:/.test(s)) {
+    // Without a terminal, one progress line per step: 'grpo 3/100000 step | reward ...'.
+    if (!sent && /^grpo 3\/\d+ step \|/m.test(s)) {
       sent = true;
       kill();
     }
@@ -422,4 +458,48 @@ test('aha grpo: Ctrl-C saves a checkpoint, prints the resume command and exits 1
   const bad = await run(['--config', 'missing.yaml']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /^aha: missing\.yaml: recipe not found$/m);
+});
+
+test('a run with no learning signal warns through the progress sink, and report_to writes metrics.csv and event files', async () => {
+  const out = join(mkdtempSync(join(root, 'aha-nosignal-')), 'run');
+  const events: unknown[] = [];
+  const logged: string[] = [];
+  const r = await grpoTrain(
+    recipe(modelDir, {
+      rewards: [{ name: 'constant', fn: () => 1 }],
+      training: { max_steps: 2, report_to: ['csv', 'tensorboard'] },
+    }),
+    { outDir: out, progress: (e) => void events.push(e), log: (l) => logged.push(l) },
+  );
+  assert.equal(r.step, 2);
+  const warnings = events.filter((e) => (e as { kind?: string }).kind === 'warning') as { message: string }[];
+  assert.equal(warnings.length, 1, 'warned once, not every step');
+  assert.match(warnings[0].message, /^step 1: no learning signal: all 4 groups have zero reward variance/);
+  assert.ok(!logged.some((l) => /no learning signal/.test(l)), 'with a sink, warnings go to the sink');
+  assert.deepEqual(
+    r.history.map((m) => m.frac_reward_zero_std),
+    [1, 1],
+  );
+  // Progress: the start, one event per step with its metrics, then the end.
+  const steps = events.filter((e) => (e as { kind?: string }).kind !== 'warning') as {
+    done: number;
+    metrics?: object;
+  }[];
+  assert.deepEqual(
+    steps.map((e) => e.done),
+    [0, 1, 2, 2],
+  );
+  assert.ok(steps[1].metrics && 'reward' in steps[1].metrics && 'zero_std' in steps[1].metrics);
+  const csv = readFileSync(join(out, 'metrics.csv'), 'utf8').trim().split('\n');
+  assert.equal(csv.length, 3);
+  assert.ok(csv[0].startsWith('step,epoch,loss,grad_norm,learning_rate,reward,reward_std,'));
+  const [tb] = readdirSync(join(out, 'runs'));
+  assert.match(tb, /^events\.out\.tfevents\./);
+
+  // Without a sink the warning is a log line.
+  const quiet: string[] = [];
+  await grpoTrain(recipe(modelDir, { rewards: [{ name: 'constant', fn: () => 0 }], training: { max_steps: 1 } }), {
+    log: (l) => quiet.push(l),
+  });
+  assert.ok(quiet.some((l) => /^grpo: warning: step 1: no learning signal/.test(l)));
 });

@@ -72,7 +72,7 @@ test('a short run drives held-out loss down (measured independently on the final
     trainRecs.map((m) => m.step),
     [10, 20, 30, 40, 50, 60, 70, 80],
   );
-  for (const k of ['epoch', 'loss', 'lr', 'grad_norm', 'tokens_per_second', 'num_tokens'])
+  for (const k of ['epoch', 'loss', 'learning_rate', 'grad_norm', 'tokens_per_second', 'num_tokens'])
     assert.ok(k in trainRecs[0], k);
   // final/ is a complete model directory with the tokenizer and its chat template.
   const fin = loadPretrained(join(out, 'final'), { requireTokenizer: true });

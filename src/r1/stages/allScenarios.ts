@@ -1,6 +1,7 @@
 /**
  * Stage 4 of `aha r1`, all_scenarios_rl: GRPO from stage 3's model on reasoning prompts (rule rewards) and general
- * prompts (the recipe's reward modules, which see only general prompts).
+ * prompts (the recipe's reward modules, which see only general prompts), general_prompts_per_step of them in every
+ * step, in turn.
  */
 import { parseGrpoOptions } from '../../rl/grpoOptions.ts';
 import type { RewardSpec } from '../../rl/recipe.ts';
@@ -36,5 +37,9 @@ export const runAllScenariosStage: StageRunner = async (ctx) => {
       rows.push({ ...g.fields, question: g.question, prompt: r.text, id: g.source, kind: 'general' });
     }
   }
-  return runRlStep(ctx, cfg, { rows, rewards: await generalRewards(ctx.recipe, cfg) });
+  return runRlStep(ctx, cfg, {
+    general: rows,
+    generalPerStep: cfg.general_prompts_per_step,
+    rewards: await generalRewards(ctx.recipe, cfg),
+  });
 };

@@ -6,7 +6,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AhaError } from '../../errors.ts';
 import { pipelinePath } from '../pipelineRecipe.ts';
-import { rejectionFiles, runRejectionSampling, type RejectionSamplingReport } from '../rejectionSampling.ts';
+import { verifierWithJudge } from '../filters.ts';
+import {
+  finalAnswer,
+  rejectionFiles,
+  runRejectionSampling,
+  type RejectionSamplingReport,
+} from '../rejectionSampling.ts';
 import { runSftStep } from '../sftStep.ts';
 import { localGenerator, seededDraw, stageFilters, stageSampling, type StageRunner } from '../stage.ts';
 
@@ -17,6 +23,7 @@ export const runRejectionStage: StageRunner = async (ctx) => {
   let report: RejectionSamplingReport | null = existsSync(files.report)
     ? (JSON.parse(readFileSync(files.report, 'utf8')) as RejectionSamplingReport)
     : null;
+  const sampledNow = report?.status !== 'complete';
   if (report?.status !== 'complete') {
     const problems = seededDraw(ctx.data.train, cfg.prompts, 'rejection', ctx.recipe.seed);
     ctx.log(
@@ -24,11 +31,18 @@ export const runRejectionStage: StageRunner = async (ctx) => {
     );
     const { generator, countTokens } = localGenerator(ctx.previousCheckpoint, ctx.data.chat);
     const ratio = cfg.non_reasoning_ratio ?? (cfg.non_reasoning_data !== undefined ? 0.25 : 0);
+    // filters.judge_unreadable: an LLM judge decides the answers the verifier cannot read.
+    const judged = verifierWithJudge(ctx.data.verify, ctx.recipe.filters, {
+      readable: (c) => finalAnswer(c, ctx.recipe.answer_strategies) !== null,
+      baseDir: ctx.recipe.baseDir,
+      source: `${ctx.recipe.source}: filters`,
+      log: (l) => ctx.log(`rejection_sft: ${l}`),
+    });
     report = await runRejectionSampling({
       generator,
       checkpoint: ctx.previousCheckpoint,
       problems,
-      verify: ctx.data.verify,
+      verify: judged.verify,
       filters: stageFilters(ctx, countTokens),
       sampling: stageSampling(ctx, cfg),
       maxPerPrompt: cfg.max_per_prompt,
@@ -40,6 +54,11 @@ export const runRejectionStage: StageRunner = async (ctx) => {
       signal: ctx.signal,
       log: (l) => ctx.log(`rejection_sft: ${l}`),
     });
+    const j = judged.counts;
+    if (judged.judge)
+      ctx.log(
+        `rejection_sft: the judge decided ${j.judged} unreadable answers: ${j.accepted} correct, ${j.failed} failed`,
+      );
     const c = report.counts;
     ctx.log(
       `rejection_sft: kept ${c.kept} of ${c.samples} samples (incorrect ${c.incorrect}, dropped ${JSON.stringify(c.dropped)}, duplicates ${c.duplicates}, over cap ${c.over_cap}) + ${c.non_reasoning} non-reasoning`,
@@ -58,12 +77,19 @@ export const runRejectionStage: StageRunner = async (ctx) => {
     runDir: join(ctx.dir, 'sft'),
     maxMinutes: cfg.max_minutes,
   });
+  const c = report.counts;
+  // A shortfall is said again when a resumed stage reuses the report (its log line was in an earlier invocation).
+  const warnings = report.warnings ?? [];
+  if (!sampledNow) for (const w of warnings) ctx.log(`rejection_sft: warning: ${w} (${files.report})`);
   return {
     ...r,
     details: {
-      rejection_samples: report.counts.samples,
-      rejection_kept: report.counts.kept,
-      non_reasoning: report.counts.non_reasoning,
+      rejection_samples: c.samples,
+      rejection_kept: c.kept,
+      non_reasoning: c.non_reasoning,
+      non_reasoning_wanted: c.non_reasoning_wanted,
+      non_reasoning_shortfall: Math.max(0, c.non_reasoning_wanted - c.non_reasoning),
+      ...(warnings.length > 0 ? { warnings } : {}),
       ...r.details,
     },
   };
