@@ -29,9 +29,14 @@ export const loraOptionsSchema = z
     r: z.number().int().positive(),
     lora_alpha: z.number().finite().positive().optional(),
     target_modules: z.union([z.literal('all-linear'), z.array(z.string()).min(1)]).default('all-linear'),
-    lora_dropout: z.number().min(0).max(0, {
-      message: 'lora_dropout other than 0 is not supported (GRPO needs the log-probs of sampling and training to agree)',
-    }).default(0),
+    lora_dropout: z
+      .number()
+      .min(0)
+      .max(0, {
+        message:
+          'lora_dropout other than 0 is not supported (GRPO needs the log-probs of sampling and training to agree)',
+      })
+      .default(0),
     use_rslora: z.boolean().default(false),
   })
   .strict();
@@ -128,11 +133,7 @@ export function loraLayout(cfg: EngineConfig, c: LoraConfig): TensorInfo[] {
 }
 
 /** PEFT's initialisation: A ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform with a = sqrt(5)), B = 0. */
-export function initLoraAdapters(
-  layout: TensorInfo[],
-  view: (t: TensorInfo) => Float32Array,
-  seed: number,
-): void {
+export function initLoraAdapters(layout: TensorInfo[], view: (t: TensorInfo) => Float32Array, seed: number): void {
   const rand = mulberry32(seed);
   for (const t of layout) {
     const v = view(t);

@@ -65,7 +65,12 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
 }
 
 const ALL: LoraConfig = resolveLora({ r: 3, lora_alpha: 6, target_modules: 'all-linear' });
-const SOME: LoraConfig = resolveLora({ r: 2, lora_alpha: 5, target_modules: ['k_proj', 'o_proj', 'up_proj'], use_rslora: true });
+const SOME: LoraConfig = resolveLora({
+  r: 2,
+  lora_alpha: 5,
+  target_modules: ['k_proj', 'o_proj', 'up_proj'],
+  use_rslora: true,
+});
 
 for (const [name, cfg] of Object.entries(TINY_CONFIGS)) {
   test(`${name}: LoRA forward equals the merged model's (float64 merge W + (alpha/r) B A)`, async () => {
