@@ -36,6 +36,10 @@ export interface EngineBenchResult {
   train_peak_rss_mb: number;
   gradient_checkpointing: boolean;
   params: number;
+  /** Parameters trained (the LoRA adapters, or every weight). */
+  trained_params: number;
+  weights: string;
+  lora_r: number;
   blas_kernel: string;
   threads: number;
 }
@@ -134,6 +138,9 @@ export async function benchmarkEngine(
     train_peak_rss_mb: trainPeakRss,
     gradient_checkpointing: o.gradientCheckpointing ?? false,
     params: model.numParams,
+    trained_params: model.numTrainable,
+    weights: model.weightsDtype,
+    lora_r: model.lora?.r ?? 0,
     blas_kernel: info.coreName,
     threads: info.ompThreads,
   };

@@ -7,6 +7,7 @@ import { registerEval } from './eval.ts';
 import { registerR1 } from './r1.ts';
 import { registerDistill } from './distill.ts';
 import { registerJudge } from './judge.ts';
+import { registerMerge } from './merge.ts';
 
 /** Commands of the later stages (training, evaluation, pipelines). */
 export async function registerExtraCommands(program: Command): Promise<void> {
@@ -18,4 +19,5 @@ export async function registerExtraCommands(program: Command): Promise<void> {
   registerR1(program);
   registerDistill(program);
   registerJudge(program);
+  registerMerge(program);
 }
