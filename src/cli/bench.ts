@@ -24,14 +24,14 @@ export function registerBench(program: Command): void {
       'f32',
     )
     .option('--lora-r <r>', 'train LoRA adapters of rank r on all linear layers (alpha 2r) instead of every weight')
-    .option('--batch <n>', 'training sequences per step', '8')
+    .option('--batch <n>', 'training sequences per step (0: no training benchmark)', '8')
     .option('--seq <n>', 'training sequence length', '256')
     .option('--gradient-checkpointing', 'train with gradient checkpointing (recompute each layer in backward)')
     .option('--gen-batch <n>', 'prompts sampled at once (0: no sampling benchmark)', '64')
     .option('--prompt-len <n>', 'prompt length', '32')
     .option('--new-tokens <n>', 'tokens sampled per prompt', '64')
     .option('--group <n>', 'completions per distinct prompt, as GRPO samples (1: all prompts distinct)', '1')
-    .option('--steps <n>', 'timed training steps (median reported)', '3')
+    .option('--steps <n>', 'timed training steps after a warm-up step (median reported); 0: time the first step', '3')
     .option('--json', 'end with one JSON line of the results')
     .action(async (o: Record<string, string | boolean>) => {
       const int = (k: string, name: string) => parseInteger(o[k] as string, name, { min: 1 });
@@ -40,13 +40,14 @@ export function registerBench(program: Command): void {
       if (!['f32', 'bf16', 'f16'].includes(weights))
         throw new AhaError(`--weights: expected f32, bf16 or f16 (got ${JSON.stringify(weights)})`);
       const loraR = o.loraR === undefined ? 0 : parseInteger(o.loraR as string, '--lora-r', { min: 1 });
-      if (weights !== 'f32' && !loraR)
+      const batch = parseInteger(o.batch as string, '--batch', { min: 0 });
+      if (weights !== 'f32' && !loraR && batch > 0)
         throw new AhaError(`--weights ${weights}: 16-bit weights are frozen; add --lora-r to train adapters on them`);
       const lora = loraR ? resolveLora({ r: loraR, lora_alpha: 2 * loraR, target_modules: 'all-linear' }) : undefined;
       const memory = {
-        training: true,
+        training: batch > 0,
         gradientCheckpointing: o.gradientCheckpointing === true,
-        batchTokens: int('batch', '--batch') * int('seq', '--seq'),
+        batchTokens: batch * int('seq', '--seq'),
       };
       const model = o.config
         ? randomModel(o.config as string, { weights: weights as WeightsDtype, lora, memory })
@@ -56,13 +57,13 @@ export function registerBench(program: Command): void {
       const r = await benchmarkEngine(
         p.model,
         {
-          batch: int('batch', '--batch'),
+          batch,
           seq: int('seq', '--seq'),
           gradientCheckpointing: o.gradientCheckpointing === true,
           genBatch: parseInteger(o.genBatch as string, '--gen-batch', { min: 0 }),
           promptLen: int('promptLen', '--prompt-len'),
           newTokens: int('newTokens', '--new-tokens'),
-          steps: int('steps', '--steps'),
+          steps: parseInteger(o.steps as string, '--steps', { min: 0 }),
           group,
         },
         (m) => logLine(`bench: ${m}`),
@@ -71,9 +72,10 @@ export function registerBench(program: Command): void {
         `model            ${o.model ?? o.config} (${(r.params / 1e6).toFixed(1)}M parameters, ${weights} weights${lora ? `, LoRA r=${loraR}: ${(model.numTrainable / 1e6).toFixed(2)}M trained` : ''})`,
       );
       printLine(`BLAS kernel      ${r.blas_kernel}, ${r.threads} threads`);
-      printLine(
-        `training         ${r.train_tokens_per_s.toFixed(1)} tokens/s (${r.train_step_s.toFixed(3)} s/step, ${r.train_gflops.toFixed(1)} GFLOP/s${r.gradient_checkpointing ? ', gradient checkpointing' : ''})`,
-      );
+      if (r.train_step_s > 0)
+        printLine(
+          `training         ${r.train_tokens_per_s.toFixed(1)} tokens/s (${r.train_step_s.toFixed(3)} s/step, ${r.train_gflops.toFixed(1)} GFLOP/s${r.gradient_checkpointing ? ', gradient checkpointing' : ''})`,
+        );
       printLine(
         `sgemm probe      ${r.sgemm_gflops.toFixed(1)} GFLOP/s at the model's largest product -> training at ${(100 * r.train_fraction_of_peak).toFixed(0)}% of it`,
       );

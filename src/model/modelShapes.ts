@@ -3,6 +3,13 @@
  * benchmarks and tests that need a model of that exact shape with random weights: no download involved.
  */
 export const MODEL_SHAPES: Record<string, Record<string, unknown>> = {
+  // The benchmarks' small shape (aha init-model --config qwen2-27m with a 4096-token vocabulary).
+  'qwen2-27m': {
+    ...qwen2(512, 1536, 8, 8, 4, true),
+    vocab_size: 4096,
+    rope_theta: 10000,
+    max_position_embeddings: 2048,
+  },
   'qwen2.5-0.5b': qwen2(896, 4864, 24, 14, 2, true),
   'qwen2.5-1.5b': qwen2(1536, 8960, 28, 12, 2, true),
   'qwen2.5-3b': qwen2(2048, 11008, 36, 16, 2, true),
