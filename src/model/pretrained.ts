@@ -44,6 +44,8 @@ export interface LoadOptions {
   weights?: WeightsDtype | 'auto';
   /** Train new LoRA adapters on the (frozen) weights, initialised as PEFT does from `loraSeed`. */
   lora?: LoraConfig;
+  /** `dir` is an adapter checkpoint being resumed: keep its adapters as the ones that train. */
+  resumeAdapters?: boolean;
   loraSeed?: number;
 }
 
@@ -73,14 +75,16 @@ export function loadPretrained(dir: string, opts: LoadOptions = {}): Pretrained 
   const baseDir = adapterDir ? adapterBase(adapterDir) : dir;
   const md = loadModelDir(baseDir);
   const prior = adapterDir ? readAdapterConfig(adapterDir).lora : undefined;
-  // An adapter directory used as it is runs as base + adapters; training new adapters merges it first.
-  const lora = opts.lora ?? prior;
+  // An adapter directory keeps its adapters (unmerged) for inference and when resuming them; any other training
+  // starts from base + adapter merged, with new adapters when opts.lora asks for them.
+  const keep = !!adapterDir && (opts.resumeAdapters === true || (!opts.memory?.training && !opts.lora));
+  const lora = keep ? prior : opts.lora;
   const weights = resolveWeightsDtype(md, { ...opts, lora });
   assertMemoryFits(md.config, { ...(opts.memory ?? {}), weights, lora }, dir);
   const model = new Model(md.config, { weights, lora });
   if (weights === 'f32') md.loadParams(model.store('params'));
   else md.loadParams16(model.halfStore(), weights);
-  if (adapterDir && opts.lora) {
+  if (adapterDir && !keep) {
     const priorModel = prior!;
     const loraLayout = loraLayoutFn(model.config, priorModel);
     const file = join(adapterDir, ADAPTER_WEIGHTS_FILE);
@@ -99,7 +103,7 @@ export function loadPretrained(dir: string, opts: LoadOptions = {}): Pretrained 
   } else if (adapterDir) {
     loadAdapterInto(model, adapterDir);
   }
-  if (opts.lora) initLoraAdapters(model.adapterLayout, (t) => model.tensorView(t, 'adapters'), opts.loraSeed ?? 0);
+  if (opts.lora && !keep) initLoraAdapters(model.adapterLayout, (t) => model.tensorView(t, 'adapters'), opts.loraSeed ?? 0);
   const tokDir = adapterDir && existsSync(join(adapterDir, 'tokenizer.json')) ? adapterDir : baseDir;
   const hasTok = existsSync(join(tokDir, 'tokenizer.json'));
   if (opts.requireTokenizer && !hasTok) throw new AhaError(`${dir}: tokenizer.json missing (needed for text input)`);

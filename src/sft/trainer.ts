@@ -200,6 +200,7 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
     requireTokenizer: true,
     weights: weightsFromTorchDtype(opts.torch_dtype),
     lora: resumeFrom ? undefined : lora,
+    resumeAdapters: !!resumeFrom,
     loraSeed: opts.seed,
     memory: {
       training: true,
