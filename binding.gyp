@@ -30,7 +30,8 @@
             "native/src/cpu/blas.cpp",
             "native/src/cpu/smallGemm.cpp",
             "native/src/cpu/packedGemm.cpp",
-            "native/src/cpu/probe.cpp"
+            "native/src/cpu/probe.cpp",
+            "native/src/cpu/halfWeights.cpp"
           ],
           "defines": ["AHA_BACKEND_CPU"],
           "libraries": ["<!(node native/find-openblas.cjs)"]

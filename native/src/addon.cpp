@@ -42,6 +42,22 @@ Napi::Float32Array externalView(Napi::Env env, Buffer buf, size_t offset, size_t
   return Napi::Float32Array::New(env, length, ab, 0);
 }
 
+// The same for 16-bit weights (bf16 or f16 bits).
+Napi::Uint16Array externalView16(Napi::Env env, aha::Buffer16 buf, size_t offset, size_t length) {
+  if (offset > buf->size() || length > buf->size() - offset)
+    throw Napi::RangeError::New(env, "view [" + std::to_string(offset) + ", +" + std::to_string(length) +
+                                         ") is outside the buffer of " + std::to_string(buf->size()) + " elements");
+  if (length > kMaxViewFloats)
+    throw Napi::RangeError::New(env, "a view of " + std::to_string(length) + " elements is over the " +
+                                         std::to_string(kMaxViewFloats) + " one view may hold");
+  if (length == 0) return Napi::Uint16Array::New(env, 0);
+  auto* hold = new aha::Buffer16(buf);
+  auto ab = Napi::ArrayBuffer::New(
+      env, buf->data() + offset, length * sizeof(uint16_t), [](Napi::Env, void*, aha::Buffer16* h) { delete h; },
+      hold);
+  return Napi::Uint16Array::New(env, length, ab, 0, napi_uint16_array);
+}
+
 // An integer option within [lo, hi]; absent: def. Non-numbers, fractions, NaN and out-of-range values are errors
 // naming the option (a double cast to int past its range is undefined behaviour).
 double intValue(const Napi::Value& v, const std::string& name, double def, double lo, double hi) {
@@ -220,8 +236,22 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       if (w > (1 << 24))
         throw Napi::RangeError::New(env, "config: a layer width of " + std::to_string(w) + " is over 2^24");
     auto tensors = toTensors(o.Get("tensors"));
+    aha::ModelOptions mo;
     try {
-      model_ = std::make_shared<Model>(c, std::move(tensors));
+      if (o.Get("weightsDtype").IsString()) mo.weights = aha::dtypeFromName(o.Get("weightsDtype").As<Napi::String>());
+      if (o.Get("lora").IsObject()) {
+        auto lo = o.Get("lora").As<Napi::Object>();
+        mo.loraRank = (int)intValue(lo.Get("r"), "lora.r", 0, 1, 1 << 20);
+        mo.loraScale = (float)finiteOption(lo, "scale", 1.0);
+        mo.loraTensors = toTensors(lo.Get("tensors"));
+      }
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+    try {
+      model_ = std::make_shared<Model>(c, std::move(tensors), aha::defaultBackend(), std::move(mo));
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
     }
@@ -250,15 +280,22 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     auto env = info.Env();
     if (!info[0].IsString()) throw Napi::TypeError::New(env, "view: buffer name must be a string");
     const std::string which = info[0].As<Napi::String>().Utf8Value();
-    const double limit = (double)model_->layout().total;
+    const double limit = (double)(which == "params"     ? model_->layout().total
+                                  : which == "adapters" ? model_->lora().total
+                                                        : model_->trainableSize());
     const size_t offset = (size_t)intValue(info[1], "view offset", 0, 0, limit);
     const size_t length = (size_t)intValue(info[2], "view length", limit - (double)offset, 0, limit);
+    if (which == "params" && model_->weightsDtype() != aha::DType::F32)
+      return externalView16(env, model_->params16(), offset, length);
     Buffer buf;
     try {
       std::lock_guard<std::mutex> lock(model_->mutex);
       if (which == "params")
         buf = model_->params();
-      else if (which == "grads")
+      else if (which == "adapters") {
+        if (!model_->adapters()) throw std::runtime_error("view: this model has no LoRA adapters");
+        buf = model_->adapters();
+      } else if (which == "grads")
         buf = model_->grads();
       else if (which == "adamM")
         buf = model_->adamM();

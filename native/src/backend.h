@@ -1,7 +1,7 @@
 // The engine's operations as one interface: model.cpp and sampler.cpp say what to compute and in which order, a
 // backend says how and on what hardware. The build compiles exactly one backend (gyp variable aha_backend, see
 // binding.gyp) and defaultBackend() hands it out, so a new backend is a folder next to cpu/ plus a build flag.
-// Buffers are row-major float32; N is the number of rows (tokens of a packed batch, or decode rows). Backward ops
+// Buffers are row-major float32, except weights (WeightRef), which may be 16-bit where they are frozen; N is the number of rows (tokens of a packed batch, or decode rows). Backward ops
 // accumulate (+=) into parameter gradients and, where the name says so, into input gradients, so that residual
 // branches and micro-batches add up without extra copies. Calls may come from several models on several threads at
 // once: a backend keeps no per-call state of its own.
@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <memory>
 #include <vector>
+
+#include "dtype.h"
 
 namespace aha {
 
@@ -35,19 +37,22 @@ class Backend {
  public:
   virtual ~Backend() = default;
 
-  virtual void embeddingForward(float* out, const int32_t* ids, const float* table, int N, int C) = 0;
+  virtual void embeddingForward(float* out, const int32_t* ids, WeightRef table, int N, int C) = 0;
   virtual void embeddingBackward(float* dtable, const float* dout, const int32_t* ids, int N, int C) = 0;
 
   // y = x / sqrt(mean(x^2) + eps) * w over rows of length C; rstd[N] is kept for backward.
   virtual void rmsnormForward(float* out, float* rstd, const float* inp, const float* w, int N, int C, float eps) = 0;
-  // dinp is overwritten when accumulate is false, added to otherwise.
+  // dinp is overwritten when accumulate is false, added to otherwise; dw may be null (a frozen norm).
   virtual void rmsnormBackward(float* dinp, float* dw, const float* dout, const float* inp, const float* w,
                                const float* rstd, int N, int C, bool accumulate) = 0;
 
   // out[N,OC] = inp[N,IC] W[OC,IC]^T + b, for many rows (training, prefill).
-  virtual void linearForward(float* out, const float* inp, const float* W, const float* b, int N, int IC, int OC) = 0;
-  // dinp[N,IC] (= or +=) dout W; dW += dout^T inp; db += colsum(dout). dinp may be null.
-  virtual void linearBackward(float* dinp, float* dW, float* db, const float* dout, const float* inp, const float* W,
+  virtual void linearForward(float* out, const float* inp, WeightRef W, const float* b, int N, int IC, int OC) = 0;
+  // out[N,OC] += inp[N,IC] W[OC,IC]^T (a LoRA up-projection added onto its base product).
+  virtual void linearAccumulate(float* out, const float* inp, const float* W, int N, int IC, int OC) = 0;
+  // dinp[N,IC] (= or +=) dout W; dW += dout^T inp; db += colsum(dout). dinp, dW and db may be null; W may be 16-bit
+  // only where dW is null (frozen weights get no gradient).
+  virtual void linearBackward(float* dinp, float* dW, float* db, const float* dout, const float* inp, WeightRef W,
                               int N, int IC, int OC, bool accumulateDinp) = 0;
 
   // Rotate-half RoPE in place on rows [N, heads*D]; pos[N] is each token's position in its sequence; tables are
@@ -61,6 +66,7 @@ class Backend {
                               size_t n) = 0;
 
   virtual void addInPlace(float* x, const float* y, size_t n) = 0;
+  virtual void scaleInPlace(float* x, float a, size_t n) = 0;
 
   // Per-row log-softmax gathered at targets[i] (rows with target < 0 get 0) and, when entropy != null, the entropy
   // of the row's distribution. logits are left untouched.
@@ -84,7 +90,7 @@ class Backend {
 
   // The decode product: out[M,OC] = inp[M,IC] W^T + b for few rows (one per live sequence), through pack's copy of
   // W when pack holds one. pack may be null.
-  virtual void decodeLinear(float* out, const float* inp, const float* W, const float* b, int M, int IC, int OC,
+  virtual void decodeLinear(float* out, const float* inp, WeightRef W, const float* b, int M, int IC, int OC,
                             const DecodeWeights* pack) = 0;
   // Rearranges mats for decodeLinear, once per sampling call. Null where the backend has no use for it or the copy
   // does not fit; the pack is a snapshot, so the weights must not change while it is held.

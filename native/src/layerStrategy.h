@@ -14,14 +14,14 @@ namespace aha {
 class LayerProducts {
  public:
   virtual ~LayerProducts() = default;
-  virtual void linear(float* out, const float* inp, const float* W, const float* b, int rows, int IC, int OC) const = 0;
+  virtual void linear(float* out, const float* inp, WeightRef W, const float* b, int rows, int IC, int OC) const = 0;
 };
 
 // Many rows: the backend's linearForward (OpenBLAS on the CPU).
 class BatchProducts final : public LayerProducts {
  public:
   explicit BatchProducts(Backend& backend) : backend_(backend) {}
-  void linear(float* out, const float* inp, const float* W, const float* b, int rows, int IC, int OC) const override {
+  void linear(float* out, const float* inp, WeightRef W, const float* b, int rows, int IC, int OC) const override {
     backend_.linearForward(out, inp, W, b, rows, IC, OC);
   }
 
@@ -33,7 +33,7 @@ class BatchProducts final : public LayerProducts {
 class DecodeProducts final : public LayerProducts {
  public:
   DecodeProducts(Backend& backend, const DecodeWeights* pack) : backend_(backend), pack_(pack) {}
-  void linear(float* out, const float* inp, const float* W, const float* b, int rows, int IC, int OC) const override {
+  void linear(float* out, const float* inp, WeightRef W, const float* b, int rows, int IC, int OC) const override {
     backend_.decodeLinear(out, inp, W, b, rows, IC, OC, pack_);
   }
 

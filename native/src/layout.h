@@ -34,4 +34,26 @@ struct Layout {
 // tile [0, total) exactly (total: the sum of their sizes).
 Layout layoutFromTensors(const Config& c, std::vector<TensorRef> tensors);
 
+// The linear layers LoRA can adapt, in the order a layer runs them.
+enum LoraSite : int { kLoraQ, kLoraK, kLoraV, kLoraO, kLoraGate, kLoraUp, kLoraDown, kLoraSites };
+// PEFT's module path of a site inside a layer ("self_attn.q_proj").
+const char* loraModule(int site);
+
+// Where the adapters sit in the trainable buffer under LoRA: per layer and site, lora_A [r, in] and lora_B [out, r]
+// (kNone where the module is not adapted). Tensors carry PEFT's names
+// (base_model.model.model.layers.{l}.self_attn.q_proj.lora_A.weight), so the buffer saves as an adapter as it is.
+struct LoraLayout {
+  int r = 0;
+  float scale = 0;  // lora_alpha / r, or lora_alpha / sqrt(r) under rsLoRA
+  size_t total = 0;
+  struct Layer {
+    size_t A[kLoraSites], B[kLoraSites];
+  };
+  std::vector<Layer> layers;
+  std::vector<TensorRef> tensors;
+  bool on() const { return r > 0; }
+};
+// Checks names and shapes against the config and r, as layoutFromTensors does.
+LoraLayout loraLayoutFromTensors(const Config& c, int r, float scale, std::vector<TensorRef> tensors);
+
 }  // namespace aha

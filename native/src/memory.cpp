@@ -73,18 +73,26 @@ void requireMemory(size_t bytes, const std::string& what) {
                              formatBytes((double)avail) + " available");
 }
 
-std::shared_ptr<std::vector<float>> allocFloats(size_t n, const std::string& what) {
-  if (n > std::numeric_limits<size_t>::max() / sizeof(float))
-    throw std::runtime_error("out of memory: " + what + " asks for " + std::to_string(n) + " floats");
-  requireMemory(n * sizeof(float), what);
+template <class T>
+static std::shared_ptr<std::vector<T>> allocZeroed(size_t n, const std::string& what) {
+  if (n > std::numeric_limits<size_t>::max() / sizeof(T))
+    throw std::runtime_error("out of memory: " + what + " asks for " + std::to_string(n) + " elements");
+  requireMemory(n * sizeof(T), what);
   try {
-    return std::make_shared<std::vector<float>>(n, 0.0f);
+    return std::make_shared<std::vector<T>>(n, T(0));
   } catch (const std::bad_alloc&) {
-    throw std::runtime_error("out of memory: " + what + " needs " + formatBytes(4.0 * (double)n) +
+    throw std::runtime_error("out of memory: " + what + " needs " + formatBytes((double)sizeof(T) * (double)n) +
                              ", allocation failed");
   } catch (const std::length_error&) {
-    throw std::runtime_error("out of memory: " + what + " asks for " + std::to_string(n) + " floats");
+    throw std::runtime_error("out of memory: " + what + " asks for " + std::to_string(n) + " elements");
   }
+}
+
+std::shared_ptr<std::vector<float>> allocFloats(size_t n, const std::string& what) {
+  return allocZeroed<float>(n, what);
+}
+std::shared_ptr<std::vector<uint16_t>> allocHalves(size_t n, const std::string& what) {
+  return allocZeroed<uint16_t>(n, what);
 }
 
 }  // namespace aha

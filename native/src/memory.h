@@ -3,6 +3,7 @@
 // checked against what the machine (or its cgroup) can really give before it is allocated.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,5 +21,7 @@ void requireMemory(size_t bytes, const std::string& what);
 
 // A zero-filled float buffer of n elements, checked by requireMemory first; std::bad_alloc becomes the same message.
 std::shared_ptr<std::vector<float>> allocFloats(size_t n, const std::string& what);
+// The same for 16-bit elements (weights kept in bf16 or f16).
+std::shared_ptr<std::vector<uint16_t>> allocHalves(size_t n, const std::string& what);
 
 }  // namespace aha

@@ -25,26 +25,51 @@ PackedBatch packSequences(const std::vector<std::vector<int32_t>>& seqs) {
   return b;
 }
 
-Model::Model(Config cfg, std::vector<TensorRef> tensors, Backend& backend) : cfg_(std::move(cfg)), backend_(backend) {
+Model::Model(Config cfg, std::vector<TensorRef> tensors, Backend& backend, ModelOptions opts)
+    : cfg_(std::move(cfg)), backend_(backend), wdtype_(opts.weights) {
   if (cfg_.heads % cfg_.kvHeads != 0)
     throw std::runtime_error("num_attention_heads must be a multiple of num_key_value_heads");
   if (cfg_.headDim % 2 != 0) throw std::runtime_error("head_dim must be even for rotary embeddings");
   if ((int)cfg_.ropeInvFreq.size() != cfg_.headDim / 2)
     throw std::runtime_error("ropeInvFreq must have head_dim/2 entries");
   layout_ = layoutFromTensors(cfg_, std::move(tensors));
-  params_ = allocFloats(layout_.total, "the weights (" + std::to_string(layout_.total) + " float32 parameters)");
+  if (opts.loraRank > 0) lora_ = loraLayoutFromTensors(cfg_, opts.loraRank, opts.loraScale, std::move(opts.loraTensors));
+  const std::string count = std::to_string(layout_.total);
+  if (wdtype_ == DType::F32) {
+    params_ = allocFloats(layout_.total, "the weights (" + count + " float32 parameters)");
+  } else {
+    params16_ = allocHalves(layout_.total, "the weights (" + count + " " + dtypeName(wdtype_) + " parameters)");
+    size_t n = 0;
+    for (const TensorRef& t : layout_.tensors)
+      if (t.shape.size() == 1) {
+        vecSlots_.push_back({t.offset, n});
+        n += t.size;
+      }
+    vecs_.assign(n, 0.0f);
+    std::sort(vecSlots_.begin(), vecSlots_.end());
+  }
+  if (lora_.on()) adapters_ = allocFloats(lora_.total, "the LoRA adapters");
+}
+
+void Model::requireTrainable() const {
+  if (!lora_.on() && wdtype_ != DType::F32)
+    throw std::runtime_error(std::string("the weights are ") + dtypeName(wdtype_) +
+                             " and frozen: training them needs float32 weights, or LoRA adapters");
 }
 
 Buffer Model::grads() {
-  if (!grads_) grads_ = allocFloats(layout_.total, "the gradients");
+  requireTrainable();
+  if (!grads_) grads_ = allocFloats(trainableSize(), "the gradients");
   return grads_;
 }
 Buffer Model::adamM() {
-  if (!m_) m_ = allocFloats(layout_.total, "AdamW's first moments");
+  requireTrainable();
+  if (!m_) m_ = allocFloats(trainableSize(), "AdamW's first moments");
   return m_;
 }
 Buffer Model::adamV() {
-  if (!v_) v_ = allocFloats(layout_.total, "AdamW's second moments");
+  requireTrainable();
+  if (!v_) v_ = allocFloats(trainableSize(), "AdamW's second moments");
   return v_;
 }
 
@@ -55,6 +80,8 @@ void Model::setOptimizerSteps(int64_t s) {
 }
 
 void Model::snapshotReference() {
+  if (lora_.on()) return;  // the base with the adapters off
+  requireTrainable();
   Buffer ref = allocFloats(layout_.total, "the reference model's weights");
   std::copy(params_->begin(), params_->end(), ref->begin());
   ref_ = ref;
@@ -80,9 +107,10 @@ void Model::ensureRope(int maxPos) {
   ropeLen_ = len;
 }
 
-static size_t layerFloats(const Config& c, size_t N) {
+static size_t layerFloats(const Config& c, const LoraLayout& lora, size_t N) {
   size_t C = c.hidden, qd = c.qDim(), kd = c.kvDim(), I = c.inter;
   size_t n = N * C * 4 + N * 2 + N * qd * 3 + N * kd * 4 + N * c.heads * 2 + N * c.kvHeads + N * I * 3;
+  if (lora.on()) n += kLoraSites * (N * lora.r + 16);
   return n + 16 * 18;  // slack for alignment of each pointer
 }
 
@@ -105,7 +133,7 @@ void Model::ensureArena(int N, bool train, bool checkpoint, int headRows) {
   const int slots = train ? needSlots : std::max(1, arenaSlots_);
   const int inputs = train ? needInputs : arenaInputs_;
   const int hr = std::max(headRows, train ? 0 : arenaHeadRows_);
-  const size_t total = layerFloats(cfg_, n) * slots + (size_t)inputs * n * cfg_.hidden +
+  const size_t total = layerFloats(cfg_, lora_, n) * slots + (size_t)inputs * n * cfg_.hidden +
                        (size_t)n * (cfg_.hidden * 2 + 1) + (size_t)hr * cfg_.vocab + 64;
   // The old arena goes first, so that growing it needs the new size only once.
   arena_.clear();
@@ -124,7 +152,7 @@ void Model::ensureArena(int N, bool train, bool checkpoint, int headRows) {
   arenaSlots_ = slots;
   arenaInputs_ = inputs;
   arenaHeadRows_ = hr;
-  float* p = arena_.data() + layerFloats(cfg_, n) * slots;
+  float* p = arena_.data() + layerFloats(cfg_, lora_, n) * slots;
   inputs_ = p;
   p += (size_t)inputs * n * cfg_.hidden;
   xOut_ = p;
@@ -138,7 +166,7 @@ void Model::ensureArena(int N, bool train, bool checkpoint, int headRows) {
 
 LayerActs Model::layerActs(int l, bool train) {
   size_t N = arenaN_, C = cfg_.hidden, qd = cfg_.qDim(), kd = cfg_.kvDim(), I = cfg_.inter;
-  float* p = arena_.data() + layerFloats(cfg_, N) * (train ? l : 0);
+  float* p = arena_.data() + layerFloats(cfg_, lora_, N) * (train ? l : 0);
   auto take = [&](size_t n) {
     float* r = p;
     p += (n + 15) & ~size_t(15);
@@ -163,6 +191,7 @@ LayerActs Model::layerActs(int l, bool train) {
   a.gate = take(N * I);
   a.up = take(N * I);
   a.act = take(N * I);
+  for (int s = 0; s < kLoraSites; s++) a.lora[s] = lora_.on() ? take(N * lora_.r) : nullptr;
   return a;
 }
 
@@ -177,47 +206,126 @@ LayerActs Model::trainActs(int l) {
   return a;
 }
 
-static const float* opt(const float* base, size_t off) { return off == kNone ? nullptr : base + off; }
-static float* opt(float* base, size_t off) { return off == kNone ? nullptr : base + off; }
+static float* opt(float* base, size_t off) { return base && off != kNone ? base + off : nullptr; }
+
+ModelWeights Model::resolve(bool useReference, bool withGrads) {
+  if (useReference && !hasReference()) throw std::runtime_error("no reference model: call snapshotReference() first");
+  if (withGrads) requireTrainable();
+  const bool full = !lora_.on();
+  WeightRef base;
+  if (useReference && full)
+    base = WeightRef(ref_->data());
+  else if (wdtype_ == DType::F32)
+    base = WeightRef(params_->data());
+  else
+    base = WeightRef(params16_->data(), wdtype_);
+  // Vectors: float32 in place, or the 16-bit ones widened (a few thousand floats per layer).
+  std::vector<std::pair<size_t, size_t>>::const_iterator slot = vecSlots_.begin();
+  auto vec = [&](size_t off) -> const float* {
+    if (off == kNone) return nullptr;
+    if (base.isF32()) return base.f32() + off;
+    while (slot != vecSlots_.end() && slot->first < off) slot++;
+    if (slot == vecSlots_.end() || slot->first != off) throw std::logic_error("weight vector not found");
+    return vecs_.data() + slot->second;
+  };
+  if (!base.isF32()) {
+    size_t n = 0;
+    for (const TensorRef& t : layout_.tensors)
+      if (t.shape.size() == 1) {
+        for (size_t i = 0; i < t.size; i++) vecs_[n + i] = toFloat(params16_->at(t.offset + i), wdtype_);
+        n += t.size;
+      }
+  }
+  // Vectors are looked up in increasing offset order, as the layout lists them.
+  std::vector<std::pair<const float**, size_t>> wantVecs;
+  ModelWeights w;
+  float* G = withGrads && full ? grads()->data() : nullptr;
+  float* GA = withGrads && !full ? grads()->data() : nullptr;
+  const float* A = lora_.on() && !useReference ? adapters_->data() : nullptr;
+  w.embed = base.at(layout_.embed);
+  w.lmHead = base.at(layout_.lmHead);
+  w.layers.resize(cfg_.layers);
+  if (G) w.grads.resize(cfg_.layers);
+  for (int l = 0; l < cfg_.layers; l++) {
+    const LayerOffsets& o = layout_.layers[l];
+    LayerWeights& L = w.layers[l];
+    L.wq = base.at(o.wq), L.wk = base.at(o.wk), L.wv = base.at(o.wv), L.wo = base.at(o.wo);
+    L.gate = base.at(o.wGate), L.up = base.at(o.wUp), L.down = base.at(o.wDown);
+    for (auto [ptr, off] : {std::pair<const float**, size_t>{&L.ln1, o.ln1}, {&L.bq, o.bq}, {&L.bk, o.bk},
+                            {&L.bv, o.bv}, {&L.bo, o.bo}, {&L.qNorm, o.qNorm}, {&L.kNorm, o.kNorm}, {&L.ln2, o.ln2}})
+      if (off != kNone) wantVecs.push_back({ptr, off});
+    if (A)
+      for (int s = 0; s < kLoraSites; s++) {
+        const size_t a = lora_.layers[l].A[s], b = lora_.layers[l].B[s];
+        if (a == kNone) continue;
+        L.lora[s] = {A + a, A + b, opt(GA, a), opt(GA, b)};
+      }
+    if (G) {
+      LayerGrads& g = w.grads[l];
+      g.wq = G + o.wq, g.wk = G + o.wk, g.wv = G + o.wv, g.wo = G + o.wo;
+      g.gate = G + o.wGate, g.up = G + o.wUp, g.down = G + o.wDown;
+      g.ln1 = G + o.ln1, g.ln2 = G + o.ln2, g.bq = opt(G, o.bq), g.bk = opt(G, o.bk), g.bv = opt(G, o.bv);
+      g.bo = opt(G, o.bo), g.qNorm = opt(G, o.qNorm), g.kNorm = opt(G, o.kNorm);
+    }
+  }
+  wantVecs.push_back({&w.finalNorm, layout_.finalNorm});
+  std::sort(wantVecs.begin(), wantVecs.end(), [](const auto& x, const auto& y) { return x.second < y.second; });
+  for (auto [ptr, off] : wantVecs) *ptr = vec(off);
+  if (G) {
+    w.dEmbed = G + layout_.embed;
+    w.dLmHead = G + layout_.lmHead;
+    w.dFinalNorm = G + layout_.finalNorm;
+  }
+  return w;
+}
 
 // Reads a.xIn and keeps every intermediate in a (what backward reads); writes the layer's output to out, which may
 // be a.xIn itself outside training (the attention residual is its last reader).
-void Model::layerBody(int l, const float* P, const LayerActs& a, float* out, int rows, const int32_t* pos,
+void Model::layerBody(int l, const LayerWeights& w, const LayerActs& a, float* out, int rows, const int32_t* pos,
                       const LayerProducts& products, LayerAttention& attention) {
   const Config& c = cfg_;
-  const LayerOffsets& o = layout_.layers[l];
   Backend& be = backend_;
-  const int C = c.hidden, qd = c.qDim(), kd = c.kvDim(), D = c.headDim;
+  const int C = c.hidden, qd = c.qDim(), kd = c.kvDim(), D = c.headDim, I = c.inter;
   const size_t n = (size_t)rows * C;
-  be.rmsnormForward(a.ln1, a.rstd1, a.xIn, P + o.ln1, rows, C, c.rmsEps);
+  // y = x W^T + b, plus scale * (x A^T) B^T where the module is adapted (the adapters are never merged, so the
+  // reference pass is the same body with them off).
+  auto project = [&](int site, float* y, const float* x, WeightRef W, const float* b, int IC, int OC) {
+    products.linear(y, x, W, b, rows, IC, OC);
+    const LoraFactors& f = w.lora[site];
+    if (!f.A) return;
+    be.linearForward(a.lora[site], x, f.A, nullptr, rows, IC, lora_.r);
+    be.scaleInPlace(a.lora[site], lora_.scale, (size_t)rows * lora_.r);
+    be.linearAccumulate(y, a.lora[site], f.B, rows, lora_.r, OC);
+  };
+  be.rmsnormForward(a.ln1, a.rstd1, a.xIn, w.ln1, rows, C, c.rmsEps);
   if (c.qkNorm) {
-    products.linear(a.qPre, a.ln1, P + o.wq, opt(P, o.bq), rows, C, qd);
-    products.linear(a.kPre, a.ln1, P + o.wk, opt(P, o.bk), rows, C, kd);
-    be.rmsnormForward(a.q, a.qRstd, a.qPre, P + o.qNorm, rows * c.heads, D, c.rmsEps);
-    be.rmsnormForward(a.k, a.kRstd, a.kPre, P + o.kNorm, rows * c.kvHeads, D, c.rmsEps);
+    project(kLoraQ, a.qPre, a.ln1, w.wq, w.bq, C, qd);
+    project(kLoraK, a.kPre, a.ln1, w.wk, w.bk, C, kd);
+    be.rmsnormForward(a.q, a.qRstd, a.qPre, w.qNorm, rows * c.heads, D, c.rmsEps);
+    be.rmsnormForward(a.k, a.kRstd, a.kPre, w.kNorm, rows * c.kvHeads, D, c.rmsEps);
   } else {
-    products.linear(a.q, a.ln1, P + o.wq, opt(P, o.bq), rows, C, qd);
-    products.linear(a.k, a.ln1, P + o.wk, opt(P, o.bk), rows, C, kd);
+    project(kLoraQ, a.q, a.ln1, w.wq, w.bq, C, qd);
+    project(kLoraK, a.k, a.ln1, w.wk, w.bk, C, kd);
   }
-  products.linear(a.v, a.ln1, P + o.wv, opt(P, o.bv), rows, C, kd);
+  project(kLoraV, a.v, a.ln1, w.wv, w.bv, C, kd);
   be.rope(a.q, pos, cos_.data(), sin_.data(), rows, c.heads, D, false);
   be.rope(a.k, pos, cos_.data(), sin_.data(), rows, c.kvHeads, D, false);
   attention.attend(l, a);
-  products.linear(a.xMid, a.att, P + o.wo, opt(P, o.bo), rows, qd, C);
+  project(kLoraO, a.xMid, a.att, w.wo, w.bo, qd, C);
   be.addInPlace(a.xMid, a.xIn, n);
-  be.rmsnormForward(a.ln2, a.rstd2, a.xMid, P + o.ln2, rows, C, c.rmsEps);
-  products.linear(a.gate, a.ln2, P + o.wGate, nullptr, rows, C, c.inter);
-  products.linear(a.up, a.ln2, P + o.wUp, nullptr, rows, C, c.inter);
-  be.swigluForward(a.act, a.gate, a.up, (size_t)rows * c.inter);
-  products.linear(out, a.act, P + o.wDown, nullptr, rows, c.inter, C);
+  be.rmsnormForward(a.ln2, a.rstd2, a.xMid, w.ln2, rows, C, c.rmsEps);
+  project(kLoraGate, a.gate, a.ln2, w.gate, nullptr, C, I);
+  project(kLoraUp, a.up, a.ln2, w.up, nullptr, C, I);
+  be.swigluForward(a.act, a.gate, a.up, (size_t)rows * I);
+  project(kLoraDown, out, a.act, w.down, nullptr, I, C);
   be.addInPlace(out, a.xMid, n);
 }
 
 void Model::forward(const PackedBatch& b, bool train, bool wantEntropy, bool useReference, std::vector<float>& logp,
                     std::vector<float>& entropy) {
-  if (useReference && !ref_) throw std::runtime_error("no reference model: call snapshotReference() first");
   if (b.numSeqs() < 1 || b.numTokens() < 1) throw std::runtime_error("forward needs at least one non-empty sequence");
-  const float* P = useReference ? ref_->data() : params_->data();
+  if (train) requireTrainable();
+  const ModelWeights W = resolve(useReference, false);
   const int N = b.numTokens(), C = cfg_.hidden, V = cfg_.vocab;
   int maxLen = 0;
   for (int s = 0; s < b.numSeqs(); s++) maxLen = std::max(maxLen, b.starts[s + 1] - b.starts[s]);
@@ -227,21 +335,21 @@ void Model::forward(const PackedBatch& b, bool train, bool wantEntropy, bool use
   ensureArena(N, train, ckpt, H);
   haveTrainActs_ = false;
   lastCheckpointed_ = ckpt;
-  backend_.embeddingForward(layerActs(0, train && !ckpt).xIn, b.ids.data(), P + layout_.embed, N, C);
+  backend_.embeddingForward(layerActs(0, train && !ckpt).xIn, b.ids.data(), W.embed, N, C);
   BatchProducts products(backend_);
   PackedAttention attention(backend_, cfg_, b, nullptr);
   for (int l = 0; l < cfg_.layers; l++) {
     LayerActs a = train ? trainActs(l) : layerActs(l, false);
     // Training keeps every layer's input for backward, so each layer writes into the next one's input.
     float* out = l + 1 == cfg_.layers ? xOut_ : train ? trainActs(l + 1).xIn : a.xIn;
-    layerBody(l, P, a, out, N, b.pos.data(), products, attention);
+    layerBody(l, W.layers[l], a, out, N, b.pos.data(), products, attention);
   }
-  backend_.rmsnormForward(lnf_, rstdf_, xOut_, P + layout_.finalNorm, N, C, cfg_.rmsEps);
+  backend_.rmsnormForward(lnf_, rstdf_, xOut_, W.finalNorm, N, C, cfg_.rmsEps);
   // The head, H rows at a time: each row's logits and log-softmax depend on that row alone.
   std::vector<float> lpAll(N), entAll(wantEntropy ? N : 0);
   for (int r0 = 0; r0 < N; r0 += H) {
     const int rows = std::min(H, N - r0);
-    backend_.linearForward(logits_, lnf_ + (size_t)r0 * C, P + layout_.lmHead, nullptr, rows, C, V);
+    backend_.linearForward(logits_, lnf_ + (size_t)r0 * C, W.lmHead, nullptr, rows, C, V);
     backend_.logprobForward(lpAll.data() + r0, wantEntropy ? entAll.data() + r0 : nullptr, logits_,
                             b.targets.data() + r0, rows, V);
   }
@@ -270,9 +378,10 @@ void Model::backward(const std::vector<float>& dlogpIn, const std::vector<float>
     throw std::runtime_error("gradient length " + std::to_string(dlogpIn.size()) + " does not match the " +
                              std::to_string(expected) + " log-probs of the last forward");
   Backend& be = backend_;
-  if (lastUsedReference_ && !ref_) throw std::runtime_error("the reference model was dropped after its forward");
-  const float* P = lastUsedReference_ ? ref_->data() : params_->data();
-  float* G = grads()->data();
+  if (lastUsedReference_ && !hasReference())
+    throw std::runtime_error("the reference model was dropped after its forward");
+  const ModelWeights W = resolve(lastUsedReference_, true);
+  const int r = lora_.r;
   std::vector<float> dlogp(N, 0.0f), dent(dentIn ? N : 0, 0.0f);
   for (int i = 0, j = 0; i < N; i++)
     if (b.targets[i] >= 0) {
@@ -280,7 +389,7 @@ void Model::backward(const std::vector<float>& dlogpIn, const std::vector<float>
       if (dentIn) dent[i] = (*dentIn)[j];
       j++;
     }
-  size_t need = (size_t)N * (2 * (size_t)C + 3 * (size_t)qd + 3 * (size_t)kd + 3 * (size_t)I) + 64;
+  size_t need = (size_t)N * (2 * (size_t)C + 3 * (size_t)qd + 3 * (size_t)kd + 3 * (size_t)I + (size_t)r) + 64;
   if (scratch_.size() < need) {
     scratch_.clear();
     scratch_.shrink_to_fit();
@@ -294,7 +403,7 @@ void Model::backward(const std::vector<float>& dlogpIn, const std::vector<float>
     return r;
   };
   float *dx = take(C), *dln = take(C), *dAtt = take(qd), *dq = take(qd), *dqPre = take(qd), *dk = take(kd),
-        *dkPre = take(kd), *dv = take(kd), *dAct = take(I), *dGate = take(I), *dUp = take(I);
+        *dkPre = take(kd), *dv = take(kd), *dAct = take(I), *dGate = take(I), *dUp = take(I), *dLora = take(r);
 
   // Head, chunk by chunk from the last (whose logits the forward left in the buffer): logits are recomputed, then
   // overwritten in place by their gradient. A chunk with no gradient at all (prompt tokens) is skipped.
@@ -307,52 +416,65 @@ void Model::backward(const std::vector<float>& dlogpIn, const std::vector<float>
       std::fill(dln + (size_t)r0 * C, dln + (size_t)(r0 + rows) * C, 0.0f);
       continue;
     }
-    if (r0 != lastChunk)
-      be.linearForward(logits_, lnf_ + (size_t)r0 * C, P + layout_.lmHead, nullptr, rows, C, c.vocab);
+    if (r0 != lastChunk) be.linearForward(logits_, lnf_ + (size_t)r0 * C, W.lmHead, nullptr, rows, C, c.vocab);
     be.logprobBackward(logits_, logits_, b.targets.data() + r0, dlogp.data() + r0, dentIn ? dent.data() + r0 : nullptr,
                        rows, c.vocab);
-    be.linearBackward(dln + (size_t)r0 * C, G + layout_.lmHead, nullptr, logits_, lnf_ + (size_t)r0 * C,
-                      P + layout_.lmHead, rows, C, c.vocab, false);
+    be.linearBackward(dln + (size_t)r0 * C, W.dLmHead, nullptr, logits_, lnf_ + (size_t)r0 * C, W.lmHead, rows, C,
+                      c.vocab, false);
   }
-  be.rmsnormBackward(dx, G + layout_.finalNorm, dln, xOut_, P + layout_.finalNorm, rstdf_, N, C, false);
+  be.rmsnormBackward(dx, W.dFinalNorm, dln, xOut_, W.finalNorm, rstdf_, N, C, false);
 
   AttentionShape shape{c.heads, c.kvHeads, D, b.starts.data(), b.numSeqs()};
   BatchProducts products(be);
   PackedAttention attention(be, c, b, nullptr);
+  static const LayerGrads frozen;
   for (int l = c.layers - 1; l >= 0; l--) {
     LayerActs a = trainActs(l);
+    const LayerWeights& w = W.layers[l];
+    const LayerGrads& g = W.grads.empty() ? frozen : W.grads[l];
     // Checkpointing: the same layer body on the same input recomputes the same activations; its output (not read
     // by backward) goes to dln, free until the MLP branch's first input gradient.
-    if (lastCheckpointed_) layerBody(l, P, a, dln, N, b.pos.data(), products, attention);
-    const LayerOffsets& o = layout_.layers[l];
+    if (lastCheckpointed_) layerBody(l, w, a, dln, N, b.pos.data(), products, attention);
+    // Through y = x W^T + b (+ s (x A^T) B^T): dx (= or +=) dy W, then the adapter's own path, which forward kept as
+    // u = s x A^T: dB += dy^T u, du = s dy B, dA += du^T x, dx += du A.
+    auto projectBack = [&](int site, float* dinp, float* dW, float* db, const float* dy, const float* x, WeightRef Wm,
+                           int IC, int OC, bool accumulate) {
+      be.linearBackward(dinp, dW, db, dy, x, Wm, N, IC, OC, accumulate);
+      const LoraFactors& f = w.lora[site];
+      if (!f.A) return;
+      be.linearBackward(dLora, f.dB, nullptr, dy, a.lora[site], f.B, N, r, OC, false);
+      be.scaleInPlace(dLora, lora_.scale, (size_t)N * r);
+      be.linearBackward(dinp, f.dA, nullptr, dLora, x, f.A, N, IC, r, true);
+    };
     // MLP branch: x_out = x_mid + down(silu(gate) * up)
-    be.linearBackward(dAct, G + o.wDown, nullptr, dx, a.act, P + o.wDown, N, I, C, false);
+    projectBack(kLoraDown, dAct, g.down, nullptr, dx, a.act, w.down, I, C, false);
     be.swigluBackward(dGate, dUp, dAct, a.gate, a.up, (size_t)N * I);
-    be.linearBackward(dln, G + o.wGate, nullptr, dGate, a.ln2, P + o.wGate, N, C, I, false);
-    be.linearBackward(dln, G + o.wUp, nullptr, dUp, a.ln2, P + o.wUp, N, C, I, true);
-    be.rmsnormBackward(dx, G + o.ln2, dln, a.xMid, P + o.ln2, a.rstd2, N, C, true);
+    projectBack(kLoraGate, dln, g.gate, nullptr, dGate, a.ln2, w.gate, C, I, false);
+    projectBack(kLoraUp, dln, g.up, nullptr, dUp, a.ln2, w.up, C, I, true);
+    be.rmsnormBackward(dx, g.ln2, dln, a.xMid, w.ln2, a.rstd2, N, C, true);
     // Attention branch: x_mid = x_in + o_proj(attention(q, k, v))
-    be.linearBackward(dAtt, G + o.wo, opt(G, o.bo), dx, a.att, P + o.wo, N, qd, C, false);
+    projectBack(kLoraO, dAtt, g.wo, g.bo, dx, a.att, w.wo, qd, C, false);
     be.attentionBackward(dq, dk, dv, dAtt, a.att, a.lse, a.q, a.k, a.v, shape);
     be.rope(dq, b.pos.data(), cos_.data(), sin_.data(), N, c.heads, D, true);
     be.rope(dk, b.pos.data(), cos_.data(), sin_.data(), N, c.kvHeads, D, true);
     if (c.qkNorm) {
-      be.rmsnormBackward(dqPre, G + o.qNorm, dq, a.qPre, P + o.qNorm, a.qRstd, N * c.heads, D, false);
-      be.rmsnormBackward(dkPre, G + o.kNorm, dk, a.kPre, P + o.kNorm, a.kRstd, N * c.kvHeads, D, false);
+      be.rmsnormBackward(dqPre, g.qNorm, dq, a.qPre, w.qNorm, a.qRstd, N * c.heads, D, false);
+      be.rmsnormBackward(dkPre, g.kNorm, dk, a.kPre, w.kNorm, a.kRstd, N * c.kvHeads, D, false);
     }
-    be.linearBackward(dln, G + o.wq, opt(G, o.bq), c.qkNorm ? dqPre : dq, a.ln1, P + o.wq, N, C, qd, false);
-    be.linearBackward(dln, G + o.wk, opt(G, o.bk), c.qkNorm ? dkPre : dk, a.ln1, P + o.wk, N, C, kd, true);
-    be.linearBackward(dln, G + o.wv, opt(G, o.bv), dv, a.ln1, P + o.wv, N, C, kd, true);
-    be.rmsnormBackward(dx, G + o.ln1, dln, a.xIn, P + o.ln1, a.rstd1, N, C, true);
+    projectBack(kLoraQ, dln, g.wq, g.bq, c.qkNorm ? dqPre : dq, a.ln1, w.wq, C, qd, false);
+    projectBack(kLoraK, dln, g.wk, g.bk, c.qkNorm ? dkPre : dk, a.ln1, w.wk, C, kd, true);
+    projectBack(kLoraV, dln, g.wv, g.bv, dv, a.ln1, w.wv, C, kd, true);
+    // Layer 0's input gradient feeds only the embedding's, which LoRA freezes.
+    if (l > 0 || W.dEmbed) be.rmsnormBackward(dx, g.ln1, dln, a.xIn, w.ln1, a.rstd1, N, C, true);
   }
-  be.embeddingBackward(G + layout_.embed, dx, b.ids.data(), N, C);
+  if (W.dEmbed) be.embeddingBackward(W.dEmbed, dx, b.ids.data(), N, C);
   haveTrainActs_ = false;  // the logits were consumed
 }
 
 StepResult Model::adamwStep(const AdamWOptions& o) {
   StepResult r;
   float* G = grads()->data();
-  const size_t n = layout_.total;
+  const size_t n = trainableSize();
   // Fixed chunks summed in order, so the norm (and the clip factor) is the same on every run.
   const size_t chunk = 1 << 16, chunks = (n + chunk - 1) / chunk;
   std::vector<double> part(chunks, 0.0);
@@ -372,7 +494,7 @@ StepResult Model::adamwStep(const AdamWOptions& o) {
   }
   float clip = 1.0f;
   if (o.maxGradNorm > 0 && r.gradNorm > o.maxGradNorm) clip = (float)(o.maxGradNorm / (r.gradNorm + 1e-6));
-  float* Pm = params_->data();
+  float* Pm = lora_.on() ? adapters_->data() : params_->data();
   float* M = adamM()->data();
   float* V = adamV()->data();
   step_++;
@@ -380,7 +502,7 @@ StepResult Model::adamwStep(const AdamWOptions& o) {
                bc2 = 1.0 - std::pow((double)o.beta2, (double)step_);
   const float stepSize = (float)(o.lr / bc1), bc2Sqrt = (float)std::sqrt(bc2);
   // Weight decay on matrices only (embeddings and projections), not on norm weights or biases.
-  for (const TensorRef& t : layout_.tensors) {
+  for (const TensorRef& t : lora_.on() ? lora_.tensors : layout_.tensors) {
     const float decay = t.shape.size() >= 2 ? 1.0f - o.lr * o.weightDecay : 1.0f;
     const size_t a = t.offset, e = t.offset + t.size;
 #pragma omp parallel for schedule(static)
@@ -396,6 +518,7 @@ StepResult Model::adamwStep(const AdamWOptions& o) {
 }
 
 bool Model::packForDecode() {
+  if (wdtype_ != DType::F32) return false;  // 16-bit weights are read as they are
   const Config& c = cfg_;
   const float* P = params_->data();
   std::vector<WeightMatrix> mats;
@@ -415,45 +538,44 @@ bool Model::packForDecode() {
 }
 
 void Model::prefill(const PackedBatch& b, const KvSink& sink, std::vector<float>& lastLogits) {
-  const float* P = params_->data();
+  const ModelWeights W = resolve(false, false);
   const int N = b.numTokens(), C = cfg_.hidden, S = b.numSeqs();
   ensureRope(sink.maxLen);
   ensureArena(N, false, false, 0);
   haveTrainActs_ = false;
   LayerActs a = layerActs(0, false);
-  backend_.embeddingForward(a.xIn, b.ids.data(), P + layout_.embed, N, C);
+  backend_.embeddingForward(a.xIn, b.ids.data(), W.embed, N, C);
   BatchProducts products(backend_);
   PackedAttention attention(backend_, cfg_, b, &sink);
   for (int l = 0; l < cfg_.layers; l++)
-    layerBody(l, P, a, l + 1 < cfg_.layers ? a.xIn : xOut_, N, b.pos.data(), products, attention);
+    layerBody(l, W.layers[l], a, l + 1 < cfg_.layers ? a.xIn : xOut_, N, b.pos.data(), products, attention);
   // Only each prompt's last position is needed.
   std::vector<float> last((size_t)S * C), rs(S);
   for (int s = 0; s < S; s++)
     std::memcpy(last.data() + (size_t)s * C, xOut_ + (size_t)(b.starts[s + 1] - 1) * C, sizeof(float) * C);
-  backend_.rmsnormForward(last.data(), rs.data(), last.data(), P + layout_.finalNorm, S, C, cfg_.rmsEps);
+  backend_.rmsnormForward(last.data(), rs.data(), last.data(), W.finalNorm, S, C, cfg_.rmsEps);
   lastLogits.resize((size_t)S * cfg_.vocab);
-  backend_.decodeLinear(lastLogits.data(), last.data(), P + layout_.lmHead, nullptr, S, C, cfg_.vocab,
-                        decodePack_.get());
+  backend_.decodeLinear(lastLogits.data(), last.data(), W.lmHead, nullptr, S, C, cfg_.vocab, decodePack_.get());
 }
 
 void Model::decodeStep(const std::vector<int32_t>& ids, const std::vector<int32_t>& pos,
                        const std::vector<int32_t>& rowSeq, const std::vector<int32_t>& lens, const KvSink& cache,
                        std::vector<float>& logits) {
   const Config& c = cfg_;
-  const float* P = params_->data();
+  const ModelWeights W = resolve(false, false);
   const int M = (int)ids.size(), C = c.hidden;
   int maxPos = 0;
   for (int p : pos) maxPos = std::max(maxPos, p + 1);
   ensureRope(maxPos);
   ensureArena(M, false, false, 0);
   LayerActs a = layerActs(0, false);
-  backend_.embeddingForward(a.xIn, ids.data(), P + layout_.embed, M, C);
+  backend_.embeddingForward(a.xIn, ids.data(), W.embed, M, C);
   DecodeProducts products(backend_, decodePack_.get());
   CachedAttention attention(backend_, c, cache, pos, rowSeq, lens);
-  for (int l = 0; l < c.layers; l++) layerBody(l, P, a, a.xIn, M, pos.data(), products, attention);
-  backend_.rmsnormForward(lnf_, rstdf_, a.xIn, P + layout_.finalNorm, M, C, c.rmsEps);
+  for (int l = 0; l < c.layers; l++) layerBody(l, W.layers[l], a, a.xIn, M, pos.data(), products, attention);
+  backend_.rmsnormForward(lnf_, rstdf_, a.xIn, W.finalNorm, M, C, c.rmsEps);
   logits.resize((size_t)M * c.vocab);
-  backend_.decodeLinear(logits.data(), lnf_, P + layout_.lmHead, nullptr, M, C, c.vocab, decodePack_.get());
+  backend_.decodeLinear(logits.data(), lnf_, W.lmHead, nullptr, M, C, c.vocab, decodePack_.get());
 }
 
 }  // namespace aha

@@ -1,6 +1,10 @@
-// The transformer: parameters, gradients and AdamW state in contiguous buffers (llm.c style), activations in one
-// arena sized by the largest packed batch seen, forward/backward over packed variable-length sequences. The model
-// orders the operations; a Backend (backend.h) carries them out.
+// The transformer: weights, gradients and AdamW state in contiguous buffers (llm.c style), activations in one arena
+// sized by the largest packed batch seen, forward/backward over packed variable-length sequences. The model orders
+// the operations; a Backend (backend.h) carries them out.
+//
+// What trains: every weight (full fine-tuning: the weights are float32 and are the trainable buffer), or, under
+// LoRA, only the adapters (their own float32 buffer; the weights are frozen and may stay 16-bit). Gradients and
+// AdamW moments always have the trainable buffer's layout.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -38,6 +42,41 @@ struct StepResult {
 };
 
 using Buffer = std::shared_ptr<std::vector<float>>;
+using Buffer16 = std::shared_ptr<std::vector<uint16_t>>;
+
+// How a model holds its weights and what it trains.
+struct ModelOptions {
+  DType weights = DType::F32;  // 16-bit: frozen (inference, or the base under LoRA)
+  int loraRank = 0;            // 0: no LoRA
+  float loraScale = 0;
+  std::vector<TensorRef> loraTensors;  // the adapters' layout (PEFT names), when loraRank > 0
+};
+
+// One layer's weights as a forward reads them: matrices in their storage type, vectors (norms, biases) in float32,
+// the LoRA factors of adapted modules (null elsewhere), and where each one's gradient goes (null: frozen).
+struct LoraFactors {
+  const float *A = nullptr, *B = nullptr;
+  float *dA = nullptr, *dB = nullptr;
+};
+struct LayerWeights {
+  WeightRef wq, wk, wv, wo, gate, up, down;
+  const float *ln1 = nullptr, *ln2 = nullptr, *bq = nullptr, *bk = nullptr, *bv = nullptr, *bo = nullptr,
+              *qNorm = nullptr, *kNorm = nullptr;
+  LoraFactors lora[kLoraSites];
+};
+struct LayerGrads {
+  float *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr, *gate = nullptr, *up = nullptr, *down = nullptr;
+  float *ln1 = nullptr, *ln2 = nullptr, *bq = nullptr, *bk = nullptr, *bv = nullptr, *bo = nullptr, *qNorm = nullptr,
+        *kNorm = nullptr;
+};
+struct ModelWeights {
+  WeightRef embed, lmHead;
+  const float* finalNorm = nullptr;
+  std::vector<LayerWeights> layers;
+  // Full fine-tuning: where each weight's gradient goes (empty under LoRA, whose gradients sit in the factors).
+  float *dEmbed = nullptr, *dLmHead = nullptr, *dFinalNorm = nullptr;
+  std::vector<LayerGrads> grads;
+};
 
 // How forward() and backward() trade memory for compute; read by each forward, kept for the backward after it.
 struct TrainMemory {
@@ -54,6 +93,8 @@ constexpr size_t kHeadChunkBytes = 64u << 20;
 // Pointers into the activation arena for one layer (train mode keeps one per layer; eval mode reuses one).
 struct LayerActs {
   float *xIn, *ln1, *rstd1, *qPre, *kPre, *qRstd, *kRstd, *q, *k, *v, *att, *lse, *xMid, *ln2, *rstd2, *gate, *up, *act;
+  // LoRA: each adapted module's scale * x A^T [rows, r], what backward needs besides x.
+  float* lora[kLoraSites];
 };
 
 // The KV cache: k[layer] and v[layer] are [batch, kvHeads, maxLen, headDim], so that a decode step reads each
@@ -91,14 +132,23 @@ class LayerAttention;
 class Model {
  public:
   // tensors: where each parameter tensor sits (tensorLayout() in src/engine/types.ts), checked against cfg.
-  Model(Config cfg, std::vector<TensorRef> tensors, Backend& backend = defaultBackend());
+  Model(Config cfg, std::vector<TensorRef> tensors, Backend& backend = defaultBackend(), ModelOptions opts = {});
 
   const Config& config() const { return cfg_; }
   const Layout& layout() const { return layout_; }
+  const LoraLayout& lora() const { return lora_; }
   Backend& backend() const { return backend_; }
+  DType weightsDtype() const { return wdtype_; }
+  // The float32 weights (null when they are 16-bit: see params16()).
   Buffer params() const { return params_; }
+  Buffer16 params16() const { return params16_; }
+  // The adapters under LoRA (null without).
+  Buffer adapters() const { return adapters_; }
+  // Elements of the trainable buffer (the weights, or the adapters under LoRA): the length of grads and moments.
+  size_t trainableSize() const { return lora_.on() ? lora_.total : layout_.total; }
   Buffer grads();  // allocated on first use
-  bool hasReference() const { return (bool)ref_; }
+  // Under LoRA the reference policy is the base with the adapters off: always there, never copied.
+  bool hasReference() const { return lora_.on() || (bool)ref_; }
   void snapshotReference();
   void dropReference() { ref_.reset(); }
   void zeroGrad();
@@ -148,13 +198,22 @@ class Model {
   LayerActs trainActs(int l);
   float* layerInput(int l);  // checkpointing: the kept input of layer l
   // One transformer layer, the same for training, prefill and decode; products and attention say which.
-  void layerBody(int l, const float* P, const LayerActs& a, float* out, int rows, const int32_t* pos,
+  void layerBody(int l, const LayerWeights& w, const LayerActs& a, float* out, int rows, const int32_t* pos,
                  const LayerProducts& products, LayerAttention& attention);
+  // The weights a pass reads: the live ones or the reference (full fine-tuning's copy, or LoRA's base with the
+  // adapters off), with gradient targets when training. 16-bit vectors are widened into vecs_ on each call.
+  ModelWeights resolve(bool useReference, bool withGrads);
+  void requireTrainable() const;
 
   Config cfg_;
   Layout layout_;
+  LoraLayout lora_;
   Backend& backend_;
-  Buffer params_, grads_, ref_, m_, v_;
+  DType wdtype_ = DType::F32;
+  Buffer params_, grads_, ref_, m_, v_, adapters_;
+  Buffer16 params16_;
+  std::vector<float> vecs_;                  // 16-bit weights: norms and biases widened
+  std::vector<std::pair<size_t, size_t>> vecSlots_;  // (weight offset, offset in vecs_) of each 1-D tensor
   int64_t step_ = 0;
 
   std::vector<float> cos_, sin_;

@@ -36,6 +36,10 @@ export interface EngineBenchResult {
   train_peak_rss_mb: number;
   gradient_checkpointing: boolean;
   params: number;
+  /** Parameters trained (the LoRA adapters, or every weight). */
+  trained_params: number;
+  weights: string;
+  lora_r: number;
   blas_kernel: string;
   threads: number;
 }
@@ -90,17 +94,21 @@ export async function benchmarkEngine(
     await model.backward(dl);
     await model.step({ lr: 1e-5, maxGradNorm: 1.0, weightDecay: 0.0 });
   };
-  onProgress?.('warm-up training step');
-  await trainStep();
   const times: number[] = [];
-  for (let s = 0; s < o.steps; s++) {
+  if (o.batch > 0) {
+    onProgress?.(o.steps > 0 ? 'warm-up training step' : 'training step (timed: --steps 0)');
+    const w0 = performance.now();
+    await trainStep();
+    if (o.steps === 0) times.push((performance.now() - w0) / 1000);
+  }
+  for (let s = 0; o.batch > 0 && s < o.steps; s++) {
     const t0 = performance.now();
     await trainStep();
     times.push((performance.now() - t0) / 1000);
     onProgress?.(`training step ${s + 1}/${o.steps}: ${times[times.length - 1].toFixed(2)} s`);
   }
   times.sort((a, b) => a - b);
-  const stepS = times[Math.floor(times.length / 2)];
+  const stepS = times.length ? times[Math.floor(times.length / 2)] : 0;
   const trainPeakRss = process.resourceUsage().maxRSS / 1024;
   const group = Math.max(1, o.group ?? 1);
   let genS = 0;
@@ -121,19 +129,22 @@ export async function benchmarkEngine(
   const flops = trainStepFlops(model.config, o.batch, o.seq);
   const info = engineInfo();
   return {
-    train_tokens_per_s: (o.batch * o.seq) / stepS,
+    train_tokens_per_s: stepS ? (o.batch * o.seq) / stepS : 0,
     train_step_s: stepS,
-    train_gflops: flops / stepS / 1e9,
+    train_gflops: stepS ? flops / stepS / 1e9 : 0,
     generate_tokens_per_s: genS > 0 ? (o.genBatch * o.newTokens) / genS : 0,
     generate_s: genS,
     sgemm_gflops: peak,
-    train_fraction_of_peak: flops / stepS / 1e9 / peak,
+    train_fraction_of_peak: stepS ? flops / stepS / 1e9 / peak : 0,
     fma_peak_gflops: fma,
-    train_fraction_of_fma_peak: flops / stepS / 1e9 / fma,
+    train_fraction_of_fma_peak: stepS ? flops / stepS / 1e9 / fma : 0,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     train_peak_rss_mb: trainPeakRss,
     gradient_checkpointing: o.gradientCheckpointing ?? false,
     params: model.numParams,
+    trained_params: model.numTrainable,
+    weights: model.weightsDtype,
+    lora_r: model.lora?.r ?? 0,
     blas_kernel: info.coreName,
     threads: info.ompThreads,
   };

@@ -83,6 +83,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     description: 'run programs against test cases in the sandbox: {"language","program","tests"} per line',
     load: async () => (await import('./judge.ts')).registerJudge,
   },
+  {
+    name: 'merge',
+    description: 'merge a LoRA adapter into its base model: a plain Hugging Face checkpoint (W + alpha/r B A)',
+    load: async () => (await import('./merge.ts')).registerMerge,
+  },
 ];
 
 /**

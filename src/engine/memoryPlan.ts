@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
 import { AhaError } from '../errors.ts';
 import { parameterCount, type EngineConfig } from './types.ts';
+import { loraLayout, type LoraConfig } from './lora.ts';
 
 /** What a model will be used for; each part adds its buffers to the estimate. */
 export interface MemoryUse {
@@ -17,11 +18,17 @@ export interface MemoryUse {
   headChunkRows?: number;
   /** Sampling: sequences per call and positions per sequence (prompt + new tokens), for the KV cache. */
   sampling?: { sequences: number; positions: number };
+  /** How the weights are held (default f32): 16-bit weights take half the bytes. */
+  weights?: 'f32' | 'bf16' | 'f16';
+  /** LoRA: gradients and AdamW state cover the adapters only; the reference is the base (no copy). */
+  lora?: LoraConfig;
 }
 
-/** Bytes of each part of a model's footprint in the engine (float32 throughout). */
+/** Bytes of each part of a model's footprint in the engine. */
 export interface MemoryEstimate {
   weights: number;
+  /** LoRA adapters (float32). */
+  adapters: number;
   gradients: number;
   optimizer: number;
   reference: number;
@@ -45,7 +52,15 @@ export function headChunkRows(vocabSize: number): number {
  * logits) and backward's scratch; the KV cache of a sampling call.
  */
 export function estimateMemory(c: EngineConfig, use: MemoryUse = {}): MemoryEstimate {
-  const P = parameterCount(c) * 4;
+  const W = parameterCount(c) * (use.weights === 'bf16' || use.weights === 'f16' ? 2 : 4);
+  let A = 0;
+  if (use.lora) {
+    const l = loraLayout(c, use.lora);
+    const last = l[l.length - 1];
+    A = last ? (last.offset + last.size) * 4 : 0;
+  }
+  // What trains: the adapters under LoRA, else every (float32) weight.
+  const P = use.lora ? A : parameterCount(c) * 4;
   const C = c.hiddenSize,
     qd = c.numHeads * c.headDim,
     kd = c.numKvHeads * c.headDim,
@@ -57,20 +72,23 @@ export function estimateMemory(c: EngineConfig, use: MemoryUse = {}): MemoryEsti
   // Checkpointing keeps the inputs of layers 1..L-1 beside the working slot (layer 0's input is the slot's own).
   const inputs = checkpointing ? (c.numLayers - 1) * C : 0;
   const headRows = Math.min(N, use.headChunkRows || headChunkRows(c.vocabSize));
-  let act = N * (perLayer * layers + inputs + 2 * C + 1) + headRows * c.vocabSize;
-  if (use.training) act += N * (2 * C + 3 * qd + 3 * kd + 3 * I);
+  const r = use.lora?.r ?? 0;
+  const loraPerLayer = r ? 7 * r : 0;
+  let act = N * ((perLayer + loraPerLayer) * layers + inputs + 2 * C + 1) + headRows * c.vocabSize;
+  if (use.training) act += N * (2 * C + 3 * qd + 3 * kd + 3 * I + r);
   const s = use.sampling;
   const kv = s ? 2 * c.numLayers * s.sequences * s.positions * kd * 4 + s.sequences * c.vocabSize * 8 : 0;
   const e = {
-    weights: P,
+    weights: W,
+    adapters: A,
     gradients: use.training ? P : 0,
     optimizer: use.training ? 2 * P : 0,
-    reference: use.reference ? P : 0,
+    reference: use.reference && !use.lora ? P : 0,
     activations: act * 4,
     kvCache: kv,
     total: 0,
   };
-  e.total = e.weights + e.gradients + e.optimizer + e.reference + e.activations + e.kvCache;
+  e.total = e.weights + e.adapters + e.gradients + e.optimizer + e.reference + e.activations + e.kvCache;
   return e;
 }
 
@@ -113,6 +131,7 @@ export function assertMemoryFits(c: EngineConfig, use: MemoryUse, what: string, 
   const parts = (
     [
       ['weights', e.weights],
+      ['adapters', e.adapters],
       ['gradients', e.gradients],
       ['AdamW state', e.optimizer],
       ['reference copy', e.reference],
@@ -126,11 +145,14 @@ export function assertMemoryFits(c: EngineConfig, use: MemoryUse, what: string, 
   let hint: string;
   if (fixed > available) {
     const inference = e.weights + e.activations + e.kvCache;
+    const half = use.weights === 'bf16' || use.weights === 'f16';
     hint =
       e.weights > available
-        ? 'the float32 weights alone do not fit: use a smaller model or a machine with more memory (16-bit weights are not available yet)'
-        : inference <= available && use.training
-          ? 'inference fits, full training does not: train a smaller model (LoRA is not available yet)'
+        ? half
+          ? 'the weights alone do not fit: use a smaller model or a machine with more memory'
+          : 'the float32 weights alone do not fit: keep them 16-bit (weights: bf16) or use a smaller model'
+        : inference <= available && use.training && !use.lora
+          ? 'inference fits, full training does not: train LoRA adapters instead (lora: {r: 16})'
           : 'drop the reference copy (beta 0) or use a smaller model';
   } else {
     const perToken = (e.activations + e.kvCache) / Math.max(1, use.batchTokens ?? 1);

@@ -1,6 +1,21 @@
 import { loadAddon, type EngineBufferName, type NativeModelHandle } from './native.ts';
 import { MAX_VIEW_FLOATS, tensorLayout, type EngineConfig, type TensorInfo } from './types.ts';
 import { AhaError } from '../errors.ts';
+import { loraLayout, loraScale, type LoraConfig } from './lora.ts';
+
+/** How the engine keeps the weights: float32 (trainable), or frozen in a 16-bit type (bf16, f16). */
+export type WeightsDtype = 'f32' | 'bf16' | 'f16';
+
+/** How a model holds its weights and what it trains. */
+export interface ModelOptions {
+  /**
+   * 'bf16'/'f16': the weights stay 16-bit and frozen (products widen them on the fly: results equal float32 math
+   * on the rounded weights); training then needs `lora`. Default 'f32'.
+   */
+  weights?: WeightsDtype;
+  /** Train LoRA adapters on a frozen base instead of every weight. */
+  lora?: LoraConfig;
+}
 
 export type { EngineBufferName } from './native.ts';
 
@@ -68,7 +83,13 @@ export interface Sample {
  */
 export class Model {
   readonly config: EngineConfig;
+  /** Where each weight sits in the 'params' buffer. */
   readonly layout: TensorInfo[];
+  readonly weightsDtype: WeightsDtype;
+  /** The LoRA configuration, when the model trains adapters. */
+  readonly lora?: LoraConfig;
+  /** Where each adapter tensor sits in the 'adapters' buffer (PEFT names; empty without LoRA). */
+  readonly adapterLayout: TensorInfo[];
   private readonly native: NativeModelHandle;
   private queue: Promise<unknown> = Promise.resolve();
   // Views are created once: each native call makes a new ArrayBuffer wrapper.
@@ -77,16 +98,37 @@ export class Model {
   private checkpointing = false;
   private headChunk = 0;
 
-  constructor(config: EngineConfig) {
+  constructor(config: EngineConfig, opts: ModelOptions = {}) {
     this.config = config;
     this.layout = tensorLayout(config);
+    this.weightsDtype = opts.weights ?? 'f32';
+    this.lora = opts.lora;
+    this.adapterLayout = opts.lora ? loraLayout(config, opts.lora) : [];
     const Native = loadAddon().NativeModel;
     try {
-      this.native = new Native({ ...config, tensors: this.layout });
+      this.native = new Native({
+        ...config,
+        tensors: this.layout,
+        weightsDtype: this.weightsDtype,
+        lora: opts.lora ? { r: opts.lora.r, scale: loraScale(opts.lora), tensors: this.adapterLayout } : undefined,
+      });
     } catch (e) {
       throw new AhaError(`cannot build model: ${(e as Error).message}`);
     }
-    this.byName = new Map(this.layout.map((t) => [t.name, t]));
+    this.byName = new Map([...this.layout, ...this.adapterLayout].map((t) => [t.name, t]));
+  }
+
+  /** The tensors that train (and that gradients and AdamW moments are laid out by): the adapters, or every weight. */
+  get trainableLayout(): TensorInfo[] {
+    return this.lora ? this.adapterLayout : this.layout;
+  }
+  /** The buffer that trains: 'adapters' under LoRA, else 'params'. */
+  get trainableBuffer(): EngineBufferName {
+    return this.lora ? 'adapters' : 'params';
+  }
+  /** Whether `step` can train this model (float32 weights, or LoRA adapters). */
+  get trainable(): boolean {
+    return !!this.lora || this.weightsDtype === 'f32';
   }
 
   /**
@@ -94,6 +136,20 @@ export class Model {
    * MAX_VIEW_FLOATS long; the gradient and AdamW buffers are allocated on first view.
    */
   view(buffer: EngineBufferName, offset: number, length: number): Float32Array {
+    const v = this.rawView(buffer, offset, length);
+    if (!(v instanceof Float32Array))
+      throw new AhaError(`the weights are ${this.weightsDtype}: view them with halfView() or weightStore()`);
+    return v;
+  }
+
+  /** A zero-copy view of the 16-bit weights' bits (bf16 or f16, as `weightsDtype` says). */
+  halfView(offset: number, length: number): Uint16Array {
+    const v = this.rawView('params', offset, length);
+    if (!(v instanceof Uint16Array)) throw new AhaError('the weights are float32: view them with view()');
+    return v;
+  }
+
+  private rawView(buffer: EngineBufferName, offset: number, length: number): Float32Array | Uint16Array {
     try {
       return this.native.view(buffer, offset, length);
     } catch (e) {
@@ -121,16 +177,29 @@ export class Model {
     return (t, start, length) => this.view(buffer, t.offset + start, length);
   }
 
+  /** The 16-bit weights as a per-tensor store of their bits (for loading and saving them as they are). */
+  halfStore(): (t: TensorInfo, start: number, length: number) => Uint16Array {
+    return (t, start, length) => this.halfView(t.offset + start, length);
+  }
+
+  /** Elements of a buffer. */
+  bufferSize(buffer: EngineBufferName): number {
+    const last = (l: TensorInfo[]) => (l.length ? l[l.length - 1].offset + l[l.length - 1].size : 0);
+    if (buffer === 'params') return last(this.layout);
+    if (buffer === 'adapters') return last(this.adapterLayout);
+    return last(this.trainableLayout);
+  }
+
   /** Consecutive views covering the whole buffer, each at most `maxFloats` long. */
   *chunks(buffer: EngineBufferName, maxFloats = MAX_VIEW_FLOATS): Generator<{ offset: number; data: Float32Array }> {
-    const n = this.numParams;
+    const n = this.bufferSize(buffer);
     for (let offset = 0; offset < n; offset += maxFloats) {
       yield { offset, data: this.view(buffer, offset, Math.min(maxFloats, n - offset)) };
     }
   }
 
   private whole(buffer: EngineBufferName): Float32Array {
-    const n = this.numParams;
+    const n = this.bufferSize(buffer);
     if (n > MAX_VIEW_FLOATS) {
       throw new AhaError(
         `the model's ${n} ${buffer} (${((n * 4) / 1e9).toFixed(2)} GB) are over one JavaScript view; use tensorView(), store() or chunks()`,
@@ -143,9 +212,13 @@ export class Model {
   get params(): Float32Array {
     return this.whole('params');
   }
-  /** Accumulated gradients, same layout as params. */
+  /** Accumulated gradients, laid out as the trainable buffer (`trainableLayout`). */
   get grads(): Float32Array {
     return this.whole('grads');
+  }
+  /** The LoRA adapters as one view (see `adapterLayout`). */
+  get adapters(): Float32Array {
+    return this.whole('adapters');
   }
   /** AdamW moments as tensor stores (for checkpoints that resume exactly), and the steps taken. */
   optimizerState(): {
@@ -160,15 +233,20 @@ export class Model {
       throw new AhaError(`optimizer step must be an integer >= 0 (got ${step})`);
     this.native.setOptimizerSteps(step);
   }
-  /** Number of parameters. */
+  /** Number of weights (the model's parameters, adapters not counted). */
   get numParams(): number {
-    const last = this.layout[this.layout.length - 1];
-    return last.offset + last.size;
+    return this.bufferSize('params');
+  }
+  /** Number of trained parameters (the adapters under LoRA). */
+  get numTrainable(): number {
+    return this.bufferSize(this.trainableBuffer);
   }
 
-  /** Parameter tensor by Hugging Face name. */
+  /** A float32 weight or adapter tensor by name (Hugging Face's, or PEFT's for adapters). */
   tensor(name: string): Float32Array {
-    return this.tensorView(name, 'params');
+    const t = this.byName.get(name);
+    if (!t) throw new AhaError(`no tensor named ${name}`);
+    return this.tensorView(t, this.adapterLayout.includes(t) ? 'adapters' : 'params');
   }
 
   private enqueue<T>(fn: () => Promise<T>): Promise<T> {
@@ -277,7 +355,7 @@ export class Model {
     return this.enqueue(() => this.native.adamwStep(opts));
   }
 
-  /** Freezes a copy of the current weights as the reference policy. */
+  /** Freezes a copy of the current weights as the reference policy (under LoRA: nothing to copy, the base is it). */
   snapshotReference(): void {
     this.native.snapshotReference();
   }

@@ -6,14 +6,17 @@ import { configureBlasKernel } from './blasKernel.ts';
 import { configureOmpWaitPolicy } from './ompWaitPolicy.ts';
 import { AhaError } from '../errors.ts';
 
-/** The engine's float32 buffers, each laid out by `tensorLayout`. */
-export type EngineBufferName = 'params' | 'grads' | 'adamM' | 'adamV';
+/**
+ * The engine's buffers: the weights ('params', laid out by `tensorLayout`, float32 or 16-bit), the LoRA adapters
+ * (`loraLayout`), and the gradients and AdamW moments of whichever of the two trains.
+ */
+export type EngineBufferName = 'params' | 'adapters' | 'grads' | 'adamM' | 'adamV';
 
 /** Raw addon surface; use the typed `Model` in model.ts instead. */
 export interface NativeModelHandle {
   layout(): { name: string; shape: number[]; offset: number; size: number }[];
-  /** Zero-copy view of [offset, offset + length) of one buffer; at most 2^32 bytes. */
-  view(buffer: EngineBufferName, offset: number, length: number): Float32Array;
+  /** Zero-copy view of [offset, offset + length) of one buffer; at most 2^32 bytes. 16-bit weights come as their bits. */
+  view(buffer: EngineBufferName, offset: number, length: number): Float32Array | Uint16Array;
   optimizerSteps(): number;
   setOptimizerSteps(n: number): void;
   zeroGrad(): void;

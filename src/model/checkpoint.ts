@@ -11,7 +11,15 @@ import {
 } from '../engine/types.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { parseHfConfig, toHfConfig, type HfConfigExtras, type HfModelConfig } from './hfConfig.ts';
-import { findSafetensorsFiles, planSafetensorsRead, readSafetensorsInto, writeSafetensors } from './safetensors.ts';
+import {
+  findSafetensorsFiles,
+  planSafetensorsRead,
+  readSafetensorsInto,
+  readSafetensorsInto16,
+  storedDtype,
+  writeSafetensors,
+  type HalfStore,
+} from './safetensors.ts';
 
 /** Tokenizer and generation files copied verbatim when saving a model next to its tokenizer. */
 export const TOKENIZER_FILES = [
@@ -40,6 +48,10 @@ export interface ModelDir {
   weightFiles: string[];
   /** Fill `target` (one array of `parameterCount(config)` floats laid out by `tensorLayout(config)`, or per-tensor views) from the weights. */
   loadParams(target: TensorStore): void;
+  /** Fill 16-bit weights (bits of `dtype`) from the weights: stored bits as they are, other types rounded. */
+  loadParams16(target: HalfStore, dtype: 'bf16' | 'f16'): void;
+  /** The type most of the weights are stored in. */
+  storedDtype(): 'F32' | 'BF16' | 'F16' | 'F64';
 }
 
 /** Parse `<dir>/config.json` (or any config.json path) into engine and HF configs. */
@@ -83,6 +95,12 @@ export function loadModelDir(dir: string): ModelDir {
         throw new Error(`loadParams: target has ${target.length} floats, the model has ${total} parameters`);
       }
       readSafetensorsInto(weightFiles, layout, target, dir);
+    },
+    loadParams16(target: HalfStore, dtype: 'bf16' | 'f16') {
+      readSafetensorsInto16(weightFiles, layout, target, dtype, dir);
+    },
+    storedDtype() {
+      return storedDtype(weightFiles);
     },
   };
 }

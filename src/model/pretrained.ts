@@ -1,7 +1,17 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Model } from '../engine/model.ts';
-import { loadModelDir, saveModelDir } from './checkpoint.ts';
+import { Model, type WeightsDtype } from '../engine/model.ts';
+import { initLoraAdapters, loraLayout as loraLayoutFn, type LoraConfig } from '../engine/lora.ts';
+import { loadModelDir, saveModelDir, type ModelDir } from './checkpoint.ts';
+import {
+  adapterBase,
+  isAdapterDir,
+  loadAdapterInto,
+  mergeAdapterWeights,
+  readAdapterConfig,
+  ADAPTER_WEIGHTS_FILE,
+} from './adapter.ts';
+import { readSafetensorsInto } from './safetensors.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
 import type { HfConfigExtras, HfModelConfig } from './hfConfig.ts';
 import { AhaError } from '../errors.ts';
@@ -13,21 +23,91 @@ export interface Pretrained {
   model: Model;
   hf: HfModelConfig;
   tokenizer?: Tokenizer;
+  /** The whole model the weights came from (the base model of an adapter directory, else `dir`). */
+  baseDir?: string;
+}
+
+/** Recipe spelling of weight types (transformers' torch_dtype) to the engine's. */
+export function weightsFromTorchDtype(d: 'auto' | 'float32' | 'bfloat16' | 'float16'): WeightsDtype | 'auto' {
+  return d === 'float32' ? 'f32' : d === 'bfloat16' ? 'bf16' : d === 'float16' ? 'f16' : 'auto';
+}
+
+/** How `loadPretrained` builds the model. */
+export interface LoadOptions {
+  requireTokenizer?: boolean;
+  /** What the model will be used for (checked against the machine's memory before anything is allocated). */
+  memory?: MemoryUse;
+  /**
+   * How the engine keeps the weights. 'auto' (the default): as the checkpoint stores them (bf16, f16) when nothing
+   * trains them (inference, or a LoRA base), float32 otherwise.
+   */
+  weights?: WeightsDtype | 'auto';
+  /** Train new LoRA adapters on the (frozen) weights, initialised as PEFT does from `loraSeed`. */
+  lora?: LoraConfig;
+  /** `dir` is an adapter checkpoint being resumed: keep its adapters as the ones that train. */
+  resumeAdapters?: boolean;
+  loraSeed?: number;
+}
+
+/** The weight type 'auto' resolves to for a model directory. */
+export function resolveWeightsDtype(md: ModelDir, opts: LoadOptions): WeightsDtype {
+  const w = opts.weights ?? 'auto';
+  const frozen = !!opts.lora || !opts.memory?.training;
+  if (w !== 'auto') {
+    if (w !== 'f32' && !frozen)
+      throw new AhaError(`${md.dir}: full fine-tuning trains float32 weights; use weights f32 (or auto), or LoRA`);
+    return w;
+  }
+  if (!frozen) return 'f32';
+  const stored = md.storedDtype();
+  return stored === 'BF16' ? 'bf16' : stored === 'F16' ? 'f16' : 'f32';
 }
 
 /**
- * Loads a Hugging Face model directory (config.json + safetensors, tokenizer optional). `memory` says what the model
- * will be used for: when the machine cannot hold that, a one-line error says so before anything is allocated.
+ * Loads a Hugging Face model directory (config.json + safetensors, tokenizer optional), or a PEFT adapter directory
+ * on top of its base model (adapter_config.json names the base; inference keeps the adapters unmerged, new LoRA
+ * training merges them into the base first). `memory` says what the model will be used for: when the machine
+ * cannot hold that, a one-line error says so before anything is allocated.
  */
-export function loadPretrained(dir: string, opts: { requireTokenizer?: boolean; memory?: MemoryUse } = {}): Pretrained {
+export function loadPretrained(dir: string, opts: LoadOptions = {}): Pretrained {
   if (!existsSync(dir)) throw new AhaError(`${dir}: model directory not found`);
-  const md = loadModelDir(dir);
-  assertMemoryFits(md.config, opts.memory ?? {}, dir);
-  const model = new Model(md.config);
-  md.loadParams(model.store('params'));
-  const hasTok = existsSync(join(dir, 'tokenizer.json'));
+  const adapterDir = isAdapterDir(dir) ? dir : undefined;
+  const baseDir = adapterDir ? adapterBase(adapterDir) : dir;
+  const md = loadModelDir(baseDir);
+  const prior = adapterDir ? readAdapterConfig(adapterDir).lora : undefined;
+  // An adapter directory keeps its adapters (unmerged) for inference and when resuming them; any other training
+  // starts from base + adapter merged, with new adapters when opts.lora asks for them.
+  const keep = !!adapterDir && (opts.resumeAdapters === true || (!opts.memory?.training && !opts.lora));
+  const lora = keep ? prior : opts.lora;
+  const weights = resolveWeightsDtype(md, { ...opts, lora });
+  assertMemoryFits(md.config, { ...(opts.memory ?? {}), weights, lora }, dir);
+  const model = new Model(md.config, { weights, lora });
+  if (weights === 'f32') md.loadParams(model.store('params'));
+  else md.loadParams16(model.halfStore(), weights);
+  if (adapterDir && !keep) {
+    const priorModel = prior!;
+    const loraLayout = loraLayoutFn(model.config, priorModel);
+    const file = join(adapterDir, ADAPTER_WEIGHTS_FILE);
+    const data = new Map<string, Float32Array>();
+    readSafetensorsInto(
+      [file],
+      loraLayout,
+      (t, start, length) => {
+        let a = data.get(t.name);
+        if (!a) data.set(t.name, (a = new Float32Array(t.size)));
+        return a.subarray(start, start + length);
+      },
+      adapterDir,
+    );
+    mergeAdapterWeights(model, priorModel, loraLayout, (t) => data.get(t.name)!);
+  } else if (adapterDir) {
+    loadAdapterInto(model, adapterDir);
+  }
+  if (opts.lora && !keep) initLoraAdapters(model.adapterLayout, (t) => model.tensorView(t, 'adapters'), opts.loraSeed ?? 0);
+  const tokDir = adapterDir && existsSync(join(adapterDir, 'tokenizer.json')) ? adapterDir : baseDir;
+  const hasTok = existsSync(join(tokDir, 'tokenizer.json'));
   if (opts.requireTokenizer && !hasTok) throw new AhaError(`${dir}: tokenizer.json missing (needed for text input)`);
-  return { dir, model, hf: md.hf, tokenizer: hasTok ? loadTokenizer(dir) : undefined };
+  return { dir: tokDir, model, hf: md.hf, tokenizer: hasTok ? loadTokenizer(tokDir) : undefined, baseDir };
 }
 
 /** The fields of a loaded config that saving needs. */

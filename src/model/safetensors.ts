@@ -417,6 +417,113 @@ export function readSafetensorsInto(paths: string[], layout: TensorInfo[], targe
   }
 }
 
+/** A per-tensor store of 16-bit weight bits (the engine's 16-bit weights): a view of `length` elements from `start`. */
+export type HalfStore = (t: TensorInfo, start: number, length: number) => Uint16Array;
+
+/**
+ * Fill 16-bit weights (`dtype` bits, laid out by `layout`) from safetensors files. Tensors stored in that dtype are
+ * copied bit for bit; others are read as float32 and rounded to nearest even, chunk by chunk through bounded buffers.
+ */
+export function readSafetensorsInto16(
+  paths: string[],
+  layout: TensorInfo[],
+  target: HalfStore,
+  dtype: 'bf16' | 'f16',
+  source: string,
+): void {
+  const plan = planSafetensorsRead(paths, layout, source);
+  const want = dtype === 'bf16' ? 'BF16' : 'F16';
+  const scratch = new Uint8Array(CHUNK_BYTES);
+  const chunkEls = 1 << 20;
+  const tmp = new Float32Array(chunkEls);
+  const fds = new Map<string, number>();
+  const fdOf = (p: string) => {
+    let fd = fds.get(p);
+    if (fd === undefined) fds.set(p, (fd = openSync(p, 'r')));
+    return fd;
+  };
+  // Elements [done, done + n) of a planned read, as 16-bit bits into out.
+  const readPart = (r: PlannedRead, done: number, out: Uint16Array) => {
+    const part = subRead(r, done, out.length);
+    if (r.entry.dtype === want) {
+      const start = part.header.dataStart + part.entry.dataOffsets[0];
+      readFully(fdOf(r.header.path), new Uint8Array(out.buffer, out.byteOffset, out.byteLength), start, r.header.path);
+      return;
+    }
+    const f = tmp.subarray(0, out.length);
+    readTensor(fdOf(r.header.path), part, f, scratch);
+    if (dtype === 'bf16') float32ToBfloat16Bits(f, out);
+    else float32ToFloat16Bits(f, out);
+  };
+  try {
+    for (const r of plan.reads)
+      for (let done = 0; done < r.info.size; done += chunkEls) {
+        const n = Math.min(chunkEls, r.info.size - done);
+        readPart(r, done, target(r.info, done, n));
+      }
+    const lm = plan.tiedLmHead;
+    if (lm) {
+      const embedInfo = layout.find((t) => t.name === 'model.embed_tokens.weight')!;
+      const got = new Uint16Array(chunkEls);
+      for (let done = 0; done < lm.info.size; done += chunkEls) {
+        const n = Math.min(chunkEls, lm.info.size - done);
+        readPart(lm, done, got.subarray(0, n));
+        const e = target(embedInfo, done, n);
+        for (let i = 0; i < n; i++)
+          if (got[i] !== e[i])
+            throw new AhaError(
+              `${lm.header.path}: lm_head.weight differs from model.embed_tokens.weight but config.json ties them (tie_word_embeddings)`,
+            );
+      }
+    }
+  } finally {
+    for (const fd of fds.values()) closeSync(fd);
+  }
+}
+
+/** The dtype most of a checkpoint's weights are stored in (by element count), for loading them as they are. */
+export function storedDtype(paths: string[]): 'F32' | 'BF16' | 'F16' | 'F64' {
+  const count = new Map<string, number>();
+  for (const p of paths)
+    for (const e of readSafetensorsHeader(p).tensors.values()) {
+      const n = e.shape.reduce((a, b) => a * b, 1);
+      count.set(e.dtype, (count.get(e.dtype) ?? 0) + n);
+    }
+  let best = 'F32',
+    most = -1;
+  for (const [d, n] of count) if (n > most) [best, most] = [d, n];
+  return best as 'F32' | 'BF16' | 'F16' | 'F64';
+}
+
+/** Round float32 values to IEEE half bit patterns, to nearest even (overflow to infinity, NaN to 0x7E00). */
+export function float32ToFloat16Bits(src: Float32Array, dst: Uint16Array = new Uint16Array(src.length)): Uint16Array {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < bits.length; i++) {
+    const x = bits[i];
+    const sign = (x >>> 16) & 0x8000;
+    const u = x & 0x7fffffff;
+    if (u > 0x7f800000) dst[i] = sign | 0x7e00;
+    else if (u >= 0x477ff000) dst[i] = sign | 0x7c00;
+    else if (u < 0x38800000) {
+      if (u < 0x33000000) dst[i] = sign;
+      else {
+        const e = u >>> 23,
+          m = (u & 0x7fffff) | 0x800000,
+          shift = 126 - e;
+        const q = m >>> shift,
+          rem = m & ((1 << shift) - 1),
+          half = 1 << (shift - 1);
+        dst[i] = sign | (rem > half || (rem === half && q & 1) ? q + 1 : q);
+      }
+    } else {
+      let r = u - 0x38000000;
+      r += 0xfff + ((r >>> 13) & 1);
+      dst[i] = sign | (r >>> 13);
+    }
+  }
+  return dst;
+}
+
 /** Round float32 values to bfloat16 bit patterns, to nearest even; every NaN becomes 0x7FC0, as in torch. */
 export function float32ToBfloat16Bits(src: Float32Array, dst: Uint16Array = new Uint16Array(src.length)): Uint16Array {
   const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);

@@ -26,7 +26,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Model } from '../engine/model.ts';
 import { AhaError } from '../errors.ts';
-import { loadPretrained, type Pretrained } from '../model/pretrained.ts';
+import { loadPretrained, weightsFromTorchDtype, type Pretrained } from '../model/pretrained.ts';
+import { isAdapterDir, loadAdapterInto } from '../model/adapter.ts';
 import { loadModelDir } from '../model/checkpoint.ts';
 import { readSafetensorsInto, writeSafetensors } from '../model/safetensors.ts';
 import type { ProgressSink } from '../train/progress.ts';
@@ -167,6 +168,9 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     opts.model ??
     loadPretrained(recipePath(recipe, recipe.model), {
       requireTokenizer: true,
+      lora: recipe.lora,
+      loraSeed: t.seed,
+      weights: weightsFromTorchDtype(recipe.torch_dtype),
       memory: {
         training: true,
         reference: grpo.beta > 0,
@@ -177,6 +181,10 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
   const tokenizer = pre.tokenizer;
   if (!tokenizer) throw new AhaError(`${pre.dir}: the model has no tokenizer.json`);
   const model = pre.model;
+  if (!model.trainable)
+    throw new AhaError(
+      `${pre.dir}: the model's weights are ${model.weightsDtype} and frozen; train it with lora, or load it as float32`,
+    );
   model.setGradientCheckpointing(t.gradient_checkpointing);
   const stopTokenIds =
     tokenizer.eosTokenIds.length > 0 ? [...tokenizer.eosTokenIds] : ([] as number[]).concat(pre.hf.eosTokenId ?? []);
@@ -222,11 +230,19 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
       readSafetensorsInto([refFile], model.layout, model.store('params'), refFile);
       model.snapshotReference();
     }
-    const md = loadModelDir(resumeFrom.dir);
-    if (md.config.vocabSize !== model.config.vocabSize || md.layout.length !== model.layout.length) {
-      throw new AhaError(`${resumeFrom.dir}: the checkpoint's model differs from ${recipe.model}`);
+    if (model.lora) {
+      if (!isAdapterDir(resumeFrom.dir))
+        throw new AhaError(`${resumeFrom.dir}: the checkpoint is a whole model, but the recipe trains LoRA adapters`);
+      loadAdapterInto(model, resumeFrom.dir);
+    } else {
+      if (isAdapterDir(resumeFrom.dir))
+        throw new AhaError(`${resumeFrom.dir}: the checkpoint holds LoRA adapters, but the recipe has no lora section`);
+      const md = loadModelDir(resumeFrom.dir);
+      if (md.config.vocabSize !== model.config.vocabSize || md.layout.length !== model.layout.length) {
+        throw new AhaError(`${resumeFrom.dir}: the checkpoint's model differs from ${recipe.model}`);
+      }
+      md.loadParams(model.store('params'));
     }
-    md.loadParams(model.store('params'));
     loadCheckpointOptimizer(resumeFrom.dir, model, s);
     state = { ...s, max_steps: t.max_steps, num_examples: prepared.length };
     metricsLog!.resumeAt(s.global_step);
@@ -256,7 +272,12 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     stream: new PromptStream(prepared.length, state.seed, t.shuffle),
   };
   const updateCtx: UpdateContext = { recipe, model, lossOptions: toGrpoLossOptions(grpo), log, hooks: opts.hooks };
-  const saved: SavedModel = { model, hf: pre.hf, tokenizerFiles: readTokenizerFiles(pre.dir) };
+  const saved: SavedModel = {
+    model,
+    hf: pre.hf,
+    tokenizerFiles: readTokenizerFiles(pre.dir),
+    baseDir: pre.baseDir ?? pre.dir,
+  };
   const history: StepMetrics[] = [];
   let lastSaved: string | undefined = resumeFrom?.dir;
   let lastSavedStep = state.global_step;

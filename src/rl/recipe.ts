@@ -26,6 +26,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { AhaError } from '../errors.ts';
 import { DEFAULT_REPORT_TO, reportToSchema } from '../train/metricsLog.ts';
 import { grpoOptionsSchema, type GrpoOptions } from './grpoOptions.ts';
+import { loraOptionsSchema, resolveLora, type LoraConfig, type LoraOptionsInput } from '../engine/lora.ts';
 import type { Example, RewardFn } from '../rewards/types.ts';
 
 /** Prompt templates by name; any other string must contain `{question}` and is used as a template. */
@@ -143,6 +144,10 @@ const recipeSchema = z
     reward_timeout_ms: z.number().int().positive().default(10_000),
     /** Run directory (the CLI's --out overrides it). */
     output_dir: z.string().min(1).optional(),
+    /** LoRA adapters instead of every weight (PEFT's LoraConfig names); checkpoints are then PEFT adapters. */
+    lora: z.unknown().optional(),
+    /** Weights in memory (transformers' torch_dtype): auto keeps a LoRA base as its checkpoint stores it. */
+    torch_dtype: z.enum(['auto', 'float32', 'bfloat16', 'float16']).default('auto'),
   })
   .strict();
 
@@ -164,6 +169,9 @@ export interface Recipe {
   training: TrainingOptions;
   reward_timeout_ms: number;
   output_dir?: string;
+  /** LoRA adapters to train (absent: full fine-tuning). */
+  lora?: LoraConfig;
+  torch_dtype: 'auto' | 'float32' | 'bfloat16' | 'float16';
   /** Directory relative paths are resolved against (the recipe file's, else the working directory). */
   baseDir: string;
   /** Where the recipe came from (its file), for messages about its fields; 'recipe' when built in code. */
@@ -183,6 +191,8 @@ export interface RecipeInput {
   training?: Record<string, unknown>;
   reward_timeout_ms?: number;
   output_dir?: string;
+  lora?: LoraOptionsInput;
+  torch_dtype?: 'auto' | 'float32' | 'bfloat16' | 'float16';
 }
 
 function parseWith<S extends z.ZodType>(
@@ -204,6 +214,23 @@ export function parseRecipe(raw: unknown, source = 'recipe', baseDir = process.c
   const top = parseWith(recipeSchema, raw, source, []);
   const grpo = parseWith(grpoOptionsSchema, top.grpo ?? {}, source, ['grpo']);
   const trainingRaw = parseWith(trainingSchema, top.training ?? {}, source, ['training']);
+  let lora: LoraConfig | undefined;
+  if (top.lora !== undefined && top.lora !== null) {
+    parseWith(loraOptionsSchema, top.lora, source, ['lora']);
+    try {
+      lora = resolveLora(top.lora as LoraOptionsInput);
+    } catch (e) {
+      throw new AhaError(`${source}: ${(e as Error).message}`);
+    }
+    if (trainingRaw.ref_model_sync_steps > 0)
+      throw new AhaError(
+        `${source}: training.ref_model_sync_steps: under LoRA the reference is the base model with the adapters off, which does not move; set it to 0`,
+      );
+  }
+  if (top.torch_dtype !== 'auto' && top.torch_dtype !== 'float32' && !lora)
+    throw new AhaError(
+      `${source}: torch_dtype: ${top.torch_dtype} weights are frozen; full fine-tuning needs float32 (or add lora)`,
+    );
 
   let dataset: Recipe['dataset'];
   if (Array.isArray(top.dataset)) {
@@ -299,6 +326,8 @@ export function parseRecipe(raw: unknown, source = 'recipe', baseDir = process.c
     training: { ...t, prompts_per_step: promptsPerStep },
     reward_timeout_ms: top.reward_timeout_ms,
     output_dir: top.output_dir,
+    ...(lora ? { lora } : {}),
+    torch_dtype: top.torch_dtype,
     baseDir,
     source,
     ...(deprecations.length > 0 ? { deprecations } : {}),

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { resolveLora, type LoraConfig } from '../engine/lora.ts';
 import { AhaError } from '../errors.ts';
 import { DEFAULT_REPORT_TO, reportToSchema } from '../train/metricsLog.ts';
 
@@ -50,6 +51,14 @@ export const sftOptionsSchema = z
     save_total_limit: positiveInt().nullable().default(null),
     overwrite_output_dir: z.boolean().default(false),
     resume_from_checkpoint: z.union([z.boolean(), z.string().min(1)]).default(false),
+    // LoRA with TRL's ModelConfig names (trl sft --use_peft --lora_r 16 ...)
+    use_peft: z.boolean().default(false),
+    lora_r: positiveInt().default(16),
+    lora_alpha: z.number().positive().default(32),
+    lora_target_modules: z.string().min(1).default('all-linear'),
+    lora_dropout: z.number().min(0).max(1).default(0),
+    use_rslora: z.boolean().default(false),
+    torch_dtype: z.enum(['auto', 'float32', 'bfloat16', 'float16']).default('auto'),
   })
   .strict();
 
@@ -126,7 +135,34 @@ export const SFT_OPTION_HELP: Record<
     kind: 'resume',
     help: 'continue from the newest checkpoint in out (or from the given one)',
   },
+  use_peft: { kind: 'bool', help: 'train LoRA adapters on frozen weights (checkpoints are PEFT adapters)' },
+  lora_r: { kind: 'int', help: 'LoRA rank' },
+  lora_alpha: { kind: 'number', help: 'LoRA alpha (the adapters are scaled by alpha / r)' },
+  lora_target_modules: {
+    kind: 'string',
+    help: 'comma-separated modules to adapt (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj) or all-linear',
+  },
+  lora_dropout: { kind: 'number', help: 'LoRA dropout (only 0 is supported)' },
+  use_rslora: { kind: 'bool', help: 'rank-stabilised LoRA: scale by alpha / sqrt(r)' },
+  torch_dtype: {
+    kind: 'enum',
+    help: 'weights in memory: auto (the checkpoint type when frozen under LoRA, float32 otherwise), float32, bfloat16, float16',
+  },
 };
+
+/** The LoRA configuration SFT options ask for (undefined without use_peft). */
+export function sftLora(o: SftOptions): LoraConfig | undefined {
+  if (!o.use_peft) return undefined;
+  const targets =
+    o.lora_target_modules === 'all-linear' ? 'all-linear' : o.lora_target_modules.split(',').map((x) => x.trim());
+  return resolveLora({
+    r: o.lora_r,
+    lora_alpha: o.lora_alpha,
+    target_modules: targets,
+    lora_dropout: o.lora_dropout,
+    use_rslora: o.use_rslora,
+  });
+}
 
 /** The command-line flag of an option: learning_rate → --learning-rate. */
 export function optionFlag(key: string): string {
@@ -144,6 +180,11 @@ export const RESUME_LOCKED_OPTIONS: readonly SftOptionKey[] = [
   'packing',
   'per_device_train_batch_size',
   'gradient_accumulation_steps',
+  'use_peft',
+  'lora_r',
+  'lora_alpha',
+  'lora_target_modules',
+  'use_rslora',
 ];
 
 /** Options that describe one invocation, not the run: never written to the run directory's config.json. */

@@ -12,7 +12,7 @@ import type { ProgressSink } from '../train/progress.ts';
 import { Rng } from '../data/rng.ts';
 import { AhaError } from '../errors.ts';
 import { hasChatTemplate } from '../model/chatTemplate.ts';
-import { loadPretrained } from '../model/pretrained.ts';
+import { loadPretrained, weightsFromTorchDtype } from '../model/pretrained.ts';
 import { epochOrder, packSequences, splitMicroBatches, stepsPerEpoch, type MicroBatchLimits } from './batching.ts';
 import { loadSftDataset, type SftDatasetStats, type SftEncodeContext, type SftExample } from './dataset.ts';
 import { accumulateBatchGradient, evaluateLoss } from './loss.ts';
@@ -32,7 +32,7 @@ import {
 } from '../train/runDir.ts';
 import { MetricsLog } from '../train/metricsLog.ts';
 import { learningRateAt, resolveWarmupSteps, type LrSchedule } from '../train/schedule.ts';
-import { checkResumeOptions, runConfigJson, runConfigPath, type SftOptions } from './sftConfig.ts';
+import { checkResumeOptions, runConfigJson, runConfigPath, sftLora, type SftOptions } from './sftConfig.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 
 /** One finished optimizer step, as hooks see it. */
@@ -194,8 +194,14 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
     clearRunDir(out);
   }
 
+  const lora = sftLora(opts);
+  // A LoRA checkpoint is an adapter directory: loading it as it is brings the base and the trained adapters back.
   const p = loadPretrained(resumeFrom?.dir ?? opts.model, {
     requireTokenizer: true,
+    weights: weightsFromTorchDtype(opts.torch_dtype),
+    lora: resumeFrom ? undefined : lora,
+    resumeAdapters: !!resumeFrom,
+    loraSeed: opts.seed,
     memory: {
       training: true,
       gradientCheckpointing: opts.gradient_checkpointing,
@@ -203,6 +209,10 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
         opts.micro_batch_tokens ?? opts.per_device_train_batch_size * (opts.max_seq_length ?? DEFAULT_MAX_SEQ_LENGTH),
     },
   });
+  if (!!lora !== !!p.model.lora)
+    throw new AhaError(
+      `${resumeFrom?.dir}: the checkpoint ${p.model.lora ? 'holds LoRA adapters' : 'is a whole model'} but the options ${lora ? 'ask for' : 'do not ask for'} LoRA (use_peft)`,
+    );
   const model = p.model;
   model.setGradientCheckpointing(opts.gradient_checkpointing);
   const maxPos = model.config.maxPositionEmbeddings;
@@ -293,7 +303,7 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
     `${trainSeqs.length} training sequences, ${evalSeqs.length} eval sequences; ${batchSize} sequences per step, ${spe} steps per epoch, ${totalSteps} steps (${plan.warmupSteps} warmup)`,
   );
 
-  const saved = { model, hf: p.hf, tokenizerFiles: readTokenizerFiles(p.dir) };
+  const saved = { model, hf: p.hf, tokenizerFiles: readTokenizerFiles(p.dir), baseDir: p.baseDir };
   const state = (): SftTrainerState => ({
     format: TRAINER_STATE_FORMAT,
     trainer: 'sft',

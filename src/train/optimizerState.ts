@@ -12,7 +12,7 @@ import { readSafetensorsHeader, readSafetensorsInto, writeSafetensors } from '..
  */
 export function saveOptimizerState(path: string, model: Model): void {
   const { m, v, step } = model.optimizerState();
-  const tensors = model.layout.flatMap((t) => [
+  const tensors = model.trainableLayout.flatMap((t) => [
     { name: `exp_avg.${t.name}`, shape: t.shape, data: tensorChunks(m, t) },
     { name: `exp_avg_sq.${t.name}`, shape: t.shape, data: tensorChunks(v, t) },
   ]);
@@ -24,10 +24,11 @@ export function loadOptimizerState(path: string, model: Model, step: number): vo
   if (!existsSync(path)) throw new AhaError(`${path}: file not found (the checkpoint has no optimizer state)`);
   const { m, v } = model.optimizerState();
   const names = readSafetensorsHeader(path).tensors;
-  const legacy = ['m', 'exp_avg'].find((n) => names.has(n) && !names.has(`${n}.${model.layout[0].name}`));
+  const layout = model.trainableLayout;
+  const legacy = ['m', 'exp_avg'].find((n) => names.has(n) && !names.has(`${n}.${layout[0].name}`));
   if (legacy !== undefined) {
     // One flat tensor per moment (aha 0.1): read whole, then spread over the per-tensor views.
-    const n = model.numParams;
+    const n = model.numTrainable;
     const second = legacy === 'm' ? 'v' : 'exp_avg_sq';
     const both = new Float32Array(2 * n);
     readSafetensorsInto(
@@ -39,19 +40,19 @@ export function loadOptimizerState(path: string, model: Model, step: number): vo
       both,
       path,
     );
-    for (const t of model.layout) {
+    for (const t of layout) {
       m(t, 0, t.size).set(both.subarray(t.offset, t.offset + t.size));
       v(t, 0, t.size).set(both.subarray(n + t.offset, n + t.offset + t.size));
     }
   } else {
-    const layout = model.layout.flatMap((t) => [
+    const moments = layout.flatMap((t) => [
       { ...t, name: `exp_avg.${t.name}` },
       { ...t, name: `exp_avg_sq.${t.name}` },
     ]);
-    const byName = new Map(model.layout.map((t) => [t.name, t]));
+    const byName = new Map(layout.map((t) => [t.name, t]));
     readSafetensorsInto(
       [path],
-      layout,
+      moments,
       (t, start, length) => {
         const moment = t.name.startsWith('exp_avg_sq.') ? v : m;
         return moment(byName.get(t.name.slice(t.name.indexOf('.') + 1))!, start, length);

@@ -9,13 +9,23 @@
  *
  * Directories are written whole or not at all: into `<name>.tmp`, then renamed.
  */
-import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Model } from '../engine/model.ts';
 import { AhaError } from '../errors.ts';
 import type { HfModelConfig } from '../model/hfConfig.ts';
 import { TOKENIZER_FILES } from '../model/checkpoint.ts';
 import { savePretrained } from '../model/pretrained.ts';
+import { writeAdapterFiles } from '../model/adapter.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { loadOptimizerState, saveOptimizerState } from './optimizerState.ts';
 
@@ -95,6 +105,8 @@ export interface SavedModel {
   hf: HfModelConfig;
   /** Tokenizer, chat-template and generation files to write along, by name (see {@link readTokenizerFiles}). */
   tokenizerFiles: Map<string, Buffer>;
+  /** The whole model under LoRA adapters (recorded in adapter_config.json as base_model_name_or_path). */
+  baseDir?: string;
 }
 
 /**
@@ -110,8 +122,16 @@ export function readTokenizerFiles(dir: string): Map<string, Buffer> {
   return files;
 }
 
+/** A whole model directory, or under LoRA a PEFT adapter directory (the base stays where it is). */
 function saveModel(m: SavedModel, dir: string, extraFiles?: Record<string, string>): void {
-  savePretrained({ model: m.model, hf: m.hf }, dir, { extraFiles });
+  if (m.model.lora) {
+    if (!m.baseDir) throw new Error('saveModel: a LoRA model needs its base directory');
+    mkdirSync(dir, { recursive: true });
+    writeAdapterFiles(dir, m.model, m.baseDir);
+    for (const [name, content] of Object.entries(extraFiles ?? {})) writeFileAtomic(join(dir, name), content);
+  } else {
+    savePretrained({ model: m.model, hf: m.hf }, dir, { extraFiles });
+  }
   for (const [name, data] of m.tokenizerFiles) writeFileAtomic(join(dir, name), data);
 }
 

@@ -1,8 +1,11 @@
 #include "cpu/cpuBackend.h"
 
+#include <stdexcept>
 #include <unordered_map>
 
 #include "cpu/attention.h"
+#include "cpu/blas.h"
+#include "cpu/halfWeights.h"
 #include "cpu/ops.h"
 #include "cpu/packedGemm.h"
 #include "cpu/smallGemm.h"
@@ -31,8 +34,11 @@ constexpr int kSmallRows = 16;
 
 }  // namespace
 
-void CpuBackend::embeddingForward(float* out, const int32_t* ids, const float* table, int N, int C) {
-  cpu::embeddingForward(out, ids, table, N, C);
+void CpuBackend::embeddingForward(float* out, const int32_t* ids, WeightRef table, int N, int C) {
+  if (table.isF32())
+    cpu::embeddingForward(out, ids, table.f32(), N, C);
+  else
+    embeddingForward16(out, ids, table.u16(), table.t, N, C);
 }
 void CpuBackend::embeddingBackward(float* dtable, const float* dout, const int32_t* ids, int N, int C) {
   cpu::embeddingBackward(dtable, dout, ids, N, C);
@@ -44,12 +50,21 @@ void CpuBackend::rmsnormBackward(float* dinp, float* dw, const float* dout, cons
                                  const float* rstd, int N, int C, bool accumulate) {
   cpu::rmsnormBackward(dinp, dw, dout, inp, w, rstd, N, C, accumulate);
 }
-void CpuBackend::linearForward(float* out, const float* inp, const float* W, const float* b, int N, int IC, int OC) {
-  cpu::linearForward(out, inp, W, b, N, IC, OC);
+void CpuBackend::linearForward(float* out, const float* inp, WeightRef W, const float* b, int N, int IC, int OC) {
+  if (W.isF32())
+    cpu::linearForward(out, inp, W.f32(), b, N, IC, OC);
+  else
+    linearForward16(out, inp, W.u16(), W.t, b, N, IC, OC);
 }
-void CpuBackend::linearBackward(float* dinp, float* dW, float* db, const float* dout, const float* inp, const float* W,
+void CpuBackend::linearAccumulate(float* out, const float* inp, const float* W, int N, int IC, int OC) {
+  sgemm(false, true, N, OC, IC, 1.0f, inp, IC, W, IC, 1.0f, out, OC);
+}
+void CpuBackend::linearBackward(float* dinp, float* dW, float* db, const float* dout, const float* inp, WeightRef W,
                                 int N, int IC, int OC, bool accumulateDinp) {
-  cpu::linearBackward(dinp, dW, db, dout, inp, W, N, IC, OC, accumulateDinp);
+  if (W.isF32()) return cpu::linearBackward(dinp, dW, db, dout, inp, W.f32(), N, IC, OC, accumulateDinp);
+  if (dW) throw std::runtime_error("16-bit weights are frozen: no weight gradient");
+  if (dinp) linearInputGrad16(dinp, dout, W.u16(), W.t, N, IC, OC, accumulateDinp);
+  if (db) cpu::linearBackward(nullptr, nullptr, db, dout, inp, nullptr, N, IC, OC, false);
 }
 void CpuBackend::rope(float* x, const int32_t* pos, const float* cosT, const float* sinT, int N, int heads, int D,
                       bool inverse) {
@@ -63,6 +78,10 @@ void CpuBackend::swigluBackward(float* dgate, float* dup, const float* dact, con
   cpu::swigluBackward(dgate, dup, dact, gate, up, n);
 }
 void CpuBackend::addInPlace(float* x, const float* y, size_t n) { cpu::addInPlace(x, y, n); }
+void CpuBackend::scaleInPlace(float* x, float a, size_t n) {
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+  for (size_t i = 0; i < n; i++) x[i] *= a;
+}
 void CpuBackend::logprobForward(float* logp, float* entropy, const float* logits, const int32_t* targets, int N,
                                 int V) {
   cpu::logprobForward(logp, entropy, logits, targets, N, V);
@@ -87,8 +106,11 @@ void CpuBackend::attentionDecode(float* out, const float* q, const float* kCache
   cpu::attentionDecode(out, q, kCache, vCache, lens, active, batch, maxLen, heads, kvHeads, D);
 }
 
-void CpuBackend::decodeLinear(float* out, const float* inp, const float* W, const float* b, int M, int IC, int OC,
+void CpuBackend::decodeLinear(float* out, const float* inp, WeightRef Wr, const float* b, int M, int IC, int OC,
                               const DecodeWeights* pack) {
+  // 16-bit weights are read as they are: the direct kernel for few rows, widened blocks for many.
+  if (!Wr.isF32()) return linearForward16(out, inp, Wr.u16(), Wr.t, b, M, IC, OC);
+  const float* W = Wr.f32();
   if (pack) {
     const auto& packed = static_cast<const PackedDecodeWeights*>(pack)->byMatrix;
     auto it = packed.find(W);

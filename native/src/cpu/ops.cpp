@@ -74,8 +74,9 @@ void rmsnormBackward(float* dinp, float* dw, const float* dout, const float* inp
         for (int c = 0; c < C; c++) dx[c] = r * dy[c] * w[c] - k * x[c];
     }
   }
-  for (int t = 0; t < used; t++)
-    for (int c = 0; c < C; c++) dw[c] += partial[(size_t)t * C + c];
+  if (dw)
+    for (int t = 0; t < used; t++)
+      for (int c = 0; c < C; c++) dw[c] += partial[(size_t)t * C + c];
 }
 
 void linearForward(float* out, const float* inp, const float* W, const float* b, int N, int IC, int OC) {
@@ -92,7 +93,7 @@ void linearForward(float* out, const float* inp, const float* W, const float* b,
 void linearBackward(float* dinp, float* dW, float* db, const float* dout, const float* inp, const float* W, int N,
                     int IC, int OC, bool accumulateDinp) {
   if (dinp) sgemm(false, false, N, IC, OC, 1.0f, dout, OC, W, IC, accumulateDinp ? 1.0f : 0.0f, dinp, IC);
-  sgemm(true, false, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dW, IC);
+  if (dW) sgemm(true, false, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dW, IC);
   if (db) {
 #pragma omp parallel
     {

@@ -1,0 +1,60 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { AhaError } from '../errors.ts';
+import { loraLayout } from '../engine/lora.ts';
+import { Model } from '../engine/model.ts';
+import { loadModelDir, prepareModelOutDir } from './checkpoint.ts';
+import { savePretrained } from './pretrained.ts';
+import { readSafetensorsInto } from './safetensors.ts';
+import {
+  ADAPTER_CONFIG_FILE,
+  ADAPTER_WEIGHTS_FILE,
+  adapterBase,
+  mergeAdapterWeights,
+  readAdapterConfig,
+} from './adapter.ts';
+
+/**
+ * Writes base + adapter as one plain Hugging Face checkpoint (PEFT's merge_and_unload): every adapted matrix becomes
+ * W + scale * B A, summed in float64 and rounded once to float32, then to `dtype` on disk (default: BF16 when the
+ * base is stored in 16 bits, else F32). The tokenizer files come from the adapter directory when it has them.
+ */
+export function mergeAdapterDir(o: {
+  base?: string;
+  adapter: string;
+  out: string;
+  dtype?: 'F32' | 'BF16';
+  overwrite?: boolean;
+}): {
+  base: string;
+  merged: number;
+} {
+  if (!existsSync(join(o.adapter, ADAPTER_CONFIG_FILE)))
+    throw new AhaError(`${o.adapter}: not an adapter directory (no ${ADAPTER_CONFIG_FILE})`);
+  const base = adapterBase(o.adapter, o.base);
+  const md = loadModelDir(base);
+  const { lora } = readAdapterConfig(o.adapter);
+  const layout = loraLayout(md.config, lora);
+  const file = join(o.adapter, ADAPTER_WEIGHTS_FILE);
+  if (!existsSync(file)) throw new AhaError(`${file}: adapter weights not found`);
+  const data = new Map<string, Float32Array>();
+  readSafetensorsInto(
+    [file],
+    layout,
+    (t, start, length) => {
+      let a = data.get(t.name);
+      if (!a) data.set(t.name, (a = new Float32Array(t.size)));
+      return a.subarray(start, start + length);
+    },
+    o.adapter,
+  );
+  prepareModelOutDir(o.out, o.overwrite === true);
+  const model = new Model(md.config);
+  md.loadParams(model.store('params'));
+  mergeAdapterWeights(model, lora, layout, (t) => data.get(t.name)!);
+  const stored = md.storedDtype();
+  const dtype = o.dtype ?? (stored === 'BF16' || stored === 'F16' ? 'BF16' : 'F32');
+  const tokenizerFrom = existsSync(join(o.adapter, 'tokenizer.json')) ? o.adapter : base;
+  savePretrained({ model, hf: md.hf }, o.out, { tokenizerFrom, dtype });
+  return { base, merged: layout.length / 2 };
+}
