@@ -24,6 +24,28 @@ const TRAINING_ARGS = (name: string) => `TrainingArguments.${name}`;
 /** Descriptions of every field of each recipe, by path. */
 export const FIELD_DOCS: Record<RecipeKind, Record<string, FieldDoc>> = {
   grpo: {
+    lora: {
+      doc: 'Train LoRA adapters on frozen weights instead of every weight (PEFT semantics). Checkpoints and `final/` are then PEFT adapter directories; `aha merge` makes a whole model of one.',
+      trl: 'GRPOTrainer(peft_config=LoraConfig(...))',
+    },
+    'lora.r': { doc: 'Rank of the adapters (A is [r, in], B is [out, r]).', trl: 'LoraConfig.r' },
+    'lora.lora_alpha': {
+      doc: 'Scale of the adapters: alpha / r (alpha / sqrt(r) under use_rslora); default r (scale 1).',
+      trl: 'LoraConfig.lora_alpha',
+    },
+    'lora.target_modules': {
+      doc: 'The linear layers to adapt: a list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, or "all-linear".',
+      trl: 'LoraConfig.target_modules',
+    },
+    'lora.lora_dropout': {
+      doc: 'Dropout on the adapters input; only 0 (GRPO needs the log-probs of sampling and training to agree).',
+      trl: 'LoraConfig.lora_dropout',
+    },
+    'lora.use_rslora': { doc: 'Rank-stabilised LoRA: scale alpha / sqrt(r).', trl: 'LoraConfig.use_rslora' },
+    torch_dtype: {
+      doc: 'Weights in memory: auto keeps a LoRA base in the 16-bit type its checkpoint stores (bf16 or f16; products widen on the fly), float32 otherwise; bfloat16/float16 need lora.',
+      trl: 'model_init_kwargs.torch_dtype',
+    },
     model: {
       doc: 'Hugging Face model directory to train (config.json, *.safetensors, tokenizer.json); relative to the recipe.',
       trl: 'GRPOTrainer(model=...)',
@@ -345,6 +367,14 @@ export const FIELD_DOCS: Record<RecipeKind, Record<string, FieldDoc>> = {
       trl: 'GRPOConfig',
     },
     'stages.*.training': { doc: "The stage's GRPO training options.", trl: 'TrainingArguments' },
+    'stages.*.lora': {
+      doc: "LoRA adapters for this RL stage (the fields of an aha grpo recipe's `lora`); the next stage reads base + adapters, merged when it trains.",
+      trl: 'GRPOTrainer(peft_config=...)',
+    },
+    'stages.*.torch_dtype': {
+      doc: "Weights in memory for this RL stage (as an aha grpo recipe's `torch_dtype`).",
+      trl: 'model_init_kwargs.torch_dtype',
+    },
     'stages.reasoning_rl.prompts': { doc: 'Training problems the stage draws from (default: all).' },
     'stages.rejection_sft': {
       doc: 'Stage 3: samples of the RL checkpoint, verified and filtered (plus non-reasoning data), then SFT of the base model on them.',
@@ -382,6 +412,22 @@ export const FIELD_DOCS: Record<RecipeKind, Record<string, FieldDoc>> = {
   },
 
   sft: {
+    use_peft: {
+      doc: 'Train LoRA adapters on frozen weights (checkpoints are PEFT adapter directories).',
+      trl: 'ModelConfig.use_peft',
+    },
+    lora_r: { doc: 'LoRA rank.', trl: 'ModelConfig.lora_r' },
+    lora_alpha: { doc: 'LoRA alpha: the adapters are scaled by alpha / r.', trl: 'ModelConfig.lora_alpha' },
+    lora_target_modules: {
+      doc: 'Comma-separated modules to adapt (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj) or all-linear.',
+      trl: 'ModelConfig.lora_target_modules',
+    },
+    lora_dropout: { doc: 'LoRA dropout; only 0 is supported.', trl: 'ModelConfig.lora_dropout' },
+    use_rslora: { doc: 'Rank-stabilised LoRA: scale by alpha / sqrt(r).', trl: 'ModelConfig.use_rslora' },
+    torch_dtype: {
+      doc: 'Weights in memory: auto (the checkpoint type when frozen under LoRA, float32 otherwise), float32, bfloat16, float16.',
+      trl: 'ModelConfig.torch_dtype',
+    },
     model: {
       doc: 'Hugging Face model directory to fine-tune (with tokenizer.json).',
       trl: 'ModelConfig.model_name_or_path',

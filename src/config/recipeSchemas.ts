@@ -9,6 +9,7 @@ import { datasetSpecSchema } from '../data/datasetSpec.ts';
 import { pipelineRecipeSchemas } from '../r1/pipelineRecipe.ts';
 import { languageRewardOptionsSchema } from '../rewards/languageConsistency.ts';
 import { grpoOptionsSchema } from '../rl/grpoOptions.ts';
+import { loraOptionsSchema } from '../engine/lora.ts';
 import { grpoRecipeSchemas } from '../rl/recipe.ts';
 import { BUILTIN_REWARDS, REWARD_OPTION_SCHEMAS } from '../rl/rewardRegistry.ts';
 import { sftOptionsSchema } from '../sft/sftConfig.ts';
@@ -54,6 +55,7 @@ function grpoTree(): RecipeTree {
   graft(root, ['dataset'], describeSchema(datasetSpecSchema), { required: true });
   graft(root, ['grpo'], describeSchema(grpoOptionsSchema));
   graft(root, ['training'], describeSchema(grpoRecipeSchemas.training));
+  graft(root, ['lora'], describeSchema(loraOptionsSchema));
   return { kind: 'grpo', root, refs: {} };
 }
 
@@ -69,6 +71,8 @@ function r1Tree(): RecipeTree {
   for (const stage of ['reasoning_rl', 'all_scenarios_rl']) {
     graft(root, ['stages', stage, 'grpo'], grpo);
     graft(root, ['stages', stage, 'training'], training);
+    graft(root, ['stages', stage, 'lora'], describeSchema(loraOptionsSchema));
+    refs[`stages.${stage}.lora`] = { kind: 'grpo', path: 'lora' };
     refs[`stages.${stage}.grpo`] = { kind: 'grpo', path: 'grpo', omit: ['reward_weights'] };
     refs[`stages.${stage}.training`] = { kind: 'grpo', path: 'training' };
   }

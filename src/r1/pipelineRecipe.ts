@@ -26,7 +26,7 @@ import { z } from 'zod';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { AhaError } from '../errors.ts';
 import { DEFAULT_STRATEGIES, type AnswerStrategy } from '../verify/extractAnswer.ts';
-import { PROMPT_TEMPLATES, parseRecipe } from '../rl/recipe.ts';
+import { PROMPT_TEMPLATES, parseRecipe, type RecipeInput } from '../rl/recipe.ts';
 import { sftOptionsSchema } from '../sft/sftConfig.ts';
 import { resolveLanguageTarget } from '../rewards/languageConsistency.ts';
 import { filtersConfigSchema } from './filters.ts';
@@ -91,6 +91,10 @@ const rlFields = {
   max_failing_reward_steps: posInt().default(3),
   grpo: options().default({}),
   training: options().default({}),
+  /** LoRA adapters instead of every weight for this stage (PEFT's names, as in an aha grpo recipe). */
+  lora: options().optional(),
+  /** Weights in memory (auto keeps a LoRA base as its checkpoint stores it), as in an aha grpo recipe. */
+  torch_dtype: z.enum(['auto', 'float32', 'bfloat16', 'float16']).default('auto'),
   /**
    * Wall-clock budget of the GRPO run: it stops cleanly there (at a checkpoint) and the stage counts as finished.
    * The clock is per invocation: a resumed stage gets the budget again.
@@ -257,11 +261,7 @@ function checkSft(raw: Record<string, unknown>, source: string, where: string): 
 }
 
 /** Validates an RL stage's grpo and training sections; returns the prompts per step they give. */
-function checkGrpo(
-  stage: { grpo: Record<string, unknown>; training: Record<string, unknown> },
-  source: string,
-  where: string,
-): number {
+function checkGrpo(stage: Parameters<typeof stagePromptsPerStep>[0], source: string, where: string): number {
   if ('reward_weights' in stage.grpo)
     throw new AhaError(`${source}: ${where}.grpo.reward_weights: set the stage's rewards: weights instead`);
   return stagePromptsPerStep(stage, `${source}: ${where}`);
@@ -269,10 +269,15 @@ function checkGrpo(
 
 /** The prompts per step of an RL stage's training section (prompts_per_step, or TRL's batch units). */
 export function stagePromptsPerStep(
-  stage: { grpo: Record<string, unknown>; training: Record<string, unknown> },
+  stage: {
+    grpo: Record<string, unknown>;
+    training: Record<string, unknown>;
+    lora?: Record<string, unknown>;
+    torch_dtype?: 'auto' | 'float32' | 'bfloat16' | 'float16';
+  },
   source: string,
 ): number {
-  // The GRPO recipe's own validation, with a stand-in dataset and reward.
+  // The GRPO recipe's own validation (LoRA options included), with a stand-in dataset and reward.
   return parseRecipe(
     {
       model: '-',
@@ -280,6 +285,8 @@ export function stagePromptsPerStep(
       rewards: [{ name: 'r', fn: () => 0 }],
       grpo: stage.grpo,
       training: stage.training,
+      ...(stage.lora ? { lora: stage.lora as RecipeInput['lora'] } : {}),
+      ...(stage.torch_dtype ? { torch_dtype: stage.torch_dtype } : {}),
     },
     source,
   ).training.prompts_per_step;

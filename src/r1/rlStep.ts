@@ -49,6 +49,9 @@ export interface RlStepConfig {
   max_minutes?: number;
   /** Fail the stage when some reward fails on every call of this many consecutive steps (default 3). */
   max_failing_reward_steps?: number;
+  /** LoRA options (validated by the GRPO recipe), and how the weights are held. */
+  lora?: Record<string, unknown>;
+  torch_dtype?: 'auto' | 'float32' | 'bfloat16' | 'float16';
 }
 
 /** The reward failures of a GRPO run, summed over its metrics.jsonl (every step, resumed runs included). */
@@ -161,6 +164,8 @@ export async function runRlStep(
     rewards,
     grpo: cfg.grpo,
     training: cfg.training,
+    ...(cfg.lora ? { lora: cfg.lora as RecipeInput['lora'] } : {}),
+    ...(cfg.torch_dtype ? { torch_dtype: cfg.torch_dtype } : {}),
   };
   let mix: Record<string, unknown> = {};
   let mixed = false;

@@ -44,7 +44,9 @@ export interface SftStepOptions {
  */
 export async function trainSftStep(o: SftStepOptions): Promise<StageOutcome> {
   const finalDir = join(o.runDir, 'final');
-  if (existsSync(join(finalDir, 'config.json'))) return { checkpoint: finalDir, interrupted: false };
+  // A finished run: a whole model, or LoRA adapters on their base.
+  if (existsSync(join(finalDir, 'config.json')) || existsSync(join(finalDir, 'adapter_config.json')))
+    return { checkpoint: finalDir, interrupted: false };
   const resume = latestSftCheckpoint(o.runDir) !== undefined;
   const opts = resolveSftOptions({
     config: { ...(o.defaults ?? PIPELINE_SFT_DEFAULTS), ...o.sft },

@@ -530,3 +530,16 @@ test('general_prompts_per_step: at most the prompts per step, and only with gene
     /^AhaError: r1\.yaml: stages\.all_scenarios_rl\.general_prompts_per_step: needs general_dataset$/,
   );
 });
+
+test('an RL stage takes LoRA options, checked with the recipe before any work', () => {
+  const base = { base_model: 'm', task: 'arithmetic' };
+  const r = parsePipelineRecipe({
+    ...base,
+    stages: { reasoning_rl: { lora: { r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] } } },
+  });
+  assert.deepEqual(r.stages.reasoning_rl!.lora, { r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] });
+  assert.throws(
+    () => parsePipelineRecipe({ ...base, stages: { reasoning_rl: { lora: { r: 8, target_modules: ['qkv'] } } } }),
+    /stages\.reasoning_rl: lora\.target_modules: unknown module "qkv"/,
+  );
+});
