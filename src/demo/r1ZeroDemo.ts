@@ -58,7 +58,8 @@ export async function runR1ZeroDemo(o: R1ZeroDemoOptions): Promise<R1ZeroDemoRes
   const task = arithmeticTask();
   const test = task.generate(new Rng(o.seed + 7), o.evalProblems, 'test');
   const train = task.generate(new Rng(o.seed + 1), 20000, 'train');
-  const base = loadPretrained(o.base, { requireTokenizer: true });
+  // Trained in full: float32 weights whatever the checkpoint stores.
+  const base = loadPretrained(o.base, { requireTokenizer: true, weights: 'f32' });
   const evalOpts = (label: string) => ({
     k: o.evalSamples,
     seed: o.seed,

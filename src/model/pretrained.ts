@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Model, type WeightsDtype } from '../engine/model.ts';
+import type { TensorInfo } from '../engine/types.ts';
 import { initLoraAdapters, loraLayout as loraLayoutFn, type LoraConfig } from '../engine/lora.ts';
 import { loadModelDir, saveModelDir, type ModelDir } from './checkpoint.ts';
 import {
@@ -103,7 +104,8 @@ export function loadPretrained(dir: string, opts: LoadOptions = {}): Pretrained 
   } else if (adapterDir) {
     loadAdapterInto(model, adapterDir);
   }
-  if (opts.lora && !keep) initLoraAdapters(model.adapterLayout, (t) => model.tensorView(t, 'adapters'), opts.loraSeed ?? 0);
+  if (opts.lora && !keep)
+    initLoraAdapters(model.adapterLayout, (t) => model.tensorView(t, 'adapters'), opts.loraSeed ?? 0);
   const tokDir = adapterDir && existsSync(join(adapterDir, 'tokenizer.json')) ? adapterDir : baseDir;
   const hasTok = existsSync(join(tokDir, 'tokenizer.json'));
   if (opts.requireTokenizer && !hasTok) throw new AhaError(`${dir}: tokenizer.json missing (needed for text input)`);
@@ -126,18 +128,57 @@ export function hfExtras(hf: HfModelConfig): HfConfigExtras {
   };
 }
 
-/** Saves the model's current weights as a Hugging Face directory, copying tokenizer files from `tokenizerFrom`. */
+/**
+ * Saves the model's current weights as a Hugging Face directory, copying tokenizer files from `tokenizerFrom`.
+ * 16-bit weights are widened tensor by tensor (BF16 on disk then holds the same bits). A LoRA model's adapters are
+ * not part of its weights: save them with writeAdapterFiles, or merge them (mergeAdapterDir).
+ */
 export function savePretrained(
   p: { model: Model; hf: HfModelConfig },
   dir: string,
   opts: { tokenizerFrom?: string; extraFiles?: Record<string, string>; dtype?: 'F32' | 'BF16' } = {},
 ): void {
+  if (p.model.lora)
+    throw new AhaError(
+      `${dir}: the model carries LoRA adapters; save them as an adapter, or merge them with aha merge`,
+    );
+  const half = p.model.weightsDtype !== 'f32';
   saveModelDir(dir, {
     config: p.model.config,
     hf: hfExtras(p.hf),
-    params: p.model.store('params'),
+    params: half ? widenedStore(p.model) : p.model.store('params'),
     dtype: opts.dtype,
     tokenizerFrom: opts.tokenizerFrom,
     extraFiles: opts.extraFiles,
   });
+}
+
+/** 16-bit weights as float32 views, each a fresh copy. */
+function widenedStore(model: Model): (t: TensorInfo, start: number, length: number) => Float32Array {
+  const dtype = model.weightsDtype;
+  return (t, start, length) => {
+    const bits = model.halfView(t.offset + start, length);
+    const out = new Float32Array(length);
+    const u32 = new Uint32Array(out.buffer);
+    if (dtype === 'bf16') for (let i = 0; i < length; i++) u32[i] = bits[i] << 16;
+    else {
+      const table = halfToFloatTable();
+      for (let i = 0; i < length; i++) out[i] = table[bits[i]];
+    }
+    return out;
+  };
+}
+
+let f16Table: Float32Array | undefined;
+function halfToFloatTable(): Float32Array {
+  if (f16Table) return f16Table;
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const e = (h >> 10) & 0x1f,
+      f = h & 0x3ff,
+      sign = h & 0x8000 ? -1 : 1;
+    t[h] =
+      e === 0 ? sign * f * 2 ** -24 : e === 31 ? (f ? NaN : sign * Infinity) : sign * (1 + f / 1024) * 2 ** (e - 15);
+  }
+  return (f16Table = t);
 }
