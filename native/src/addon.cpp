@@ -53,8 +53,7 @@ Napi::Uint16Array externalView16(Napi::Env env, aha::Buffer16 buf, size_t offset
   if (length == 0) return Napi::Uint16Array::New(env, 0);
   auto* hold = new aha::Buffer16(buf);
   auto ab = Napi::ArrayBuffer::New(
-      env, buf->data() + offset, length * sizeof(uint16_t), [](Napi::Env, void*, aha::Buffer16* h) { delete h; },
-      hold);
+      env, buf->data() + offset, length * sizeof(uint16_t), [](Napi::Env, void*, aha::Buffer16* h) { delete h; }, hold);
   return Napi::Uint16Array::New(env, length, ab, 0, napi_uint16_array);
 }
 

@@ -32,9 +32,7 @@ struct WeightRef {
   const float* f32() const { return static_cast<const float*>(p); }
   const uint16_t* u16() const { return static_cast<const uint16_t*>(p); }
   // The weight `elements` further on.
-  WeightRef at(size_t elements) const {
-    return {static_cast<const char*>(p) + elements * dtypeBytes(t), t};
-  }
+  WeightRef at(size_t elements) const { return {static_cast<const char*>(p) + elements * dtypeBytes(t), t}; }
 };
 
 inline float bf16ToFloat(uint16_t h) {
@@ -83,10 +81,10 @@ inline uint16_t floatToF16(float f) {
   std::memcpy(&u, &f, 4);
   const uint32_t sign = (u >> 16) & 0x8000u;
   u &= 0x7fffffffu;
-  if (u > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);  // NaN
+  if (u > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);   // NaN
   if (u >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);  // rounds to >= 65520: infinity
-  if (u < 0x38800000u) {                                   // below the smallest normal half: subnormal or zero
-    if (u < 0x33000000u) return (uint16_t)sign;            // under half the smallest subnormal
+  if (u < 0x38800000u) {                                    // below the smallest normal half: subnormal or zero
+    if (u < 0x33000000u) return (uint16_t)sign;             // under half the smallest subnormal
     const uint32_t e = u >> 23, m = (u & 0x7fffffu) | 0x800000u;
     const int shift = 126 - (int)e;  // the result counts units of 2^-24, the smallest subnormal
     const uint32_t q = m >> (shift - 0), rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);

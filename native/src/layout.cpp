@@ -152,7 +152,8 @@ LoraLayout loraLayoutFromTensors(const Config& c, int r, float scale, std::vecto
     L.layers.push_back(o);
   }
   for (size_t i = 0; i < tensors.size(); i++)
-    if (!used[i]) throw std::runtime_error("adapter layout: " + tensors[i].name + " is not a LoRA tensor of this model");
+    if (!used[i])
+      throw std::runtime_error("adapter layout: " + tensors[i].name + " is not a LoRA tensor of this model");
   if (tensors.empty()) throw std::runtime_error("adapter layout: no adapted modules");
   L.total = checkTiling(tensors, "adapter layout");
   L.tensors = std::move(tensors);

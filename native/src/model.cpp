@@ -33,7 +33,8 @@ Model::Model(Config cfg, std::vector<TensorRef> tensors, Backend& backend, Model
   if ((int)cfg_.ropeInvFreq.size() != cfg_.headDim / 2)
     throw std::runtime_error("ropeInvFreq must have head_dim/2 entries");
   layout_ = layoutFromTensors(cfg_, std::move(tensors));
-  if (opts.loraRank > 0) lora_ = loraLayoutFromTensors(cfg_, opts.loraRank, opts.loraScale, std::move(opts.loraTensors));
+  if (opts.loraRank > 0)
+    lora_ = loraLayoutFromTensors(cfg_, opts.loraRank, opts.loraScale, std::move(opts.loraTensors));
   const std::string count = std::to_string(layout_.total);
   if (wdtype_ == DType::F32) {
     params_ = allocFloats(layout_.total, "the weights (" + count + " float32 parameters)");
@@ -251,8 +252,14 @@ ModelWeights Model::resolve(bool useReference, bool withGrads) {
     LayerWeights& L = w.layers[l];
     L.wq = base.at(o.wq), L.wk = base.at(o.wk), L.wv = base.at(o.wv), L.wo = base.at(o.wo);
     L.gate = base.at(o.wGate), L.up = base.at(o.wUp), L.down = base.at(o.wDown);
-    for (auto [ptr, off] : {std::pair<const float**, size_t>{&L.ln1, o.ln1}, {&L.bq, o.bq}, {&L.bk, o.bk},
-                            {&L.bv, o.bv}, {&L.bo, o.bo}, {&L.qNorm, o.qNorm}, {&L.kNorm, o.kNorm}, {&L.ln2, o.ln2}})
+    for (auto [ptr, off] : {std::pair<const float**, size_t>{&L.ln1, o.ln1},
+                            {&L.bq, o.bq},
+                            {&L.bk, o.bk},
+                            {&L.bv, o.bv},
+                            {&L.bo, o.bo},
+                            {&L.qNorm, o.qNorm},
+                            {&L.kNorm, o.kNorm},
+                            {&L.ln2, o.ln2}})
       if (off != kNone) wantVecs.push_back({ptr, off});
     if (A)
       for (int s = 0; s < kLoraSites; s++) {

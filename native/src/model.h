@@ -212,7 +212,7 @@ class Model {
   DType wdtype_ = DType::F32;
   Buffer params_, grads_, ref_, m_, v_, adapters_;
   Buffer16 params16_;
-  std::vector<float> vecs_;                  // 16-bit weights: norms and biases widened
+  std::vector<float> vecs_;                          // 16-bit weights: norms and biases widened
   std::vector<std::pair<size_t, size_t>> vecSlots_;  // (weight offset, offset in vecs_) of each 1-D tensor
   int64_t step_ = 0;
 

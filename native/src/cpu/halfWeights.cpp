@@ -132,8 +132,7 @@ void linearInputGrad16(float* dinp, const float* dout, const uint16_t* W, DType 
   for (int o0 = 0; o0 < OC; o0 += rows) {
     const int n = std::min(rows, OC - o0);
     widenBlock(block.data(), W + (size_t)o0 * IC, t, n, IC);
-    sgemm(false, false, N, IC, n, 1.0f, dout + o0, OC, block.data(), IC, accumulate || o0 > 0 ? 1.0f : 0.0f, dinp,
-          IC);
+    sgemm(false, false, N, IC, n, 1.0f, dout + o0, OC, block.data(), IC, accumulate || o0 > 0 ? 1.0f : 0.0f, dinp, IC);
   }
 }
 
