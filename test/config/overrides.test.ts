@@ -87,8 +87,8 @@ test('a bad path or argument is one line naming it', () => {
     "--set trainig.max_steps=1: unknown field 'trainig' (did you mean training?)",
   );
   throwsLine(
-    () => parseSetArgs(['lr=1'], 'grpo'),
-    "--set lr=1: unknown field 'lr' (fields: model, dataset, prompt, system_prompt, rewards, grpo, training, reward_timeout_ms, output_dir)",
+    () => parseSetArgs(['epochs=1'], 'grpo'),
+    "--set epochs=1: unknown field 'epochs' (fields: model, dataset, prompt, system_prompt, rewards, grpo, training, reward_timeout_ms, output_dir, lora, torch_dtype)",
   );
   throwsLine(
     () => parseSetArgs(['grpo.beta.x=1'], 'grpo'),

@@ -5,8 +5,9 @@ import { closeSync, mkdtempSync, mkdirSync, openSync, rmSync, writeFileSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model } from '../../src/engine/model.ts';
-import { assertMemoryFits, availableMemory, estimateMemory } from '../../src/engine/memoryPlan.ts';
-import { tensorLayout } from '../../src/engine/types.ts';
+import { assertMemoryFits, availableMemory, estimateMemory, formatBytes } from '../../src/engine/memoryPlan.ts';
+import { parameterCount, tensorLayout } from '../../src/engine/types.ts';
+import { loraLayout, resolveLora } from '../../src/engine/lora.ts';
 import { parseHfConfig } from '../../src/model/hfConfig.ts';
 import { AhaError } from '../../src/errors.ts';
 import { TINY_CONFIGS } from '../support/tinyConfigs.ts';
@@ -148,12 +149,38 @@ test('aha logprobs on a checkpoint larger than the machine: exit 1, one line, no
     assert.equal(r.status, 1, r.stderr);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 1, r.stderr);
-    assert.match(
-      lines[0],
-      /^aha: out of memory: .* needs [\d.]+ GB \(weights [\d.]+ GB\), [\d.]+ GB available; the float32 weights alone do not fit/,
-    );
+    // Inference keeps the checkpoint's bf16: 2 bytes a parameter.
+    const m16 =
+      /^aha: out of memory: .* needs [\d.]+ GB \(weights ([\d.]+) GB\), [\d.]+ GB available; the weights alone do not fit/.exec(
+        lines[0],
+      );
+    assert.ok(m16, lines[0]);
+    assert.equal(`${m16[1]} GB`, formatBytes(parameterCount(engine) * 2));
     assert.ok(availableMemory() > 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('16-bit weights and LoRA: weights at 2 bytes, gradients and AdamW for the adapters only, no reference copy', () => {
+  const c = TINY_CONFIGS.allFeatures;
+  const lora = resolveLora({ r: 4, target_modules: ['q_proj', 'down_proj'] });
+  const l = loraLayout(c, lora);
+  const A = l[l.length - 1].offset + l[l.length - 1].size;
+  const P = parameterCount(c);
+  const e = estimateMemory(c, { weights: 'bf16', lora, training: true, reference: true });
+  assert.equal(e.weights, 2 * P);
+  assert.equal(e.adapters, 4 * A);
+  assert.equal(e.gradients, 4 * A);
+  assert.equal(e.optimizer, 8 * A);
+  assert.equal(e.reference, 0, 'the base with the adapters off is the reference');
+  // Activations: each layer slot gains 7 adapter products of r floats per token; backward's scratch r more.
+  const N = 10;
+  const without = estimateMemory(c, { weights: 'bf16', training: true, batchTokens: N }).activations;
+  const withLora = estimateMemory(c, { weights: 'bf16', lora, training: true, batchTokens: N }).activations;
+  assert.equal(withLora - without, 4 * (N * 7 * 4 * c.numLayers + N * 4));
+  // The model the estimate describes holds those buffers.
+  const m = new Model(c, { weights: 'bf16', lora });
+  assert.equal(m.numTrainable, A);
+  assert.equal(m.numParams, P);
 });
