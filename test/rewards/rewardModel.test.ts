@@ -18,7 +18,7 @@ import { gaussian, mulberry32, randomParams } from '../support/tinyConfigs.ts';
 import { AhaError } from '../../src/errors.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'aha-rm-'));
-test.after(() => process.env.KEEP || rmSync(root, { recursive: true, force: true }));
+test.after(() => rmSync(root, { recursive: true, force: true }));
 
 /** A small Qwen2 / Llama decoder config (config.json form). */
 function rawConfig(arch: 'Qwen2' | 'Llama', tied: boolean): Record<string, unknown> {
