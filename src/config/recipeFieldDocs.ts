@@ -597,7 +597,7 @@ export const REWARD_OPTION_DOCS: Record<string, { about: string; options: Record
   },
   reward_model: {
     about:
-      'A local Hugging Face sequence-classification checkpoint (`Qwen2ForSequenceClassification`, `LlamaForSequenceClassification`; `num_labels: 1`) scoring the chat-rendered prompt and completion at the last token (src/rewards/rewardModel.ts); 16-bit weights stay 16-bit. Calls scored together are batched; a batch must fit `reward_timeout_ms`.',
+      'A local Hugging Face sequence-classification checkpoint (`Qwen2ForSequenceClassification`, `LlamaForSequenceClassification`; `num_labels: 1`) scoring the chat-rendered prompt and completion at the last token (src/rewards/rewardModel.ts); 16-bit weights stay 16-bit. Calls scored together are batched, and a call waits for the batches before its own: raise `reward_timeout_ms` (10 s) for a large reward model.',
     options: {
       model: { doc: 'The checkpoint directory (relative to the recipe); its tokenizer and chat template are used.' },
       on: { doc: '`response`: the whole completion; `summary`: the text after `</think>` (0 when there is none).' },
