@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { initModel } from '../../src/model/initModel.ts';
 import { readSafetensorsInto, readSafetensorsTensor, writeSafetensors } from '../../src/model/safetensors.ts';
 import { loadClassifierDir, loadRewardModel } from '../../src/model/sequenceClassifier.ts';
 import { RewardModelReward, RunningNorm, rewardModelFromOptions } from '../../src/rewards/rewardModel.ts';
-import { hfExtras } from '../../src/model/pretrained.ts';
+import { hfExtras, loadPretrained } from '../../src/model/pretrained.ts';
 import { buildRewards } from '../../src/rl/rewardRegistry.ts';
 import { defaultGrpoOptions } from '../../src/rl/grpoOptions.ts';
 import { referenceHidden } from '../support/referenceTransformer.ts';
@@ -252,4 +253,21 @@ test('init-model --reward-model writes a classifier that loads and scores like t
   const [got] = await r.scoreIds([ids]);
   const want = referenceScore({ dir, engine: c.md.config, params, score: c.score }, ids);
   assert.ok(Math.abs(got - want) < 1e-6, `${got} vs ${want}`);
+});
+
+test('aha init-model --reward-model writes a classifier that loads as one, and not as a causal LM', () => {
+  const out = join(root, 'cli-rm');
+  const r = spawnSync(
+    process.execPath,
+    ['bin/aha.js', 'init-model', '--config', 'tiny', '--reward-model', '--out', out],
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const c = loadClassifierDir(out);
+  assert.equal(c.score.length, c.md.config.hiddenSize);
+  // Read as a causal LM, it is refused in one line (its architecture is a classifier's).
+  assert.throws(
+    () => loadPretrained(out),
+    (e: Error) => e instanceof AhaError && /unsupported architecture Qwen2ForSequenceClassification/.test(e.message),
+  );
 });
