@@ -605,6 +605,9 @@ export const REWARD_OPTION_DOCS: Record<string, { about: string; options: Record
         doc: 'Raw scores when absent; `{type: running}` standardises by the mean and std of every score so far; `{type: affine, scale, shift}` maps x to scale * x + shift.',
       },
       batch_size: { doc: 'Sequences per engine pass.' },
+      torch_dtype: {
+        doc: '`auto` keeps the weights as stored (bf16/f16 stay 16-bit: half the memory); `float32` widens them once, faster on CPUs that widen 16-bit weights in every product.',
+      },
     },
   },
 };

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { parseConfig } from '../config/configError.ts';
 import { AhaError } from '../errors.ts';
 import { hasChatTemplate, renderChat } from '../model/chatTemplate.ts';
+import { weightsFromTorchDtype } from '../model/pretrained.ts';
 import { loadRewardModel, type RewardModel } from '../model/sequenceClassifier.ts';
 import { judgedText } from './llmJudge.ts';
 import type { Example, RewardContext, RewardFn } from './types.ts';
@@ -34,6 +35,8 @@ export const rewardModelOptionsSchema = z
       .optional(),
     /** Sequences per engine pass. */
     batch_size: z.number().int().positive().default(32),
+    /** How the weights are held: auto keeps them as stored (bf16/f16 stay 16-bit); float32 is faster on CPUs. */
+    torch_dtype: z.enum(['auto', 'float32', 'bfloat16', 'float16']).default('auto'),
   })
   .strict();
 
@@ -186,7 +189,7 @@ export function rewardModelFromOptions(value: unknown, where: string, o: { baseD
   const dir = isAbsolute(c.model) ? c.model : join(o.baseDir ?? '.', c.model);
   if (!existsSync(dir) || !statSync(dir).isDirectory())
     throw new AhaError(`${where}.options.model: ${dir} is not a directory`);
-  const rm = loadRewardModel(dir);
+  const rm = loadRewardModel(dir, { weights: weightsFromTorchDtype(c.torch_dtype) });
   return new RewardModelReward(rm, {
     on: c.on,
     batchSize: c.batch_size,

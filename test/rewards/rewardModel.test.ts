@@ -157,6 +157,11 @@ test('16-bit weights stay 16-bit and still match the reference on the stored wei
   // No pad token (transformers would not score it): ids of plain characters.
   const seqs = [[25, 29, 31, 22], [27, 27, 30, 31, 40, 41, 23, 32, 60], [20]];
   const got = await rm.scoreIds(seqs);
+  // torch_dtype: float32 widens the same stored weights once: the same scores up to float rounding.
+  const f32 = rewardModelFromOptions({ model: b.dir, torch_dtype: 'float32' }, 'w');
+  assert.equal(f32.rm.model.weightsDtype, 'f32');
+  const wide = await f32.scoreIds(seqs);
+  seqs.forEach((_, i) => assert.ok(Math.abs(wide[i] - got[i]) < 1e-4));
   seqs.forEach((s, i) =>
     assert.ok(Math.abs(got[i] - referenceScore(b, s)) < 1e-4, `${got[i]} vs ${referenceScore(b, s)}`),
   );
