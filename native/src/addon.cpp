@@ -201,7 +201,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
          InstanceMethod("dropReference", &NativeModel::DropReference),
          InstanceMethod("hasReference", &NativeModel::HasReference), InstanceMethod("forward", &NativeModel::Forward),
          InstanceMethod("backward", &NativeModel::Backward), InstanceMethod("adamwStep", &NativeModel::AdamwStep),
-         InstanceMethod("generate", &NativeModel::Generate)});
+         InstanceMethod("generate", &NativeModel::Generate), InstanceMethod("lastHidden", &NativeModel::LastHidden)});
   }
 
   NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
@@ -374,6 +374,29 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
             r.Set("entropy", e);
           }
           return r;
+        });
+    auto p = t->Promise();
+    t->Queue();
+    return p;
+  }
+
+  // lastHidden(seqs: Int32Array[]) -> Promise<Float32Array [numSeqs, hidden]>: the final-norm hidden state at each
+  // sequence's last token, no logits.
+  Napi::Value LastHidden(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto seqs = toSeqs(info[0], "sequences");
+    auto model = model_;
+    auto out = std::make_shared<std::vector<float>>();
+    auto* t = new Task(
+        env, model,
+        [model, seqs, out]() {
+          checkTokens(*model, seqs, 0);
+          model->lastHidden(aha::packSequences(seqs), *out);
+        },
+        [out](Napi::Env env) -> Napi::Value {
+          auto a = Napi::Float32Array::New(env, out->size());
+          std::copy(out->begin(), out->end(), a.Data());
+          return a;
         });
     auto p = t->Promise();
     t->Queue();

@@ -565,6 +565,29 @@ void Model::prefill(const PackedBatch& b, const KvSink& sink, std::vector<float>
   backend_.decodeLinear(lastLogits.data(), last.data(), W.lmHead, nullptr, S, C, cfg_.vocab, decodePack_.get());
 }
 
+void Model::lastHidden(const PackedBatch& b, std::vector<float>& out) {
+  if (b.numSeqs() < 1 || b.numTokens() < 1)
+    throw std::runtime_error("lastHidden needs at least one non-empty sequence");
+  const ModelWeights W = resolve(false, false);
+  const int N = b.numTokens(), C = cfg_.hidden, S = b.numSeqs();
+  int maxLen = 0;
+  for (int s = 0; s < S; s++) maxLen = std::max(maxLen, b.starts[s + 1] - b.starts[s]);
+  ensureRope(maxLen);
+  ensureArena(N, false, false, 0);
+  haveTrainActs_ = false;
+  LayerActs a = layerActs(0, false);
+  backend_.embeddingForward(a.xIn, b.ids.data(), W.embed, N, C);
+  BatchProducts products(backend_);
+  PackedAttention attention(backend_, cfg_, b, nullptr);
+  for (int l = 0; l < cfg_.layers; l++)
+    layerBody(l, W.layers[l], a, l + 1 < cfg_.layers ? a.xIn : xOut_, N, b.pos.data(), products, attention);
+  out.resize((size_t)S * C);
+  std::vector<float> rs(S);
+  for (int s = 0; s < S; s++)
+    std::memcpy(out.data() + (size_t)s * C, xOut_ + (size_t)(b.starts[s + 1] - 1) * C, sizeof(float) * C);
+  backend_.rmsnormForward(out.data(), rs.data(), out.data(), W.finalNorm, S, C, cfg_.rmsEps);
+}
+
 void Model::decodeStep(const std::vector<int32_t>& ids, const std::vector<int32_t>& pos,
                        const std::vector<int32_t>& rowSeq, const std::vector<int32_t>& lens, const KvSink& cache,
                        std::vector<float>& logits) {

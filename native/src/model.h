@@ -175,6 +175,10 @@ class Model {
   // Prefill for sampling: runs the packed prompts, writes keys/values into sink, returns last-position logits
   // [numSeqs, vocab].
   void prefill(const PackedBatch& batch, const KvSink& sink, std::vector<float>& lastLogits);
+  // Final-norm hidden state at each sequence's last token [numSeqs, hidden], with no head over the vocabulary (a
+  // sequence-classification model scores this in TypeScript). Sequences are packed without padding, so each one's
+  // last token is its last non-pad token.
+  void lastHidden(const PackedBatch& batch, std::vector<float>& out);
   // One decode step for M rows: ids[M] tokens at positions pos[M]; rowSeq[M] is the cache slot of each row.
   // lens[slot] must already count the new token. Writes logits [M, vocab].
   void decodeStep(const std::vector<int32_t>& ids, const std::vector<int32_t>& pos, const std::vector<int32_t>& rowSeq,

@@ -27,6 +27,10 @@ export function registerDemo(program: Command): void {
     .option('--resume', 'continue an interrupted run from its last checkpoint')
     .option('--json', 'end with one JSON line of the results')
     .option('--pipeline <name>', 'r1 (the four R1 stages) or distill (teacher traces into a smaller student)')
+    .option(
+      '--reward-model',
+      'r1: the last stage also trains on general prompts scored by a random reward model the demo initialises',
+    )
     .option('--teacher <dir>', 'distill: teacher checkpoint (default runs/demo/grpo/final, else the base)')
     .action((o: Record<string, string | boolean | undefined>) =>
       withInterrupt(
@@ -50,7 +54,7 @@ export function registerDemo(program: Command): void {
             };
             const r =
               o.pipeline === 'r1'
-                ? await runR1PipelineDemo(common)
+                ? await runR1PipelineDemo({ ...common, rewardModel: o.rewardModel === true })
                 : await runDistillDemo({
                     ...common,
                     teacher: (o.teacher as string | undefined) ?? 'runs/demo/grpo/final',

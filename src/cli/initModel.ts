@@ -21,8 +21,21 @@ export function registerInitModel(program: Command): void {
     .requiredOption('--out <dir>', 'output directory')
     .option('--seed <s>', 'initialisation seed', '0')
     .option('--overwrite', 'replace the contents of a non-empty --out directory')
+    .option(
+      '--reward-model',
+      'write a sequence-classification checkpoint (a reward model: *ForSequenceClassification, num_labels 1, ' +
+        'score.weight, no lm_head) for the reward_model reward',
+    )
     .action(
-      (o: { config: string; tokenizer: string; alphabet?: string; out: string; seed: string; overwrite?: boolean }) => {
+      (o: {
+        config: string;
+        tokenizer: string;
+        alphabet?: string;
+        out: string;
+        seed: string;
+        overwrite?: boolean;
+        rewardModel?: boolean;
+      }) => {
         const { model, tokenizer } = initModel({
           config: o.config,
           tokenizer: o.tokenizer,
@@ -30,6 +43,7 @@ export function registerInitModel(program: Command): void {
           out: o.out,
           seed: parseInteger(o.seed, '--seed', { min: 0 }),
           overwrite: o.overwrite === true,
+          rewardModel: o.rewardModel === true,
         });
         const rows = model.config.vocabSize;
         printLine(

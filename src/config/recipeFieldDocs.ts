@@ -595,6 +595,21 @@ export const REWARD_OPTION_DOCS: Record<string, { about: string; options: Record
       },
     },
   },
+  reward_model: {
+    about:
+      'A local Hugging Face sequence-classification checkpoint (`Qwen2ForSequenceClassification`, `LlamaForSequenceClassification`; `num_labels: 1`) scoring the chat-rendered prompt and completion at the last token (src/rewards/rewardModel.ts); 16-bit weights stay 16-bit. Calls scored together are batched, and a call waits for the batches before its own: raise `reward_timeout_ms` (10 s) for a large reward model.',
+    options: {
+      model: { doc: 'The checkpoint directory (relative to the recipe); its tokenizer and chat template are used.' },
+      on: { doc: '`response`: the whole completion; `summary`: the text after `</think>` (0 when there is none).' },
+      normalize: {
+        doc: 'Raw scores when absent; `{type: running}` standardises by the mean and std of every score so far; `{type: affine, scale, shift}` maps x to scale * x + shift.',
+      },
+      batch_size: { doc: 'Sequences per engine pass.' },
+      torch_dtype: {
+        doc: '`auto` keeps the weights as stored (bf16/f16 stay 16-bit: half the memory); `float32` widens them once, faster on CPUs that widen 16-bit weights in every product.',
+      },
+    },
+  },
 };
 
 /** The description of `path` in `kind`'s table: the exact path, else one with a segment as `*`. */

@@ -52,6 +52,41 @@ export interface PipelineDemoOptions {
   log: (line: string) => void;
   /** The result table (stdout); default `log`. */
   print?: (line: string) => void;
+  /**
+   * r1: the last stage also trains on general prompts (no reference answer) scored by a reward model: a random
+   * 'tiny' sequence classifier the demo initialises with the base's tokenizer (`<out>/reward-model`).
+   */
+  rewardModel?: boolean;
+}
+
+/** Prompts without a reference answer for the r1 demo's reward-model run (the reward model alone scores them). */
+const GENERAL_PROMPTS = [
+  'Explain what addition means.',
+  'Why is 7 + 5 the same as 5 + 7?',
+  'Describe how to subtract 19 from 40.',
+  'What is a good way to check a sum?',
+  'Explain what multiplying by 10 does.',
+  'Why does 0 added to a number leave it the same?',
+  'Describe how to add 38 and 47 step by step.',
+  'What is the difference between 9 - 4 and 4 - 9?',
+];
+
+/** Writes the reward-model run's files (once): the random classifier and the general prompts. */
+function prepareRewardModelRun(o: { out: string; base: string; seed?: number }): { model: string; general: string } {
+  const model = join(o.out, 'reward-model');
+  const general = join(o.out, 'general.jsonl');
+  if (!existsSync(join(model, 'config.json')))
+    initModel({
+      config: 'tiny',
+      tokenizer: o.base,
+      out: model,
+      rewardModel: true,
+      seed: (o.seed ?? 0) + 23,
+      overwrite: true,
+    });
+  if (!existsSync(general))
+    writeFileAtomic(general, GENERAL_PROMPTS.map((q) => JSON.stringify({ question: q }) + '\n').join(''));
+  return { model, general };
 }
 
 function requireBase(base: string): void {
@@ -64,7 +99,13 @@ function requireBase(base: string): void {
 
 /** The recipe of the r1 demo: every stage small, RL stages bounded by wall-clock. */
 export function r1DemoRecipe(
-  o: Pick<PipelineDemoOptions, 'base' | 'minutes' | 'evalProblems' | 'evalSamples' | 'seed' | 'scale' | 'taskOptions'>,
+  o: Pick<
+    PipelineDemoOptions,
+    'base' | 'minutes' | 'evalProblems' | 'evalSamples' | 'seed' | 'scale' | 'taskOptions'
+  > & {
+    /** The last stage also trains on `general` prompts scored by the reward model in `model`. */
+    rewardModel?: { model: string; general: string };
+  },
 ): PipelineRecipeInput {
   const smoke = o.scale === 'smoke';
   const minutes = o.minutes ?? 6;
@@ -139,7 +180,19 @@ export function r1DemoRecipe(
         sft: sft(60),
         max_minutes: minutes * 0.2,
       },
-      all_scenarios_rl: rl(15, 0.3),
+      all_scenarios_rl: o.rewardModel
+        ? {
+            ...rl(15, 0.3),
+            general_dataset: { path: o.rewardModel.general, answer_field: null },
+            general_prompts_per_step: smoke ? 1 : 4,
+            general_rewards: [
+              {
+                name: 'reward_model',
+                options: { model: o.rewardModel.model, on: 'summary', normalize: { type: 'running' } },
+              },
+            ],
+          }
+        : rl(15, 0.3),
     },
   };
 }
@@ -149,7 +202,8 @@ export async function runR1PipelineDemo(o: PipelineDemoOptions): Promise<Pipelin
   requireBase(o.base);
   const print = o.print ?? o.log;
   mkdirSync(o.out, { recursive: true });
-  const recipe = parsePipelineRecipe(r1DemoRecipe(o), 'r1 demo recipe');
+  const rewardModel = o.rewardModel ? prepareRewardModelRun(o) : undefined;
+  const recipe = parsePipelineRecipe(r1DemoRecipe({ ...o, rewardModel }), 'r1 demo recipe');
   const resume = o.resume ?? existsSync(join(o.out, 'pipeline.json'));
   const t0 = Date.now();
   const r = await runR1Pipeline(recipe, { outDir: o.out, resume, signal: o.signal, log: o.log, progress: o.progress });

@@ -326,6 +326,17 @@ export class Model {
   }
 
   /**
+   * The final-norm hidden state at each sequence's last token, [numSeqs, hiddenSize] row-major, with no head over
+   * the vocabulary (a sequence classifier scores it). Sequences are packed without padding, so the last token is
+   * each one's last non-pad token.
+   */
+  async lastHidden(seqs: TokenSeq[]): Promise<Float32Array> {
+    const ids = this.toInt32(seqs, 'sequence');
+    if (ids.length === 0) return new Float32Array(0);
+    return this.enqueue(() => this.native.lastHidden(ids));
+  }
+
+  /**
    * Accumulates into `grads` the gradient of L = sum dLogprobs[s][t] * logprob[s][t] (+ dEntropy * entropy) for the
    * sequences of the last `forward({train: true})`.
    */

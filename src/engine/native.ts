@@ -38,6 +38,8 @@ export interface NativeModelHandle {
   }>;
   backward(dlogp: Float32Array, dentropy?: Float32Array): Promise<void>;
   adamwStep(opts: object): Promise<{ gradNorm: number; skipped: boolean; step: number }>;
+  /** Final-norm hidden state at each sequence's last token, [numSeqs, hidden] row-major. */
+  lastHidden(seqs: Int32Array[]): Promise<Float32Array>;
   generate(
     prompts: Int32Array[],
     opts: object,

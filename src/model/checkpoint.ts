@@ -19,6 +19,7 @@ import {
   storedDtype,
   writeSafetensors,
   type HalfStore,
+  type TensorToWrite,
 } from './safetensors.ts';
 
 /** Tokenizer and generation files copied verbatim when saving a model next to its tokenizer. */
@@ -56,6 +57,11 @@ export interface ModelDir {
 
 /** Parse `<dir>/config.json` (or any config.json path) into engine and HF configs. */
 export function readHfConfigFile(path: string): { engine: EngineConfig; hf: HfModelConfig } {
+  return parseHfConfig(readJsonFile(path), path);
+}
+
+/** A JSON file's value; unreadable files and bad JSON are one-line errors naming the file. */
+export function readJsonFile(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -68,21 +74,29 @@ export function readHfConfigFile(path: string): { engine: EngineConfig; hf: HfMo
   } catch (e) {
     throw new AhaError(`${path}: invalid JSON (${(e as Error).message.replace(/\s*\n\s*/g, ' ')})`);
   }
-  return parseHfConfig(json, path);
+  return json;
 }
 
 /**
  * Open a Hugging Face model directory (config.json + model.safetensors or a sharded index). Fails early, before any
  * engine is built, on a bad config, missing files, and missing, extra or mis-shaped tensors.
  */
-export function loadModelDir(dir: string): ModelDir {
+export function loadModelDir(
+  dir: string,
+  /**
+   * `parse`: builds the configs from config.json's JSON (a sequence classifier maps its decoder onto a causal LM);
+   * `extra`: tensors allowed beside the layout, read separately (its `score.weight`).
+   */
+  opts: { parse?: (json: unknown, path: string) => { engine: EngineConfig; hf: HfModelConfig }; extra?: string[] } = {},
+): ModelDir {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new AhaError(`${dir}: model directory not found`);
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) throw new AhaError(`${dir}: config.json not found`);
-  const { engine, hf } = readHfConfigFile(configPath);
+  const { engine, hf } = opts.parse ? opts.parse(readJsonFile(configPath), configPath) : readHfConfigFile(configPath);
+  const extra = opts.extra ?? [];
   const weightFiles = findSafetensorsFiles(dir);
   const layout = tensorLayout(engine);
-  planSafetensorsRead(weightFiles, layout, dir);
+  planSafetensorsRead(weightFiles, layout, dir, extra);
   const total = parameterCount(engine);
   return {
     dir,
@@ -94,10 +108,10 @@ export function loadModelDir(dir: string): ModelDir {
       if (typeof target !== 'function' && target.length !== total) {
         throw new Error(`loadParams: target has ${target.length} floats, the model has ${total} parameters`);
       }
-      readSafetensorsInto(weightFiles, layout, target, dir);
+      readSafetensorsInto(weightFiles, layout, target, dir, extra);
     },
     loadParams16(target: HalfStore, dtype: 'bf16' | 'f16') {
-      readSafetensorsInto16(weightFiles, layout, target, dtype, dir);
+      readSafetensorsInto16(weightFiles, layout, target, dtype, dir, extra);
     },
     storedDtype() {
       return storedDtype(weightFiles);
@@ -120,6 +134,10 @@ export interface SaveModelOptions {
   extraFiles?: Record<string, string>;
   /** Extra safetensors `__metadata__` entries. */
   metadata?: Record<string, string>;
+  /** Tensors written after the layout's (a sequence classifier's `score.weight`). */
+  extraTensors?: TensorToWrite[];
+  /** Fields set over the config.json built from `config` (a sequence classifier's architectures, num_labels). */
+  configPatch?: Record<string, unknown>;
 }
 
 function validFileName(name: string): boolean {
@@ -144,13 +162,17 @@ export function saveModelDir(dir: string, opts: SaveModelOptions): void {
       throw new AhaError(`saveModelDir: extra file name ${JSON.stringify(name)} must be a plain file name`);
   }
   // Built (and so validated) before anything touches the directory.
-  const hfJson = toHfConfig(config, opts.hf, { torchDtype: dtype === 'F32' ? 'float32' : 'bfloat16' });
+  const hfJson = {
+    ...toHfConfig(config, opts.hf, { torchDtype: dtype === 'F32' ? 'float32' : 'bfloat16' }),
+    ...opts.configPatch,
+  };
 
-  const tensors = tensorLayout(config).map((t) => ({
+  const tensors: TensorToWrite[] = tensorLayout(config).map((t) => ({
     name: t.name,
     shape: t.shape,
     data: tensorChunks(params, t),
   }));
+  tensors.push(...(opts.extraTensors ?? []));
   writeSafetensors(join(dir, 'model.safetensors'), tensors, { dtype, metadata: opts.metadata });
 
   const written = new Set<string>();

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Model } from '../engine/model.ts';
 import { tensorChunks } from '../engine/types.ts';
 import { parseHfConfig } from './hfConfig.ts';
-import { prepareModelOutDir, saveModelDir } from './checkpoint.ts';
+import { prepareModelOutDir, saveModelDir, type SaveModelOptions } from './checkpoint.ts';
 import {
   buildCharTokenizer,
   charTokenizerFromFiles,
@@ -56,6 +56,11 @@ export interface InitModelOptions {
   /** Replace the contents of a non-empty `out` (default: refuse it). */
   overwrite?: boolean;
   seed?: number;
+  /**
+   * Write a sequence-classification checkpoint (a reward model): the decoder of `config` (its architecture as
+   * `*ForSequenceClassification`, num_labels 1) plus `score.weight` [1, hidden], and no lm_head.
+   */
+  rewardModel?: boolean;
 }
 
 /**
@@ -105,7 +110,10 @@ export function initModel(o: InitModelOptions): { model: Model; tokenizer: Token
     bos_token_id: tokenizer.bosTokenId ?? null,
     pad_token_id: tokenizer.padTokenId ?? null,
   };
-  const { engine, hf } = parseHfConfig(raw, o.config);
+  // A classifier's decoder runs as a tied-embedding causal LM (no lm_head in the layout); config.json keeps the
+  // given tie_word_embeddings.
+  const tied = raw.tie_word_embeddings;
+  const { engine, hf } = parseHfConfig(o.rewardModel ? { ...raw, tie_word_embeddings: true } : raw, o.config);
   prepareModelOutDir(o.out, o.overwrite === true);
   if (o.tokenizer === 'chars') writeCharTokenizer(o.out, charOptions);
   const model = new Model(engine);
@@ -119,7 +127,28 @@ export function initModel(o: InitModelOptions): { model: Model; tokenizer: Token
       else for (let i = 0; i < v.length; i++) v[i] = gaussian(rng) * std;
     }
   }
-  saveModelDir(o.out, { config: engine, hf, params, tokenizerFrom: o.tokenizer === 'chars' ? undefined : o.tokenizer });
+  let classifier: Pick<SaveModelOptions, 'extraTensors' | 'configPatch'> = {};
+  if (o.rewardModel) {
+    const score = new Float32Array(engine.hiddenSize);
+    for (let i = 0; i < score.length; i++) score[i] = gaussian(rng) * std;
+    classifier = {
+      extraTensors: [{ name: 'score.weight', shape: [1, engine.hiddenSize], data: [score] }],
+      configPatch: {
+        architectures: [hf.architecture.replace(/ForCausalLM$/, 'ForSequenceClassification')],
+        tie_word_embeddings: tied === undefined ? false : tied,
+        num_labels: 1,
+        id2label: { 0: 'LABEL_0' },
+        label2id: { LABEL_0: 0 },
+      },
+    };
+  }
+  saveModelDir(o.out, {
+    config: engine,
+    hf,
+    params,
+    tokenizerFrom: o.tokenizer === 'chars' ? undefined : o.tokenizer,
+    ...classifier,
+  });
   return { model, tokenizer };
 }
 

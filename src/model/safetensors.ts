@@ -230,7 +230,13 @@ function shapeStr(s: number[]): string {
  * only headers. Extra tensors are errors (they would mean the layout misreads the checkpoint) except
  * `*.rotary_emb.inv_freq` (recomputed from config.json) and, for tied layouts, `lm_head.weight`.
  */
-export function planSafetensorsRead(paths: string[], layout: TensorInfo[], source: string): SafetensorsPlan {
+export function planSafetensorsRead(
+  paths: string[],
+  layout: TensorInfo[],
+  source: string,
+  /** Tensors allowed in the files outside the layout, read separately (a classifier's `score.weight`). */
+  extra: readonly string[] = [],
+): SafetensorsPlan {
   if (paths.length === 0) throw new AhaError(`${source}: no safetensors files given`);
   const where = new Map<string, { header: SafetensorsHeader; entry: SafetensorsEntry }>();
   for (const p of paths) {
@@ -278,7 +284,9 @@ export function planSafetensorsRead(paths: string[], layout: TensorInfo[], sourc
     tiedLmHead = plan({ ...embed, name: 'lm_head.weight' }, lm);
     used.add('lm_head.weight');
   }
-  const unexpected = [...where.keys()].filter((n) => !used.has(n) && !/(^|\.)rotary_emb\.inv_freq$/.test(n));
+  const unexpected = [...where.keys()].filter(
+    (n) => !used.has(n) && !extra.includes(n) && !/(^|\.)rotary_emb\.inv_freq$/.test(n),
+  );
   if (unexpected.length > 0) {
     const more = unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : '';
     throw new AhaError(
@@ -354,7 +362,13 @@ function subRead(r: PlannedRead, start: number, n: number): PlannedRead {
  * of a sharded checkpoint), converting F32/BF16/F16/F64 to float32 tensor by tensor through a bounded buffer.
  * Everything is validated from the headers before any data is read. `source` names the model in errors.
  */
-export function readSafetensorsInto(paths: string[], layout: TensorInfo[], target: TensorStore, source: string): void {
+export function readSafetensorsInto(
+  paths: string[],
+  layout: TensorInfo[],
+  target: TensorStore,
+  source: string,
+  extra: readonly string[] = [],
+): void {
   if (typeof target !== 'function') {
     for (const t of layout) {
       if (t.offset + t.size > target.length) {
@@ -364,7 +378,7 @@ export function readSafetensorsInto(paths: string[], layout: TensorInfo[], targe
       }
     }
   }
-  const plan = planSafetensorsRead(paths, layout, source);
+  const plan = planSafetensorsRead(paths, layout, source, extra);
   const scratch = new Uint8Array(CHUNK_BYTES);
   const fds = new Map<string, number>();
   const fdOf = (p: string) => {
@@ -417,6 +431,34 @@ export function readSafetensorsInto(paths: string[], layout: TensorInfo[], targe
   }
 }
 
+/**
+ * One named tensor of the files as float32 (any readable dtype), with its shape; null when no file holds it. For
+ * tensors outside the engine's layout (a sequence classifier's `score.weight`).
+ */
+export function readSafetensorsTensor(paths: string[], name: string): { shape: number[]; data: Float32Array } | null {
+  for (const p of paths) {
+    const header = readSafetensorsHeader(p);
+    const entry = header.tensors.get(name);
+    if (!entry) continue;
+    if (!READABLE_DTYPES.includes(entry.dtype)) {
+      throw new AhaError(
+        `${p}: tensor ${name} has unsupported dtype ${entry.dtype} (supported: ${READABLE_DTYPES.join(', ')})`,
+      );
+    }
+    const size = entry.shape.reduce((a, b) => a * b, 1);
+    const info: TensorInfo = { name, shape: entry.shape, offset: 0, size };
+    const data = new Float32Array(size);
+    const fd = openSync(p, 'r');
+    try {
+      readTensor(fd, { info, header, entry }, data, new Uint8Array(CHUNK_BYTES));
+    } finally {
+      closeSync(fd);
+    }
+    return { shape: entry.shape, data };
+  }
+  return null;
+}
+
 /** A per-tensor store of 16-bit weight bits (the engine's 16-bit weights): a view of `length` elements from `start`. */
 export type HalfStore = (t: TensorInfo, start: number, length: number) => Uint16Array;
 
@@ -430,8 +472,9 @@ export function readSafetensorsInto16(
   target: HalfStore,
   dtype: 'bf16' | 'f16',
   source: string,
+  extra: readonly string[] = [],
 ): void {
-  const plan = planSafetensorsRead(paths, layout, source);
+  const plan = planSafetensorsRead(paths, layout, source, extra);
   const want = dtype === 'bf16' ? 'BF16' : 'F16';
   const scratch = new Uint8Array(CHUNK_BYTES);
   const chunkEls = 1 << 20;

@@ -19,6 +19,8 @@
  * - judge: src/rewards/llmJudge.ts; an LLM judge over an OpenAI-compatible server (`base_url`, `model`, `template`
  *   'equivalence' | 'rating' | inline, `on` 'response' | 'summary', `cache`, ...: llmJudgeOptionsSchema); a call with
  *   no readable reply throws, so it is scored 0 and counted. Its dispose cancels requests in flight.
+ * - reward_model: src/rewards/rewardModel.ts; a local sequence-classification checkpoint scores the chat-rendered
+ *   prompt and completion at the last token (`model`, `on`, `normalize`, `batch_size`: rewardModelOptionsSchema).
  * A module reward's export is the reward function itself, or, when the spec has `options`, a factory called once
  * with them that returns the reward function. It runs in a worker thread (src/rewards/isolatedReward.ts), terminated
  * when a call times out, so a stuck call cannot hold the trainer; call `dispose` (disposeRewards) when done.
@@ -38,6 +40,7 @@ import { lengthReward, overlongPenalty } from '../rewards/length.ts';
 import { languageRewardFromOptions } from '../rewards/languageConsistency.ts';
 import { codeReward } from '../rewards/code.ts';
 import { llmJudgeFromOptions, llmJudgeOptionsSchema } from '../rewards/llmJudge.ts';
+import { rewardModelFromOptions, rewardModelOptionsSchema } from '../rewards/rewardModel.ts';
 import { isolatedReward, RewardLoadError } from '../rewards/isolatedReward.ts';
 import { messageOf } from '../rewards/loadRewardExport.ts';
 import { LANGUAGES } from '../judge/types.ts';
@@ -46,7 +49,16 @@ import type { GrpoOptions } from './grpoOptions.ts';
 import type { RewardSpec } from './recipe.ts';
 
 /** Names of the built-in rewards. */
-export const BUILTIN_REWARDS = ['accuracy', 'format', 'length', 'overlong', 'language', 'code', 'judge'] as const;
+export const BUILTIN_REWARDS = [
+  'accuracy',
+  'format',
+  'length',
+  'overlong',
+  'language',
+  'code',
+  'judge',
+  'reward_model',
+] as const;
 export type BuiltinReward = (typeof BUILTIN_REWARDS)[number];
 
 /** A reward ready for scoreCompletions, with what the trainer needs to know about it. */
@@ -219,6 +231,9 @@ async function addRewards(specs: readonly RewardSpec[], ctx: RewardBuildContext,
       fn = judge.reward;
       dispose = () => judge.dispose();
       kind = 'judge';
+    } else if (spec.name === 'reward_model') {
+      fn = rewardModelFromOptions(spec.options, where, { baseDir: ctx.baseDir }).reward;
+      kind = 'reward_model';
     } else if (isModuleSpec(spec.name)) {
       const m = await loadModuleReward(spec, where, ctx.baseDir, ctx.log);
       fn = m.fn;
@@ -297,4 +312,5 @@ export const REWARD_OPTION_SCHEMAS = {
   overlong: overlongOptions,
   code: codeOptions,
   judge: llmJudgeOptionsSchema,
+  reward_model: rewardModelOptionsSchema,
 } as const;

@@ -134,6 +134,16 @@ function tensorsOf(c: EngineConfig, params: ReferenceParams): (name: string) => 
  * Positions are 0..n-1 within the sequence; attention is causal.
  */
 export function referenceLogits(config: EngineConfig, params: ReferenceParams, ids: number[]): Float64Array[] {
+  const T = tensorsOf(config, params);
+  const head = config.tieWordEmbeddings ? T('model.embed_tokens.weight') : T('lm_head.weight');
+  return referenceHidden(config, params, ids).map((h) => linear(h, head, config.vocabSize));
+}
+
+/**
+ * The final-norm hidden state at every position of one sequence (what the head reads; a sequence-classification
+ * model's score head reads the last one), float64 throughout.
+ */
+export function referenceHidden(config: EngineConfig, params: ReferenceParams, ids: number[]): Float64Array[] {
   checkInputs(config, params, ids);
   const c = config;
   const T = tensorsOf(c, params);
@@ -205,8 +215,7 @@ export function referenceLogits(config: EngineConfig, params: ReferenceParams, i
     }
   }
 
-  const head = c.tieWordEmbeddings ? embed : T('lm_head.weight');
-  return x.map((xt) => linear(rmsnorm(xt, T('model.norm.weight'), eps), head, c.vocabSize));
+  return x.map((xt) => rmsnorm(xt, T('model.norm.weight'), eps));
 }
 
 /**
