@@ -1,0 +1,159 @@
+/**
+ * Data-parallel training over MPI: `mpirun -np N aha grpo ...` runs N ranks, each holding the whole model and
+ * taking 1/N of every optimizer step's work; gradients are summed with one all-reduce over the engine's gradient
+ * buffer between backward and the optimizer step, so every rank takes the same AdamW step. The collectives are the
+ * optional aha_mpi addon (native/src/mpi/comm.cpp), built only where Open MPI is installed; without mpirun nothing
+ * here loads and aha runs in one process as before.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Model } from '../engine/model.ts';
+import { AhaError } from '../errors.ts';
+
+/** The aha_mpi addon's surface. */
+interface MpiAddon {
+  init(timeoutSeconds: number): { rank: number; size: number };
+  allreduceSumF32(a: Float32Array): void;
+  allreduceF64(a: Float64Array, op: 'sum' | 'max' | 'min'): void;
+  allgatherBytes(a: Uint8Array): Uint8Array[];
+  broadcast(a: Uint8Array | Float32Array, root: number): void;
+  barrier(): void;
+  abort(code: number, message: string): never;
+  finalize(): void;
+  wtime(): number;
+}
+
+/** One rank's view of the job; `null` from {@link dataParallel} in a one-process run. */
+export interface DataParallel {
+  rank: number;
+  size: number;
+  /** Rank 0: the one that writes checkpoints, metrics, samples and reports. */
+  writer: boolean;
+  /** This rank's contiguous share [lo, hi) of `n` items (the first n % size ranks take one more). */
+  share(n: number): [number, number];
+  /** Sums the model's gradient buffer across ranks, in place; returns the seconds it took. */
+  allreduceGradients(model: Model): number;
+  /** Element-wise sum (or max, min) of `values` across ranks. */
+  reduce(values: readonly number[], op?: 'sum' | 'max' | 'min'): number[];
+  /** Every rank's `value` (JSON-serialisable; typed arrays are not), in rank order. */
+  allgather<T>(value: T): T[];
+  barrier(): void;
+  /**
+   * Stops the job when the ranks' weights differ: a strided sample of the trainable parameters is summed on each
+   * rank and the sums' min and max compared (they are equal bit for bit when every rank stepped the same way).
+   */
+  checkWeights(model: Model, step: number): void;
+  /** Ends every rank of the job with `message` on stderr. */
+  abort(message: string, code?: number): never;
+}
+
+/** The number of ranks mpirun started (1 without mpirun), from Open MPI's environment. */
+export function worldSize(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.OMPI_COMM_WORLD_SIZE ?? env.PMI_SIZE ?? 1);
+  return Number.isInteger(n) && n > 0 ? n : 1;
+}
+
+/**
+ * Each rank's share of the cores by default: OMP_NUM_THREADS = cores / ranks on this node, unless set already
+ * (AHA_THREADS_PER_RANK overrides). Must run before the engine addon loads (libgomp reads it then).
+ */
+export function configureRankThreads(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): void {
+  if (worldSize(env) <= 1) return;
+  const perRank = Number(env.AHA_THREADS_PER_RANK);
+  if (Number.isInteger(perRank) && perRank > 0) env.OMP_NUM_THREADS = String(perRank);
+  else if (env.OMP_NUM_THREADS === undefined) {
+    const local = Number(env.OMPI_COMM_WORLD_LOCAL_SIZE ?? worldSize(env));
+    env.OMP_NUM_THREADS = String(Math.max(1, Math.floor(cores / Math.max(1, local))));
+  }
+}
+
+let current: DataParallel | null | undefined;
+
+/** Seconds a collective may wait for the other ranks before the job is aborted (AHA_MPI_TIMEOUT, default 1800). */
+function collectiveTimeout(): number {
+  const t = Number(process.env.AHA_MPI_TIMEOUT);
+  return Number.isFinite(t) && t > 0 ? t : 1800;
+}
+
+/** The job's data-parallel context: null in a one-process run; initialises MPI on first use under mpirun. */
+export function dataParallel(): DataParallel | null {
+  if (current !== undefined) return current;
+  if (worldSize() <= 1) return (current = null);
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const path = process.env.AHA_MPI_ADDON || join(root, 'build', 'Release', 'aha_mpi.node');
+  if (!existsSync(path))
+    throw new AhaError(
+      `${worldSize()} ranks asked for, but aha was built without MPI: install libopenmpi-dev and rebuild (npm run build:native)`,
+    );
+  const mpi = createRequire(import.meta.url)(path) as MpiAddon;
+  const { rank, size } = mpi.init(collectiveTimeout());
+  // A rank that fails takes the job down (MPI_Abort) rather than leave the others waiting in a collective.
+  process.on('exit', (code) =>
+    code === 0 ? mpi.finalize() : mpi.abort(code, `aha: rank ${rank} exited with code ${code}; aborting the job`),
+  );
+  current = makeContext(mpi, rank, size);
+  return current;
+}
+
+function makeContext(mpi: MpiAddon, rank: number, size: number): DataParallel {
+  const ctx: DataParallel = {
+    rank,
+    size,
+    writer: rank === 0,
+    share(n) {
+      const base = Math.floor(n / size),
+        extra = n % size;
+      const lo = rank * base + Math.min(rank, extra);
+      return [lo, lo + base + (rank < extra ? 1 : 0)];
+    },
+    allreduceGradients(model) {
+      const t0 = mpi.wtime();
+      for (const c of model.chunks('grads')) mpi.allreduceSumF32(c.data);
+      return mpi.wtime() - t0;
+    },
+    reduce(values, op = 'sum') {
+      const a = Float64Array.from(values);
+      mpi.allreduceF64(a, op);
+      return Array.from(a);
+    },
+    allgather<T>(value: T): T[] {
+      const parts = mpi.allgatherBytes(new TextEncoder().encode(JSON.stringify(value)));
+      const dec = new TextDecoder();
+      return parts.map((p) => JSON.parse(dec.decode(p)) as T);
+    },
+    barrier() {
+      mpi.barrier();
+    },
+    checkWeights(model, step) {
+      const sum = weightSample(model);
+      const [min, negMax] = ctx.reduce([sum, -sum], 'min');
+      if (min !== -negMax || !Number.isFinite(min))
+        ctx.abort(
+          `aha: step ${step}: the ranks' weights differ (checksums from ${min} to ${-negMax}); the ranks no longer train the same model`,
+        );
+    },
+    abort(message, code = 1) {
+      return mpi.abort(code, message);
+    },
+  };
+  return ctx;
+}
+
+/** A float64 sum of every 997th trainable parameter: cheap, and any divergence shows in it. */
+export function weightSample(model: Model): number {
+  let s = 0;
+  for (const c of model.chunks(model.trainableBuffer)) {
+    const d = c.data;
+    for (let i = (997 - (c.offset % 997)) % 997; i < d.length; i += 997) s += d[i];
+  }
+  return s;
+}
+
+/** Steps between weight checksums across ranks (AHA_CHECK_WEIGHTS_STEPS, default 10). */
+export function weightCheckSteps(): number {
+  const k = Number(process.env.AHA_CHECK_WEIGHTS_STEPS);
+  return Number.isInteger(k) && k > 0 ? k : 10;
+}
