@@ -1,8 +1,9 @@
 // One rank of a test GRPO run (test/parallel/grpo.test.ts), with or without mpirun:
 //   node --import tsx test/parallel/grpoRank.ts MODEL_DIR OUT_DIR MAX_STEPS [resume]
-// AHA_TEST_KILL_AT=STEP with AHA_TEST_KILL_RANK=R: rank R kills itself (SIGKILL) after that step, first writing
-// the time to OUT_DIR.killed.
+// After step AHA_TEST_FAULT_AT, rank AHA_TEST_FAULT_RANK (default 1) does AHA_TEST_FAULT: 'kill' (SIGKILL, first
+// writing the time to OUT_DIR.killed), 'hang' (blocks for a minute) or 'perturb' (changes one weight).
 import { writeFileSync } from 'node:fs';
+import { loadPretrained } from '../../src/model/pretrained.ts';
 import { grpoTrain } from '../../src/rl/grpoTrainer.ts';
 import type { RecipeInput } from '../../src/rl/recipe.ts';
 
@@ -25,15 +26,22 @@ const recipe = {
   },
 } as RecipeInput;
 const rank = Number(process.env.OMPI_COMM_WORLD_RANK ?? 0);
-const killAt = Number(process.env.AHA_TEST_KILL_AT ?? 0);
+const faultAt = Number(process.env.AHA_TEST_FAULT_AT ?? 0);
+const fault = process.env.AHA_TEST_FAULT;
+const pre = fault === 'perturb' ? loadPretrained(modelDir, { requireTokenizer: true }) : undefined;
 await grpoTrain(recipe, {
   outDir,
   resume: resume === 'resume',
+  model: pre,
   log: () => {},
   onStep: (m) => {
-    if (m.step === killAt && rank === Number(process.env.AHA_TEST_KILL_RANK ?? 1)) {
+    if (m.step !== faultAt || rank !== Number(process.env.AHA_TEST_FAULT_RANK ?? 1)) return;
+    if (fault === 'kill') {
       writeFileSync(outDir + '.killed', String(Date.now()));
       process.kill(process.pid, 'SIGKILL');
-    }
+    } else if (fault === 'hang') {
+      writeFileSync(outDir + '.killed', String(Date.now()));
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60_000);
+    } else if (fault === 'perturb') pre!.model.params[0] += 1e-3;
   },
 });
