@@ -1,14 +1,18 @@
 // The collectives of data-parallel training (src/parallel/), over MPI: a separate addon, built only where Open MPI
-// is installed (native/find-mpi.cjs), so that the engine builds and runs without it. Every call is made from the
-// JavaScript main thread (MPI_THREAD_FUNNELED). Each collective is started non-blocking and polled against a
-// deadline: a rank that stops answering ends the job with a clear message instead of hanging it.
+// is installed (native/find-mpi.cjs), so that the engine builds and runs without it. Every MPI call is made from
+// the JavaScript main thread (MPI_THREAD_FUNNELED). A watchdog bounds each collective: a rank that stops answering
+// ends the job with a clear message instead of hanging it.
 #include <dlfcn.h>
 #include <mpi.h>
 #include <napi.h>
 
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,30 +22,70 @@ namespace {
 bool initialized = false;
 double timeoutSeconds = 1800;
 
-// Waits for `req`, aborting the whole job when it takes longer than the timeout.
-void waitOrAbort(MPI_Request* req, const char* what) {
+// A watchdog thread ends this rank when a collective outlives the timeout; mpirun then ends the others. The
+// collectives themselves stay blocking (MPI's own progress loop: polling a non-blocking one from here, with sleeps
+// between polls, measured 20x slower on large buffers). The watchdog makes no MPI call.
+class Watchdog {
+ public:
+  void arm(const char* what) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!started_) {
+      // Detached: it sleeps until armed, and process exit ends it.
+      std::thread([this] { loop(); }).detach();
+      started_ = true;
+    }
+    what_ = what;
+    start_ = Clock::now();
+    armed_ = true;
+    cv_.notify_all();
+  }
+  void disarm() {
+    std::lock_guard<std::mutex> lock(mu_);
+    armed_ = false;
+  }
+
+ private:
   using Clock = std::chrono::steady_clock;
-  const auto start = Clock::now();
-  int done = 0;
-  long polls = 0;
-  while (true) {
-    MPI_Test(req, &done, MPI_STATUS_IGNORE);
-    if (done) return;
-    // Spin briefly (short collectives finish in microseconds), then sleep between polls.
-    if (++polls > 2000) std::this_thread::sleep_for(std::chrono::microseconds(polls > 20000 ? 1000 : 50));
-    const double waited = std::chrono::duration<double>(Clock::now() - start).count();
-    if (waited > timeoutSeconds) {
-      int rank = -1;
-      MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-      std::fprintf(stderr,
-                   "aha: rank %d: %s waited %.0f s for the other ranks (AHA_MPI_TIMEOUT=%g): a rank is dead or "
-                   "stuck; aborting the job\n",
-                   rank, what, waited, timeoutSeconds);
-      std::fflush(stderr);
-      MPI_Abort(MPI_COMM_WORLD, 3);
+  void loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      if (!armed_) {
+        cv_.wait(lock);
+        continue;
+      }
+      const auto deadline =
+          start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeoutSeconds));
+      const auto armedAt = start_;
+      cv_.wait_until(lock, deadline);
+      if (armed_ && start_ == armedAt && Clock::now() >= deadline) {
+        std::fprintf(stderr,
+                     "aha: rank %d: %s waited %.0f s for the other ranks (AHA_MPI_TIMEOUT=%g): a rank is dead or "
+                     "stuck; ending the job\n",
+                     rank, what_, timeoutSeconds, timeoutSeconds);
+        std::fflush(stderr);
+        std::_Exit(3);
+      }
     }
   }
-}
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool started_ = false;
+  const char* what_ = "";
+  Clock::time_point start_;
+  bool armed_ = false;
+
+ public:
+  int rank = -1;
+};
+
+// Never destroyed: glibc's condition-variable destructor would wait for the sleeping watchdog at exit.
+Watchdog& watchdog = *new Watchdog;
+
+// Arms the watchdog for the lifetime of one collective.
+struct Guard {
+  explicit Guard(const char* what) { watchdog.arm(what); }
+  ~Guard() { watchdog.disarm(); }
+};
 
 void requireInit(const Napi::Env& env) {
   if (!initialized) throw Napi::Error::New(env, "aha_mpi: init() was not called");
@@ -58,6 +102,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
       throw Napi::Error::New(env, "MPI_Init_thread failed");
     // Errors end the job (MPI's default), with MPI's message naming the failing rank.
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+    MPI_Comm_rank(MPI_COMM_WORLD, &watchdog.rank);
     initialized = true;
   }
   int rank = 0, size = 1;
@@ -79,9 +124,8 @@ Napi::Value AllreduceSumF32(const Napi::CallbackInfo& info) {
   const size_t chunk = (size_t)1 << 28;
   for (size_t off = 0; off < n; off += chunk) {
     const int c = (int)std::min(chunk, n - off);
-    MPI_Request req;
-    MPI_Iallreduce(MPI_IN_PLACE, p + off, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req);
-    waitOrAbort(&req, "gradient all-reduce");
+    Guard g("gradient all-reduce");
+    MPI_Allreduce(MPI_IN_PLACE, p + off, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
   }
   return env.Undefined();
 }
@@ -93,9 +137,8 @@ Napi::Value AllreduceF64(const Napi::CallbackInfo& info) {
   auto a = info[0].As<Napi::Float64Array>();
   const std::string op = info[1].As<Napi::String>().Utf8Value();
   MPI_Op mop = op == "max" ? MPI_MAX : op == "min" ? MPI_MIN : MPI_SUM;
-  MPI_Request req;
-  MPI_Iallreduce(MPI_IN_PLACE, a.Data(), (int)a.ElementLength(), MPI_DOUBLE, mop, MPI_COMM_WORLD, &req);
-  waitOrAbort(&req, "all-reduce");
+  Guard g("all-reduce");
+  MPI_Allreduce(MPI_IN_PLACE, a.Data(), (int)a.ElementLength(), MPI_DOUBLE, mop, MPI_COMM_WORLD);
   return env.Undefined();
 }
 
@@ -109,9 +152,10 @@ Napi::Value AllgatherBytes(const Napi::CallbackInfo& info) {
   if (a.ByteLength() > (size_t)INT32_MAX) throw Napi::RangeError::New(env, "allgatherBytes: over 2 GiB");
   int mine = (int)a.ByteLength();
   std::vector<int> counts(size), displs(size);
-  MPI_Request req;
-  MPI_Iallgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD, &req);
-  waitOrAbort(&req, "all-gather");
+  {
+    Guard g("all-gather");
+    MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  }
   size_t total = 0;
   for (int i = 0; i < size; i++) {
     displs[i] = (int)total;
@@ -119,8 +163,10 @@ Napi::Value AllgatherBytes(const Napi::CallbackInfo& info) {
   }
   if (total > (size_t)INT32_MAX) throw Napi::RangeError::New(env, "allgatherBytes: over 2 GiB in all");
   auto out = Napi::Uint8Array::New(env, total);
-  MPI_Iallgatherv(a.Data(), mine, MPI_BYTE, out.Data(), counts.data(), displs.data(), MPI_BYTE, MPI_COMM_WORLD, &req);
-  waitOrAbort(&req, "all-gather");
+  {
+    Guard g("all-gather");
+    MPI_Allgatherv(a.Data(), mine, MPI_BYTE, out.Data(), counts.data(), displs.data(), MPI_BYTE, MPI_COMM_WORLD);
+  }
   auto parts = Napi::Array::New(env, size);
   for (int i = 0; i < size; i++)
     parts.Set(i, Napi::Uint8Array::New(env, counts[i], out.ArrayBuffer(), (size_t)displs[i]));
@@ -137,9 +183,8 @@ Napi::Value Broadcast(const Napi::CallbackInfo& info) {
   size_t n = a.ByteLength();
   const size_t chunk = (size_t)1 << 30;
   for (size_t off = 0; off < n; off += chunk) {
-    MPI_Request req;
-    MPI_Ibcast(p + off, (int)std::min(chunk, n - off), MPI_BYTE, root, MPI_COMM_WORLD, &req);
-    waitOrAbort(&req, "broadcast");
+    Guard g("broadcast");
+    MPI_Bcast(p + off, (int)std::min(chunk, n - off), MPI_BYTE, root, MPI_COMM_WORLD);
   }
   return env.Undefined();
 }
@@ -147,9 +192,8 @@ Napi::Value Broadcast(const Napi::CallbackInfo& info) {
 Napi::Value Barrier(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   requireInit(env);
-  MPI_Request req;
-  MPI_Ibarrier(MPI_COMM_WORLD, &req);
-  waitOrAbort(&req, "barrier");
+  Guard g("barrier");
+  MPI_Barrier(MPI_COMM_WORLD);
   return env.Undefined();
 }
 
