@@ -18,14 +18,15 @@ export const skipReason: string | false = !hasMpirun
     : false;
 if (skipReason) console.log(`# skipping data-parallel tests: ${skipReason}`);
 
-const env = {
-  ...process.env,
+/** What the tests add to the environment of mpirun. */
+export const mpiEnv = {
   // Open MPI refuses root without these (CI runs as root).
   OMPI_ALLOW_RUN_AS_ROOT: '1',
   OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1',
   OMP_NUM_THREADS: '1',
   AHA_CHECK_WEIGHTS_STEPS: '1',
 };
+const env = { ...process.env, ...mpiEnv };
 
 /** Runs `script args` in `ranks` processes under mpirun (ranks 1: one plain process). */
 export function run(ranks: number, script: string, args: string[], extraEnv: object = {}) {

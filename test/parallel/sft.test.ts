@@ -2,11 +2,12 @@
 // one process with the same batch; a run resumes at another number of ranks.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { makeSmallModel, writeArithmeticCorpus } from '../sft/helpers.ts';
-import { assertSameMetrics, maxDiff, metrics, run, skipReason as skip, weights } from './mpiRun.ts';
+import { assertSameMetrics, maxDiff, metrics, mpiEnv, repo, run, skipReason as skip, weights } from './mpiRun.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'aha-mpi-sft-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -39,4 +40,38 @@ test('SFT checkpointed at 2 ranks resumes at 1 and at 3', { skip }, () => {
   const d = maxDiff(weights(join(out, 'final')), weights(join(ref, 'final')));
   assert.ok(d <= 1e-6, `resumed weights differ by ${d}`);
   assertSameMetrics(metrics(out), metrics(ref));
+});
+
+test('`mpirun -np 2 aha sft` prints one result line, from rank 0', { skip }, () => {
+  const out = join(root, 'cli');
+  const c = spawnSync(
+    'mpirun',
+    [
+      '-np',
+      '2',
+      '--oversubscribe',
+      '--bind-to',
+      'none',
+      'node',
+      join(repo, 'bin', 'aha.js'),
+      'sft',
+      '--model',
+      model,
+      '--data',
+      data,
+      '--out',
+      out,
+      '--max-steps',
+      '2',
+      '--per-device-train-batch-size',
+      '2',
+      '--gradient-accumulation-steps',
+      '2',
+    ],
+    { encoding: 'utf8', env: { ...process.env, ...mpiEnv } },
+  );
+  assert.equal(c.status, 0, c.stderr);
+  const lines = c.stdout.trim().split('\n');
+  assert.equal(lines.length, 1, c.stdout);
+  assert.equal(JSON.parse(lines[0]).status, 'completed');
 });
