@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { configureBlasKernel } from './blasKernel.ts';
 import { configureOmpWaitPolicy } from './ompWaitPolicy.ts';
-import { configureRankThreads } from '../parallel/dataParallel.ts';
+import { configureRankThreads } from './rankThreads.ts';
 import { AhaError } from '../errors.ts';
 
 /**

@@ -7,11 +7,13 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Model } from '../engine/model.ts';
 import { AhaError } from '../errors.ts';
+import { worldSize } from '../engine/rankThreads.ts';
+
+export { configureRankThreads, worldSize } from '../engine/rankThreads.ts';
 
 /** The aha_mpi addon's surface. */
 interface MpiAddon {
@@ -48,26 +50,6 @@ export interface DataParallel {
   checkWeights(model: Model, step: number): void;
   /** Ends every rank of the job with `message` on stderr. */
   abort(message: string, code?: number): never;
-}
-
-/** The number of ranks mpirun started (1 without mpirun), from Open MPI's environment. */
-export function worldSize(env: NodeJS.ProcessEnv = process.env): number {
-  const n = Number(env.OMPI_COMM_WORLD_SIZE ?? env.PMI_SIZE ?? 1);
-  return Number.isInteger(n) && n > 0 ? n : 1;
-}
-
-/**
- * Each rank's share of the cores by default: OMP_NUM_THREADS = cores / ranks on this node, unless set already
- * (AHA_THREADS_PER_RANK overrides). Must run before the engine addon loads (libgomp reads it then).
- */
-export function configureRankThreads(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): void {
-  if (worldSize(env) <= 1) return;
-  const perRank = Number(env.AHA_THREADS_PER_RANK);
-  if (Number.isInteger(perRank) && perRank > 0) env.OMP_NUM_THREADS = String(perRank);
-  else if (env.OMP_NUM_THREADS === undefined) {
-    const local = Number(env.OMPI_COMM_WORLD_LOCAL_SIZE ?? worldSize(env));
-    env.OMP_NUM_THREADS = String(Math.max(1, Math.floor(cores / Math.max(1, local))));
-  }
 }
 
 let current: DataParallel | null | undefined;
