@@ -139,3 +139,14 @@ export function weightCheckSteps(): number {
   const k = Number(process.env.AHA_CHECK_WEIGHTS_STEPS);
   return Number.isInteger(k) && k > 0 ? k : 10;
 }
+
+/**
+ * Stops a command that does not run data-parallel yet when mpirun started several ranks: each rank would run the
+ * whole command and write the same files.
+ */
+export function refuseRanks(command: string): void {
+  if (worldSize() > 1)
+    throw new AhaError(
+      `${command} does not run data-parallel yet (its sampling stages would run on every rank): run it in one process, or train with mpirun -np N aha sft / aha grpo`,
+    );
+}
