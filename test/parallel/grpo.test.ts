@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { initModel } from '../../src/model/initModel.ts';
-import { assertSameMetrics, maxDiff, metrics, run, skipReason as skip, weights } from './mpiRun.ts';
+import { assertSameMetrics, maxDiff, metrics, run, safetensorsValues, skipReason as skip, weights } from './mpiRun.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'aha-mpi-grpo-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -53,6 +53,20 @@ test('2 ranks end with the weights and metrics of one process with the same glob
   assert.ok(d <= 1e-6, `weights differ by ${d}`);
   assert.ok(maxDiff(weights(join(one, 'final')), weights(modelDir)) > 1e-3, 'the run trained');
   // Rank 0 alone wrote the run directory: one line per step, with the global values.
+  assertSameMetrics(metrics(one), metrics(two));
+});
+
+test('2 ranks training LoRA adapters end with the adapters of one process', { skip }, () => {
+  const one = join(root, 'lora1'),
+    two = join(root, 'lora2');
+  const env = { AHA_TEST_LORA: '1' };
+  const a = grpo(1, one, 3, { env });
+  assert.equal(a.status, 0, a.output);
+  const b = grpo(2, two, 3, { env });
+  assert.equal(b.status, 0, b.output);
+  const file = (d: string) => join(d, 'final', 'adapter_model.safetensors');
+  const d = maxDiff(safetensorsValues(file(one)), safetensorsValues(file(two)));
+  assert.ok(d <= 1e-6, `adapters differ by ${d}`);
   assertSameMetrics(metrics(one), metrics(two));
 });
 

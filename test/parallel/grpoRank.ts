@@ -14,6 +14,8 @@ const recipe = {
   dataset: Array.from({ length: 12 }, (_, i) => ({ question: `q${i}`, answer: '7' })),
   prompt: '{question} ',
   rewards: [{ name: 'sevens', fn: sevens }],
+  // AHA_TEST_LORA=1: train LoRA adapters (the gradient buffer is then the adapters').
+  ...(process.env.AHA_TEST_LORA ? { lora: { r: 4, lora_alpha: 8, target_modules: 'all-linear' } } : {}),
   grpo: { num_generations: 4, max_completion_length: 10, beta: 0.04, scale_rewards: 'batch', loss_type: 'dapo' },
   training: {
     learning_rate: Number(process.env.AHA_TEST_LR ?? 5e-4),

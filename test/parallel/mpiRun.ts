@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadModelDir } from '../../src/model/checkpoint.ts';
+import { readSafetensorsHeader } from '../../src/model/safetensors.ts';
 
 export const repo = resolve(import.meta.dirname, '..', '..');
 const hasMpirun = spawnSync('mpirun', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -44,6 +45,24 @@ export function weights(dir: string): Float32Array {
   const md = loadModelDir(dir);
   const out = new Float32Array(md.layout.reduce((a, t) => a + t.size, 0));
   md.loadParams((t, start, length) => out.subarray(t.offset + start, t.offset + start + length));
+  return out;
+}
+
+/** The float32 tensors of a .safetensors file, concatenated in name order (a LoRA run's adapters). */
+export function safetensorsValues(path: string): Float32Array {
+  const h = readSafetensorsHeader(path);
+  const bytes = readFileSync(path);
+  const names = [...h.tensors.keys()].sort();
+  const parts = names.map((n) => {
+    const [b, e] = h.tensors.get(n)!.dataOffsets;
+    return new Float32Array(bytes.buffer.slice(bytes.byteOffset + h.dataStart + b, bytes.byteOffset + h.dataStart + e));
+  });
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
   return out;
 }
 
