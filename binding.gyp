@@ -1,7 +1,9 @@
 {
   "variables": {
     # The engine's backend (native/src/backend.h), one per build: node-gyp rebuild -- -Daha_backend=cpu
-    "aha_backend%": "cpu"
+    "aha_backend%": "cpu",
+    # The collectives of data-parallel training (native/src/mpi), built only where Open MPI is installed
+    "aha_mpi%": "<!(node native/find-mpi.cjs)"
   },
   "targets": [
     {
@@ -35,6 +37,23 @@
           ],
           "defines": ["AHA_BACKEND_CPU"],
           "libraries": ["<!(node native/find-openblas.cjs)"]
+        }]
+      ]
+    },
+    {
+      # Without Open MPI this target builds nothing, and aha runs in one process as before.
+      "target_name": "aha_mpi",
+      "conditions": [
+        ["aha_mpi=='yes'", {
+          "sources": ["native/src/mpi/comm.cpp"],
+          "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "<!@(node native/find-mpi.cjs incdirs)"],
+          "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "OMPI_SKIP_MPICXX", "MPICH_SKIP_MPICXX"],
+          "cflags!": ["-fno-exceptions"],
+          "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+          "cflags_cc": ["-std=c++17", "-O2"],
+          "libraries": ["<!@(node native/find-mpi.cjs libs)", "-ldl"]
+        }, {
+          "type": "none"
         }]
       ]
     }

@@ -13,6 +13,7 @@ import { formatStageEval } from '../r1/stageEval.ts';
 import { readConfigFile } from '../sft/sftConfig.ts';
 import { logLine, printLine } from './output.ts';
 import { parseInteger, parseNumber } from './parse.ts';
+import { refuseRanks } from '../parallel/dataParallel.ts';
 
 interface DistillCli {
   teacher?: string;
@@ -116,6 +117,7 @@ export function registerDistill(program: Command): void {
     .option('--fresh', 'discard earlier outputs in --out (traces, evaluations, SFT) instead of continuing')
     .option('--json', 'end with one JSON line of the report')
     .action(async (o: DistillCli) => {
+      refuseRanks('distill');
       const sft: Record<string, unknown> = o.sftConfig ? readConfigFile(o.sftConfig) : {};
       if (o.learningRate !== undefined) sft.learning_rate = parseNumber(o.learningRate, '--learning-rate', { min: 0 });
       if (o.epochs !== undefined) sft.num_train_epochs = parseNumber(o.epochs, '--epochs', { min: 0 });

@@ -14,6 +14,7 @@ import { recipeHelpText } from '../config/recipeReference.ts';
 import { runR1Pipeline, type PipelineResult } from '../r1/pipeline.ts';
 import { formatStageEval } from '../r1/stageEval.ts';
 import { logLine, printLine, shellQuote } from './output.ts';
+import { refuseRanks } from '../parallel/dataParallel.ts';
 
 /** The per-stage table: base, then each stage's pass@1, format rate, language consistency and mean length. */
 export function formatPipelineTable(r: PipelineResult): string[] {
@@ -40,6 +41,7 @@ export function registerR1(program: Command): void {
     .addHelpText('after', () => recipeHelpText('r1'))
     .action(
       async (o: { config: string; out?: string; stage?: string; resume?: boolean; json?: boolean; set?: string[] }) => {
+        refuseRanks('r1');
         const { recipe } = loadR1Recipe(o.config, o.set ?? []);
         await withInterrupt(
           { onFirst: (sig) => logLine(`\naha r1: ${sig}: stopping at the next checkpoint (${sig} again to quit now)`) },

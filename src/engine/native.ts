@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { configureBlasKernel } from './blasKernel.ts';
 import { configureOmpWaitPolicy } from './ompWaitPolicy.ts';
+import { configureRankThreads } from './rankThreads.ts';
 import { AhaError } from '../errors.ts';
 
 /**
@@ -86,6 +87,7 @@ export function loadAddon(): Addon {
   if (addon) return addon;
   configureBlasKernel();
   configureOmpWaitPolicy();
+  configureRankThreads();
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   // AHA_ENGINE: another build of the addon (the sanitizer job's, see scripts/test-sanitize.sh).
   const path = process.env.AHA_ENGINE || join(root, 'build', 'Release', 'aha_engine.node');

@@ -4,6 +4,7 @@
  * sampling, drop all-equal groups and sample more until the step is full or the batch budget is spent.
  */
 import type { Model } from '../engine/model.ts';
+import type { DataParallel } from '../parallel/dataParallel.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { scoreCompletions } from '../rewards/combine.ts';
 import type { RewardErrorEvent } from '../rewards/types.ts';
@@ -62,6 +63,40 @@ export interface RolloutContext {
   stopTokenIds: number[];
   log: (line: string) => void;
   signal?: AbortSignal;
+  /** Data-parallel run: this rank samples and scores its share of each batch's prompts, then all ranks swap. */
+  parallel?: DataParallel | null;
+}
+
+/** One rank's share of a batch, sampled and scored (plain data: it travels between ranks). */
+interface BatchPart {
+  completions: Completion[];
+  texts: string[];
+  totals: number[];
+  perReward: { scores: number[]; reasons: (string | null)[] }[];
+  errors: number;
+  failures: [string, number][];
+  calls: Record<string, number>;
+}
+
+/** The ranks' parts of one batch, in rank order: the whole batch, as one process would have scored it. */
+function joinParts(parts: BatchPart[]): BatchPart {
+  const sum = (a: Record<string, number>, b: Iterable<[string, number]>) => {
+    for (const [k, v] of b) a[k] = (a[k] ?? 0) + v;
+    return a;
+  };
+  const failures = parts.reduce((a, p) => sum(a, p.failures), {} as Record<string, number>);
+  return {
+    completions: parts.flatMap((p) => p.completions),
+    texts: parts.flatMap((p) => p.texts),
+    totals: parts.flatMap((p) => p.totals),
+    perReward: parts[0].perReward.map((_, k) => ({
+      scores: parts.flatMap((p) => p.perReward[k].scores),
+      reasons: parts.flatMap((p) => p.perReward[k].reasons),
+    })),
+    errors: parts.reduce((a, p) => a + p.errors, 0),
+    failures: Object.entries(failures),
+    calls: parts.reduce((a, p) => sum(a, Object.entries(p.calls)), {} as Record<string, number>),
+  };
 }
 
 /**
@@ -130,33 +165,38 @@ export async function rollout(ctx: RolloutContext, step: number, seed: number, c
     const P = t.prompts_per_step;
     const batch = Array.from({ length: P }, (_, k) => prepared[stream.at(r.cursor + k)]);
     r.cursor += P;
+    // A data-parallel rank samples and scores prompts [lo, hi) of the batch, with the seeds one process would use.
+    const [lo, hi] = ctx.parallel ? ctx.parallel.share(P) : [0, P];
+    const mine = batch.slice(lo, hi);
     const seeds: number[] = [];
-    for (let g = 0; g < P; g++) for (let j = 0; j < G; j++) seeds.push(completionSeed(seed, step, b, g, j));
+    for (let g = lo; g < hi; g++) for (let j = 0; j < G; j++) seeds.push(completionSeed(seed, step, b, g, j));
     const t0 = performance.now();
-    const completions = await sampleCompletions(
-      model,
-      batch.map((p) => p.promptIds),
-      {
-        numGenerations: G,
-        maxNewTokens: grpo.max_completion_length,
-        temperature: grpo.temperature,
-        topP: grpo.top_p,
-        topK: grpo.top_k,
-        stopTokenIds: ctx.stopTokenIds,
-        seeds,
-        batchSize: t.sampling_batch_size,
-      },
-    );
+    const completions =
+      mine.length === 0
+        ? []
+        : await sampleCompletions(
+            model,
+            mine.map((p) => p.promptIds),
+            {
+              numGenerations: G,
+              maxNewTokens: grpo.max_completion_length,
+              temperature: grpo.temperature,
+              topP: grpo.top_p,
+              topK: grpo.top_k,
+              stopTokenIds: ctx.stopTokenIds,
+              seeds,
+              batchSize: t.sampling_batch_size,
+            },
+          );
     r.time.sample += (performance.now() - t0) / 1000;
     const t1 = performance.now();
     const texts = completions.map((c) =>
       tokenizer.decode(c.finishReason === 'stop' ? c.completionIds.slice(0, -1) : c.completionIds),
     );
-    for (const c of completions) r.generatedTokens += c.completionIds.length;
     const items = completions.map((c, i) => ({
       completion: texts[i],
-      example: batch[c.group].example,
-      prompt: batch[c.group].promptText,
+      example: mine[c.group].example,
+      prompt: mine[c.group].promptText,
       completionIds: c.completionIds,
     }));
     const errors = new RewardErrorLog(
@@ -170,24 +210,40 @@ export async function rollout(ctx: RolloutContext, step: number, seed: number, c
       onError: errors.onError,
     });
     errors.flush(items.length);
-    r.rewardErrors += errors.count;
+    const calls: Record<string, number> = {};
     for (const rw of rewards) {
       const applies = rewardScope(rw.fn);
-      const calls = applies ? items.filter((it) => applies(it.example)).length : items.length;
-      r.rewardCallsByName[rw.name] = (r.rewardCallsByName[rw.name] ?? 0) + calls;
+      calls[rw.name] = applies ? items.filter((it) => applies(it.example)).length : items.length;
     }
-    for (const [name, n] of errors.failures) r.rewardErrorsByName[name] = (r.rewardErrorsByName[name] ?? 0) + n;
+    let part: BatchPart = {
+      completions: completions.map((c) => ({ ...c, group: c.group + lo })),
+      texts,
+      totals: scored.total,
+      perReward: rewards.map((_, k) => ({
+        scores: scored.perReward[k]?.scores ?? [],
+        reasons: scored.perReward[k]?.reasons ?? [],
+      })),
+      errors: errors.count,
+      failures: [...errors.failures],
+      calls,
+    };
+    if (ctx.parallel) part = joinParts(ctx.parallel.allgather(part));
+    for (const c of part.completions) r.generatedTokens += c.completionIds.length;
+    r.rewardErrors += part.errors;
+    for (const [name, n] of Object.entries(part.calls))
+      r.rewardCallsByName[name] = (r.rewardCallsByName[name] ?? 0) + n;
+    for (const [name, n] of part.failures) r.rewardErrorsByName[name] = (r.rewardErrorsByName[name] ?? 0) + n;
     r.time.score += (performance.now() - t1) / 1000;
-    const filter = dynamicSamplingFilter(scored.total, G);
+    const filter = dynamicSamplingFilter(part.totals, G);
     for (let g = 0; g < P; g++) {
       const sl = <T>(xs: readonly T[]): T[] => xs.slice(g * G, (g + 1) * G);
       const group: RolloutGroup = {
         prepared: batch[g],
-        completions: completions.slice(g * G, (g + 1) * G),
-        texts: sl(texts),
-        totals: sl(scored.total),
-        perReward: scored.perReward.map((x) => sl(x.scores)),
-        reasons: scored.perReward.map((x) => sl(x.reasons)),
+        completions: part.completions.slice(g * G, (g + 1) * G),
+        texts: sl(part.texts),
+        totals: sl(part.totals),
+        perReward: part.perReward.map((x) => sl(x.scores)),
+        reasons: part.perReward.map((x) => sl(x.reasons)),
       };
       r.sampled.push(group);
       if (filter.allEqual[g]) r.zeroVarianceGroups++;

@@ -46,6 +46,7 @@ import {
 } from '../train/runDir.ts';
 import { learningRateAt, resolveWarmupSteps, type LrSchedule } from '../train/schedule.ts';
 import { writeFileAtomic } from '../util/fs.ts';
+import { dataParallel, weightCheckSteps } from '../parallel/dataParallel.ts';
 import { loadExamples, prepareExamples, PromptStream } from './grpoData.ts';
 import { toGrpoLossOptions } from './grpoOptions.ts';
 import { rollout, type RolloutContext } from './grpoRollout.ts';
@@ -146,6 +147,10 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
   const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const { grpo, training: t } = recipe;
   const outDir = opts.outDir ?? (recipe.output_dir !== undefined ? recipePath(recipe, recipe.output_dir) : undefined);
+  // Under mpirun: every rank reads the run directory, rank 0 alone writes it (src/parallel/dataParallel.ts).
+  const dp = dataParallel();
+  const writeDir = dp && !dp.writer ? undefined : outDir;
+  if (dp && !dp.writer) opts = { ...opts, progress: () => {} };
   for (const d of recipe.deprecations ?? []) log(`grpo: warning: ${d}`);
 
   // Everything that can fail on bad input fails here, before any sampling.
@@ -153,7 +158,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
   const examples = await loadExamples(recipe);
   let resumeFrom: { dir: string; state: TrainerState } | null = null;
   if (outDir !== undefined) {
-    removeStaleTemporaries(outDir);
+    if (writeDir !== undefined) removeStaleTemporaries(outDir);
     resumeFrom = latestGrpoCheckpoint(outDir);
     if (opts.resume && !resumeFrom) throw new AhaError(`${outDir}: no checkpoint to resume from`);
     if (!opts.resume && resumeFrom) {
@@ -210,8 +215,8 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     num_examples: prepared.length,
     max_steps: t.max_steps,
   };
-  const metricsLog = outDir !== undefined ? new MetricsLog(outDir, t.report_to) : undefined;
-  const samplesLog = outDir !== undefined ? new StepLog(join(outDir, SAMPLES_FILE)) : undefined;
+  const metricsLog = writeDir !== undefined ? new MetricsLog(writeDir, t.report_to) : undefined;
+  const samplesLog = writeDir !== undefined ? new StepLog(join(writeDir, SAMPLES_FILE)) : undefined;
   if (grpo.beta > 0) model.snapshotReference();
   else if (model.hasReference) model.dropReference();
   if (resumeFrom && outDir !== undefined) {
@@ -245,19 +250,19 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     }
     loadCheckpointOptimizer(resumeFrom.dir, model, s);
     state = { ...s, max_steps: t.max_steps, num_examples: prepared.length };
-    metricsLog!.resumeAt(s.global_step);
-    samplesLog!.truncateAfter(s.global_step);
+    metricsLog?.resumeAt(s.global_step);
+    samplesLog?.truncateAfter(s.global_step);
     log(`grpo: resuming ${outDir} from step ${s.global_step} (${resumeFrom.dir})`);
   }
-  if (outDir !== undefined) {
-    mkdirSync(outDir, { recursive: true });
+  if (writeDir !== undefined) {
+    mkdirSync(writeDir, { recursive: true });
     if (!resumeFrom) {
       // Lines a crashed earlier attempt may have left (there is no checkpoint to go with them).
       metricsLog!.reset();
       samplesLog!.truncateAfter(0);
     }
-    writeFileAtomic(join(outDir, 'recipe.json'), recipeToJson(recipe));
-    if (opts.recipeText !== undefined) writeFileAtomic(join(outDir, 'recipe.yaml'), opts.recipeText);
+    writeFileAtomic(join(writeDir, 'recipe.json'), recipeToJson(recipe));
+    if (opts.recipeText !== undefined) writeFileAtomic(join(writeDir, 'recipe.yaml'), opts.recipeText);
   }
 
   const rolloutCtx: RolloutContext = {
@@ -268,10 +273,27 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     prepared,
     stopTokenIds,
     log,
-    signal: opts.signal,
+    // Ranks stop together at a step boundary (below), never one alone mid-rollout.
+    signal: dp ? undefined : opts.signal,
     stream: new PromptStream(prepared.length, state.seed, t.shuffle),
+    parallel: dp,
   };
-  const updateCtx: UpdateContext = { recipe, model, lossOptions: toGrpoLossOptions(grpo), log, hooks: opts.hooks };
+  const hooks: UpdateHooks | undefined = dp
+    ? {
+        reduceGradients: async (m) => {
+          dp.allreduceGradients(m);
+          await opts.hooks?.reduceGradients?.(m);
+        },
+      }
+    : opts.hooks;
+  const updateCtx: UpdateContext = {
+    recipe,
+    model,
+    lossOptions: toGrpoLossOptions(grpo),
+    log,
+    hooks,
+    parallel: dp,
+  };
   const saved: SavedModel = {
     model,
     hf: pre.hf,
@@ -282,13 +304,16 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
   let lastSaved: string | undefined = resumeFrom?.dir;
   let lastSavedStep = state.global_step;
   const checkpoint = (name: string): void => {
-    lastSaved = saveCheckpoint(
-      outDir!,
-      saved,
-      { ...state, last_metrics: history[history.length - 1] },
-      name === 'final' ? null : t.save_total_limit,
-      name,
-    );
+    lastSaved =
+      writeDir === undefined
+        ? join(outDir!, name)
+        : saveCheckpoint(
+            outDir!,
+            saved,
+            { ...state, last_metrics: history[history.length - 1] },
+            name === 'final' ? null : t.save_total_limit,
+            name,
+          );
     lastSavedStep = state.global_step;
   };
 
@@ -301,7 +326,8 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
   let interrupted = false;
   try {
     while (state.global_step < t.max_steps) {
-      if (opts.signal?.aborted) {
+      const stop = opts.signal?.aborted === true;
+      if (dp ? dp.reduce([stop ? 1 : 0], 'max')[0] > 0 : stop) {
         interrupted = true;
         break;
       }
@@ -322,7 +348,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
       const learnSeconds = (performance.now() - tLearn) / 1000;
       state.global_step = step;
       if (grpo.beta > 0 && t.ref_model_sync_steps > 0 && step % t.ref_model_sync_steps === 0)
-        syncReference(model, state, outDir);
+        syncReference(model, state, writeDir);
 
       const metrics = stepMetrics(recipe, rewards, r, u, {
         step,
@@ -331,6 +357,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
         learnSeconds,
         totalSeconds: (performance.now() - tStep) / 1000,
       });
+      if (dp && step % weightCheckSteps() === 0) dp.checkWeights(model, step);
       history.push(metrics);
       metricsLog?.append(metrics);
       if (

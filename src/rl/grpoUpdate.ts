@@ -6,6 +6,7 @@
  * exactly 1 and the current log-probs stand in for them. The KL term reads a frozen reference copy (beta > 0 only).
  */
 import type { Model } from '../engine/model.ts';
+import type { DataParallel } from '../parallel/dataParallel.ts';
 import { groupAdvantages } from './advantages.ts';
 import { batchCounts, grpoLoss, grpoNormalizer, type GrpoLossOptions } from './grpoLoss.ts';
 
@@ -48,6 +49,11 @@ export interface UpdateContext {
   lossOptions: GrpoLossOptions;
   log: (line: string) => void;
   hooks?: UpdateHooks;
+  /**
+   * Data-parallel run: this rank learns from its share of each mini-batch's groups (normalised over the whole
+   * mini-batch), hooks.reduceGradients sums the gradients, and the update's sums are summed across ranks.
+   */
+  parallel?: DataParallel | null;
 }
 
 /** The training sequences of the groups, in group order (G per group). */
@@ -105,11 +111,13 @@ export async function updatePolicy(
           grpo.max_completion_length,
         ),
       );
+      const [lo, hi] = ctx.parallel ? ctx.parallel.share(mb.length / G) : [0, mb.length / G];
+      const mine = mb.slice(lo * G, hi * G);
       for (const micro of packMicroBatches(
-        mb.map((i) => seqs[i].tokens.length),
+        mine.map((i) => seqs[i].tokens.length),
         t.micro_batch_tokens,
       )) {
-        const idx = micro.map((k) => mb[k]);
+        const idx = micro.map((k) => mine[k]);
         const tokens = idx.map((i) => seqs[i].tokens);
         if (grpo.beta > 0 && refLogp[idx[0]] === undefined) {
           // Before the train forward: any forward discards the activations backward needs.
@@ -163,6 +171,13 @@ export async function updatePolicy(
         s.lossSum += miniBatchLoss;
       }
     }
+  }
+  if (ctx.parallel) {
+    // updates and gradNormSum are the same on every rank (they step with the same summed gradient).
+    const keys = ['lossSum', 'clipLow', 'clipHigh', 'clipTokens', 'klSum', 'klTokens', 'entSum', 'entTokens'] as const;
+    const sums = ctx.parallel.reduce([...keys.map((k) => s[k]), s.learnTokens]);
+    keys.forEach((k, i) => (s[k] = sums[i]));
+    s.learnTokens = sums[keys.length];
   }
   return s;
 }

@@ -34,6 +34,7 @@ import { MetricsLog } from '../train/metricsLog.ts';
 import { learningRateAt, resolveWarmupSteps, type LrSchedule } from '../train/schedule.ts';
 import { checkResumeOptions, runConfigJson, runConfigPath, sftLora, type SftOptions } from './sftConfig.ts';
 import { writeFileAtomic } from '../util/fs.ts';
+import { dataParallel, weightCheckSteps } from '../parallel/dataParallel.ts';
 
 /** One finished optimizer step, as hooks see it. */
 export interface SftStepInfo {
@@ -169,9 +170,13 @@ export async function sftTrain(opts: SftOptions, hooks: SftHooks = {}): Promise<
 
 /** The run itself, in an existing `opts.out`; `onStart` is called once the inputs are validated, before training. */
 async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => void): Promise<SftResult> {
-  const log = hooks.log ?? (() => {});
   const out = opts.out;
-  removeStaleTemporaries(out);
+  // Under mpirun: every rank reads the run directory, rank 0 alone writes it (src/parallel/dataParallel.ts).
+  const dp = dataParallel();
+  const writer = !dp || dp.writer;
+  if (!writer) hooks = { ...hooks, progress: undefined, log: undefined };
+  const log = hooks.log ?? (() => {});
+  if (writer) removeStaleTemporaries(out);
 
   let resumeFrom: CheckpointRef | undefined;
   if (opts.resume_from_checkpoint !== false) {
@@ -191,7 +196,7 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
         `${out}: already holds a run: pass --resume to continue it, or --overwrite-output-dir to start over`,
       );
     }
-    clearRunDir(out);
+    if (writer) clearRunDir(out);
   }
 
   const lora = sftLora(opts);
@@ -271,7 +276,7 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
     maxTokens: opts.micro_batch_tokens ?? undefined,
   };
   const fp = fingerprint(trainSeqs);
-  const metrics = new MetricsLog(out, opts.report_to);
+  const metrics = writer ? new MetricsLog(out, opts.report_to) : undefined;
 
   let step = 0;
   let numTokens = 0;
@@ -292,12 +297,12 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
     step = st.global_step;
     numTokens = st.num_tokens;
     window = { ...st.log_window };
-    metrics.resumeAt(step);
+    metrics?.resumeAt(step);
     log(`resuming from ${resumeFrom.dir} at step ${step}/${totalSteps}`);
   } else {
-    metrics.reset();
+    metrics?.reset();
   }
-  writeFileAtomic(runConfigPath(out), runConfigJson(opts));
+  if (writer) writeFileAtomic(runConfigPath(out), runConfigJson(opts));
   onStart();
   log(
     `${trainSeqs.length} training sequences, ${evalSeqs.length} eval sequences; ${batchSize} sequences per step, ${spe} steps per epoch, ${totalSteps} steps (${plan.warmupSteps} warmup)`,
@@ -324,7 +329,9 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
   let lastCheckpointStep = resumeFrom?.step ?? -1;
   const checkpoint = () => {
     if (lastCheckpointStep === step) return;
-    lastCheckpoint = saveCheckpoint(out, saved, state(), opts.save_total_limit);
+    lastCheckpoint = writer
+      ? saveCheckpoint(out, saved, state(), opts.save_total_limit)
+      : join(out, `checkpoint-${step}`);
     lastCheckpointStep = step;
     log(`saved ${lastCheckpoint}`);
   };
@@ -335,7 +342,7 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
     const r = await evaluateLoss(model, evalSeqs, evalLimits);
     evalLoss = r.loss;
     lastEvalStep = step;
-    metrics.append({ step, epoch: step / spe, eval_loss: r.loss, eval_tokens: r.targetTokens });
+    metrics?.append({ step, epoch: step / spe, eval_loss: r.loss, eval_tokens: r.targetTokens });
   };
   if (step === 0 && opts.eval_on_start) await evaluate();
 
@@ -365,7 +372,12 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
       const lr = learningRateAt(schedule, step);
       const t0 = performance.now();
       model.zeroGrad();
-      const r = await accumulateBatchGradient(model, batch, micro);
+      // A data-parallel rank takes its share of the micro-batches; the normaliser stays the whole batch's.
+      const r = await accumulateBatchGradient(model, batch, dp ? micro.slice(...dp.share(micro.length)) : micro);
+      if (dp) {
+        dp.allreduceGradients(model);
+        r.loss = dp.reduce([r.loss])[0];
+      }
       const st = await model.step({
         lr,
         weightDecay: opts.weight_decay,
@@ -387,7 +399,7 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
 
       if (step % opts.logging_steps === 0 || step === totalSteps) {
         // transformers' names (loss, grad_norm, learning_rate, epoch), as every trainer here logs them.
-        metrics.append({
+        metrics?.append({
           step,
           epoch: step / spe,
           loss: window.lossSum / window.steps,
@@ -414,6 +426,11 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
       };
       stopped = hooks.onStep?.(info) === true;
       stopped = hooks.shouldStop?.() === true || stopped;
+      if (dp) {
+        // The ranks stop together; their weights are checked equal every few steps.
+        stopped = dp.reduce([stopped ? 1 : 0], 'max')[0] > 0;
+        if (step % weightCheckSteps() === 0) dp.checkWeights(model, step);
+      }
       if (step % opts.save_steps === 0 || step === totalSteps || stopped) checkpoint();
       if (progress) {
         const secs = (performance.now() - callStart) / 1000;
@@ -450,7 +467,7 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
   };
   if (step < totalSteps) return { ...base, status: 'interrupted', checkpoint: lastCheckpoint, finalDir: null };
   if (lastCheckpointStep !== step) checkpoint();
-  const finalDir = saveFinalModel(out, saved);
+  const finalDir = writer ? saveFinalModel(out, saved) : join(out, FINAL_DIR);
   log(`saved ${finalDir}`);
   return { ...base, status: 'completed', checkpoint: lastCheckpoint, finalDir };
 }

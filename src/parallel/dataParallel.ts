@@ -1,0 +1,152 @@
+/**
+ * Data-parallel training over MPI: `mpirun -np N aha grpo ...` runs N ranks, each holding the whole model and
+ * taking 1/N of every optimizer step's work; gradients are summed with one all-reduce over the engine's gradient
+ * buffer between backward and the optimizer step, so every rank takes the same AdamW step. The collectives are the
+ * optional aha_mpi addon (native/src/mpi/comm.cpp), built only where Open MPI is installed; without mpirun nothing
+ * here loads and aha runs in one process as before.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Model } from '../engine/model.ts';
+import { AhaError } from '../errors.ts';
+import { worldSize } from '../engine/rankThreads.ts';
+
+export { configureRankThreads, worldSize } from '../engine/rankThreads.ts';
+
+/** The aha_mpi addon's surface. */
+interface MpiAddon {
+  init(timeoutSeconds: number): { rank: number; size: number };
+  allreduceSumF32(a: Float32Array): void;
+  allreduceF64(a: Float64Array, op: 'sum' | 'max' | 'min'): void;
+  allgatherBytes(a: Uint8Array): Uint8Array[];
+  broadcast(a: Uint8Array | Float32Array, root: number): void;
+  barrier(): void;
+  abort(code: number, message: string): never;
+  finalize(): void;
+  wtime(): number;
+}
+
+/** One rank's view of the job; `null` from {@link dataParallel} in a one-process run. */
+export interface DataParallel {
+  rank: number;
+  size: number;
+  /** Rank 0: the one that writes checkpoints, metrics, samples and reports. */
+  writer: boolean;
+  /** This rank's contiguous share [lo, hi) of `n` items (the first n % size ranks take one more). */
+  share(n: number): [number, number];
+  /** Sums the model's gradient buffer across ranks, in place; returns the seconds it took. */
+  allreduceGradients(model: Model): number;
+  /** Element-wise sum (or max, min) of `values` across ranks. */
+  reduce(values: readonly number[], op?: 'sum' | 'max' | 'min'): number[];
+  /** Every rank's `value` (JSON-serialisable; typed arrays are not), in rank order. */
+  allgather<T>(value: T): T[];
+  barrier(): void;
+  /**
+   * Stops the job when the ranks' weights differ: a strided sample of the trainable parameters is summed on each
+   * rank and the sums' min and max compared (they are equal bit for bit when every rank stepped the same way).
+   */
+  checkWeights(model: Model, step: number): void;
+  /** Ends every rank of the job with `message` on stderr. */
+  abort(message: string, code?: number): never;
+}
+
+let current: DataParallel | null | undefined;
+
+/** Seconds a collective may wait for the other ranks before the job is aborted (AHA_MPI_TIMEOUT, default 1800). */
+function collectiveTimeout(): number {
+  const t = Number(process.env.AHA_MPI_TIMEOUT);
+  return Number.isFinite(t) && t > 0 ? t : 1800;
+}
+
+/** The job's data-parallel context: null in a one-process run; initialises MPI on first use under mpirun. */
+export function dataParallel(): DataParallel | null {
+  if (current !== undefined) return current;
+  if (worldSize() <= 1) return (current = null);
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const path = process.env.AHA_MPI_ADDON || join(root, 'build', 'Release', 'aha_mpi.node');
+  if (!existsSync(path))
+    throw new AhaError(
+      `${worldSize()} ranks asked for, but aha was built without MPI: install libopenmpi-dev and rebuild (npm run build:native)`,
+    );
+  const mpi = createRequire(import.meta.url)(path) as MpiAddon;
+  const { rank, size } = mpi.init(collectiveTimeout());
+  // A rank that fails takes the job down (MPI_Abort) rather than leave the others waiting in a collective.
+  process.on('exit', (code) =>
+    code === 0 ? mpi.finalize() : mpi.abort(code, `aha: rank ${rank} exited with code ${code}; aborting the job`),
+  );
+  current = makeContext(mpi, rank, size);
+  return current;
+}
+
+function makeContext(mpi: MpiAddon, rank: number, size: number): DataParallel {
+  const ctx: DataParallel = {
+    rank,
+    size,
+    writer: rank === 0,
+    share(n) {
+      const base = Math.floor(n / size),
+        extra = n % size;
+      const lo = rank * base + Math.min(rank, extra);
+      return [lo, lo + base + (rank < extra ? 1 : 0)];
+    },
+    allreduceGradients(model) {
+      const t0 = mpi.wtime();
+      for (const c of model.chunks('grads')) mpi.allreduceSumF32(c.data);
+      return mpi.wtime() - t0;
+    },
+    reduce(values, op = 'sum') {
+      const a = Float64Array.from(values);
+      mpi.allreduceF64(a, op);
+      return Array.from(a);
+    },
+    allgather<T>(value: T): T[] {
+      const parts = mpi.allgatherBytes(new TextEncoder().encode(JSON.stringify(value)));
+      const dec = new TextDecoder();
+      return parts.map((p) => JSON.parse(dec.decode(p)) as T);
+    },
+    barrier() {
+      mpi.barrier();
+    },
+    checkWeights(model, step) {
+      const sum = weightSample(model);
+      const [min, negMax] = ctx.reduce([sum, -sum], 'min');
+      if (min !== -negMax || !Number.isFinite(min))
+        ctx.abort(
+          `aha: step ${step}: the ranks' weights differ (checksums from ${min} to ${-negMax}); the ranks no longer train the same model`,
+        );
+    },
+    abort(message, code = 1) {
+      return mpi.abort(code, message);
+    },
+  };
+  return ctx;
+}
+
+/** A float64 sum of every 997th trainable parameter: cheap, and any divergence shows in it. */
+export function weightSample(model: Model): number {
+  let s = 0;
+  for (const c of model.chunks(model.trainableBuffer)) {
+    const d = c.data;
+    for (let i = (997 - (c.offset % 997)) % 997; i < d.length; i += 997) s += d[i];
+  }
+  return s;
+}
+
+/** Steps between weight checksums across ranks (AHA_CHECK_WEIGHTS_STEPS, default 10). */
+export function weightCheckSteps(): number {
+  const k = Number(process.env.AHA_CHECK_WEIGHTS_STEPS);
+  return Number.isInteger(k) && k > 0 ? k : 10;
+}
+
+/**
+ * Stops a command that does not run data-parallel yet when mpirun started several ranks: each rank would run the
+ * whole command and write the same files.
+ */
+export function refuseRanks(command: string): void {
+  if (worldSize() > 1)
+    throw new AhaError(
+      `${command} does not run data-parallel yet (its sampling stages would run on every rank): run it in one process, or train with mpirun -np N aha sft / aha grpo`,
+    );
+}
