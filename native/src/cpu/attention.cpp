@@ -119,7 +119,11 @@ void attentionDecode(float* out, const float* q, const float* kCache, const floa
   const float scale = 1.0f / std::sqrt((float)D);
   // One task per (sequence, kv head): the query heads that share a kv head read its cached keys and values once.
   const int tasks = batch * kvHeads;
-#pragma omp parallel
+  // A short cache (one sequence, a few hundred positions) is less work than waking the other threads for it.
+  size_t work = 0;
+  for (int b = 0; b < batch; b++)
+    if (active[b]) work += (size_t)lens[b] * heads * D;
+#pragma omp parallel if (work >= (size_t(1) << 18))
   {
     std::vector<float>& sc = threadScratch(Scratch::DecodeScores);
 #pragma omp for schedule(static)
