@@ -442,6 +442,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     // The cache never holds more than max_position_embeddings, so a longer budget is the same as that one.
     so.maxNewTokens = (int)std::min<double>(intOption(o, "maxNewTokens", 16, 1, 9007199254740991.0), INT32_MAX);
     if (o.Get("stopTokenIds").IsTypedArray()) so.stopTokenIds = toIds(o.Get("stopTokenIds"), "stopTokenIds");
+    if (o.Get("kvCacheDtype").IsString()) {
+      try {
+        so.kvCacheDtype = aha::dtypeFromName(o.Get("kvCacheDtype").As<Napi::String>().Utf8Value());
+      } catch (const std::exception& e) {
+        throw Napi::RangeError::New(env, std::string("kvCacheDtype: ") + e.what());
+      }
+    }
     try {
       aha::validate(so);
     } catch (const std::exception& e) {

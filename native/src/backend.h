@@ -1,10 +1,10 @@
 // The engine's operations as one interface: model.cpp and sampler.cpp say what to compute and in which order, a
 // backend says how and on what hardware. The build compiles exactly one backend (gyp variable aha_backend, see
 // binding.gyp) and defaultBackend() hands it out, so a new backend is a folder next to cpu/ plus a build flag.
-// Buffers are row-major float32, except weights (WeightRef), which may be 16-bit where they are frozen; N is the number of rows (tokens of a packed batch, or decode rows). Backward ops
-// accumulate (+=) into parameter gradients and, where the name says so, into input gradients, so that residual
-// branches and micro-batches add up without extra copies. Calls may come from several models on several threads at
-// once: a backend keeps no per-call state of its own.
+// Buffers are row-major float32, except weights (WeightRef), which may be 16-bit where they are frozen; N is the number
+// of rows (tokens of a packed batch, or decode rows). Backward ops accumulate (+=) into parameter gradients and, where
+// the name says so, into input gradients, so that residual branches and micro-batches add up without extra copies.
+// Calls may come from several models on several threads at once: a backend keeps no per-call state of its own.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -87,6 +87,10 @@ class Backend {
   virtual void attentionDecode(float* out, const float* q, const float* kCache, const float* vCache,
                                const int32_t* lens, const uint8_t* active, int batch, int maxLen, int heads,
                                int kvHeads, int D) = 0;
+  // The same over a 16-bit cache (bf16 or f16), widened as it is read.
+  virtual void attentionDecode16(float* out, const float* q, const uint16_t* kCache, const uint16_t* vCache, DType t,
+                                 const int32_t* lens, const uint8_t* active, int batch, int maxLen, int heads,
+                                 int kvHeads, int D) = 0;
 
   // The decode product: out[M,OC] = inp[M,IC] W^T + b for few rows (one per live sequence), through pack's copy of
   // W when pack holds one. pack may be null.

@@ -129,11 +129,22 @@ function tensorsOf(c: EngineConfig, params: ReferenceParams): (name: string) => 
   };
 }
 
+/** Options of {@link referenceLogits}. */
+export interface ReferenceOptions {
+  /** Applied to every key (after RoPE) and value before attention reads them: a 16-bit KV cache's rounding. */
+  roundKv?: (x: number) => number;
+}
+
 /**
  * Logits at every position of one sequence (row t predicts ids[t+1]); n rows of vocabSize, float64 throughout.
  * Positions are 0..n-1 within the sequence; attention is causal.
  */
-export function referenceLogits(config: EngineConfig, params: ReferenceParams, ids: number[]): Float64Array[] {
+export function referenceLogits(
+  config: EngineConfig,
+  params: ReferenceParams,
+  ids: number[],
+  opts: ReferenceOptions = {},
+): Float64Array[] {
   checkInputs(config, params, ids);
   const c = config;
   const T = tensorsOf(c, params);
@@ -172,8 +183,10 @@ export function referenceLogits(config: EngineConfig, params: ReferenceParams, i
         kh = kh.map((a) => rmsnorm(a, T(p + 'self_attn.k_norm.weight'), eps));
       }
       q.push(qh.map((a) => applyRope(a, t, invFreq, c.ropeAttentionScale)));
-      k.push(kh.map((a) => applyRope(a, t, invFreq, c.ropeAttentionScale)));
-      v.push(vh);
+      const round = opts.roundKv;
+      const rounded = (a: Float64Array) => (round ? a.map(round) : a);
+      k.push(kh.map((a) => rounded(applyRope(a, t, invFreq, c.ropeAttentionScale))));
+      v.push(vh.map(rounded));
     }
 
     for (let t = 0; t < n; t++) {
