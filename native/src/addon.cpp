@@ -11,6 +11,7 @@
 #include "sampler.h"
 #if defined(AHA_BACKEND_CPU)
 #include "cpu/blas.h"
+#include "cpu/halfWeights.h"
 #include "cpu/packedGemm.h"
 #include "cpu/probe.h"
 #include "cpu/smallGemm.h"
@@ -464,6 +465,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     // The cache never holds more than max_position_embeddings, so a longer budget is the same as that one.
     so.maxNewTokens = (int)std::min<double>(intOption(o, "maxNewTokens", 16, 1, 9007199254740991.0), INT32_MAX);
     if (o.Get("stopTokenIds").IsTypedArray()) so.stopTokenIds = toIds(o.Get("stopTokenIds"), "stopTokenIds");
+    if (o.Get("kvCacheDtype").IsString()) {
+      try {
+        so.kvCacheDtype = aha::dtypeFromName(o.Get("kvCacheDtype").As<Napi::String>().Utf8Value());
+      } catch (const std::exception& e) {
+        throw Napi::RangeError::New(env, std::string("kvCacheDtype: ") + e.what());
+      }
+    }
     try {
       aha::validate(so);
     } catch (const std::exception& e) {
@@ -592,6 +600,18 @@ Napi::Value KernelPackedGemm(const Napi::CallbackInfo& info) {
   return C;
 }
 
+// (X, W, bias | null, M, K, N, dtype): W rounded to the 16-bit dtype, then the product through linearForward16.
+Napi::Value KernelLinear16(const Napi::CallbackInfo& info) {
+  GemmArgs a = gemmArgs(info, "linear16");
+  const aha::DType t = aha::dtypeFromName(info[6].As<Napi::String>().Utf8Value());
+  if (t == aha::DType::F32) throw Napi::Error::New(info.Env(), "linear16: dtype must be bf16 or f16");
+  std::vector<uint16_t> W16(a.W.size());
+  for (size_t i = 0; i < W16.size(); i++) W16[i] = aha::fromFloat(a.W[i], t);
+  auto C = Napi::Float32Array::New(info.Env(), (size_t)a.M * a.N);
+  aha::cpu::linearForward16(C.Data(), a.X.data(), W16.data(), t, a.hasBias ? a.bias.data() : nullptr, a.M, a.K, a.N);
+  return C;
+}
+
 Napi::Value KernelExpShift(const Napi::CallbackInfo& info) {
   auto x = toFloats(info[0], "x");
   const float shift = info[1].As<Napi::Number>().FloatValue();
@@ -615,6 +635,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   kernels.Set("smallGemmNT", Napi::Function::New(env, KernelSmallGemm));
   kernels.Set("expShiftSum", Napi::Function::New(env, KernelExpShift));
   kernels.Set("packedGemmNT", Napi::Function::New(env, KernelPackedGemm));
+  kernels.Set("linear16", Napi::Function::New(env, KernelLinear16));
   kernels.Set("packedAvailable", aha::cpu::packedGemmAvailable());
   exports.Set("kernels", kernels);
 #endif

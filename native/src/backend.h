@@ -87,6 +87,10 @@ class Backend {
   virtual void attentionDecode(float* out, const float* q, const float* kCache, const float* vCache,
                                const int32_t* lens, const uint8_t* active, int batch, int maxLen, int heads,
                                int kvHeads, int D) = 0;
+  // The same over a 16-bit cache (bf16 or f16), widened as it is read.
+  virtual void attentionDecode16(float* out, const float* q, const uint16_t* kCache, const uint16_t* vCache, DType t,
+                                 const int32_t* lens, const uint8_t* active, int batch, int maxLen, int heads,
+                                 int kvHeads, int D) = 0;
 
   // The decode product: out[M,OC] = inp[M,IC] W^T + b for few rows (one per live sequence), through pack's copy of
   // W when pack holds one. pack may be null.

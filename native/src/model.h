@@ -100,7 +100,11 @@ struct LayerActs {
 // The KV cache: k[layer] and v[layer] are [batch, kvHeads, maxLen, headDim], so that a decode step reads each
 // (sequence, kv head) history as one contiguous block.
 struct KvSink {
+  // Per layer: float32 keys and values (k, v) when dtype is F32, else 16-bit ones (k16, v16) rounded to nearest even
+  // as they are stored; attention widens them as it reads them.
   std::vector<float*> k, v;
+  std::vector<uint16_t*> k16, v16;
+  DType dtype = DType::F32;
   int maxLen;
   int kvHeads, headDim;
   // Cache slot of each prefilled sequence (empty: sequence s goes to slot s).
@@ -109,19 +113,31 @@ struct KvSink {
   // Writes one token's keys and values (kvHeads*headDim each, as the projections lay them out) at slot, position.
   void store(int layer, int slot, int pos, const float* key, const float* value) const {
     for (int h = 0; h < kvHeads; h++) {
-      const size_t dst = (((size_t)slot * kvHeads + h) * maxLen + pos) * headDim;
-      std::copy(key + (size_t)h * headDim, key + (size_t)(h + 1) * headDim, k[layer] + dst);
-      std::copy(value + (size_t)h * headDim, value + (size_t)(h + 1) * headDim, v[layer] + dst);
+      const size_t dst = (((size_t)slot * kvHeads + h) * maxLen + pos) * headDim, src = (size_t)h * headDim;
+      if (dtype == DType::F32) {
+        std::copy(key + src, key + src + headDim, k[layer] + dst);
+        std::copy(value + src, value + src + headDim, v[layer] + dst);
+      } else {
+        for (int d = 0; d < headDim; d++) {
+          k16[layer][dst + d] = fromFloat(key[src + d], dtype);
+          v16[layer][dst + d] = fromFloat(value[src + d], dtype);
+        }
+      }
     }
   }
   // Copies the first len positions of slot from into slot to, in every layer.
   void copySlot(int from, int to, int len) const {
-    for (size_t l = 0; l < k.size(); l++)
+    for (int l = 0; l < (int)std::max(k.size(), k16.size()); l++)
       for (int h = 0; h < kvHeads; h++) {
         const size_t src = (((size_t)from * kvHeads + h) * maxLen) * headDim;
-        const size_t dst = (((size_t)to * kvHeads + h) * maxLen) * headDim;
-        std::copy(k[l] + src, k[l] + src + (size_t)len * headDim, k[l] + dst);
-        std::copy(v[l] + src, v[l] + src + (size_t)len * headDim, v[l] + dst);
+        const size_t dst = (((size_t)to * kvHeads + h) * maxLen) * headDim, n = (size_t)len * headDim;
+        if (dtype == DType::F32) {
+          std::copy(k[l] + src, k[l] + src + n, k[l] + dst);
+          std::copy(v[l] + src, v[l] + src + n, v[l] + dst);
+        } else {
+          std::copy(k16[l] + src, k16[l] + src + n, k16[l] + dst);
+          std::copy(v16[l] + src, v16[l] + src + n, v16[l] + dst);
+        }
       }
   }
 };

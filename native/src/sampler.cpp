@@ -156,18 +156,28 @@ std::vector<SampleResult> generate(Model& model, const std::vector<SampleRequest
   // In 64 bits: prompt length + maxNewTokens may exceed INT_MAX; the cache never exceeds the model's positions.
   const int maxLen = (int)std::min<int64_t>(longest, c.maxPos);
   const int kd = c.kvDim();
-  requireMemory(2 * sizeof(float) * (size_t)c.layers * (size_t)B * (size_t)maxLen * (size_t)kd,
+  const size_t cacheElems = (size_t)B * maxLen * kd;
+  requireMemory(2 * dtypeBytes(o.kvCacheDtype) * (size_t)c.layers * cacheElems,
                 "the KV cache for " + std::to_string(B) + " sequences of " + std::to_string(maxLen) + " positions");
   std::vector<std::vector<float>> kc(c.layers), vc(c.layers);
+  std::vector<std::vector<uint16_t>> kc16(c.layers), vc16(c.layers);
   KvSink cache;
+  cache.dtype = o.kvCacheDtype;
   cache.maxLen = maxLen;
   cache.kvHeads = c.kvHeads;
   cache.headDim = c.headDim;
   for (int l = 0; l < c.layers; l++) {
-    kc[l].assign((size_t)B * maxLen * kd, 0.0f);
-    vc[l].assign((size_t)B * maxLen * kd, 0.0f);
-    cache.k.push_back(kc[l].data());
-    cache.v.push_back(vc[l].data());
+    if (cache.dtype == DType::F32) {
+      kc[l].assign(cacheElems, 0.0f);
+      vc[l].assign(cacheElems, 0.0f);
+      cache.k.push_back(kc[l].data());
+      cache.v.push_back(vc[l].data());
+    } else {
+      kc16[l].assign(cacheElems, 0);
+      vc16[l].assign(cacheElems, 0);
+      cache.k16.push_back(kc16[l].data());
+      cache.v16.push_back(vc16[l].data());
+    }
   }
   std::unordered_set<int32_t> stop(o.stopTokenIds.begin(), o.stopTokenIds.end());
   std::vector<Rng> rngs;

@@ -15,6 +15,9 @@ struct SampleOptions {
   int topK = 0;       // 0 (or >= vocabulary): off
   int maxNewTokens = 16;
   std::vector<int32_t> stopTokenIds;
+  // The KV cache's element type: float32, or bf16 / f16 (half the memory and the attention's reads; keys and values
+  // rounded to nearest even as they are stored, llama.cpp's default is f16).
+  DType kvCacheDtype = DType::F32;
 };
 
 // Throws std::runtime_error naming the first option out of range.

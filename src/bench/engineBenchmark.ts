@@ -16,6 +16,8 @@ export interface EngineBenchOptions {
   newTokens: number;
   /** Timed training steps (after one warm-up step). */
   steps: number;
+  /** The sampling KV cache's element type (SampleOptions.kvCacheDtype); f32 by default. */
+  kvCacheDtype?: 'f32' | 'bf16' | 'f16';
   seed?: number;
 }
 
@@ -117,9 +119,10 @@ export async function benchmarkEngine(
     const prompts = Array.from({ length: o.genBatch }, (_, i) => distinct[Math.floor(i / group)]);
     onProgress?.('sampling');
     // Warm-up as the PyTorch reference does it: the full batch, a few tokens, untimed (allocations, thread pools).
-    await model.generate(prompts, { maxNewTokens: Math.min(4, o.newTokens), seed: 1 });
+    const kvCacheDtype = o.kvCacheDtype ?? 'f32';
+    await model.generate(prompts, { maxNewTokens: Math.min(4, o.newTokens), seed: 1, kvCacheDtype });
     const g0 = performance.now();
-    await model.generate(prompts, { maxNewTokens: o.newTokens, temperature: 1, seed: 0 });
+    await model.generate(prompts, { maxNewTokens: o.newTokens, temperature: 1, seed: 0, kvCacheDtype });
     genS = (performance.now() - g0) / 1000;
   }
   onProgress?.('sgemm probe');

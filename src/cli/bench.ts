@@ -30,6 +30,7 @@ export function registerBench(program: Command): void {
     .option('--gen-batch <n>', 'prompts sampled at once (0: no sampling benchmark)', '64')
     .option('--prompt-len <n>', 'prompt length', '32')
     .option('--new-tokens <n>', 'tokens sampled per prompt', '64')
+    .option('--kv-cache <dtype>', 'the sampling KV cache: f32, bf16 or f16 (16-bit: rounded keys and values)', 'f32')
     .option('--group <n>', 'completions per distinct prompt, as GRPO samples (1: all prompts distinct)', '1')
     .option('--steps <n>', 'timed training steps after a warm-up step (median reported); 0: time the first step', '3')
     .option('--json', 'end with one JSON line of the results')
@@ -39,6 +40,9 @@ export function registerBench(program: Command): void {
       const weights = o.weights as string;
       if (!['f32', 'bf16', 'f16'].includes(weights))
         throw new AhaError(`--weights: expected f32, bf16 or f16 (got ${JSON.stringify(weights)})`);
+      const kvCache = o.kvCache as string;
+      if (!['f32', 'bf16', 'f16'].includes(kvCache))
+        throw new AhaError(`--kv-cache: expected f32, bf16 or f16 (got ${JSON.stringify(kvCache)})`);
       const loraR = o.loraR === undefined ? 0 : parseInteger(o.loraR as string, '--lora-r', { min: 1 });
       const batch = parseInteger(o.batch as string, '--batch', { min: 0 });
       if (weights !== 'f32' && !loraR && batch > 0)
@@ -65,6 +69,7 @@ export function registerBench(program: Command): void {
           newTokens: int('newTokens', '--new-tokens'),
           steps: parseInteger(o.steps as string, '--steps', { min: 0 }),
           group,
+          kvCacheDtype: kvCache as 'f32' | 'bf16' | 'f16',
         },
         (m) => logLine(`bench: ${m}`),
       );
@@ -84,7 +89,7 @@ export function registerBench(program: Command): void {
       );
       if (r.generate_s > 0)
         printLine(
-          `sampling         ${r.generate_tokens_per_s.toFixed(1)} tokens/s (${r.generate_s.toFixed(2)} s${group > 1 ? `, ${group} completions per prompt` : ''})`,
+          `sampling         ${r.generate_tokens_per_s.toFixed(1)} tokens/s (${r.generate_s.toFixed(2)} s${group > 1 ? `, ${group} completions per prompt` : ''}${kvCache !== 'f32' ? `, ${kvCache} KV cache` : ''})`,
         );
       printLine(
         `peak memory      ${r.train_peak_rss_mb.toFixed(0)} MB training, ${r.peak_rss_mb.toFixed(0)} MB in all`,

@@ -65,6 +65,11 @@ export interface SampleOptions {
   topP?: number;
   topK?: number;
   stopTokenIds?: number[];
+  /**
+   * The KV cache's element type (default f32). bf16 or f16 halve its memory and the attention's reads; keys and
+   * values are rounded to nearest even as they are stored (f16 is llama.cpp's default), so log-probs move slightly.
+   */
+  kvCacheDtype?: 'f32' | 'bf16' | 'f16';
   /** One seed per prompt (same seed and prompt: same output); defaults to seed + index. */
   seeds?: number[];
   seed?: number;
@@ -397,8 +402,12 @@ export class Model {
     if (seeds.length !== ids.length) throw new AhaError(`got ${seeds.length} seeds for ${ids.length} prompts`);
     for (const s of seeds)
       if (!(Number.isSafeInteger(s) && s >= 0)) throw new AhaError(`seeds must be integers in [0, 2^53) (got ${s})`);
+    const kvCacheDtype = opts.kvCacheDtype ?? 'f32';
+    if (!['f32', 'bf16', 'f16'].includes(kvCacheDtype))
+      throw new AhaError(`kvCacheDtype must be f32, bf16 or f16 (got ${JSON.stringify(kvCacheDtype)})`);
     if (ids.length === 0) return [];
     const nativeOpts = {
+      kvCacheDtype,
       temperature: opts.temperature ?? 1,
       topP: opts.topP ?? 1,
       topK: opts.topK ?? 0,

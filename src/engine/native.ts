@@ -73,6 +73,16 @@ interface Addon {
     expShiftSum(x: Float32Array, shift: number): { y: Float32Array; sum: number; max: number };
     /** Packs W, then C = X W^T (+ bias) through the decode kernel for packed weights. */
     packedGemmNT: GemmKernel;
+    /** C = X W^T (+ bias) with W rounded to bf16 or f16, through the 16-bit weights' product. */
+    linear16(
+      X: Float32Array,
+      W: Float32Array,
+      bias: Float32Array | null,
+      M: number,
+      K: number,
+      N: number,
+      dtype: 'bf16' | 'f16',
+    ): Float32Array;
     packedAvailable: boolean;
   };
 }

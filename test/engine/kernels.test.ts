@@ -20,10 +20,16 @@ type Gemm = (
   N: number,
 ) => Float32Array;
 
-/** Checks C = X W^T (+ b) against float64 sums, to 1e-6 of the sum of |terms| (float32 rounding of K products). */
-function checkGemm(gemm: Gemm, M: number, N: number, K: number, r: () => number) {
+/**
+ * Checks C = X W^T (+ b) against float64 sums, to 1e-6 of the sum of |terms| (float32 rounding of K products).
+ * exactW: weights that bf16 and f16 hold exactly (multiples of 1/64 in [-1, 1]), so 16-bit kernels can be checked
+ * against the same reference.
+ */
+function checkGemm(gemm: Gemm, M: number, N: number, K: number, r: () => number, exactW = false) {
   const X = randomArray(M * K, r),
-    W = randomArray(N * K, r),
+    W = exactW
+      ? Float32Array.from({ length: N * K }, () => Math.round((r() * 2 - 1) * 64) / 64)
+      : randomArray(N * K, r),
     bias = randomArray(N, r);
   for (const b of [null, bias]) {
     const C = gemm(X, W, b, M, K, N);
@@ -50,6 +56,20 @@ test('smallGemmNT equals a float64 X W^T + b for every tile shape and K tail', (
   for (const M of [1, 2, 3, 4, 5, 7, 9, 16]) {
     for (const N of [1, 2, 3, 4, 5, 11]) {
       for (const K of [1, 7, 8, 9, 16, 17, 33, 64]) checkGemm(kernels.smallGemmNT, M, N, K, r);
+    }
+  }
+});
+
+test('linear16 (bf16 and f16 weights) equals a float64 X W^T + b for every tile shape and K tail', () => {
+  const r = mulberry32(13);
+  // M: the direct kernel's 1..4 row tiles up to 16 rows, then the widened-block path; N: the 1..4 column remainders
+  // and several dynamic chunks; K: the 8- and 16-lane vector tails.
+  for (const dtype of ['bf16', 'f16'] as const) {
+    const gemm: Gemm = (X, W, b, M, K, N) => kernels.linear16(X, W, b, M, K, N, dtype);
+    for (const M of [1, 2, 3, 4, 5, 7, 16, 17]) {
+      for (const N of [1, 2, 3, 4, 5, 11, 300]) {
+        for (const K of [1, 7, 8, 9, 16, 17, 33, 64]) checkGemm(gemm, M, N, K, r, true);
+      }
     }
   }
 });

@@ -129,21 +129,37 @@ function tensorsOf(c: EngineConfig, params: ReferenceParams): (name: string) => 
   };
 }
 
+/** Options of {@link referenceLogits} and {@link referenceHidden}. */
+export interface ReferenceOptions {
+  /** Applied to every key (after RoPE) and value before attention reads them: a 16-bit KV cache's rounding. */
+  roundKv?: (x: number) => number;
+}
+
 /**
  * Logits at every position of one sequence (row t predicts ids[t+1]); n rows of vocabSize, float64 throughout.
  * Positions are 0..n-1 within the sequence; attention is causal.
  */
-export function referenceLogits(config: EngineConfig, params: ReferenceParams, ids: number[]): Float64Array[] {
+export function referenceLogits(
+  config: EngineConfig,
+  params: ReferenceParams,
+  ids: number[],
+  opts: ReferenceOptions = {},
+): Float64Array[] {
   const T = tensorsOf(config, params);
   const head = config.tieWordEmbeddings ? T('model.embed_tokens.weight') : T('lm_head.weight');
-  return referenceHidden(config, params, ids).map((h) => linear(h, head, config.vocabSize));
+  return referenceHidden(config, params, ids, opts).map((h) => linear(h, head, config.vocabSize));
 }
 
 /**
  * The final-norm hidden state at every position of one sequence (what the head reads; a sequence-classification
  * model's score head reads the last one), float64 throughout.
  */
-export function referenceHidden(config: EngineConfig, params: ReferenceParams, ids: number[]): Float64Array[] {
+export function referenceHidden(
+  config: EngineConfig,
+  params: ReferenceParams,
+  ids: number[],
+  opts: ReferenceOptions = {},
+): Float64Array[] {
   checkInputs(config, params, ids);
   const c = config;
   const T = tensorsOf(c, params);
@@ -182,8 +198,10 @@ export function referenceHidden(config: EngineConfig, params: ReferenceParams, i
         kh = kh.map((a) => rmsnorm(a, T(p + 'self_attn.k_norm.weight'), eps));
       }
       q.push(qh.map((a) => applyRope(a, t, invFreq, c.ropeAttentionScale)));
-      k.push(kh.map((a) => applyRope(a, t, invFreq, c.ropeAttentionScale)));
-      v.push(vh);
+      const round = opts.roundKv;
+      const rounded = (a: Float64Array) => (round ? a.map(round) : a);
+      k.push(kh.map((a) => rounded(applyRope(a, t, invFreq, c.ropeAttentionScale))));
+      v.push(vh.map(rounded));
     }
 
     for (let t = 0; t < n; t++) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cpu/blas.h"
+#include "cpu/halfWeights.h"
 #include "cpu/threadScratch.h"
 #include "cpu/vecmath.h"
 
@@ -113,15 +114,25 @@ void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const
   }
 }
 
-void attentionDecode(float* out, const float* q, const float* kCache, const float* vCache, const int32_t* lens,
-                     const uint8_t* active, int batch, int maxLen, int heads, int kvHeads, int D) {
+namespace {
+
+// The decode attention over a cache of element type T; row(base, offset, buf) gives D floats of the row at offset
+// (float32 rows in place, 16-bit rows widened into buf).
+template <class T, class Row>
+void attentionDecodeOver(float* out, const float* q, const T* kCache, const T* vCache, const int32_t* lens,
+                         const uint8_t* active, int batch, int maxLen, int heads, int kvHeads, int D, Row row) {
   const int qs = heads * D, group = heads / kvHeads;
   const float scale = 1.0f / std::sqrt((float)D);
   // One task per (sequence, kv head): the query heads that share a kv head read its cached keys and values once.
   const int tasks = batch * kvHeads;
-#pragma omp parallel
+  // A short cache (one sequence, a few hundred positions) is less work than waking the other threads for it.
+  size_t work = 0;
+  for (int b = 0; b < batch; b++)
+    if (active[b]) work += (size_t)lens[b] * heads * D;
+#pragma omp parallel if (work >= (size_t(1) << 18))
   {
     std::vector<float>& sc = threadScratch(Scratch::DecodeScores);
+    std::vector<float> buf(D);
 #pragma omp for schedule(static)
     for (int task = 0; task < tasks; task++) {
       const int b = task / kvHeads, kh = task % kvHeads;
@@ -129,10 +140,9 @@ void attentionDecode(float* out, const float* q, const float* kCache, const floa
       const int L = lens[b];
       if (sc.size() < (size_t)group * L) sc.resize((size_t)group * L);
       const float* Q = q + (size_t)b * qs + (size_t)kh * group * D;
-      const float* K = kCache + ((size_t)b * kvHeads + kh) * maxLen * D;
-      const float* V = vCache + ((size_t)b * kvHeads + kh) * maxLen * D;
+      const size_t base = ((size_t)b * kvHeads + kh) * maxLen * D;
       for (int j = 0; j < L; j++) {
-        const float* kr = K + (size_t)j * D;
+        const float* kr = row(kCache, base + (size_t)j * D, buf.data());
         for (int g = 0; g < group; g++) {
           const float* qv = Q + (size_t)g * D;
           float dot = 0;
@@ -143,14 +153,14 @@ void attentionDecode(float* out, const float* q, const float* kCache, const floa
       }
       float* O = out + (size_t)b * qs + (size_t)kh * group * D;
       for (int g = 0; g < group; g++) {
-        float* row = sc.data() + (size_t)g * L;
-        const float mx = maxOf(row, L);
-        const float inv = (float)(1.0 / expShiftSum(row, row, L, mx));
-        for (int j = 0; j < L; j++) row[j] *= inv;
+        float* r = sc.data() + (size_t)g * L;
+        const float mx = maxOf(r, L);
+        const float inv = (float)(1.0 / expShiftSum(r, r, L, mx));
+        for (int j = 0; j < L; j++) r[j] *= inv;
         for (int d = 0; d < D; d++) O[(size_t)g * D + d] = 0;
       }
       for (int j = 0; j < L; j++) {
-        const float* vr = V + (size_t)j * D;
+        const float* vr = row(vCache, base + (size_t)j * D, buf.data());
         for (int g = 0; g < group; g++) {
           const float p = sc[(size_t)g * L + j];
           float* o = O + (size_t)g * D;
@@ -160,6 +170,24 @@ void attentionDecode(float* out, const float* q, const float* kCache, const floa
       }
     }
   }
+}
+
+}  // namespace
+
+void attentionDecode(float* out, const float* q, const float* kCache, const float* vCache, const int32_t* lens,
+                     const uint8_t* active, int batch, int maxLen, int heads, int kvHeads, int D) {
+  attentionDecodeOver(out, q, kCache, vCache, lens, active, batch, maxLen, heads, kvHeads, D,
+                      [](const float* base, size_t off, float*) { return base + off; });
+}
+
+void attentionDecode16(float* out, const float* q, const uint16_t* kCache, const uint16_t* vCache, DType t,
+                       const int32_t* lens, const uint8_t* active, int batch, int maxLen, int heads, int kvHeads,
+                       int D) {
+  attentionDecodeOver(out, q, kCache, vCache, lens, active, batch, maxLen, heads, kvHeads, D,
+                      [t, D](const uint16_t* base, size_t off, float* buf) -> const float* {
+                        widen(buf, base + off, t, D);
+                        return buf;
+                      });
 }
 
 }  // namespace aha::cpu

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "dtype.h"
+
 namespace aha::cpu {
 
 struct AttentionShape {
@@ -24,5 +26,10 @@ void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const
 // (the new token's own key already written). q,out: [batch, heads*D]. Rows with active[b] == 0 are skipped.
 void attentionDecode(float* out, const float* q, const float* kCache, const float* vCache, const int32_t* lens,
                      const uint8_t* active, int batch, int maxLen, int heads, int kvHeads, int D);
+// The same over a 16-bit cache of dtype t (bf16 or f16): each key and value row is widened to float32 as it is read,
+// then used exactly as the float32 kernel uses its rows.
+void attentionDecode16(float* out, const float* q, const uint16_t* kCache, const uint16_t* vCache, DType t,
+                       const int32_t* lens, const uint8_t* active, int batch, int maxLen, int heads, int kvHeads,
+                       int D);
 
 }  // namespace aha::cpu

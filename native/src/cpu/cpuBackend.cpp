@@ -105,6 +105,11 @@ void CpuBackend::attentionDecode(float* out, const float* q, const float* kCache
                                  int kvHeads, int D) {
   cpu::attentionDecode(out, q, kCache, vCache, lens, active, batch, maxLen, heads, kvHeads, D);
 }
+void CpuBackend::attentionDecode16(float* out, const float* q, const uint16_t* kCache, const uint16_t* vCache, DType t,
+                                   const int32_t* lens, const uint8_t* active, int batch, int maxLen, int heads,
+                                   int kvHeads, int D) {
+  cpu::attentionDecode16(out, q, kCache, vCache, t, lens, active, batch, maxLen, heads, kvHeads, D);
+}
 
 void CpuBackend::decodeLinear(float* out, const float* inp, WeightRef Wr, const float* b, int M, int IC, int OC,
                               const DecodeWeights* pack) {

@@ -32,6 +32,9 @@ class CpuBackend final : public Backend {
                          const float* q, const float* k, const float* v, const aha::AttentionShape& s) override;
   void attentionDecode(float* out, const float* q, const float* kCache, const float* vCache, const int32_t* lens,
                        const uint8_t* active, int batch, int maxLen, int heads, int kvHeads, int D) override;
+  void attentionDecode16(float* out, const float* q, const uint16_t* kCache, const uint16_t* vCache, DType t,
+                         const int32_t* lens, const uint8_t* active, int batch, int maxLen, int heads, int kvHeads,
+                         int D) override;
   void decodeLinear(float* out, const float* inp, WeightRef W, const float* b, int M, int IC, int OC,
                     const DecodeWeights* pack) override;
   std::unique_ptr<DecodeWeights> packForDecode(const std::vector<WeightMatrix>& mats) override;

@@ -31,14 +31,41 @@ inline float hsum8(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// MR rows of X against NR rows of W, both along K: each widened weight vector feeds MR FMAs.
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+// Sixteen 16-bit weights widened to sixteen floats.
+inline __m512 widen16(const uint16_t* p, DType t) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  if (t == DType::F16) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+#endif
+
+// MR rows of X against NR rows of W, both along K: each widened weight vector feeds MR FMAs, and the NR*MR
+// independent accumulators keep enough loads and FMAs in flight that one thread streams the weights as fast as memory
+// delivers them (with one or two accumulators the FMA latency, not memory, set the pace).
 template <int MR, int NR>
 void dotTile16(const float* X, int ldx, const uint16_t* W, int ldw, int K, DType t, float* C, int ldc,
                const float* bias) {
+  int k = 0;
+  float sums[MR][NR];
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+  __m512 acc[MR][NR];
+  for (int r = 0; r < MR; r++)
+    for (int c = 0; c < NR; c++) acc[r][c] = _mm512_setzero_ps();
+  for (; k + 16 <= K; k += 16) {
+    __m512 w[NR];
+    for (int c = 0; c < NR; c++) w[c] = widen16(W + (size_t)c * ldw + k, t);
+    for (int r = 0; r < MR; r++) {
+      const __m512 x = _mm512_loadu_ps(X + (size_t)r * ldx + k);
+      for (int c = 0; c < NR; c++) acc[r][c] = _mm512_fmadd_ps(x, w[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < MR; r++)
+    for (int c = 0; c < NR; c++) sums[r][c] = _mm512_reduce_add_ps(acc[r][c]);
+#else
   __m256 acc[MR][NR];
   for (int r = 0; r < MR; r++)
     for (int c = 0; c < NR; c++) acc[r][c] = _mm256_setzero_ps();
-  int k = 0;
   for (; k + 8 <= K; k += 8) {
     __m256 w[NR];
     for (int c = 0; c < NR; c++) w[c] = widen8(W + (size_t)c * ldw + k, t);
@@ -48,8 +75,11 @@ void dotTile16(const float* X, int ldx, const uint16_t* W, int ldw, int K, DType
     }
   }
   for (int r = 0; r < MR; r++)
+    for (int c = 0; c < NR; c++) sums[r][c] = hsum8(acc[r][c]);
+#endif
+  for (int r = 0; r < MR; r++)
     for (int c = 0; c < NR; c++) {
-      float s = hsum8(acc[r][c]);
+      float s = sums[r][c];
       for (int kk = k; kk < K; kk++) s += X[(size_t)r * ldx + kk] * toFloat(W[(size_t)c * ldw + kk], t);
       C[(size_t)r * ldc + c] = bias ? s + bias[c] : s;
     }
@@ -58,7 +88,16 @@ void dotTile16(const float* X, int ldx, const uint16_t* W, int ldw, int K, DType
 using Tile16 = void (*)(const float*, int, const uint16_t*, int, int, DType, float*, int, const float*);
 template <int MR>
 Tile16 tileFor(int nr) {
-  return nr == 1 ? dotTile16<MR, 1> : dotTile16<MR, 2>;
+  switch (nr) {
+    case 1:
+      return dotTile16<MR, 1>;
+    case 2:
+      return dotTile16<MR, 2>;
+    case 3:
+      return dotTile16<MR, 3>;
+    default:
+      return dotTile16<MR, 4>;
+  }
 }
 Tile16 pickTile(int mr, int nr) {
   switch (mr) {
@@ -72,7 +111,7 @@ Tile16 pickTile(int mr, int nr) {
       return tileFor<4>(nr);
   }
 }
-constexpr int kMR = 4, kNR = 2;
+constexpr int kMR = 4, kNR = 4;
 // Rows up to which the direct kernel beats widening blocks for OpenBLAS (decode steps and short prompts).
 constexpr int kDirectRows = 16;
 #endif
@@ -99,7 +138,10 @@ void linearForward16(float* out, const float* inp, const uint16_t* W, DType t, c
 #if AHA_HALF_VECTOR
   if (N <= kDirectRows) {
     const int nBlocks = (OC + kNR - 1) / kNR;
-#pragma omp parallel for schedule(static)
+    // Chunks of about 64 KiB of weights handed out as threads come free: on a shared CPU a worker the kernel has
+    // descheduled holds up only its current chunk, not a fixed half of the matrix.
+    const int chunk = std::max(1, (1 << 15) / (kNR * IC));
+#pragma omp parallel for schedule(dynamic, chunk)
     for (int nb = 0; nb < nBlocks; nb++) {
       const int n0 = nb * kNR, nr = std::min(kNR, OC - n0);
       for (int m0 = 0; m0 < N; m0 += kMR) {
@@ -137,7 +179,7 @@ void linearInputGrad16(float* dinp, const float* dout, const uint16_t* W, DType 
 }
 
 void embeddingForward16(float* out, const int32_t* ids, const uint16_t* table, DType t, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= (size_t(1) << 15))
   for (int i = 0; i < N; i++) widen(out + (size_t)i * C, table + (size_t)ids[i] * C, t, C);
 }
 

@@ -12,8 +12,16 @@
 
 namespace aha::cpu {
 
+namespace {
+// Below this many floats an elementwise or per-row op runs on the calling thread: a decode step's vectors (a few
+// thousand floats) take a microsecond or less, where starting and joining a parallel region costs several, and on a
+// shared CPU a descheduled worker stalls the region for its whole time slice. Each element or row is computed the
+// same way whichever thread runs it, so results do not change.
+constexpr size_t kSerialFloats = size_t(1) << 15;
+}  // namespace
+
 void embeddingForward(float* out, const int32_t* ids, const float* table, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= kSerialFloats)
   for (int i = 0; i < N; i++) std::memcpy(out + (size_t)i * C, table + (size_t)ids[i] * C, sizeof(float) * C);
 }
 
@@ -32,7 +40,7 @@ void embeddingBackward(float* dtable, const float* dout, const int32_t* ids, int
 }
 
 void rmsnormForward(float* out, float* rstd, const float* inp, const float* w, int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= kSerialFloats)
   for (int i = 0; i < N; i++) {
     const float* x = inp + (size_t)i * C;
     float* y = out + (size_t)i * C;
@@ -110,7 +118,7 @@ void linearBackward(float* dinp, float* dW, float* db, const float* dout, const 
 void rope(float* x, const int32_t* pos, const float* cosT, const float* sinT, int N, int heads, int D, bool inverse) {
   const int half = D / 2;
   const float sgn = inverse ? -1.0f : 1.0f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * heads * D >= kSerialFloats)
   for (int i = 0; i < N; i++) {
     const float* cs = cosT + (size_t)pos[i] * half;
     const float* sn = sinT + (size_t)pos[i] * half;
@@ -134,7 +142,7 @@ static void elementwise(size_t n, VecBody vbody, ScalarBody sbody) {
 #if AHA_VECTOR
   vecEnd = n / vm::kLanes * vm::kLanes;
   const long nv = (long)(vecEnd / vm::kLanes);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kSerialFloats)
   for (long v = 0; v < nv; v++) vbody((size_t)v * vm::kLanes);
 #endif
   for (size_t i = vecEnd; i < n; i++) sbody(i);
@@ -178,7 +186,7 @@ void swigluBackward(float* dgate, float* dup, const float* dact, const float* ga
 }
 
 void addInPlace(float* x, const float* y, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kSerialFloats)
   for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 

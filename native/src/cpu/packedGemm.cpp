@@ -99,7 +99,8 @@ void packedGemmNT(float* C, const float* X, const PackedWeights& pw, const float
   {
     std::vector<float>& acc = threadScratch(Scratch::PackedAcc);
     if (acc.size() < (size_t)tiles * kRows * kPanel) acc.resize((size_t)tiles * kRows * kPanel);
-#pragma omp for schedule(static)
+      // Panels go to threads as they come free: on a shared CPU a descheduled worker holds up only its panel.
+#pragma omp for schedule(dynamic, 1)
     for (int p = 0; p < pw.panels; p++) {
       const float* Wp = pw.data.data() + (size_t)p * K * kPanel;
       for (int k0 = 0; k0 < K; k0 += kDepth) {

@@ -107,8 +107,10 @@ void smallGemmNT(float* C, const float* X, const float* W, const float* bias, in
   if (M <= 0 || N <= 0) return;
   const int nBlocks = (N + kNR - 1) / kNR;
   // Threads own disjoint column blocks; a block of W rows stays in L1 while every row of X passes over it. Each
-  // output is one dot product in a fixed order, so results do not depend on the thread count.
-#pragma omp parallel for schedule(static)
+  // output is one dot product in a fixed order, so results do not depend on the thread count. Chunks of about
+  // 64 KiB of W go to threads as they come free: on a shared CPU a descheduled worker holds up only its chunk.
+  const int chunk = std::max(1, (1 << 14) / (kNR * K));
+#pragma omp parallel for schedule(dynamic, chunk)
   for (int nb = 0; nb < nBlocks; nb++) {
     const int n0 = nb * kNR, nr = std::min(kNR, N - n0);
     for (int m0 = 0; m0 < M; m0 += kMR) {
