@@ -84,6 +84,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./judge.ts')).registerJudge,
   },
   {
+    name: 'recipe',
+    description: 'print the recipe reference (every field: type, default, meaning, TRL name) of grpo, r1 or sft',
+    load: async () => (await import('./recipe.ts')).registerRecipe,
+  },
+  {
     name: 'merge',
     description: 'merge a LoRA adapter into its base model: a plain Hugging Face checkpoint (W + alpha/r B A)',
     load: async () => (await import('./merge.ts')).registerMerge,
