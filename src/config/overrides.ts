@@ -5,6 +5,7 @@
  * `null`, `[a, b]`, `{mode: think}`), anything else is a string. A path is checked against the recipe's schema
  * first, so `--set training.lr=1` is one line naming `lr`, with the field meant when it is a near miss.
  */
+import { closestWord } from '../util/closestWord.ts';
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { AhaError } from '../errors.ts';
@@ -45,28 +46,8 @@ export function collectSet(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0];
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = d[j];
-      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return d[b.length];
-}
-
 function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const dist = editDistance(word, c);
-    if (dist < bestD) [best, bestD] = [c, dist];
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+  return closestWord(word, candidates, Math.max(2, Math.floor(word.length / 3)));
 }
 
 const accepts = (n: SchemaNode, t: string) => n.type.split(' | ').some((p) => p === t || p.startsWith(`${t} `));

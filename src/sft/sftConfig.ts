@@ -11,6 +11,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { resolveLora, type LoraConfig } from '../engine/lora.ts';
 import { AhaError } from '../errors.ts';
+import { closestWord } from '../util/closestWord.ts';
 import { DEFAULT_REPORT_TO, reportToSchema } from '../train/metricsLog.ts';
 
 const positiveInt = () => z.number().int().min(1);
@@ -190,29 +191,10 @@ export const RESUME_LOCKED_OPTIONS: readonly SftOptionKey[] = [
 /** Options that describe one invocation, not the run: never written to the run directory's config.json. */
 const INVOCATION_ONLY: readonly SftOptionKey[] = ['resume_from_checkpoint', 'overwrite_output_dir'];
 
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0];
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = d[j];
-      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return d[b.length];
-}
-
 function suggestion(key: string): string {
   const norm = key.replace(/-/g, '_');
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const k of Object.keys(SFT_OPTION_HELP)) {
-    const dist = editDistance(norm, k);
-    if (dist < bestD) [best, bestD] = [k, dist];
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(norm.length / 4)) ? ` (did you mean ${best}?)` : '';
+  const best = closestWord(norm, Object.keys(SFT_OPTION_HELP), Math.max(2, Math.floor(norm.length / 4)));
+  return best !== undefined ? ` (did you mean ${best}?)` : '';
 }
 
 /** Converts one command-line string to the option's type; a value that is not one is an error naming the flag. */
