@@ -9,7 +9,13 @@ import { AhaError } from '../errors.ts';
 import { loraFromPeftConfig, loraScale, peftAdapterConfig, type LoraConfig } from '../engine/lora.ts';
 import type { Model } from '../engine/model.ts';
 import { tensorChunks, type TensorInfo } from '../engine/types.ts';
-import { readSafetensorsInto, writeSafetensors, float32ToBfloat16Bits, float32ToFloat16Bits } from './safetensors.ts';
+import {
+  readSafetensorsInto,
+  writeSafetensors,
+  float32ToBfloat16Bits,
+  float32ToFloat16Bits,
+  halfBitsToFloat32,
+} from './safetensors.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
@@ -49,6 +55,24 @@ export function writeAdapterFiles(dir: string, model: Model, baseModel: string):
   );
   const base = existsSync(baseModel) ? relative(resolve(dir), resolve(baseModel)) || '.' : baseModel;
   writeFileAtomic(join(dir, ADAPTER_CONFIG_FILE), JSON.stringify(peftAdapterConfig(model.lora, base), null, 2) + '\n');
+}
+
+/** An adapter directory's tensors laid out by `layout`, each in its own array, by name. */
+export function readAdapterTensors(dir: string, layout: TensorInfo[]): Map<string, Float32Array> {
+  const file = join(dir, ADAPTER_WEIGHTS_FILE);
+  if (!existsSync(file)) throw new AhaError(`${file}: adapter weights not found`);
+  const data = new Map<string, Float32Array>();
+  readSafetensorsInto(
+    [file],
+    layout,
+    (t, start, length) => {
+      let a = data.get(t.name);
+      if (!a) data.set(t.name, (a = new Float32Array(t.size)));
+      return a.subarray(start, start + length);
+    },
+    dir,
+  );
+  return data;
 }
 
 /** Loads an adapter directory's weights into the model's adapters (the model's LoRA shape must be the adapter's). */
@@ -93,13 +117,11 @@ export function mergeAdapterWeights(
     const half = target.weightsDtype !== 'f32';
     for (let o = 0; o < out; o++) {
       const start = o * inF;
-      if (half) {
-        const bits = target.halfView(w.offset + start, inF);
-        widenInto(row, bits, target.weightsDtype as 'bf16' | 'f16');
-      } else {
-        const v = target.view('params', w.offset + start, inF);
-        for (let i = 0; i < inF; i++) row[i] = v[i];
-      }
+      row.set(
+        half
+          ? halfBitsToFloat32(target.halfView(w.offset + start, inF), target.weightsDtype as 'bf16' | 'f16', row32)
+          : target.view('params', w.offset + start, inF),
+      );
       for (let k = 0; k < r; k++) {
         const c = s * b[o * r + k];
         if (c === 0) continue;
@@ -112,24 +134,6 @@ export function mergeAdapterWeights(
         if (target.weightsDtype === 'bf16') float32ToBfloat16Bits(row32, bits);
         else float32ToFloat16Bits(row32, bits);
       } else target.view('params', w.offset + start, inF).set(row32);
-    }
-  }
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-function widenInto(dst: Float64Array, bits: Uint16Array, dtype: 'bf16' | 'f16'): void {
-  for (let i = 0; i < bits.length; i++) {
-    if (dtype === 'bf16') {
-      u32[0] = bits[i] << 16;
-      dst[i] = f32[0];
-    } else {
-      const h = bits[i],
-        e = (h >> 10) & 0x1f,
-        f = h & 0x3ff,
-        sign = h & 0x8000 ? -1 : 1;
-      dst[i] =
-        e === 0 ? sign * f * 2 ** -24 : e === 31 ? (f ? NaN : sign * Infinity) : sign * (1 + f / 1024) * 2 ** (e - 15);
     }
   }
 }

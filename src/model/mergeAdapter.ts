@@ -5,13 +5,12 @@ import { loraLayout } from '../engine/lora.ts';
 import { Model } from '../engine/model.ts';
 import { loadModelDir, prepareModelOutDir } from './checkpoint.ts';
 import { savePretrained } from './pretrained.ts';
-import { readSafetensorsInto } from './safetensors.ts';
 import {
   ADAPTER_CONFIG_FILE,
-  ADAPTER_WEIGHTS_FILE,
   adapterBase,
   mergeAdapterWeights,
   readAdapterConfig,
+  readAdapterTensors,
 } from './adapter.ts';
 
 /**
@@ -35,19 +34,7 @@ export function mergeAdapterDir(o: {
   const md = loadModelDir(base);
   const { lora } = readAdapterConfig(o.adapter);
   const layout = loraLayout(md.config, lora);
-  const file = join(o.adapter, ADAPTER_WEIGHTS_FILE);
-  if (!existsSync(file)) throw new AhaError(`${file}: adapter weights not found`);
-  const data = new Map<string, Float32Array>();
-  readSafetensorsInto(
-    [file],
-    layout,
-    (t, start, length) => {
-      let a = data.get(t.name);
-      if (!a) data.set(t.name, (a = new Float32Array(t.size)));
-      return a.subarray(start, start + length);
-    },
-    o.adapter,
-  );
+  const data = readAdapterTensors(o.adapter, layout);
   prepareModelOutDir(o.out, o.overwrite === true);
   const model = new Model(md.config);
   md.loadParams(model.store('params'));

@@ -10,9 +10,9 @@ import {
   loadAdapterInto,
   mergeAdapterWeights,
   readAdapterConfig,
-  ADAPTER_WEIGHTS_FILE,
+  readAdapterTensors,
 } from './adapter.ts';
-import { readSafetensorsInto } from './safetensors.ts';
+import { halfBitsToFloat32 } from './safetensors.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
 import type { HfConfigExtras, HfModelConfig } from './hfConfig.ts';
 import { AhaError } from '../errors.ts';
@@ -88,18 +88,7 @@ export function loadPretrained(dir: string, opts: LoadOptions = {}): Pretrained 
   if (adapterDir && !keep) {
     const priorModel = prior!;
     const loraLayout = loraLayoutFn(model.config, priorModel);
-    const file = join(adapterDir, ADAPTER_WEIGHTS_FILE);
-    const data = new Map<string, Float32Array>();
-    readSafetensorsInto(
-      [file],
-      loraLayout,
-      (t, start, length) => {
-        let a = data.get(t.name);
-        if (!a) data.set(t.name, (a = new Float32Array(t.size)));
-        return a.subarray(start, start + length);
-      },
-      adapterDir,
-    );
+    const data = readAdapterTensors(adapterDir, loraLayout);
     mergeAdapterWeights(model, priorModel, loraLayout, (t) => data.get(t.name)!);
   } else if (adapterDir) {
     loadAdapterInto(model, adapterDir);
@@ -155,30 +144,6 @@ export function savePretrained(
 
 /** 16-bit weights as float32 views, each a fresh copy. */
 function widenedStore(model: Model): (t: TensorInfo, start: number, length: number) => Float32Array {
-  const dtype = model.weightsDtype;
-  return (t, start, length) => {
-    const bits = model.halfView(t.offset + start, length);
-    const out = new Float32Array(length);
-    const u32 = new Uint32Array(out.buffer);
-    if (dtype === 'bf16') for (let i = 0; i < length; i++) u32[i] = bits[i] << 16;
-    else {
-      const table = halfToFloatTable();
-      for (let i = 0; i < length; i++) out[i] = table[bits[i]];
-    }
-    return out;
-  };
-}
-
-let f16Table: Float32Array | undefined;
-function halfToFloatTable(): Float32Array {
-  if (f16Table) return f16Table;
-  const t = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const e = (h >> 10) & 0x1f,
-      f = h & 0x3ff,
-      sign = h & 0x8000 ? -1 : 1;
-    t[h] =
-      e === 0 ? sign * f * 2 ** -24 : e === 31 ? (f ? NaN : sign * Infinity) : sign * (1 + f / 1024) * 2 ** (e - 15);
-  }
-  return (f16Table = t);
+  const dtype = model.weightsDtype as 'bf16' | 'f16';
+  return (t, start, length) => halfBitsToFloat32(model.halfView(t.offset + start, length), dtype);
 }

@@ -317,6 +317,22 @@ function halfTable(): Float32Array {
   return (f16Table = t);
 }
 
+/** 16-bit weight bits (bf16 or f16) widened to float32, exactly, into `out` (made when not given). */
+export function halfBitsToFloat32(
+  bits: Uint16Array,
+  dtype: 'bf16' | 'f16',
+  out: Float32Array = new Float32Array(bits.length),
+): Float32Array {
+  if (dtype === 'bf16') {
+    const u32 = new Uint32Array(out.buffer, out.byteOffset, bits.length);
+    for (let i = 0; i < bits.length; i++) u32[i] = bits[i] << 16;
+  } else {
+    const table = halfTable();
+    for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]];
+  }
+  return out;
+}
+
 /** Stream one tensor's data from `fd`, converted to float32, into `out` (length = the tensor's element count). */
 function readTensor(fd: number, r: PlannedRead, out: Float32Array, scratch: Uint8Array): void {
   const { header, entry } = r;
@@ -332,17 +348,12 @@ function readTensor(fd: number, r: PlannedRead, out: Float32Array, scratch: Uint
     return;
   }
   const perChunk = scratch.length / elSize;
-  const outBits = new Uint32Array(out.buffer, out.byteOffset, numel);
   for (let done = 0; done < numel; done += perChunk) {
     const n = Math.min(perChunk, numel - done);
     readFully(fd, scratch.subarray(0, n * elSize), start + done * elSize, header.path);
-    if (entry.dtype === 'BF16') {
+    if (entry.dtype === 'BF16' || entry.dtype === 'F16') {
       const src = new Uint16Array(scratch.buffer, scratch.byteOffset, n);
-      for (let i = 0; i < n; i++) outBits[done + i] = src[i] << 16;
-    } else if (entry.dtype === 'F16') {
-      const src = new Uint16Array(scratch.buffer, scratch.byteOffset, n);
-      const table = halfTable();
-      for (let i = 0; i < n; i++) out[done + i] = table[src[i]];
+      halfBitsToFloat32(src, entry.dtype === 'BF16' ? 'bf16' : 'f16', out.subarray(done, done + n));
     } else {
       out.set(new Float64Array(scratch.buffer, scratch.byteOffset, n), done);
     }
