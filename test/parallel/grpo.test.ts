@@ -3,37 +3,17 @@
 // number of ranks. Skipped, with the reason printed, where Open MPI's mpirun or the aha_mpi addon is missing.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { initModel } from '../../src/model/initModel.ts';
+import { tinyCharModel } from '../support/tinyCharModel.ts';
 import { assertSameMetrics, maxDiff, metrics, run, safetensorsValues, skipReason as skip, weights } from './mpiRun.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'aha-mpi-grpo-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 function tinyModelDir(): string {
-  const cfg = join(root, 'config.json');
-  writeFileSync(
-    cfg,
-    JSON.stringify({
-      architectures: ['Qwen2ForCausalLM'],
-      model_type: 'qwen2',
-      rope_theta: 10000,
-      rms_norm_eps: 1e-6,
-      tie_word_embeddings: true,
-      hidden_act: 'silu',
-      hidden_size: 32,
-      intermediate_size: 64,
-      num_hidden_layers: 2,
-      num_attention_heads: 4,
-      num_key_value_heads: 2,
-      max_position_embeddings: 64,
-    }),
-  );
-  const out = join(root, 'model');
-  initModel({ config: cfg, tokenizer: 'chars', alphabet: '0123456789 abc', out, seed: 1 });
-  return out;
+  return tinyCharModel(root, { alphabet: '0123456789 abc', seed: 1 }).dir;
 }
 const modelDir = skip ? '' : tinyModelDir();
 const grpo = (ranks: number, out: string, steps: number, opts: { resume?: boolean; env?: object } = {}) =>

@@ -4,13 +4,13 @@
  * that it follows the R1-Zero format and is right about a third of the time: enough correct samples for cold
  * start and rejection sampling to keep some, enough wrong ones for them to drop some.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { arithmeticTask, type ArithmeticOptions } from '../../src/data/tasks/arithmetic.ts';
 import { corpusAlphabet } from '../../src/data/tasks/corpus.ts';
 import { Rng } from '../../src/data/rng.ts';
 import { r1ZeroCompletion } from '../../src/data/r1ZeroTemplate.ts';
-import { initModel } from '../../src/model/initModel.ts';
+import { tinyCharModel } from '../support/tinyCharModel.ts';
 import { resolveSftOptions } from '../../src/sft/sftConfig.ts';
 import { sftTrain } from '../../src/sft/trainer.ts';
 
@@ -22,28 +22,12 @@ export const EASY_TASK_OPTIONS = { min_terms: 2, max_terms: 2, max_operand: 9, o
 
 /** Writes an untrained tiny model with the demo's character alphabet; returns its directory. */
 export function freshTinyModel(dir: string, seed = 1, maxPositions = 128): string {
-  mkdirSync(dir, { recursive: true });
-  const cfg = join(dir, 'shape.json');
-  writeFileSync(
-    cfg,
-    JSON.stringify({
-      architectures: ['Qwen2ForCausalLM'],
-      model_type: 'qwen2',
-      rope_theta: 10000,
-      rms_norm_eps: 1e-6,
-      tie_word_embeddings: true,
-      hidden_act: 'silu',
-      hidden_size: 48,
-      intermediate_size: 96,
-      num_hidden_layers: 2,
-      num_attention_heads: 4,
-      num_key_value_heads: 2,
-      max_position_embeddings: maxPositions,
-    }),
-  );
-  const out = join(dir, 'init');
-  initModel({ config: cfg, tokenizer: 'chars', alphabet: corpusAlphabet(arithmeticTask()), out, seed });
-  return out;
+  return tinyCharModel(dir, {
+    alphabet: corpusAlphabet(arithmeticTask()),
+    seed,
+    name: 'init',
+    config: { hidden_size: 48, intermediate_size: 96, max_position_embeddings: maxPositions },
+  }).dir;
 }
 
 /** Trains the tiny base (about 5 s on 2 cores); returns its directory. */

@@ -1,9 +1,9 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { initModel } from '../../src/model/initModel.ts';
+import { tinyCharModel } from '../support/tinyCharModel.ts';
 import { loadPretrained, savePretrained } from '../../src/model/pretrained.ts';
 import { readSafetensorsHeader } from '../../src/model/safetensors.ts';
 import { grpoTrain } from '../../src/rl/grpoTrainer.ts';
@@ -14,31 +14,13 @@ const root = mkdtempSync(join(tmpdir(), 'aha-lora-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 function tinyModelDir(): string {
-  const dir = mkdtempSync(join(root, 'model-'));
-  const cfg = join(dir, 'config.json');
-  writeFileSync(
-    cfg,
-    JSON.stringify({
-      architectures: ['Qwen2ForCausalLM'],
-      model_type: 'qwen2',
-      rope_theta: 10000,
-      rms_norm_eps: 1e-6,
-      tie_word_embeddings: true,
-      hidden_act: 'silu',
-      hidden_size: 32,
-      intermediate_size: 64,
-      num_hidden_layers: 2,
-      num_attention_heads: 4,
-      num_key_value_heads: 2,
-      max_position_embeddings: 64,
-      // LoRA cannot touch the (tied, frozen) head: with the default 0.02 init the logits stay near-uniform whatever
-      // the hidden state, so the toy reward has nothing to climb.
-      initializer_range: 0.3,
-    }),
-  );
-  const out = join(dir, 'model');
-  initModel({ config: cfg, tokenizer: 'chars', alphabet: '0123456789 abc', out, seed: 1 });
-  return out;
+  return tinyCharModel(mkdtempSync(join(root, 'model-')), {
+    alphabet: '0123456789 abc',
+    seed: 1,
+    // LoRA cannot touch the (tied, frozen) head: with the default 0.02 init the logits stay near-uniform whatever
+    // the hidden state, so the toy reward has nothing to climb.
+    config: { initializer_range: 0.3 },
+  }).dir;
 }
 
 const sevens = (c: string) => (c.length === 0 ? 0 : [...c].filter((x) => x === '7').length / c.length);

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
-import { initModel } from '../../src/model/initModel.ts';
+import { tinyCharModel } from '../support/tinyCharModel.ts';
 import { loadModelDir } from '../../src/model/checkpoint.ts';
 import { grpoTrain, latestGrpoCheckpoint, grpoLearningRate } from '../../src/rl/grpoTrainer.ts';
 import { parseRecipe, type RecipeInput } from '../../src/rl/recipe.ts';
@@ -16,28 +16,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 /** A fresh tiny character model (2 layers, width 32) over a 14-character alphabet plus specials and R1 tags. */
 function tinyModelDir(): string {
-  const dir = mkdtempSync(join(root, 'aha-grpo-'));
-  const cfg = join(dir, 'config.json');
-  writeFileSync(
-    cfg,
-    JSON.stringify({
-      architectures: ['Qwen2ForCausalLM'],
-      model_type: 'qwen2',
-      rope_theta: 10000,
-      rms_norm_eps: 1e-6,
-      tie_word_embeddings: true,
-      hidden_act: 'silu',
-      hidden_size: 32,
-      intermediate_size: 64,
-      num_hidden_layers: 2,
-      num_attention_heads: 4,
-      num_key_value_heads: 2,
-      max_position_embeddings: 64,
-    }),
-  );
-  const out = join(dir, 'model');
-  initModel({ config: cfg, tokenizer: 'chars', alphabet: '0123456789 abc', out, seed: 1 });
-  return out;
+  return tinyCharModel(mkdtempSync(join(root, 'aha-grpo-')), { alphabet: '0123456789 abc', seed: 1 }).dir;
 }
 
 /** Toy reward a random model can climb quickly: the share of completion characters that are the digit 7. */

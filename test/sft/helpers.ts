@@ -1,7 +1,6 @@
 /** Small models and corpora for the SFT tests. */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { initModel } from '../../src/model/initModel.ts';
+import { tinyCharModel } from '../support/tinyCharModel.ts';
 import type { Model } from '../../src/engine/model.ts';
 import type { Tokenizer } from '../../src/model/tokenizer.ts';
 import { buildPretrainCorpus, corpusAlphabet } from '../../src/data/tasks/corpus.ts';
@@ -12,34 +11,17 @@ export function makeSmallModel(
   dir: string,
   opts: { alphabet?: string; seed?: number; hidden?: number; layers?: number } = {},
 ): { dir: string; model: Model; tokenizer: Tokenizer } {
-  const cfg = join(dir, 'shape.json');
   const hidden = opts.hidden ?? 64;
-  writeFileSync(
-    cfg,
-    JSON.stringify({
-      architectures: ['Qwen2ForCausalLM'],
-      model_type: 'qwen2',
-      rope_theta: 10000,
-      rms_norm_eps: 1e-6,
-      tie_word_embeddings: true,
-      hidden_act: 'silu',
+  return tinyCharModel(dir, {
+    alphabet: opts.alphabet ?? corpusAlphabet(arithmeticTask()),
+    seed: opts.seed ?? 0,
+    config: {
       hidden_size: hidden,
       intermediate_size: 2 * hidden,
       num_hidden_layers: opts.layers ?? 2,
-      num_attention_heads: 4,
-      num_key_value_heads: 2,
       max_position_embeddings: 256,
-    }),
-  );
-  const out = join(dir, 'model');
-  const { model, tokenizer } = initModel({
-    config: cfg,
-    tokenizer: 'chars',
-    alphabet: opts.alphabet ?? corpusAlphabet(arithmeticTask()),
-    out,
-    seed: opts.seed ?? 0,
+    },
   });
-  return { dir: out, model, tokenizer };
 }
 
 /** Writes `size` documents of the synthetic arithmetic pre-training corpus as {"text"} lines. */
