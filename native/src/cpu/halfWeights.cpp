@@ -6,9 +6,10 @@
 #include <vector>
 
 #include "cpu/blas.h"
+#include "cpu/tileDispatch.h"
 #include "cpu/vecmath.h"
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#if AHA_VECTOR && defined(__F16C__)
 #define AHA_HALF_VECTOR 1
 #include <immintrin.h>
 #endif
@@ -18,100 +19,122 @@ namespace aha::cpu {
 namespace {
 
 #if AHA_HALF_VECTOR
-// Eight 16-bit weights widened to eight floats.
-inline __m256 widen8(const uint16_t* p, DType t) {
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  if (t == DType::F16) return _mm256_cvtph_ps(h);
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using vm::fma;
+using vm::hsum;
+using vm::kLanes;
+using vm::load;
+using vm::zero;
+using Vec = vm::V;
 
-#if defined(__AVX512F__) && defined(__AVX512BW__)
-// Sixteen 16-bit weights widened to sixteen floats.
-inline __m512 widen16(const uint16_t* p, DType t) {
+#if defined(__AVX512F__)
+// f16 weights widened, one vector of them.
+inline Vec widenF16(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline Vec widenBf16(const uint16_t* p) {
   const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  if (t == DType::F16) return _mm512_cvtph_ps(h);
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
-#endif
-
-// MR rows of X against NR rows of W, both along K: each widened weight vector feeds MR FMAs, and the NR*MR
-// independent accumulators keep enough loads and FMAs in flight that one thread streams the weights as fast as memory
-// delivers them (with one or two accumulators the FMA latency, not memory, set the pace).
-template <int MR, int NR>
-void dotTile16(const float* X, int ldx, const uint16_t* W, int ldw, int K, DType t, float* C, int ldc,
-               const float* bias) {
-  int k = 0;
-  float sums[MR][NR];
-#if defined(__AVX512F__) && defined(__AVX512BW__)
-  __m512 acc[MR][NR];
-  for (int r = 0; r < MR; r++)
-    for (int c = 0; c < NR; c++) acc[r][c] = _mm512_setzero_ps();
-  for (; k + 16 <= K; k += 16) {
-    __m512 w[NR];
-    for (int c = 0; c < NR; c++) w[c] = widen16(W + (size_t)c * ldw + k, t);
-    for (int r = 0; r < MR; r++) {
-      const __m512 x = _mm512_loadu_ps(X + (size_t)r * ldx + k);
-      for (int c = 0; c < NR; c++) acc[r][c] = _mm512_fmadd_ps(x, w[c], acc[r][c]);
-    }
-  }
-  for (int r = 0; r < MR; r++)
-    for (int c = 0; c < NR; c++) sums[r][c] = _mm512_reduce_add_ps(acc[r][c]);
-#else
-  __m256 acc[MR][NR];
-  for (int r = 0; r < MR; r++)
-    for (int c = 0; c < NR; c++) acc[r][c] = _mm256_setzero_ps();
-  for (; k + 8 <= K; k += 8) {
-    __m256 w[NR];
-    for (int c = 0; c < NR; c++) w[c] = widen8(W + (size_t)c * ldw + k, t);
-    for (int r = 0; r < MR; r++) {
-      const __m256 x = _mm256_loadu_ps(X + (size_t)r * ldx + k);
-      for (int c = 0; c < NR; c++) acc[r][c] = _mm256_fmadd_ps(x, w[c], acc[r][c]);
-    }
-  }
-  for (int r = 0; r < MR; r++)
-    for (int c = 0; c < NR; c++) sums[r][c] = hsum8(acc[r][c]);
-#endif
-  for (int r = 0; r < MR; r++)
-    for (int c = 0; c < NR; c++) {
-      float s = sums[r][c];
-      for (int kk = k; kk < K; kk++) s += X[(size_t)r * ldx + kk] * toFloat(W[(size_t)c * ldw + kk], t);
-      C[(size_t)r * ldc + c] = bias ? s + bias[c] : s;
-    }
+// 2*kLanes bf16 weights as two float vectors: each 32-bit lane holds a pair, w[2j] low and w[2j+1] high. Shifted up,
+// the low half is w[2j] as a float; masked, the high half is w[2j+1]. Two single-cycle integer ops widen 2*kLanes
+// weights (a zero-extend and a shift per kLanes otherwise), and the FMAs take x split the same way.
+inline void splitBf16(const uint16_t* p, Vec& even, Vec& odd) {
+  const __m512i v = _mm512_loadu_si512(p);
+  even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  odd = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))));
 }
-
-using Tile16 = void (*)(const float*, int, const uint16_t*, int, int, DType, float*, int, const float*);
-template <int MR>
-Tile16 tileFor(int nr) {
-  switch (nr) {
-    case 1:
-      return dotTile16<MR, 1>;
-    case 2:
-      return dotTile16<MR, 2>;
-    case 3:
-      return dotTile16<MR, 3>;
-    default:
-      return dotTile16<MR, 4>;
-  }
-}
-Tile16 pickTile(int mr, int nr) {
-  switch (mr) {
-    case 1:
-      return tileFor<1>(nr);
-    case 2:
-      return tileFor<2>(nr);
-    case 3:
-      return tileFor<3>(nr);
-    default:
-      return tileFor<4>(nr);
-  }
-}
+// Tiles sized to the 32 vector registers: 16 accumulators, 8 weight vectors, an x.
 constexpr int kMR = 4, kNR = 4;
+#else
+inline Vec widenF16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline Vec widenBf16(const uint16_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+inline void splitBf16(const uint16_t* p, Vec& even, Vec& odd) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  odd = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))));
+}
+// Tiles sized to the 16 vector registers: 9 accumulators, 6 weight vectors, an x (a 4 x 4 tile spills).
+constexpr int kMR = 3, kNR = 3;
+#endif
+// Weights per step along K of the bf16 kernel (one split).
+constexpr int kPair = 2 * kLanes;
+
+// x rows reordered per step of kPair into [x even lanes][x odd lanes], matching splitBf16. K's tail (under kPair)
+// stays as it is: the tiles do it in scalars from the original rows.
+void splitRows(float* dst, const float* X, int M, int K) {
+  const int steps = K / kPair;
+  for (int r = 0; r < M; r++) {
+    const float* x = X + (size_t)r * K;
+    float* d = dst + (size_t)r * K;
+    for (int s = 0; s < steps; s++)
+      for (int j = 0; j < kLanes; j++) {
+        d[s * kPair + j] = x[s * kPair + 2 * j];
+        d[s * kPair + kLanes + j] = x[s * kPair + 2 * j + 1];
+      }
+  }
+}
+
+// MR rows of x against NR rows of 16-bit W, both along K: each widened weight vector feeds MR FMAs, and the MR*NR
+// independent accumulators keep enough loads and FMAs in flight that one thread streams the weights as fast as memory
+// delivers them (with one or two accumulators the FMA latency, not memory, set the pace). Xs is x split as
+// splitRows does (read by the bf16 tile only), X the original rows (for K's tail, and the f16 tile).
+struct Bf16Tile {
+  using Fn = void (*)(const float*, const float*, int, const uint16_t*, int, int, float*, int, const float*);
+  template <int MR, int NR>
+  static void run(const float* Xs, const float* X, int ldx, const uint16_t* W, int ldw, int K, float* C, int ldc,
+                  const float* bias) {
+    Vec acc[MR][NR];
+    for (int r = 0; r < MR; r++)
+      for (int c = 0; c < NR; c++) acc[r][c] = zero();
+    int k = 0;
+    for (; k + kPair <= K; k += kPair) {
+      Vec even[NR], odd[NR];
+      for (int c = 0; c < NR; c++) splitBf16(W + (size_t)c * ldw + k, even[c], odd[c]);
+      for (int r = 0; r < MR; r++) {
+        const Vec xe = load(Xs + (size_t)r * ldx + k);
+        for (int c = 0; c < NR; c++) acc[r][c] = fma(xe, even[c], acc[r][c]);
+        const Vec xo = load(Xs + (size_t)r * ldx + k + kLanes);
+        for (int c = 0; c < NR; c++) acc[r][c] = fma(xo, odd[c], acc[r][c]);
+      }
+    }
+    finish<MR, NR>(acc, X, ldx, W, ldw, k, K, DType::BF16, C, ldc, bias);
+  }
+  template <int MR, int NR>
+  static void finish(Vec (&acc)[MR][NR], const float* X, int ldx, const uint16_t* W, int ldw, int k, int K, DType t,
+                     float* C, int ldc, const float* bias) {
+    for (int r = 0; r < MR; r++)
+      for (int c = 0; c < NR; c++) {
+        float s = hsum(acc[r][c]);
+        for (int kk = k; kk < K; kk++) s += X[(size_t)r * ldx + kk] * toFloat(W[(size_t)c * ldw + kk], t);
+        C[(size_t)r * ldc + c] = bias ? s + bias[c] : s;
+      }
+  }
+};
+
+struct F16Tile {
+  using Fn = Bf16Tile::Fn;
+  template <int MR, int NR>
+  static void run(const float*, const float* X, int ldx, const uint16_t* W, int ldw, int K, float* C, int ldc,
+                  const float* bias) {
+    Vec acc[MR][NR];
+    for (int r = 0; r < MR; r++)
+      for (int c = 0; c < NR; c++) acc[r][c] = zero();
+    int k = 0;
+    for (; k + kLanes <= K; k += kLanes) {
+      Vec w[NR];
+      for (int c = 0; c < NR; c++) w[c] = widenF16(W + (size_t)c * ldw + k);
+      for (int r = 0; r < MR; r++) {
+        const Vec x = load(X + (size_t)r * ldx + k);
+        for (int c = 0; c < NR; c++) acc[r][c] = fma(x, w[c], acc[r][c]);
+      }
+    }
+    Bf16Tile::finish<MR, NR>(acc, X, ldx, W, ldw, k, K, DType::F16, C, ldc, bias);
+  }
+};
+
 // Rows up to which the direct kernel beats widening blocks for OpenBLAS (decode steps and short prompts).
 constexpr int kDirectRows = 16;
 #endif
@@ -129,7 +152,10 @@ void widenBlock(float* dst, const uint16_t* src, DType t, size_t rows, size_t co
 void widen(float* dst, const uint16_t* src, DType t, size_t n) {
   size_t i = 0;
 #if AHA_HALF_VECTOR
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, widen8(src + i, t));
+  if (t == DType::F16)
+    for (; i + kLanes <= n; i += kLanes) vm::store(dst + i, widenF16(src + i));
+  else
+    for (; i + kLanes <= n; i += kLanes) vm::store(dst + i, widenBf16(src + i));
 #endif
   for (; i < n; i++) dst[i] = toFloat(src[i], t);
 }
@@ -137,6 +163,14 @@ void widen(float* dst, const uint16_t* src, DType t, size_t n) {
 void linearForward16(float* out, const float* inp, const uint16_t* W, DType t, const float* b, int N, int IC, int OC) {
 #if AHA_HALF_VECTOR
   if (N <= kDirectRows) {
+    // The split copy of x: N * IC floats, made once here for every thread's tiles.
+    static thread_local std::vector<float> split;
+    const float* xs = nullptr;
+    if (t == DType::BF16) {
+      split.resize((size_t)N * IC);
+      splitRows(split.data(), inp, N, IC);
+      xs = split.data();
+    }
     const int nBlocks = (OC + kNR - 1) / kNR;
     // Chunks of about 64 KiB of weights handed out as threads come free: on a shared CPU a worker the kernel has
     // descheduled holds up only its current chunk, not a fixed half of the matrix.
@@ -146,8 +180,10 @@ void linearForward16(float* out, const float* inp, const uint16_t* W, DType t, c
       const int n0 = nb * kNR, nr = std::min(kNR, OC - n0);
       for (int m0 = 0; m0 < N; m0 += kMR) {
         const int mr = std::min(kMR, N - m0);
-        pickTile(mr, nr)(inp + (size_t)m0 * IC, IC, W + (size_t)n0 * IC, IC, IC, t, out + (size_t)m0 * OC + n0, OC,
-                         b ? b + n0 : nullptr);
+        const Bf16Tile::Fn tile =
+            t == DType::BF16 ? pickTile<Bf16Tile, kMR, kNR>(mr, nr) : pickTile<F16Tile, kMR, kNR>(mr, nr);
+        tile(xs ? xs + (size_t)m0 * IC : nullptr, inp + (size_t)m0 * IC, IC, W + (size_t)n0 * IC, IC, IC,
+             out + (size_t)m0 * OC + n0, OC, b ? b + n0 : nullptr);
       }
     }
     return;

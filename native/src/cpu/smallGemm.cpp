@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "cpu/blas.h"
+#include "cpu/tileDispatch.h"
 #include "cpu/vecmath.h"
 
 namespace aha::cpu {
@@ -20,34 +21,39 @@ using vm::hsum;
 using vm::load;
 using vm::zero;
 
-// MR rows of X against NR rows of W (the edge tiles), both read along K (row-major X[M,K], W[N,K]): MR*NR dot products
-// at once, so each loaded vector feeds several FMAs and no packing copy of W is ever made. The tail of K is done in
-// scalars.
-template <int MR, int NR>
-void dotTile(const float* X, int ldx, const float* W, int ldw, int K, float* C, int ldc, const float* bias) {
-  Vec acc[MR][NR];
-  for (int r = 0; r < MR; r++)
-    for (int c = 0; c < NR; c++) acc[r][c] = zero();
-  int k = 0;
-  for (; k + kLanes <= K; k += kLanes) {
-    Vec w[NR];
-    for (int c = 0; c < NR; c++) w[c] = load(W + (size_t)c * ldw + k);
-    for (int r = 0; r < MR; r++) {
-      Vec x = load(X + (size_t)r * ldx + k);
-      for (int c = 0; c < NR; c++) acc[r][c] = fma(x, w[c], acc[r][c]);
-    }
-  }
-  for (int r = 0; r < MR; r++)
-    for (int c = 0; c < NR; c++) {
-      float s = hsum(acc[r][c]);
-      for (int kk = k; kk < K; kk++) s += X[(size_t)r * ldx + kk] * W[(size_t)c * ldw + kk];
-      C[(size_t)r * ldc + c] = bias ? s + bias[c] : s;
-    }
-}
+struct DotTile {
+  using Fn = void (*)(const float*, int, const float*, int, int, float*, int, const float*);
 
-// The full 4 x 3 tile with its twelve accumulators as named variables: held in an array (as dotTile does for the
-// edges), GCC spills them to the stack on every iteration and the kernel runs at half speed.
-void dotTile4x3(const float* X, int ldx, const float* W, int ldw, int K, float* C, int ldc, const float* bias) {
+  // MR rows of X against NR rows of W (the edge tiles), both read along K (row-major X[M,K], W[N,K]): MR*NR dot
+  // products at once, so each loaded vector feeds several FMAs and no packing copy of W is ever made. The tail of K
+  // is done in scalars.
+  template <int MR, int NR>
+  static void run(const float* X, int ldx, const float* W, int ldw, int K, float* C, int ldc, const float* bias) {
+    Vec acc[MR][NR];
+    for (int r = 0; r < MR; r++)
+      for (int c = 0; c < NR; c++) acc[r][c] = zero();
+    int k = 0;
+    for (; k + kLanes <= K; k += kLanes) {
+      Vec w[NR];
+      for (int c = 0; c < NR; c++) w[c] = load(W + (size_t)c * ldw + k);
+      for (int r = 0; r < MR; r++) {
+        Vec x = load(X + (size_t)r * ldx + k);
+        for (int c = 0; c < NR; c++) acc[r][c] = fma(x, w[c], acc[r][c]);
+      }
+    }
+    for (int r = 0; r < MR; r++)
+      for (int c = 0; c < NR; c++) {
+        float s = hsum(acc[r][c]);
+        for (int kk = k; kk < K; kk++) s += X[(size_t)r * ldx + kk] * W[(size_t)c * ldw + kk];
+        C[(size_t)r * ldc + c] = bias ? s + bias[c] : s;
+      }
+  }
+};
+
+// The full 4 x 3 tile with its twelve accumulators as named variables: held in an array (as the edge tiles are),
+// GCC spills them to the stack on every iteration and the kernel runs at half speed.
+template <>
+void DotTile::run<4, 3>(const float* X, int ldx, const float* W, int ldw, int K, float* C, int ldc, const float* bias) {
   Vec a00 = zero(), a01 = zero(), a02 = zero(), a10 = zero(), a11 = zero(), a12 = zero();
   Vec a20 = zero(), a21 = zero(), a22 = zero(), a30 = zero(), a31 = zero(), a32 = zero();
   const float *x0 = X, *x1 = X + ldx, *x2 = X + 2 * (size_t)ldx, *x3 = X + 3 * (size_t)ldx;
@@ -76,24 +82,7 @@ void dotTile4x3(const float* X, int ldx, const float* W, int ldw, int K, float* 
     }
 }
 
-using TileFn = void (*)(const float*, int, const float*, int, int, float*, int, const float*);
 constexpr int kMR = 4, kNR = 3;
-template <int MR>
-constexpr TileFn tileFor(int nr) {
-  return nr == 1 ? dotTile<MR, 1> : nr == 2 ? dotTile<MR, 2> : dotTile<MR, 3>;
-}
-TileFn pickTile(int mr, int nr) {
-  switch (mr) {
-    case 1:
-      return tileFor<1>(nr);
-    case 2:
-      return tileFor<2>(nr);
-    case 3:
-      return tileFor<3>(nr);
-    default:
-      return nr == 3 ? dotTile4x3 : tileFor<4>(nr);
-  }
-}
 #else
 constexpr bool kVectorKernel = false;
 #endif
@@ -115,8 +104,8 @@ void smallGemmNT(float* C, const float* X, const float* W, const float* bias, in
     const int n0 = nb * kNR, nr = std::min(kNR, N - n0);
     for (int m0 = 0; m0 < M; m0 += kMR) {
       const int mr = std::min(kMR, M - m0);
-      pickTile(mr, nr)(X + (size_t)m0 * K, K, W + (size_t)n0 * K, K, K, C + (size_t)m0 * N + n0, N,
-                       bias ? bias + n0 : nullptr);
+      pickTile<DotTile, kMR, kNR>(mr, nr)(X + (size_t)m0 * K, K, W + (size_t)n0 * K, K, K, C + (size_t)m0 * N + n0, N,
+                                          bias ? bias + n0 : nullptr);
     }
   }
 #else
