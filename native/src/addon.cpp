@@ -200,9 +200,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
          InstanceMethod("zeroGrad", &NativeModel::ZeroGrad),
          InstanceMethod("snapshotReference", &NativeModel::SnapshotReference),
          InstanceMethod("dropReference", &NativeModel::DropReference),
-         InstanceMethod("hasReference", &NativeModel::HasReference), InstanceMethod("forward", &NativeModel::Forward),
-         InstanceMethod("backward", &NativeModel::Backward), InstanceMethod("adamwStep", &NativeModel::AdamwStep),
-         InstanceMethod("generate", &NativeModel::Generate), InstanceMethod("lastHidden", &NativeModel::LastHidden)});
+         InstanceMethod("hasReference", &NativeModel::HasReference),
+         InstanceMethod("referenceDtype", &NativeModel::ReferenceDtype),
+         InstanceMethod("forward", &NativeModel::Forward), InstanceMethod("backward", &NativeModel::Backward),
+         InstanceMethod("adamwStep", &NativeModel::AdamwStep), InstanceMethod("generate", &NativeModel::Generate),
+         InstanceMethod("lastHidden", &NativeModel::LastHidden)});
   }
 
   NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
@@ -328,7 +330,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value SnapshotReference(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(model_->mutex);
     try {
-      model_->snapshotReference();
+      model_->snapshotReference(info.Length() > 0 && info[0].IsString() ? aha::dtypeFromName(info[0].As<Napi::String>())
+                                                                        : aha::DType::F32);
     } catch (const std::exception& e) {
       throw Napi::Error::New(info.Env(), e.what());
     }
@@ -338,6 +341,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     std::lock_guard<std::mutex> lock(model_->mutex);
     model_->dropReference();
     return info.Env().Undefined();
+  }
+  Napi::Value ReferenceDtype(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(model_->mutex);
+    return Napi::String::New(info.Env(), aha::dtypeName(model_->referenceDtype()));
   }
   Napi::Value HasReference(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(model_->mutex);

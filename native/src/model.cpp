@@ -40,16 +40,22 @@ Model::Model(Config cfg, std::vector<TensorRef> tensors, Backend& backend, Model
     params_ = allocFloats(layout_.total, "the weights (" + count + " float32 parameters)");
   } else {
     params16_ = allocHalves(layout_.total, "the weights (" + count + " " + dtypeName(wdtype_) + " parameters)");
-    size_t n = 0;
-    for (const TensorRef& t : layout_.tensors)
-      if (t.shape.size() == 1) {
-        vecSlots_.push_back({t.offset, n});
-        n += t.size;
-      }
-    vecs_.assign(n, 0.0f);
-    std::sort(vecSlots_.begin(), vecSlots_.end());
+    allocVecSlots();
   }
   if (lora_.on()) adapters_ = allocFloats(lora_.total, "the LoRA adapters");
+}
+
+// Room for the 1-D tensors (norms, biases) of 16-bit weights, widened on each pass.
+void Model::allocVecSlots() {
+  if (!vecSlots_.empty()) return;
+  size_t n = 0;
+  for (const TensorRef& t : layout_.tensors)
+    if (t.shape.size() == 1) {
+      vecSlots_.push_back({t.offset, n});
+      n += t.size;
+    }
+  vecs_.assign(n, 0.0f);
+  std::sort(vecSlots_.begin(), vecSlots_.end());
 }
 
 void Model::requireTrainable() const {
@@ -80,12 +86,24 @@ void Model::setOptimizerSteps(int64_t s) {
   step_ = s;
 }
 
-void Model::snapshotReference() {
+void Model::snapshotReference(DType t) {
   if (lora_.on()) return;  // the base with the adapters off
   requireTrainable();
-  Buffer ref = allocFloats(layout_.total, "the reference model's weights");
-  std::copy(params_->begin(), params_->end(), ref->begin());
-  ref_ = ref;
+  dropReference();
+  refType_ = t;
+  if (t == DType::F32) {
+    Buffer ref = allocFloats(layout_.total, "the reference model's weights");
+    std::copy(params_->begin(), params_->end(), ref->begin());
+    ref_ = ref;
+    return;
+  }
+  Buffer16 ref = allocHalves(layout_.total, std::string("the reference model's weights (") + dtypeName(t) + ")");
+  const float* P = params_->data();
+  uint16_t* R = ref->data();
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < layout_.total; i++) R[i] = fromFloat(P[i], t);
+  allocVecSlots();
+  ref16_ = ref;
 }
 
 void Model::zeroGrad() {
@@ -215,7 +233,7 @@ ModelWeights Model::resolve(bool useReference, bool withGrads) {
   const bool full = !lora_.on();
   WeightRef base;
   if (useReference && full)
-    base = WeightRef(ref_->data());
+    base = refType_ == DType::F32 ? WeightRef(ref_->data()) : WeightRef(ref16_->data(), refType_);
   else if (wdtype_ == DType::F32)
     base = WeightRef(params_->data());
   else
@@ -233,7 +251,7 @@ ModelWeights Model::resolve(bool useReference, bool withGrads) {
     size_t n = 0;
     for (const TensorRef& t : layout_.tensors)
       if (t.shape.size() == 1) {
-        for (size_t i = 0; i < t.size; i++) vecs_[n + i] = toFloat(params16_->at(t.offset + i), wdtype_);
+        for (size_t i = 0; i < t.size; i++) vecs_[n + i] = toFloat(base.u16()[t.offset + i], base.t);
         n += t.size;
       }
   }

@@ -164,9 +164,12 @@ class Model {
   size_t trainableSize() const { return lora_.on() ? lora_.total : layout_.total; }
   Buffer grads();  // allocated on first use
   // Under LoRA the reference policy is the base with the adapters off: always there, never copied.
-  bool hasReference() const { return lora_.on() || (bool)ref_; }
-  void snapshotReference();
-  void dropReference() { ref_.reset(); }
+  bool hasReference() const { return lora_.on() || (bool)ref_ || (bool)ref16_; }
+  // Freezes the current weights as the reference policy, in float32 or rounded to a 16-bit type (half the memory;
+  // exact when the weights came from a checkpoint of that type and have not been trained yet).
+  void snapshotReference(DType t = DType::F32);
+  void dropReference() { ref_.reset(), ref16_.reset(); }
+  DType referenceDtype() const { return refType_; }
   void zeroGrad();
   int64_t optimizerSteps() const { return step_; }
   void setTrainMemory(const TrainMemory& t) { trainMemory_ = t; }
@@ -231,9 +234,11 @@ class Model {
   Backend& backend_;
   DType wdtype_ = DType::F32;
   Buffer params_, grads_, ref_, m_, v_, adapters_;
-  Buffer16 params16_;
+  Buffer16 params16_, ref16_;
+  DType refType_ = DType::F32;
   std::vector<float> vecs_;                          // 16-bit weights: norms and biases widened
   std::vector<std::pair<size_t, size_t>> vecSlots_;  // (weight offset, offset in vecs_) of each 1-D tensor
+  void allocVecSlots();
   int64_t step_ = 0;
 
   std::vector<float> cos_, sin_;

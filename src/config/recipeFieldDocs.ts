@@ -46,6 +46,9 @@ export const FIELD_DOCS: Record<RecipeKind, Record<string, FieldDoc>> = {
       doc: 'Weights in memory: auto keeps a LoRA base in the 16-bit type its checkpoint stores (bf16 or f16; products widen on the fly), float32 otherwise; bfloat16/float16 need lora.',
       trl: 'model_init_kwargs.torch_dtype',
     },
+    ref_model_dtype: {
+      doc: "Full fine-tuning's KL reference copy (beta > 0): auto keeps it in the checkpoint's 16-bit type when the checkpoint has one (bit-exact at step 0; rounded to nearest even at each ref_model_sync_steps refresh), in half the memory of float32; float32 keeps an exact copy. Under LoRA the reference is the base itself.",
+    },
     model: {
       doc: 'Hugging Face model directory to train (config.json, *.safetensors, tokenizer.json); relative to the recipe.',
       trl: 'GRPOTrainer(model=...)',

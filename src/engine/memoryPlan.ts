@@ -8,8 +8,11 @@ import { loraLayout, type LoraConfig } from './lora.ts';
 export interface MemoryUse {
   /** Gradients and AdamW's two moments (three more copies of the weights). */
   training?: boolean;
-  /** A frozen reference copy of the weights (GRPO with beta > 0). */
-  reference?: boolean;
+  /**
+   * A frozen reference copy of the weights (GRPO with beta > 0): true (float32) or the copy's type ('auto': the
+   * checkpoint's, resolved by loadPretrained).
+   */
+  reference?: boolean | 'f32' | 'bf16' | 'f16' | 'auto';
   /** Tokens in the largest packed batch of one forward (a training micro-batch, or a scoring pass). */
   batchTokens?: number;
   /** Training keeps only each layer's input and recomputes the layer in backward (Model.setGradientCheckpointing). */
@@ -83,7 +86,10 @@ export function estimateMemory(c: EngineConfig, use: MemoryUse = {}): MemoryEsti
     adapters: A,
     gradients: use.training ? P : 0,
     optimizer: use.training ? 2 * P : 0,
-    reference: use.reference && !use.lora ? P : 0,
+    reference:
+      use.reference && !use.lora
+        ? parameterCount(c) * (use.reference === 'bf16' || use.reference === 'f16' ? 2 : 4)
+        : 0,
     activations: act * 4,
     kvCache: kv,
     total: 0,

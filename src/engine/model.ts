@@ -371,15 +371,24 @@ export class Model {
     return this.enqueue(() => this.native.adamwStep(opts));
   }
 
-  /** Freezes a copy of the current weights as the reference policy (under LoRA: nothing to copy, the base is it). */
-  snapshotReference(): void {
-    this.native.snapshotReference();
+  /**
+   * Freezes a copy of the current weights as the reference policy (under LoRA: nothing to copy, the base is it).
+   * `dtype` bf16 or f16 keeps the copy rounded to that type (to nearest even), in half the memory: the reference's
+   * log-probs are then float32 math on the rounded weights, exact when the weights are a checkpoint of that type
+   * not yet trained.
+   */
+  snapshotReference(dtype: WeightsDtype = 'f32'): void {
+    this.native.snapshotReference(dtype);
   }
   dropReference(): void {
     this.native.dropReference();
   }
   get hasReference(): boolean {
     return this.native.hasReference();
+  }
+  /** The type of the reference copy (full fine-tuning; meaningless when there is none or under LoRA). */
+  get referenceDtype(): WeightsDtype {
+    return this.native.referenceDtype();
   }
 
   /**

@@ -21,7 +21,8 @@ export interface NativeModelHandle {
   optimizerSteps(): number;
   setOptimizerSteps(n: number): void;
   zeroGrad(): void;
-  snapshotReference(): void;
+  snapshotReference(dtype?: 'f32' | 'bf16' | 'f16'): void;
+  referenceDtype(): 'f32' | 'bf16' | 'f16';
   dropReference(): void;
   hasReference(): boolean;
   forward(

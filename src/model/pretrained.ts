@@ -26,6 +26,8 @@ export interface Pretrained {
   tokenizer?: Tokenizer;
   /** The whole model the weights came from (the base model of an adapter directory, else `dir`). */
   baseDir?: string;
+  /** The type the checkpoint stores its weights in (most of them, by bytes): what `auto` dtypes keep. */
+  storedDtype?: WeightsDtype;
 }
 
 /** Recipe spelling of weight types (transformers' torch_dtype) to the engine's. */
@@ -60,6 +62,10 @@ export function resolveWeightsDtype(md: ModelDir, opts: LoadOptions): WeightsDty
     return w;
   }
   if (!frozen) return 'f32';
+  return checkpointDtype(md);
+}
+
+function checkpointDtype(md: ReturnType<typeof loadModelDir>): WeightsDtype {
   const stored = md.storedDtype();
   return stored === 'BF16' ? 'bf16' : stored === 'F16' ? 'f16' : 'f32';
 }
@@ -81,7 +87,10 @@ export function loadPretrained(dir: string, opts: LoadOptions = {}): Pretrained 
   const keep = !!adapterDir && (opts.resumeAdapters === true || (!opts.memory?.training && !opts.lora));
   const lora = keep ? prior : opts.lora;
   const weights = resolveWeightsDtype(md, { ...opts, lora });
-  assertMemoryFits(md.config, { ...(opts.memory ?? {}), weights, lora }, dir);
+  const storedDtype = checkpointDtype(md);
+  const memory = { ...(opts.memory ?? {}) };
+  if (memory.reference === 'auto') memory.reference = storedDtype;
+  assertMemoryFits(md.config, { ...memory, weights, lora }, dir);
   const model = new Model(md.config, { weights, lora });
   if (weights === 'f32') md.loadParams(model.store('params'));
   else md.loadParams16(model.halfStore(), weights);
@@ -98,7 +107,14 @@ export function loadPretrained(dir: string, opts: LoadOptions = {}): Pretrained 
   const tokDir = adapterDir && existsSync(join(adapterDir, 'tokenizer.json')) ? adapterDir : baseDir;
   const hasTok = existsSync(join(tokDir, 'tokenizer.json'));
   if (opts.requireTokenizer && !hasTok) throw new AhaError(`${dir}: tokenizer.json missing (needed for text input)`);
-  return { dir: tokDir, model, hf: md.hf, tokenizer: hasTok ? loadTokenizer(tokDir) : undefined, baseDir };
+  return {
+    dir: tokDir,
+    model,
+    hf: md.hf,
+    tokenizer: hasTok ? loadTokenizer(tokDir) : undefined,
+    baseDir,
+    storedDtype,
+  };
 }
 
 /** The fields of a loaded config that saving needs. */

@@ -24,7 +24,7 @@
 import { tensorChunks } from '../engine/types.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Model } from '../engine/model.ts';
+import type { Model, WeightsDtype } from '../engine/model.ts';
 import { AhaError } from '../errors.ts';
 import { loadPretrained, weightsFromTorchDtype, type Pretrained } from '../model/pretrained.ts';
 import { isAdapterDir, loadAdapterInto } from '../model/adapter.ts';
@@ -169,6 +169,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
   } else if (opts.resume) {
     throw new AhaError('resume needs a run directory (--out or output_dir)');
   }
+  const refDtypeOption = weightsFromTorchDtype(recipe.ref_model_dtype);
   const pre: Pretrained =
     opts.model ??
     loadPretrained(recipePath(recipe, recipe.model), {
@@ -178,7 +179,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
       weights: weightsFromTorchDtype(recipe.torch_dtype),
       memory: {
         training: true,
-        reference: grpo.beta > 0,
+        reference: grpo.beta > 0 && (refDtypeOption === 'auto' ? 'auto' : refDtypeOption),
         batchTokens: t.micro_batch_tokens,
         gradientCheckpointing: t.gradient_checkpointing,
       },
@@ -186,6 +187,8 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
   const tokenizer = pre.tokenizer;
   if (!tokenizer) throw new AhaError(`${pre.dir}: the model has no tokenizer.json`);
   const model = pre.model;
+  // The reference copy's type: the checkpoint's own when 16-bit (bit-exact at step 0, half the memory).
+  const refDtype: WeightsDtype = refDtypeOption === 'auto' ? (pre.storedDtype ?? 'f32') : refDtypeOption;
   if (!model.trainable)
     throw new AhaError(
       `${pre.dir}: the model's weights are ${model.weightsDtype} and frozen; train it with lora, or load it as float32`,
@@ -217,7 +220,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
   };
   const metricsLog = writeDir !== undefined ? new MetricsLog(writeDir, t.report_to) : undefined;
   const samplesLog = writeDir !== undefined ? new StepLog(join(writeDir, SAMPLES_FILE)) : undefined;
-  if (grpo.beta > 0) model.snapshotReference();
+  if (grpo.beta > 0) model.snapshotReference(refDtype);
   else if (model.hasReference) model.dropReference();
   if (resumeFrom && outDir !== undefined) {
     const s = resumeFrom.state;
@@ -233,7 +236,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
       const refFile = join(outDir, `reference-step-${s.ref_sync_step}.safetensors`);
       if (!existsSync(refFile)) throw new AhaError(`${refFile}: the reference weights of this run are missing`);
       readSafetensorsInto([refFile], model.layout, model.store('params'), refFile);
-      model.snapshotReference();
+      model.snapshotReference(refDtype);
     }
     if (model.lora) {
       if (!isAdapterDir(resumeFrom.dir))
@@ -348,7 +351,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
       const learnSeconds = (performance.now() - tLearn) / 1000;
       state.global_step = step;
       if (grpo.beta > 0 && t.ref_model_sync_steps > 0 && step % t.ref_model_sync_steps === 0)
-        syncReference(model, state, writeDir);
+        syncReference(model, refDtype, state, writeDir);
 
       const metrics = stepMetrics(recipe, rewards, r, u, {
         step,
@@ -396,8 +399,8 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
 }
 
 /** Makes the current policy the KL reference, saving its weights so that a resumed run restores the same one. */
-function syncReference(model: Model, state: TrainerState, outDir: string | undefined): void {
-  model.snapshotReference();
+function syncReference(model: Model, refDtype: WeightsDtype, state: TrainerState, outDir: string | undefined): void {
+  model.snapshotReference(refDtype);
   state.ref_sync_step = state.global_step;
   if (outDir !== undefined) {
     writeSafetensors(

@@ -148,6 +148,8 @@ const recipeSchema = z
     lora: z.unknown().optional(),
     /** Weights in memory (transformers' torch_dtype): auto keeps a LoRA base as its checkpoint stores it. */
     torch_dtype: z.enum(['auto', 'float32', 'bfloat16', 'float16']).default('auto'),
+    /** The KL reference copy of full fine-tuning: auto keeps it in the checkpoint's 16-bit type, if it has one. */
+    ref_model_dtype: z.enum(['auto', 'float32', 'bfloat16', 'float16']).default('auto'),
   })
   .strict();
 
@@ -172,6 +174,8 @@ export interface Recipe {
   /** LoRA adapters to train (absent: full fine-tuning). */
   lora?: LoraConfig;
   torch_dtype: 'auto' | 'float32' | 'bfloat16' | 'float16';
+  /** The type of full fine-tuning's reference copy (beta > 0). */
+  ref_model_dtype: 'auto' | 'float32' | 'bfloat16' | 'float16';
   /** Directory relative paths are resolved against (the recipe file's, else the working directory). */
   baseDir: string;
   /** Where the recipe came from (its file), for messages about its fields; 'recipe' when built in code. */
@@ -193,6 +197,7 @@ export interface RecipeInput {
   output_dir?: string;
   lora?: LoraOptionsInput;
   torch_dtype?: 'auto' | 'float32' | 'bfloat16' | 'float16';
+  ref_model_dtype?: 'auto' | 'float32' | 'bfloat16' | 'float16';
 }
 
 function parseWith<S extends z.ZodType>(
@@ -328,6 +333,7 @@ export function parseRecipe(raw: unknown, source = 'recipe', baseDir = process.c
     output_dir: top.output_dir,
     ...(lora ? { lora } : {}),
     torch_dtype: top.torch_dtype,
+    ref_model_dtype: top.ref_model_dtype,
     baseDir,
     source,
     ...(deprecations.length > 0 ? { deprecations } : {}),

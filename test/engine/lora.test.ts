@@ -229,6 +229,38 @@ for (const dtype of ['bf16', 'f16'] as const)
     });
   }
 
+for (const dtype of ['bf16', 'f16'] as const)
+  test(`full fine-tuning's ${dtype} reference copy is float32 math on the rounded weights, frozen while the policy trains`, async () => {
+    const cfg = TINY_CONFIGS.allFeatures;
+    const p = randomParams(cfg, 21);
+    const { values } = roundTo16(p, dtype);
+    const m = new Model(cfg);
+    m.params.set(p);
+    m.snapshotReference(dtype);
+    const seqs = randomSeqs(cfg, [9, 3, 17], 8);
+    const rounded = new Model(cfg);
+    rounded.params.set(values);
+    const want = await rounded.forward(seqs);
+    const before = await m.forward(seqs, { reference: true });
+    seqs.forEach((s, i) => {
+      assertClose(before.logprobs[i], want.logprobs[i], 1e-5, `${dtype} reference vs f32 engine on rounded, seq ${i}`);
+      assertClose(before.logprobs[i], referenceForward(cfg, values, s).logprobs, 1e-4, `vs float64, seq ${i}`);
+    });
+    // A training step moves the live weights; the reference pass still reads the rounded snapshot.
+    const t = await m.forward(seqs, { train: true });
+    await m.backward(t.logprobs.map((x) => Array.from(x, () => -1)));
+    await m.step({ lr: 1e-2, maxGradNorm: 1, weightDecay: 0 });
+    const after = await m.forward(seqs, { reference: true });
+    const live = await m.forward(seqs);
+    seqs.forEach((_, i) => {
+      assert.deepEqual(after.logprobs[i], before.logprobs[i]);
+      assert.ok(
+        live.logprobs[i].some((x, j) => Math.abs(x - before.logprobs[i][j]) > 1e-4),
+        'the policy moved',
+      );
+    });
+  });
+
 test('LoRA sampling agrees with the training forward, and a step moves only the adapters', async () => {
   const cfg = TINY_CONFIGS.allFeatures;
   const lora = resolveLora({ r: 4, lora_alpha: 8 });

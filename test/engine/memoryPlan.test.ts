@@ -27,6 +27,9 @@ test('estimateMemory: hand count for gqaTied (vocab 13, hidden 16, inter 24, 2 l
   assert.equal(e.activations, 10 * (228 * 2 + 33 + 13 + 176) * 4);
   assert.equal(e.kvCache, 0);
   assert.equal(e.total, 5 * params * 4 + e.activations);
+  // A 16-bit reference copy: 2 bytes a parameter.
+  assert.equal(estimateMemory(c, { training: true, reference: 'bf16' }).reference, params * 2);
+  assert.equal(estimateMemory(c, { training: true, reference: 'f32' }).reference, params * 4);
   const inf = estimateMemory(c, { batchTokens: 10, sampling: { sequences: 3, positions: 20 } });
   assert.equal(inf.activations, 10 * (228 + 33 + 13) * 4);
   // keys and values of 2 layers x 3 sequences x 20 positions x 8, plus each row's logits and sampling weights

@@ -130,4 +130,18 @@ test('a bf16 checkpoint stays bf16 under LoRA (torch_dtype auto) and trains', as
     /lora.target_modules: unknown module "qkv_proj"/,
   );
   assert.throws(() => parseRecipe(recipe(bf, { lora: { r: 0 } })), /lora.r/);
+  // Full fine-tuning of the bf16 checkpoint trains float32 weights against a bf16 reference copy (ref_model_dtype
+  // auto): the checkpoint itself, so the first step's KL is exactly 0; float32 asks for a float32 copy.
+  const full = await grpoTrain(parseRecipe(recipe(bf, { lora: undefined, training: { max_steps: 2 } })), {
+    log: () => {},
+  });
+  assert.equal(full.model.weightsDtype, 'f32');
+  assert.equal(full.model.referenceDtype, 'bf16');
+  assert.equal(full.history[0].kl, 0);
+  assert.ok((full.history[1].kl ?? 0) > 0, 'the policy moved away from the reference');
+  const f32 = await grpoTrain(
+    parseRecipe(recipe(bf, { lora: undefined, ref_model_dtype: 'float32', training: { max_steps: 1 } })),
+    { log: () => {} },
+  );
+  assert.equal(f32.model.referenceDtype, 'f32');
 });
