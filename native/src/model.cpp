@@ -239,11 +239,10 @@ ModelWeights Model::resolve(bool useReference, bool withGrads) {
   else
     base = WeightRef(params16_->data(), wdtype_);
   // Vectors: float32 in place, or the 16-bit ones widened (a few thousand floats per layer).
-  std::vector<std::pair<size_t, size_t>>::const_iterator slot = vecSlots_.begin();
   auto vec = [&](size_t off) -> const float* {
     if (off == kNone) return nullptr;
     if (base.isF32()) return base.f32() + off;
-    while (slot != vecSlots_.end() && slot->first < off) slot++;
+    auto slot = std::lower_bound(vecSlots_.begin(), vecSlots_.end(), std::pair<size_t, size_t>{off, 0});
     if (slot == vecSlots_.end() || slot->first != off) throw std::logic_error("weight vector not found");
     return vecs_.data() + slot->second;
   };
@@ -255,8 +254,6 @@ ModelWeights Model::resolve(bool useReference, bool withGrads) {
         n += t.size;
       }
   }
-  // Vectors are looked up in increasing offset order, as the layout lists them.
-  std::vector<std::pair<const float**, size_t>> wantVecs;
   ModelWeights w;
   float* G = withGrads && full ? grads()->data() : nullptr;
   float* GA = withGrads && !full ? grads()->data() : nullptr;
@@ -278,7 +275,7 @@ ModelWeights Model::resolve(bool useReference, bool withGrads) {
                             {&L.qNorm, o.qNorm},
                             {&L.kNorm, o.kNorm},
                             {&L.ln2, o.ln2}})
-      if (off != kNone) wantVecs.push_back({ptr, off});
+      *ptr = vec(off);
     if (A)
       for (int s = 0; s < kLoraSites; s++) {
         const size_t a = lora_.layers[l].A[s], b = lora_.layers[l].B[s];
@@ -293,9 +290,7 @@ ModelWeights Model::resolve(bool useReference, bool withGrads) {
       g.bo = opt(G, o.bo), g.qNorm = opt(G, o.qNorm), g.kNorm = opt(G, o.kNorm);
     }
   }
-  wantVecs.push_back({&w.finalNorm, layout_.finalNorm});
-  std::sort(wantVecs.begin(), wantVecs.end(), [](const auto& x, const auto& y) { return x.second < y.second; });
-  for (auto [ptr, off] : wantVecs) *ptr = vec(off);
+  w.finalNorm = vec(layout_.finalNorm);
   if (G) {
     w.dEmbed = G + layout_.embed;
     w.dLmHead = G + layout_.lmHead;
