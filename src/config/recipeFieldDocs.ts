@@ -46,6 +46,10 @@ export const FIELD_DOCS: Record<RecipeKind, Record<string, FieldDoc>> = {
       doc: 'Weights in memory: auto keeps a LoRA base in the 16-bit type its checkpoint stores (bf16 or f16; products widen on the fly), float32 otherwise; bfloat16/float16 need lora.',
       trl: 'model_init_kwargs.torch_dtype',
     },
+    chat_template_kwargs: {
+      doc: "Extra variables for the model's chat template when prompt is chat, e.g. {enable_thinking: false} for Qwen3.",
+      trl: GRPO_CONFIG('chat_template_kwargs'),
+    },
     ref_model_dtype: {
       doc: "Full fine-tuning's KL reference copy (beta > 0): auto keeps it in the checkpoint's 16-bit type when the checkpoint has one (bit-exact at step 0; rounded to nearest even at each ref_model_sync_steps refresh), in half the memory of float32; float32 keeps an exact copy. Under LoRA the reference is the base itself.",
     },

@@ -30,6 +30,8 @@ export interface RenderPromptOptions {
   modelDir?: string;
   /** System message before the question, for 'chat'. */
   systemPrompt?: string;
+  /** Extra variables of the chat template for 'chat' (transformers' chat_template_kwargs, e.g. Qwen3's enable_thinking). */
+  chatTemplateKwargs?: Record<string, unknown>;
   /** Where the spec came from, for error messages (e.g. "recipe.prompt"). */
   source?: string;
 }
@@ -53,7 +55,8 @@ export function renderPrompt(spec: PromptSpec, question: string, o: RenderPrompt
       if (o.modelDir === undefined) throw new AhaError(`${o.source ?? 'prompt'} 'chat' needs a local model's chat template`);
       const messages: ChatMessage[] = o.systemPrompt !== undefined ? [{ role: 'system', content: o.systemPrompt }] : [];
       messages.push({ role: 'user', content: question });
-      return { text: renderChat(o.modelDir, messages, { addGenerationPrompt: true }), chat: true, messages };
+      const text = renderChat(o.modelDir, messages, { addGenerationPrompt: true, vars: o.chatTemplateKwargs });
+      return { text, chat: true, messages };
     }
     default:
       checkPromptSpec(spec, o.source);

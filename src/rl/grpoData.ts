@@ -65,6 +65,7 @@ function renderExample(recipe: Recipe, example: Example, modelDir: string): { te
   return renderPrompt(recipe.prompt, String(example.question), {
     modelDir,
     systemPrompt: recipe.system_prompt,
+    chatTemplateKwargs: recipe.chat_template_kwargs,
     source: 'recipe prompt',
   });
 }

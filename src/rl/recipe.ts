@@ -148,6 +148,8 @@ const recipeSchema = z
     lora: z.unknown().optional(),
     /** Weights in memory (transformers' torch_dtype): auto keeps a LoRA base as its checkpoint stores it. */
     torch_dtype: z.enum(['auto', 'float32', 'bfloat16', 'float16']).default('auto'),
+    /** Extra chat-template variables for prompt: chat (TRL's chat_template_kwargs, e.g. {enable_thinking: false}). */
+    chat_template_kwargs: z.record(z.string(), z.unknown()).optional(),
     /** The KL reference copy of full fine-tuning: auto keeps it in the checkpoint's 16-bit type, if it has one. */
     ref_model_dtype: z.enum(['auto', 'float32', 'bfloat16', 'float16']).default('auto'),
   })
@@ -174,6 +176,8 @@ export interface Recipe {
   /** LoRA adapters to train (absent: full fine-tuning). */
   lora?: LoraConfig;
   torch_dtype: 'auto' | 'float32' | 'bfloat16' | 'float16';
+  /** Extra variables of the chat template (prompt: chat). */
+  chat_template_kwargs?: Record<string, unknown>;
   /** The type of full fine-tuning's reference copy (beta > 0). */
   ref_model_dtype: 'auto' | 'float32' | 'bfloat16' | 'float16';
   /** Directory relative paths are resolved against (the recipe file's, else the working directory). */
@@ -198,6 +202,7 @@ export interface RecipeInput {
   lora?: LoraOptionsInput;
   torch_dtype?: 'auto' | 'float32' | 'bfloat16' | 'float16';
   ref_model_dtype?: 'auto' | 'float32' | 'bfloat16' | 'float16';
+  chat_template_kwargs?: Record<string, unknown>;
 }
 
 function parseWith<S extends z.ZodType>(
@@ -263,6 +268,9 @@ export function parseRecipe(raw: unknown, source = 'recipe', baseDir = process.c
   }
   if (top.system_prompt !== undefined && top.prompt !== 'chat') {
     throw new AhaError(`${source}: system_prompt: only used with prompt 'chat'`);
+  }
+  if (top.chat_template_kwargs !== undefined && top.prompt !== 'chat') {
+    throw new AhaError(`${source}: chat_template_kwargs: only used with prompt 'chat'`);
   }
 
   const G = grpo.num_generations;
@@ -334,6 +342,7 @@ export function parseRecipe(raw: unknown, source = 'recipe', baseDir = process.c
     ...(lora ? { lora } : {}),
     torch_dtype: top.torch_dtype,
     ref_model_dtype: top.ref_model_dtype,
+    ...(top.chat_template_kwargs ? { chat_template_kwargs: top.chat_template_kwargs } : {}),
     baseDir,
     source,
     ...(deprecations.length > 0 ? { deprecations } : {}),

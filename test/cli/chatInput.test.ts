@@ -11,6 +11,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadPretrained } from '../../src/model/pretrained.ts';
+import { parseRecipe, type RecipeInput } from '../../src/rl/recipe.ts';
+import { prepareExamples } from '../../src/rl/grpoData.ts';
+import type { Example } from '../../src/rewards/types.ts';
 import { TOKENIZER_FIXTURES } from '../fixtures/tokenizers/materialize.ts';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -158,4 +161,33 @@ test('init-model keeps a vocab_size that covers the tokenizer and refuses a smal
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, new RegExp(`vocabulary ${vocab} \\(embedding padded to vocab_size ${vocab + 22}\\)`));
   assert.equal(JSON.parse(readFileSync(join(padded, 'config.json'), 'utf8')).vocab_size, vocab + 22);
+});
+
+test("a GRPO recipe's chat_template_kwargs reach its chat prompts, and need prompt: chat", () => {
+  const recipe = (over: Partial<RecipeInput>) =>
+    parseRecipe({
+      model,
+      dataset: [{ question: 'What is 2+3?', answer: '5' }],
+      rewards: [{ name: 'accuracy' }],
+      prompt: 'chat',
+      ...over,
+    } as RecipeInput);
+  const p = loadPretrained(model);
+  const render = (r: ReturnType<typeof recipe>) =>
+    prepareExamples(r, r.dataset as Example[], {
+      tokenizer: p.tokenizer!,
+      modelDir: model,
+      maxPositions: 4096,
+      maxNew: 1,
+      log: () => {},
+    })[0].promptText;
+  assert.match(
+    render(recipe({ chat_template_kwargs: { enable_thinking: false } })),
+    /^<\|im_start\|>user\nWhat is 2\+3\?<\|im_end\|>\n<\|im_start\|>assistant\n<think>\n\n<\/think>\n\n$/,
+  );
+  assert.match(render(recipe({})), /<\|im_start\|>assistant\n$/);
+  assert.throws(
+    () => recipe({ prompt: 'r1-zero', chat_template_kwargs: { enable_thinking: false } }),
+    (e: Error) => e.message === "recipe: chat_template_kwargs: only used with prompt 'chat'",
+  );
 });

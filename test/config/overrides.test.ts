@@ -88,7 +88,7 @@ test('a bad path or argument is one line naming it', () => {
   );
   throwsLine(
     () => parseSetArgs(['epochs=1'], 'grpo'),
-    "--set epochs=1: unknown field 'epochs' (fields: model, dataset, prompt, system_prompt, rewards, grpo, training, reward_timeout_ms, output_dir, lora, torch_dtype, ref_model_dtype)",
+    "--set epochs=1: unknown field 'epochs' (fields: model, dataset, prompt, system_prompt, rewards, grpo, training, reward_timeout_ms, output_dir, lora, torch_dtype, chat_template_kwargs, ref_model_dtype)",
   );
   throwsLine(
     () => parseSetArgs(['grpo.beta.x=1'], 'grpo'),
