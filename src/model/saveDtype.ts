@@ -5,7 +5,6 @@
  * 16-bit save rounds each of them to nearest even once (src/model/safetensors.ts).
  */
 import { z } from 'zod';
-import type { ModelDir } from './checkpoint.ts';
 import type { WritableDtype } from './safetensors.ts';
 
 /** transformers' names of the weight types a model is written in. */
@@ -24,11 +23,14 @@ export const TORCH_DTYPE_OF: Record<WritableDtype, TorchDtype> = { F32: 'float32
 const SAFETENSORS_DTYPE_OF: Record<TorchDtype, WritableDtype> = { float32: 'F32', bfloat16: 'BF16', float16: 'F16' };
 
 /**
- * The type a model directory's weights came in, by transformers' rule for torch_dtype="auto": config.json's
+ * The type a model directory's weights came in (a loadModelDir), by transformers' rule for torch_dtype="auto": config.json's
  * torch_dtype (or `dtype`) when it names one of the three, else the type most of its weights are stored in
  * (float64 as float32).
  */
-export function sourceDtype(md: ModelDir): WritableDtype {
+export function sourceDtype(md: {
+  hf: { torchDtype: string | null };
+  storedDtype(): 'F32' | 'BF16' | 'F16' | 'F64';
+}): WritableDtype {
   const declared = md.hf.torchDtype;
   if (declared === 'float32' || declared === 'bfloat16' || declared === 'float16')
     return SAFETENSORS_DTYPE_OF[declared];

@@ -13,8 +13,6 @@ import { resolveLora, type LoraConfig } from '../engine/lora.ts';
 import { AhaError } from '../errors.ts';
 import { closestWord } from '../util/closestWord.ts';
 import { DEFAULT_REPORT_TO, reportToSchema } from '../train/metricsLog.ts';
-import { FIELD_DOCS } from '../config/recipeFieldDocs.ts';
-import { describeSchema } from '../config/schemaFields.ts';
 import { saveDtypeSchema } from '../model/saveDtype.ts';
 
 const positiveInt = () => z.number().int().min(1);
@@ -82,14 +80,18 @@ export const SFT_DEFAULTS: Omit<SftOptions, 'model' | 'data' | 'out'> = (() => {
 type FieldKind = 'string' | 'number' | 'int' | 'bool' | 'enum' | 'resume';
 
 /** How an option is read from the command line (the flag is the key with dashes: --learning-rate). */
-interface OptionKind {
+export interface OptionKind {
   kind: FieldKind;
   nullable?: boolean;
   /** The value's name in --help (default: n, or type for an enum). */
   value?: string;
 }
 
-const OPTION_KINDS: Record<SftOptionKey, OptionKind> = {
+/**
+ * The command-line kind of every option; its help is the option's description in the recipe reference
+ * (FIELD_DOCS.sft, src/config/recipeFieldDocs.ts), which src/cli/sft.ts shows.
+ */
+export const SFT_OPTION_KINDS: Record<SftOptionKey, OptionKind> = {
   model: { kind: 'string', value: 'dir' },
   data: {
     kind: 'string',
@@ -150,24 +152,6 @@ const OPTION_KINDS: Record<SftOptionKey, OptionKind> = {
   save_dtype: { kind: 'enum' },
 };
 
-/**
- * An option's recipe-reference description (FIELD_DOCS.sft) as a --help line: plain text, lower-case start (unless
- * the first word is a name such as LoRA or AdamW), no final period; an enum's values added when it does not name
- * them all.
- */
-function helpLine(key: SftOptionKey): string {
-  let text = FIELD_DOCS.sft[key].doc.replace(/`/g, '').replace(/\.$/, '');
-  if (/^[A-Z][^A-Z\s:]*[\s:]/.test(text)) text = text[0].toLowerCase() + text.slice(1);
-  const values = describeSchema(sftOptionsSchema.shape[key]).values;
-  if (values && !values.every((v) => text.includes(String(v)))) text += `: ${values.join(', ')}`;
-  return text;
-}
-
-/** Command-line kind and help of every option; the help is the recipe reference's description (FIELD_DOCS.sft). */
-export const SFT_OPTION_HELP: Record<SftOptionKey, OptionKind & { help: string }> = Object.fromEntries(
-  (Object.keys(OPTION_KINDS) as SftOptionKey[]).map((k) => [k, { ...OPTION_KINDS[k], help: helpLine(k) }]),
-) as Record<SftOptionKey, OptionKind & { help: string }>;
-
 /** The LoRA configuration SFT options ask for (undefined without use_peft). */
 export function sftLora(o: SftOptions): LoraConfig | undefined {
   if (!o.use_peft) return undefined;
@@ -210,13 +194,13 @@ const INVOCATION_ONLY: readonly SftOptionKey[] = ['resume_from_checkpoint', 'ove
 
 function suggestion(key: string): string {
   const norm = key.replace(/-/g, '_');
-  const best = closestWord(norm, Object.keys(SFT_OPTION_HELP), Math.max(2, Math.floor(norm.length / 4)));
+  const best = closestWord(norm, Object.keys(SFT_OPTION_KINDS), Math.max(2, Math.floor(norm.length / 4)));
   return best !== undefined ? ` (did you mean ${best}?)` : '';
 }
 
 /** Converts one command-line string to the option's type; a value that is not one is an error naming the flag. */
 export function parseCliValue(key: SftOptionKey, raw: string | boolean): unknown {
-  const f = SFT_OPTION_HELP[key];
+  const f = SFT_OPTION_KINDS[key];
   const flag = optionFlag(key);
   if (typeof raw === 'boolean') {
     if (f.kind === 'bool' || f.kind === 'resume') return raw;
@@ -326,7 +310,7 @@ export function resolveSftOptions(src: SftOptionSources): SftOptions {
       }
       const where = origin.get(key) ?? key;
       const sub = issue.path.length > 1 ? `.${fieldPath(issue.path.slice(1))}` : '';
-      const nullable = issue.path.length === 1 && SFT_OPTION_HELP[issue.path[0] as SftOptionKey]?.nullable === true;
+      const nullable = issue.path.length === 1 && SFT_OPTION_KINDS[issue.path[0] as SftOptionKey]?.nullable === true;
       const phrase =
         issue.code === 'invalid_union'
           ? 'must be true, false or a checkpoint directory'
