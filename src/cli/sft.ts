@@ -4,9 +4,12 @@ import {
   parseCliValue,
   resolveSftOptions,
   SFT_DEFAULTS,
-  SFT_OPTION_HELP,
+  SFT_OPTION_KINDS,
+  sftOptionsSchema,
   type SftOptionKey,
 } from '../sft/sftConfig.ts';
+import { FIELD_DOCS } from '../config/recipeFieldDocs.ts';
+import { describeSchema } from '../config/schemaFields.ts';
 import { sftTrain } from '../sft/trainer.ts';
 import { collectSet, withSetContext } from '../config/overrides.ts';
 import { sftConfigLayer } from '../config/recipeLoad.ts';
@@ -30,13 +33,14 @@ export function registerSft(program: Command): void {
       collectSet,
     )
     .option('--resume [checkpoint]', 'continue from the newest checkpoint in --out (or from the given checkpoint dir)');
-  const keys = Object.keys(SFT_OPTION_HELP) as SftOptionKey[];
+  const keys = Object.keys(SFT_OPTION_KINDS) as SftOptionKey[];
   for (const key of keys) {
     if (key === 'resume_from_checkpoint') continue;
-    const f = SFT_OPTION_HELP[key];
+    const f = SFT_OPTION_KINDS[key];
     const value = f.kind === 'bool' ? ' [bool]' : ` <${f.value ?? (f.kind === 'enum' ? 'type' : 'n')}>`;
     const def = (SFT_DEFAULTS as Record<string, unknown>)[key];
-    const help = def === undefined || def === null || def === false ? f.help : `${f.help} (default: ${def})`;
+    const help =
+      def === undefined || def === null || def === false ? helpLine(key) : `${helpLine(key)} (default: ${def})`;
     cmd.addOption(new Option(`${optionFlag(key)}${value}`, help));
     // transformers' spelling (--learning_rate) works too.
     if (key.includes('_')) cmd.addOption(new Option(`--${key}${value}`).hideHelp());
@@ -97,4 +101,17 @@ export function registerSft(program: Command): void {
       },
     );
   });
+}
+
+/**
+ * An option's description in the recipe reference (FIELD_DOCS.sft) as a --help line: plain text, lower-case start
+ * (unless the first word is a name such as LoRA or AdamW), no final period; an enum's values added when it does not
+ * name them all.
+ */
+function helpLine(key: SftOptionKey): string {
+  let text = FIELD_DOCS.sft[key].doc.replace(/`/g, '').replace(/\.$/, '');
+  if (/^[A-Z][^A-Z\s:]*[\s:]/.test(text)) text = text[0].toLowerCase() + text.slice(1);
+  const values = describeSchema(sftOptionsSchema.shape[key]).values;
+  if (values && !values.every((v) => text.includes(String(v)))) text += `: ${values.join(', ')}`;
+  return text;
 }

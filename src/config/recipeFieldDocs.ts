@@ -19,6 +19,9 @@ export interface FieldDoc {
 }
 
 const GRPO_CONFIG = (name: string) => `GRPOConfig.${name}`;
+const SAVE_DTYPE_DOC =
+  "Weight type of `final/`'s model: `auto` (the type the model came in: config.json's `torch_dtype`, else its stored weights'), `float32`, `bfloat16` or `float16` (rounded to nearest even). Checkpoints keep float32 weights, for exact resumes; LoRA adapters stay float32, as PEFT keeps them.";
+const SAVE_DTYPE_TRL = "the dtype `save_pretrained` writes (the model's own)";
 const TRAINING_ARGS = (name: string) => `TrainingArguments.${name}`;
 
 /** Descriptions of every field of each recipe, by path. */
@@ -225,6 +228,10 @@ export const FIELD_DOCS: Record<RecipeKind, Record<string, FieldDoc>> = {
     'training.save_total_limit': {
       doc: 'Keep at most this many checkpoint-N directories (oldest removed); null keeps all.',
       trl: TRAINING_ARGS('save_total_limit'),
+    },
+    'training.save_dtype': {
+      doc: SAVE_DTYPE_DOC,
+      trl: SAVE_DTYPE_TRL,
     },
     'training.logging_steps': {
       doc: 'Print a summary line every N steps when stderr is not a terminal (metrics.jsonl has every step).',
@@ -436,7 +443,7 @@ export const FIELD_DOCS: Record<RecipeKind, Record<string, FieldDoc>> = {
       trl: 'ModelConfig.torch_dtype',
     },
     model: {
-      doc: 'Hugging Face model directory to fine-tune (with tokenizer.json).',
+      doc: 'The Hugging Face model directory to fine-tune (with tokenizer.json).',
       trl: 'ModelConfig.model_name_or_path',
     },
     data: {
@@ -448,7 +455,10 @@ export const FIELD_DOCS: Record<RecipeKind, Record<string, FieldDoc>> = {
       doc: 'Share of data held out for evaluation (split with the seed) when there is no eval_data.',
       trl: '`dataset.train_test_split(test_size=...)`',
     },
-    out: { doc: 'Run directory: metrics.jsonl, checkpoint-N/, final/, config.json.', trl: TRAINING_ARGS('output_dir') },
+    out: {
+      doc: 'Run directory: metrics.jsonl, checkpoint-N/ (weights, trainer and optimizer state), final/ (the model only), config.json.',
+      trl: TRAINING_ARGS('output_dir'),
+    },
     max_seq_length: {
       doc: 'Longer sequences are truncated (with packing: the row length); null: min(1024, max_position_embeddings).',
       trl: 'SFTConfig.max_length',
@@ -508,6 +518,7 @@ export const FIELD_DOCS: Record<RecipeKind, Record<string, FieldDoc>> = {
       doc: 'Keep only the newest N checkpoints; null keeps all.',
       trl: TRAINING_ARGS('save_total_limit'),
     },
+    save_dtype: { doc: SAVE_DTYPE_DOC, trl: SAVE_DTYPE_TRL },
     overwrite_output_dir: {
       doc: 'Start over in a run directory that holds checkpoints.',
       trl: TRAINING_ARGS('overwrite_output_dir'),

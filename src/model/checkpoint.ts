@@ -11,6 +11,7 @@ import {
 } from '../engine/types.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { parseHfConfig, toHfConfig, type HfConfigExtras, type HfModelConfig } from './hfConfig.ts';
+import { TORCH_DTYPE_OF } from './saveDtype.ts';
 import {
   findSafetensorsFiles,
   planSafetensorsRead,
@@ -20,6 +21,7 @@ import {
   writeSafetensors,
   type HalfStore,
   type TensorToWrite,
+  type WritableDtype,
 } from './safetensors.ts';
 
 /** Tokenizer and generation files copied verbatim when saving a model next to its tokenizer. */
@@ -127,7 +129,7 @@ export interface SaveModelOptions {
   /** The parameters: one buffer laid out by `tensorLayout(config)`, or per-tensor views. */
   params: TensorStore;
   /** Weight dtype on disk (default F32); config.json's torch_dtype follows it. */
-  dtype?: 'F32' | 'BF16';
+  dtype?: WritableDtype;
   /** Copy the tokenizer and generation files (TOKENIZER_FILES) that exist in this directory. */
   tokenizerFrom?: string;
   /** More files to write, name to content (e.g. a training summary); plain file names only. */
@@ -163,7 +165,7 @@ export function saveModelDir(dir: string, opts: SaveModelOptions): void {
   }
   // Built (and so validated) before anything touches the directory.
   const hfJson = {
-    ...toHfConfig(config, opts.hf, { torchDtype: dtype === 'F32' ? 'float32' : 'bfloat16' }),
+    ...toHfConfig(config, opts.hf, { torchDtype: TORCH_DTYPE_OF[dtype] }),
     ...opts.configPatch,
   };
 

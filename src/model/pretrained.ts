@@ -12,7 +12,8 @@ import {
   readAdapterConfig,
   readAdapterTensors,
 } from './adapter.ts';
-import { halfBitsToFloat32 } from './safetensors.ts';
+import { halfBitsToFloat32, type WritableDtype } from './safetensors.ts';
+import { resolveSaveDtype, sourceDtype, type SaveDtype } from './saveDtype.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
 import type { HfConfigExtras, HfModelConfig } from './hfConfig.ts';
 import { AhaError } from '../errors.ts';
@@ -134,14 +135,25 @@ export function hfExtras(hf: HfModelConfig): HfConfigExtras {
 }
 
 /**
- * Saves the model's current weights as a Hugging Face directory, copying tokenizer files from `tokenizerFrom`.
- * 16-bit weights are widened tensor by tensor (BF16 on disk then holds the same bits). A LoRA model's adapters are
- * not part of its weights: save them with writeAdapterFiles, or merge them (mergeAdapterDir).
+ * The safetensors dtype `save_dtype` asks for when saving a model trained from `modelPath`: `auto` is the type that
+ * model came in (an adapter directory's: its base model's; see sourceDtype).
+ */
+export function saveDtypeFor(d: SaveDtype, modelPath: string): WritableDtype {
+  return resolveSaveDtype(d, () =>
+    sourceDtype(loadModelDir(isAdapterDir(modelPath) ? adapterBase(modelPath) : modelPath)),
+  );
+}
+
+/**
+ * Saves the model's current weights as a Hugging Face directory in `dtype` (default F32; 16-bit types rounded to
+ * nearest even), copying tokenizer files from `tokenizerFrom`. 16-bit weights are widened tensor by tensor first
+ * (saved in their own type they keep their bits). A LoRA model's adapters are not part of its weights: save them
+ * with writeAdapterFiles, or merge them (mergeAdapterDir).
  */
 export function savePretrained(
   p: { model: Model; hf: HfModelConfig },
   dir: string,
-  opts: { tokenizerFrom?: string; extraFiles?: Record<string, string>; dtype?: 'F32' | 'BF16' } = {},
+  opts: { tokenizerFrom?: string; extraFiles?: Record<string, string>; dtype?: WritableDtype } = {},
 ): void {
   if (p.model.lora)
     throw new AhaError(

@@ -596,9 +596,12 @@ export interface TensorToWrite {
   data: Float32Array | Float32Array[];
 }
 
+/** The dtypes `writeSafetensors` stores: float32 as given, or one of the 16-bit types rounded to nearest even. */
+export type WritableDtype = 'F32' | 'BF16' | 'F16';
+
 /** Options of `writeSafetensors`; `metadata` is merged into `__metadata__` after `{"format":"pt"}`. */
 export interface WriteSafetensorsOptions {
-  dtype?: 'F32' | 'BF16';
+  dtype?: WritableDtype;
   metadata?: Record<string, string>;
 }
 
@@ -609,11 +612,12 @@ function chunksOf(t: TensorToWrite): Float32Array[] {
 /**
  * Write a .safetensors file atomically. Tensors are stored sorted by name (data in the same order), the header is
  * compact JSON padded with spaces to a multiple of 8 bytes, as the reference implementation writes it.
- * F32 data is written straight from the given arrays; BF16 is rounded to nearest even.
+ * F32 data is written straight from the given arrays; BF16 and F16 are rounded to nearest even.
  */
 export function writeSafetensors(path: string, tensors: TensorToWrite[], opts: WriteSafetensorsOptions = {}): void {
   const dtype = opts.dtype ?? 'F32';
-  if (dtype !== 'F32' && dtype !== 'BF16') throw new Error(`writeSafetensors: unsupported dtype ${dtype}`);
+  if (dtype !== 'F32' && dtype !== 'BF16' && dtype !== 'F16')
+    throw new Error(`writeSafetensors: unsupported dtype ${dtype}`);
   const elSize = DTYPE_SIZE[dtype];
   const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (let i = 0; i < sorted.length; i++) {
@@ -647,7 +651,7 @@ export function writeSafetensors(path: string, tensors: TensorToWrite[], opts: W
       const raw =
         dtype === 'F32'
           ? new Uint8Array(c.buffer, c.byteOffset, c.byteLength)
-          : new Uint8Array(float32ToBfloat16Bits(c).buffer);
+          : new Uint8Array((dtype === 'BF16' ? float32ToBfloat16Bits(c) : float32ToFloat16Bits(c)).buffer);
       for (let o = 0; o < raw.length; o += maxPart) parts.push(raw.subarray(o, Math.min(raw.length, o + maxPart)));
     }
   }

@@ -149,7 +149,8 @@ export async function runRlStep(
 ): Promise<StageOutcome> {
   const runDir = join(ctx.dir, 'grpo');
   const finalDir = join(runDir, 'final');
-  if (existsSync(join(finalDir, 'trainer_state.json')))
+  // A finished run: a whole model, or LoRA adapters on their base (final/ is written whole or not at all).
+  if (existsSync(join(finalDir, 'config.json')) || existsSync(join(finalDir, 'adapter_config.json')))
     return { checkpoint: finalDir, interrupted: false, details: runRewardErrors(runDir) };
   let rows: Record<string, unknown>[] = seededDraw(ctx.data.train, cfg.prompts, `rl:${ctx.name}`, ctx.recipe.seed).map(
     (p) => ({ ...p, kind: 'reasoning' }),

@@ -18,27 +18,29 @@
  * Run directory: metrics.jsonl (one flat StepMetrics per step, TRL's names) and, as training.report_to says,
  * metrics.csv and TensorBoard event files in runs/ (src/train/metricsLog.ts); samples.jsonl, recipe.json (+ the
  * recipe file's text), checkpoint-N/ (HF model dir + trainer_state.json + optimizer.safetensors, written as
- * checkpoint-N.tmp and renamed), final/ (same content) at the end, reference-step-N.safetensors when the reference
- * was refreshed.
+ * checkpoint-N.tmp and renamed; one at the last step too), final/ at the end (the model in training.save_dtype, or
+ * the LoRA adapter, with the tokenizer: no state), reference-step-N.safetensors when the reference was refreshed.
  */
 import { tensorChunks } from '../engine/types.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Model, WeightsDtype } from '../engine/model.ts';
 import { AhaError } from '../errors.ts';
-import { loadPretrained, weightsFromTorchDtype, type Pretrained } from '../model/pretrained.ts';
+import { loadPretrained, saveDtypeFor, weightsFromTorchDtype, type Pretrained } from '../model/pretrained.ts';
 import { isAdapterDir, loadAdapterInto } from '../model/adapter.ts';
 import { loadModelDir } from '../model/checkpoint.ts';
 import { readSafetensorsInto, writeSafetensors } from '../model/safetensors.ts';
 import type { ProgressSink } from '../train/progress.ts';
 import { MetricsLog } from '../train/metricsLog.ts';
 import {
+  FINAL_DIR,
   latestCheckpoint,
   loadCheckpointOptimizer,
   readTokenizerFiles,
   readTrainerState,
   removeStaleTemporaries,
   saveCheckpoint,
+  saveFinalModel,
   StepLog,
   TRAINER_STATE_FORMAT,
   type CheckpointState,
@@ -99,7 +101,7 @@ export interface GrpoTrainResult {
   /** Metrics of every step run by this call. */
   history: StepMetrics[];
   outDir?: string;
-  /** The last checkpoint written (final/ after a complete run). */
+  /** The model the run ended with: final/ after a complete run, else the last checkpoint written. */
   checkpoint?: string;
   model: Model;
 }
@@ -131,7 +133,10 @@ export function grpoLearningRate(t: Recipe['training'], step: number): number {
   return learningRateAt(schedule, step - 1);
 }
 
-/** The run directory's newest checkpoint (checkpoint-N or final/) with its GRPO state, or null. */
+/**
+ * The run directory's newest checkpoint with its GRPO state, or null: checkpoint-N (a finished run's last step has
+ * one), or the final/ of a run directory written when final/ still held the state.
+ */
 export function latestGrpoCheckpoint(outDir: string): { dir: string; state: TrainerState } | null {
   const ref = latestCheckpoint(outDir, { includeFinal: true });
   return ref ? { dir: ref.dir, state: readTrainerState<TrainerState>(ref.dir, 'grpo') } : null;
@@ -161,9 +166,10 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     if (writeDir !== undefined) removeStaleTemporaries(outDir);
     resumeFrom = latestGrpoCheckpoint(outDir);
     if (opts.resume && !resumeFrom) throw new AhaError(`${outDir}: no checkpoint to resume from`);
-    if (!opts.resume && resumeFrom) {
+    const held = resumeFrom?.dir ?? (existsSync(join(outDir, FINAL_DIR)) ? join(outDir, FINAL_DIR) : undefined);
+    if (!opts.resume && held) {
       throw new AhaError(
-        `${outDir}: already holds a run (${resumeFrom.dir}); pass --resume to continue it or choose another --out`,
+        `${outDir}: already holds a run (${held}); pass --resume to continue it or choose another --out`,
       );
     }
   } else if (opts.resume) {
@@ -302,11 +308,15 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
     hf: pre.hf,
     tokenizerFiles: readTokenizerFiles(pre.dir),
     baseDir: pre.baseDir ?? pre.dir,
+    finalDtype: model.lora ? undefined : saveDtypeFor(t.save_dtype, pre.baseDir ?? pre.dir),
   };
   const history: StepMetrics[] = [];
-  let lastSaved: string | undefined = resumeFrom?.dir;
+  const finalDir = outDir !== undefined ? join(outDir, FINAL_DIR) : undefined;
+  // A final/ resumed from (an older run directory's) holds the state only until final/ is rewritten without it.
+  let lastSaved: string | undefined = resumeFrom?.dir !== finalDir ? resumeFrom?.dir : undefined;
   let lastSavedStep = state.global_step;
-  const checkpoint = (name: string): void => {
+  const checkpoint = (): void => {
+    const name = `checkpoint-${state.global_step}`;
     lastSaved =
       writeDir === undefined
         ? join(outDir!, name)
@@ -314,7 +324,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
             outDir!,
             saved,
             { ...state, last_metrics: history[history.length - 1] },
-            name === 'final' ? null : t.save_total_limit,
+            t.save_total_limit,
             name,
           );
     lastSavedStep = state.global_step;
@@ -373,8 +383,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
       for (const w of signalWatch.step(metrics)) warn(w);
       progress(step, progressMetrics(metrics));
       if (opts.onStep) await opts.onStep(metrics);
-      if (outDir !== undefined && t.save_steps > 0 && step % t.save_steps === 0 && step < t.max_steps)
-        checkpoint(`checkpoint-${step}`);
+      if (outDir !== undefined && t.save_steps > 0 && step % t.save_steps === 0) checkpoint();
     }
   } finally {
     progress(state.global_step, undefined, true);
@@ -384,8 +393,9 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
   }
 
   if (outDir !== undefined) {
-    if (!interrupted) checkpoint('final');
-    else if (state.global_step > lastSavedStep || !lastSaved) checkpoint(`checkpoint-${state.global_step}`);
+    // The last step's checkpoint holds what final/ leaves out (trainer and optimizer state), so nothing is lost.
+    if (state.global_step > lastSavedStep || !lastSaved) checkpoint();
+    if (!interrupted) lastSaved = writeDir === undefined ? finalDir : saveFinalModel(outDir, saved);
   }
   return {
     step: state.global_step,

@@ -25,6 +25,7 @@ import { z } from 'zod';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { AhaError } from '../errors.ts';
 import { DEFAULT_REPORT_TO, reportToSchema } from '../train/metricsLog.ts';
+import { saveDtypeSchema } from '../model/saveDtype.ts';
 import { grpoOptionsSchema, type GrpoOptions } from './grpoOptions.ts';
 import { loraOptionsSchema, resolveLora, type LoraConfig, type LoraOptionsInput } from '../engine/lora.ts';
 import type { Example, RewardFn } from '../rewards/types.ts';
@@ -102,6 +103,8 @@ const trainingSchema = z
     save_steps: z.number().int().min(0).default(50),
     /** Keep at most this many checkpoint-N directories (oldest removed); null keeps all. */
     save_total_limit: z.number().int().positive().nullable().default(null),
+    /** Weight type of final/ (auto: the model's own); checkpoints keep float32, LoRA adapters are float32. */
+    save_dtype: saveDtypeSchema,
     /** Print a summary line every N steps when stderr is not a terminal (metrics.jsonl always has every step). */
     logging_steps: z.number().int().positive().default(1),
     /**

@@ -13,6 +13,7 @@ import { resolveLora, type LoraConfig } from '../engine/lora.ts';
 import { AhaError } from '../errors.ts';
 import { closestWord } from '../util/closestWord.ts';
 import { DEFAULT_REPORT_TO, reportToSchema } from '../train/metricsLog.ts';
+import { saveDtypeSchema } from '../model/saveDtype.ts';
 
 const positiveInt = () => z.number().int().min(1);
 
@@ -60,6 +61,7 @@ export const sftOptionsSchema = z
     lora_dropout: z.number().min(0).max(1).default(0),
     use_rslora: z.boolean().default(false),
     torch_dtype: z.enum(['auto', 'float32', 'bfloat16', 'float16']).default('auto'),
+    save_dtype: saveDtypeSchema,
   })
   .strict();
 
@@ -77,78 +79,77 @@ export const SFT_DEFAULTS: Omit<SftOptions, 'model' | 'data' | 'out'> = (() => {
 
 type FieldKind = 'string' | 'number' | 'int' | 'bool' | 'enum' | 'resume';
 
-/** Command-line kind and help of every option (the flag is the key with dashes: --learning-rate). */
-export const SFT_OPTION_HELP: Record<
-  SftOptionKey,
-  { kind: FieldKind; help: string; nullable?: boolean; value?: string }
-> = {
-  model: { kind: 'string', help: 'Hugging Face model directory to fine-tune (with tokenizer.json)', value: 'dir' },
+/** How an option is read from the command line (the flag is the key with dashes: --learning-rate). */
+export interface OptionKind {
+  kind: FieldKind;
+  nullable?: boolean;
+  /** The value's name in --help (default: n, or type for an enum). */
+  value?: string;
+}
+
+/**
+ * The command-line kind of every option; its help is the option's description in the recipe reference
+ * (FIELD_DOCS.sft, src/config/recipeFieldDocs.ts), which src/cli/sft.ts shows.
+ */
+export const SFT_OPTION_KINDS: Record<SftOptionKey, OptionKind> = {
+  model: { kind: 'string', value: 'dir' },
   data: {
     kind: 'string',
-    help: 'training JSONL: {"text"}, {"prompt","completion"} or {"messages"} per line',
     value: 'file',
   },
-  eval_data: { kind: 'string', nullable: true, help: 'held-out JSONL in the same formats', value: 'file' },
+  eval_data: { kind: 'string', nullable: true, value: 'file' },
   eval_fraction: {
     kind: 'number',
-    help: 'fraction of data held out for evaluation (split with the seed) when no eval_data',
   },
-  out: { kind: 'string', help: 'run directory: metrics.jsonl, checkpoint-N/, final/, config.json', value: 'dir' },
+  out: { kind: 'string', value: 'dir' },
   max_seq_length: {
     kind: 'int',
     nullable: true,
-    help: 'longer sequences are truncated (packing: the row length); default min(1024, max_position_embeddings)',
   },
-  packing: { kind: 'bool', help: 'concatenate sequences into max_seq_length rows (attention crosses examples)' },
-  per_device_train_batch_size: { kind: 'int', help: 'sequences per micro-batch' },
-  per_device_eval_batch_size: { kind: 'int', help: 'sequences per evaluation call' },
-  micro_batch_tokens: { kind: 'int', nullable: true, help: 'also cap the tokens of a micro-batch (bounds memory)' },
-  gradient_accumulation_steps: { kind: 'int', help: 'micro-batches per optimizer step' },
+  packing: { kind: 'bool' },
+  per_device_train_batch_size: { kind: 'int' },
+  per_device_eval_batch_size: { kind: 'int' },
+  micro_batch_tokens: { kind: 'int', nullable: true },
+  gradient_accumulation_steps: { kind: 'int' },
   gradient_checkpointing: {
     kind: 'bool',
-    help: 'keep only each layer input, recompute the layer in backward (less memory, one more forward of the layers)',
   },
-  num_train_epochs: { kind: 'number', help: 'passes over the training data (may be fractional)' },
-  max_steps: { kind: 'int', help: 'optimizer steps; overrides num_train_epochs when > 0' },
-  learning_rate: { kind: 'number', help: 'peak AdamW learning rate' },
-  lr_scheduler_type: { kind: 'enum', help: 'decay after warmup: linear, cosine or constant' },
-  warmup_ratio: { kind: 'number', help: 'warmup as a fraction of the steps' },
-  warmup_steps: { kind: 'int', help: 'warmup steps (overrides warmup_ratio when > 0)' },
-  min_lr_ratio: { kind: 'number', help: 'floor of the linear/cosine decay as a fraction of the peak' },
-  weight_decay: { kind: 'number', help: 'decoupled weight decay (matrices only)' },
-  max_grad_norm: { kind: 'number', help: 'global gradient-norm clip (0: off)' },
-  adam_beta1: { kind: 'number', help: 'AdamW beta1' },
-  adam_beta2: { kind: 'number', help: 'AdamW beta2' },
-  adam_epsilon: { kind: 'number', help: 'AdamW epsilon' },
-  seed: { kind: 'int', help: 'seed of the data order and of the eval split' },
-  logging_steps: { kind: 'int', help: 'steps between metrics.jsonl records' },
+  num_train_epochs: { kind: 'number' },
+  max_steps: { kind: 'int' },
+  learning_rate: { kind: 'number' },
+  lr_scheduler_type: { kind: 'enum' },
+  warmup_ratio: { kind: 'number' },
+  warmup_steps: { kind: 'int' },
+  min_lr_ratio: { kind: 'number' },
+  weight_decay: { kind: 'number' },
+  max_grad_norm: { kind: 'number' },
+  adam_beta1: { kind: 'number' },
+  adam_beta2: { kind: 'number' },
+  adam_epsilon: { kind: 'number' },
+  seed: { kind: 'int' },
+  logging_steps: { kind: 'int' },
   report_to: {
     kind: 'string',
-    help: 'where metrics go besides metrics.jsonl: csv (metrics.csv), tensorboard (runs/), comma-separated, or none',
     value: 'list',
   },
-  eval_steps: { kind: 'int', nullable: true, help: 'steps between evaluations (default: only at the end)' },
-  eval_on_start: { kind: 'bool', help: 'evaluate before the first step' },
-  save_steps: { kind: 'int', help: 'steps between checkpoints' },
-  save_total_limit: { kind: 'int', nullable: true, help: 'keep only the newest N checkpoints' },
-  overwrite_output_dir: { kind: 'bool', help: 'start over in a run directory that holds checkpoints' },
+  eval_steps: { kind: 'int', nullable: true },
+  eval_on_start: { kind: 'bool' },
+  save_steps: { kind: 'int' },
+  save_total_limit: { kind: 'int', nullable: true },
+  overwrite_output_dir: { kind: 'bool' },
   resume_from_checkpoint: {
     kind: 'resume',
-    help: 'continue from the newest checkpoint in out (or from the given one)',
   },
-  use_peft: { kind: 'bool', help: 'train LoRA adapters on frozen weights (checkpoints are PEFT adapters)' },
-  lora_r: { kind: 'int', help: 'LoRA rank' },
-  lora_alpha: { kind: 'number', help: 'LoRA alpha (the adapters are scaled by alpha / r)' },
+  use_peft: { kind: 'bool' },
+  lora_r: { kind: 'int' },
+  lora_alpha: { kind: 'number' },
   lora_target_modules: {
     kind: 'string',
-    help: 'comma-separated modules to adapt (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj) or all-linear',
   },
-  lora_dropout: { kind: 'number', help: 'LoRA dropout (only 0 is supported)' },
-  use_rslora: { kind: 'bool', help: 'rank-stabilised LoRA: scale by alpha / sqrt(r)' },
-  torch_dtype: {
-    kind: 'enum',
-    help: 'weights in memory: auto (the checkpoint type when frozen under LoRA, float32 otherwise), float32, bfloat16, float16',
-  },
+  lora_dropout: { kind: 'number' },
+  use_rslora: { kind: 'bool' },
+  torch_dtype: { kind: 'enum' },
+  save_dtype: { kind: 'enum' },
 };
 
 /** The LoRA configuration SFT options ask for (undefined without use_peft). */
@@ -193,13 +194,13 @@ const INVOCATION_ONLY: readonly SftOptionKey[] = ['resume_from_checkpoint', 'ove
 
 function suggestion(key: string): string {
   const norm = key.replace(/-/g, '_');
-  const best = closestWord(norm, Object.keys(SFT_OPTION_HELP), Math.max(2, Math.floor(norm.length / 4)));
+  const best = closestWord(norm, Object.keys(SFT_OPTION_KINDS), Math.max(2, Math.floor(norm.length / 4)));
   return best !== undefined ? ` (did you mean ${best}?)` : '';
 }
 
 /** Converts one command-line string to the option's type; a value that is not one is an error naming the flag. */
 export function parseCliValue(key: SftOptionKey, raw: string | boolean): unknown {
-  const f = SFT_OPTION_HELP[key];
+  const f = SFT_OPTION_KINDS[key];
   const flag = optionFlag(key);
   if (typeof raw === 'boolean') {
     if (f.kind === 'bool' || f.kind === 'resume') return raw;
@@ -309,7 +310,7 @@ export function resolveSftOptions(src: SftOptionSources): SftOptions {
       }
       const where = origin.get(key) ?? key;
       const sub = issue.path.length > 1 ? `.${fieldPath(issue.path.slice(1))}` : '';
-      const nullable = issue.path.length === 1 && SFT_OPTION_HELP[issue.path[0] as SftOptionKey]?.nullable === true;
+      const nullable = issue.path.length === 1 && SFT_OPTION_KINDS[issue.path[0] as SftOptionKey]?.nullable === true;
       const phrase =
         issue.code === 'invalid_union'
           ? 'must be true, false or a checkpoint directory'

@@ -3,7 +3,8 @@
  * manner of TRL's SFTTrainer: AdamW on the mean NLL of target tokens, gradient accumulation, warmup + decay,
  * periodic evaluation and checkpoints, and exact resumption: the batch of step s depends only on the seed and s
  * (see batching.ts), and checkpoints hold weights, AdamW moments and step in float32, so a run stopped and resumed
- * ends with the same weights and losses as one that never stopped.
+ * ends with the same weights and losses as one that never stopped. A completed run ends with a checkpoint of its
+ * last step and final/: the model alone, in save_dtype.
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import type { ProgressSink } from '../train/progress.ts';
 import { Rng } from '../data/rng.ts';
 import { AhaError } from '../errors.ts';
 import { hasChatTemplate } from '../model/chatTemplate.ts';
-import { loadPretrained, weightsFromTorchDtype } from '../model/pretrained.ts';
+import { loadPretrained, saveDtypeFor, weightsFromTorchDtype } from '../model/pretrained.ts';
 import { epochOrder, packSequences, splitMicroBatches, stepsPerEpoch, type MicroBatchLimits } from './batching.ts';
 import { loadSftDataset, type SftDatasetStats, type SftEncodeContext, type SftExample } from './dataset.ts';
 import { accumulateBatchGradient, evaluateLoss } from './loss.ts';
@@ -29,6 +30,7 @@ import {
   saveFinalModel,
   TRAINER_STATE_FORMAT,
   type CheckpointRef,
+  type SavedModel,
 } from '../train/runDir.ts';
 import { MetricsLog } from '../train/metricsLog.ts';
 import { learningRateAt, resolveWarmupSteps, type LrSchedule } from '../train/schedule.ts';
@@ -308,7 +310,14 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
     `${trainSeqs.length} training sequences, ${evalSeqs.length} eval sequences; ${batchSize} sequences per step, ${spe} steps per epoch, ${totalSteps} steps (${plan.warmupSteps} warmup)`,
   );
 
-  const saved = { model, hf: p.hf, tokenizerFiles: readTokenizerFiles(p.dir), baseDir: p.baseDir };
+  const saved: SavedModel = {
+    model,
+    hf: p.hf,
+    tokenizerFiles: readTokenizerFiles(p.dir),
+    baseDir: p.baseDir,
+    // Of the model the run started from: a resumed run loads a float32 checkpoint.
+    finalDtype: model.lora ? undefined : saveDtypeFor(opts.save_dtype, opts.model),
+  };
   const state = (): SftTrainerState => ({
     format: TRAINER_STATE_FORMAT,
     trainer: 'sft',

@@ -4,8 +4,11 @@
  *   out/metrics.jsonl        one JSON record per logged step (and per evaluation), each with its `step`
  *   out/checkpoint-N/        a Hugging Face model dir after N steps, plus trainer_state.json (what a resumed run needs
  *                            besides the weights: global_step, optimizer_step and the trainer's own fields) and
- *                            optimizer.safetensors (AdamW's moments, per parameter), so that a resumed run is exact
- *   out/final/               the model at the end, with the tokenizer files (and the same state files)
+ *                            optimizer.safetensors (AdamW's moments, per parameter), so that a resumed run is exact;
+ *                            its weights are the float32 master weights, whatever save_dtype says
+ *   out/final/               the model at the end (or its LoRA adapter) with the tokenizer files, and nothing else:
+ *                            weights in save_dtype, no trainer or optimizer state. A finished run also leaves
+ *                            checkpoint-<last step>, which holds that state: resuming (to train further) starts there
  *
  * Directories are written whole or not at all: into `<name>.tmp`, then renamed.
  */
@@ -26,6 +29,7 @@ import type { HfModelConfig } from '../model/hfConfig.ts';
 import { TOKENIZER_FILES } from '../model/checkpoint.ts';
 import { savePretrained } from '../model/pretrained.ts';
 import { writeAdapterFiles } from '../model/adapter.ts';
+import type { WritableDtype } from '../model/safetensors.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { loadOptimizerState, saveOptimizerState } from './optimizerState.ts';
 
@@ -65,7 +69,10 @@ export function listCheckpoints(out: string): CheckpointRef[] {
   return refs.sort((a, b) => a.step - b.step);
 }
 
-/** The newest checkpoint (with `includeFinal`, final/ too when it holds trainer state), if any. */
+/**
+ * The newest checkpoint, if any. With `includeFinal`, final/ too when it holds trainer state, as the final/ of runs
+ * written before final/ dropped its state did.
+ */
 export function latestCheckpoint(out: string, o: { includeFinal?: boolean } = {}): CheckpointRef | undefined {
   const all = listCheckpoints(out);
   const final = join(out, FINAL_DIR);
@@ -107,6 +114,11 @@ export interface SavedModel {
   tokenizerFiles: Map<string, Buffer>;
   /** The whole model under LoRA adapters (recorded in adapter_config.json as base_model_name_or_path). */
   baseDir?: string;
+  /**
+   * Weight type of final/'s whole model (default F32); checkpoints always hold float32 weights, for exact resumes.
+   * LoRA adapters are written in float32 either way, as PEFT keeps them (its autocast_adapter_dtype).
+   */
+  finalDtype?: WritableDtype;
 }
 
 /**
@@ -122,15 +134,15 @@ export function readTokenizerFiles(dir: string): Map<string, Buffer> {
   return files;
 }
 
-/** A whole model directory, or under LoRA a PEFT adapter directory (the base stays where it is). */
-function saveModel(m: SavedModel, dir: string, extraFiles?: Record<string, string>): void {
+/** A whole model directory in `dtype`, or under LoRA a PEFT adapter directory (the base stays where it is). */
+function saveModel(m: SavedModel, dir: string, dtype: WritableDtype, extraFiles?: Record<string, string>): void {
   if (m.model.lora) {
     if (!m.baseDir) throw new Error('saveModel: a LoRA model needs its base directory');
     mkdirSync(dir, { recursive: true });
     writeAdapterFiles(dir, m.model, m.baseDir);
     for (const [name, content] of Object.entries(extraFiles ?? {})) writeFileAtomic(join(dir, name), content);
   } else {
-    savePretrained({ model: m.model, hf: m.hf }, dir, { extraFiles });
+    savePretrained({ model: m.model, hf: m.hf }, dir, { extraFiles, dtype });
   }
   for (const [name, data] of m.tokenizerFiles) writeFileAtomic(join(dir, name), data);
 }
@@ -148,7 +160,7 @@ export function saveCheckpoint<S extends CheckpointState>(
 ): string {
   const dir = join(out, name);
   writeDirAtomic(dir, (tmp) => {
-    saveModel(m, tmp, { [TRAINER_STATE_FILE]: JSON.stringify(state, null, 2) + '\n' });
+    saveModel(m, tmp, 'F32', { [TRAINER_STATE_FILE]: JSON.stringify(state, null, 2) + '\n' });
     saveOptimizerState(join(tmp, OPTIMIZER_FILE), m.model);
   });
   if (saveTotalLimit !== null) {
@@ -159,10 +171,13 @@ export function saveCheckpoint<S extends CheckpointState>(
   return dir;
 }
 
-/** Saves the final model (HF layout with tokenizer files) to out/final atomically. */
+/**
+ * Saves the final model (HF layout in `m.finalDtype`, or a LoRA adapter, with tokenizer files) to out/final
+ * atomically, without trainer or optimizer state: the run's last checkpoint keeps those.
+ */
 export function saveFinalModel(out: string, m: SavedModel): string {
   const dir = join(out, FINAL_DIR);
-  writeDirAtomic(dir, (tmp) => saveModel(m, tmp));
+  writeDirAtomic(dir, (tmp) => saveModel(m, tmp, m.finalDtype ?? 'F32'));
   return dir;
 }
 

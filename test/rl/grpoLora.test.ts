@@ -58,10 +58,15 @@ test('GRPO with LoRA raises the reward, trains only the adapters and saves PEFT 
   assert.equal(r.model.numTrainable, 2 * (8 * (32 + 32) * 2 + 8 * (32 + 16) * 2 + 8 * (32 + 64) * 3));
 
   for (const dir of ['final', 'checkpoint-10']) {
-    for (const f of ['adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json', 'trainer_state.json'])
+    for (const f of ['adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json'])
       assert.ok(existsSync(join(out, dir, f)), `${dir}/${f}`);
     assert.ok(!existsSync(join(out, dir, 'model.safetensors')), `${dir} holds no copy of the base`);
   }
+  for (const f of ['trainer_state.json', 'optimizer.safetensors']) {
+    assert.ok(existsSync(join(out, 'checkpoint-10', f)), `checkpoint-10/${f}`);
+    assert.ok(!existsSync(join(out, 'final', f)), `final/${f} should not exist`);
+  }
+
   const cfg = JSON.parse(readFileSync(join(out, 'final', 'adapter_config.json'), 'utf8'));
   assert.equal(cfg.peft_type, 'LORA');
   assert.equal(cfg.task_type, 'CAUSAL_LM');
@@ -114,13 +119,17 @@ test('an interrupted LoRA run resumes to the adapters of an uninterrupted one', 
   await assert.rejects(grpoTrain(plain, { outDir: out, resume: true, log: () => {} }), /holds LoRA adapters/);
 });
 
-test('a bf16 checkpoint stays bf16 under LoRA (torch_dtype auto) and trains', async () => {
+test('a bf16 checkpoint stays bf16 under LoRA (torch_dtype auto) and trains; its adapters are saved in float32', async () => {
   const p = loadPretrained(modelDir);
   const bf = join(root, 'bf16');
   savePretrained(p, bf, { tokenizerFrom: modelDir, dtype: 'BF16' });
-  const r = await grpoTrain(parseRecipe(recipe(bf, { training: { max_steps: 3 } })), { log: () => {} });
+  const out = join(root, 'bf16-run');
+  const r = await grpoTrain(parseRecipe(recipe(bf, { training: { max_steps: 3 } })), { outDir: out, log: () => {} });
   assert.equal(r.model.weightsDtype, 'bf16');
   assert.ok(r.model.adapters.some((x, i) => i >= 0 && x !== 0));
+  // As PEFT keeps them (autocast_adapter_dtype): save_dtype auto is bf16 here, but it is the base's type.
+  const header = readSafetensorsHeader(join(out, 'final', 'adapter_model.safetensors'));
+  assert.deepEqual(new Set([...header.tensors.values()].map((e) => e.dtype)), new Set(['F32']));
   assert.throws(
     () => parseRecipe({ ...recipe(bf), lora: undefined, torch_dtype: 'bfloat16' }),
     /torch_dtype: bfloat16 weights are frozen/,

@@ -128,18 +128,17 @@ test('a seeded short GRPO run raises the mean reward; the run directory holds me
     .map((l) => JSON.parse(l));
   assert.deepEqual([...new Set(samples.map((s) => s.step))], [1, 20, 40]);
   assert.ok('completion' in samples[0] && 'prompt' in samples[0] && typeof samples[0].rewards.sevens === 'number');
-  for (const f of [
-    'config.json',
-    'model.safetensors',
-    'tokenizer.json',
-    'trainer_state.json',
-    'optimizer.safetensors',
-  ]) {
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) {
     assert.ok(existsSync(join(out, 'final', f)), `final/${f}`);
-    assert.ok(existsSync(join(out, 'checkpoint-20', f)), `checkpoint-20/${f}`);
+  }
+  // final/ is the model alone; the last step's checkpoint keeps what a further run needs.
+  for (const f of ['trainer_state.json', 'optimizer.safetensors']) {
+    assert.ok(!existsSync(join(out, 'final', f)), `final/${f} should not exist`);
+    for (const ck of ['checkpoint-20', 'checkpoint-40']) assert.ok(existsSync(join(out, ck, f)), `${ck}/${f}`);
   }
   assert.ok(!readdirSync(out).some((n) => n.endsWith('.tmp')));
-  assert.equal(JSON.parse(readFileSync(join(out, 'final', 'trainer_state.json'), 'utf8')).global_step, 40);
+  assert.equal(JSON.parse(readFileSync(join(out, 'checkpoint-40', 'trainer_state.json'), 'utf8')).global_step, 40);
+  assert.equal(latestGrpoCheckpoint(out)!.dir, join(out, 'checkpoint-40'));
   assert.equal(JSON.parse(readFileSync(join(out, 'recipe.json'), 'utf8')).grpo.beta, 0.04);
   // The final directory is a loadable model holding the trained weights.
   const saved = new Float32Array(r.model.params.length);
@@ -433,7 +432,8 @@ test('aha grpo: Ctrl-C saves a checkpoint, prints the resume command and exits 1
   const b = await run(['--config', 'r.yaml', '--resume']);
   assert.equal(b.code, 0, b.stderr);
   assert.match(b.stderr, /done, \d+ steps/);
-  assert.equal(latestGrpoCheckpoint(join(dir, 'run'))!.dir, join(dir, 'run', 'final'));
+  assert.equal(latestGrpoCheckpoint(join(dir, 'run'))!.dir, join(dir, 'run', `checkpoint-${ck.state.global_step + 2}`));
+  assert.ok(existsSync(join(dir, 'run', 'final', 'model.safetensors')));
   const bad = await run(['--config', 'missing.yaml']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /^aha: missing\.yaml: recipe not found$/m);

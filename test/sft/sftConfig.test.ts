@@ -10,7 +10,7 @@ import {
   resolveSftOptions,
   runConfigJson,
   SFT_DEFAULTS,
-  SFT_OPTION_HELP,
+  SFT_OPTION_KINDS,
   sftOptionsSchema,
 } from '../../src/sft/sftConfig.ts';
 import { AhaError } from '../../src/errors.ts';
@@ -48,9 +48,9 @@ test('defaults follow TrainingArguments / SFTConfig', () => {
   assert.equal(o.packing, false);
   assert.equal(o.resume_from_checkpoint, false);
   assert.deepEqual(
-    Object.keys(SFT_OPTION_HELP).sort(),
+    Object.keys(SFT_OPTION_KINDS).sort(),
     Object.keys(sftOptionsSchema.shape).sort(),
-    'every option has help',
+    'every option has a command-line kind',
   );
   assert.equal(SFT_DEFAULTS.learning_rate, 2e-5);
 });

@@ -105,7 +105,7 @@ for (const trainer of ['sft', 'grpo']) {
   });
 }
 
-test('save_total_limit keeps the newest checkpoints; latestCheckpoint sees final/ when asked', async () => {
+test("save_total_limit keeps the newest checkpoints; latestCheckpoint sees an older run directory's final/ when asked", async () => {
   const dir = join(root, 'limit');
   const p = await trainedModel(join(dir, 'base'));
   const saved = { model: p.model, hf: p.hf, tokenizerFiles: new Map<string, Buffer>() };
