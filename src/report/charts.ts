@@ -71,6 +71,44 @@ export function movingAverage(values: readonly number[], window: number): number
   return out;
 }
 
+/**
+ * The indices of `values` to draw when a line has more than `maxPoints` of them: the values are cut into
+ * `floor(maxPoints / 2)` runs of consecutive indices (as equal as integer division allows) and each run keeps its
+ * smallest and its largest value (the first of equal ones), in index order. A spike survives, unlike with every k-th
+ * point, and a chart of 50 000 steps draws the same envelope at a thousandth of the path. All indices when there are
+ * at most `maxPoints`.
+ */
+export function drawnIndices(values: readonly number[], maxPoints: number): number[] {
+  if (!Number.isInteger(maxPoints) || maxPoints < 2)
+    throw new AhaError(`maxPoints must be an integer >= 2 (got ${maxPoints})`);
+  const n = values.length;
+  if (n <= maxPoints) return values.map((_, i) => i);
+  const runs = Math.floor(maxPoints / 2);
+  const out: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const start = Math.floor((r * n) / runs);
+    const end = Math.floor(((r + 1) * n) / runs);
+    let lo = start;
+    let hi = start;
+    for (let i = start + 1; i < end; i++) {
+      if (values[i] < values[lo]) lo = i;
+      if (values[i] > values[hi]) hi = i;
+    }
+    if (lo === hi) out.push(lo);
+    else out.push(Math.min(lo, hi), Math.max(lo, hi));
+  }
+  return out;
+}
+
+/** Most points drawn per line: a smallest and a largest value per pixel of a chart's plot (510 pixels wide). */
+export const MAX_DRAWN_POINTS = 1000;
+
+/** The colour of each series of a chart, in order: its own, near-black for emphasis, else the next of the palette. */
+export function seriesColors(series: readonly Series[]): string[] {
+  let k = 0;
+  return series.map((s) => s.color ?? (s.emphasis ? '#222222' : PALETTE[k++ % PALETTE.length]));
+}
+
 interface Row {
   step: number;
   series: string;
@@ -137,7 +175,12 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
         )
       : [];
     hasBand ||= banded;
-    pts.forEach((p, i) => {
+    // Thinned by the raw values after smoothing, so the average still sees every step.
+    for (const i of drawnIndices(
+      pts.map((p) => p.value),
+      MAX_DRAWN_POINTS,
+    )) {
+      const p = pts[i];
       const row: Row = {
         step: p.step,
         series: s.name,
@@ -151,7 +194,7 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
         row.hi = hi[i];
       }
       rows.push(row);
-    });
+    }
   }
   // A series that never moves would get the domain [v, v] and one lone tick ("0%"): give it room around v.
   const ys = rows.flatMap((r) => [r.value, r.smooth, r.lo, r.hi].filter((v): v is number => v !== undefined));
@@ -162,8 +205,7 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
     (ys.length > 0 && hi - lo <= 1e-9 * Math.max(1, Math.abs(hi))
       ? flatDomain(hi, { zero: chart.yZero, share: chart.yFormat?.includes('%') })
       : undefined);
-  let k = 0;
-  const range = series.map((s) => s.color ?? (s.emphasis ? '#222222' : PALETTE[k++ % PALETTE.length]));
+  const range = seriesColors(series);
   const smoothed = smoothing > 1;
   const y = (field: string) => ({
     field,
@@ -253,6 +295,66 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
   } as TopLevelSpec;
 }
 
+/** A linear scale: `domain[0]` maps to `range[0]`, `domain[1]` to `range[1]`. */
+export interface LinearScale {
+  domain: [number, number];
+  range: [number, number];
+}
+
+/**
+ * Where a rendered chart's plot lies in its SVG's user units (the viewBox): the plot rectangle and the scales from
+ * step and value to pixels inside it, so a page script can map the mouse to a step and a value to a height.
+ */
+export interface ChartFrame {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+  x: LinearScale;
+  y: LinearScale;
+}
+
+/** A chart as SVG, with the frame of its plot. */
+export interface RenderedChart {
+  svg: string;
+  frame: ChartFrame;
+}
+
+function linearScale(view: vega.View, name: string): LinearScale {
+  const s = view.scale(name) as { type: string; domain(): number[]; range(): number[] };
+  if (s.type !== 'linear') throw new Error(`chart scale ${name} is ${s.type}, not linear`);
+  const [d0, d1] = s.domain();
+  const [r0, r1] = s.range();
+  return { domain: [d0, d1], range: [r0, r1] };
+}
+
+/**
+ * Renders a Vega-Lite spec to an SVG string headlessly (no browser, no canvas: text widths are estimated), with the
+ * frame of its plot. The spec must have one x and one y linear scale (every {@link lineChartSpec} has).
+ */
+export async function renderSvgFramed(spec: TopLevelSpec): Promise<RenderedChart> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    const svg = await view.toSVG();
+    // toSVG runs the view; the plot group sits at the view's origin, shifted by the padding the SVG adds around it.
+    const [ox, oy] = view.origin();
+    const pad = view.padding() as { left?: number; top?: number };
+    return {
+      svg,
+      frame: {
+        left: ox + (pad.left ?? 0),
+        top: oy + (pad.top ?? 0),
+        width: view.width(),
+        height: view.height(),
+        x: linearScale(view, 'x'),
+        y: linearScale(view, 'y'),
+      },
+    };
+  } finally {
+    view.finalize();
+  }
+}
+
 /** Renders a Vega-Lite spec to an SVG string headlessly (no browser, no canvas: text widths are estimated). */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
@@ -271,4 +373,9 @@ export function prefixSvgIds(svg: string, prefix: string): string {
 /** Renders a {@link LineChart} to SVG; see {@link lineChartSpec}. */
 export async function renderLineChart(chart: LineChart, smoothing: number): Promise<string> {
   return renderSvg(lineChartSpec(chart, smoothing));
+}
+
+/** Renders a {@link LineChart} to SVG with the frame of its plot; see {@link lineChartSpec}. */
+export async function renderLineChartFramed(chart: LineChart, smoothing: number): Promise<RenderedChart> {
+  return renderSvgFramed(lineChartSpec(chart, smoothing));
 }
