@@ -24,7 +24,7 @@ export interface LineChart {
   /** File-name-safe id: the standalone SVG is written as charts/<id>.svg. */
   id: string;
   title: string;
-  /** Shown under the title; keep it under ~90 characters so the chart keeps its width. */
+  /** Shown under the title, wrapped to lines that keep the chart's width ({@link SUBTITLE_LINE_CHARS}). */
   subtitle?: string;
   yTitle: string;
   series: Series[];
@@ -72,19 +72,19 @@ export function movingAverage(values: readonly number[], window: number): number
 }
 
 /**
- * The indices of `values` to draw when a line has more than `maxPoints` of them: the values are cut into
- * `floor(maxPoints / 2)` runs of consecutive indices (as equal as integer division allows) and each run keeps its
- * smallest and its largest value (the first of equal ones), in index order. A spike survives, unlike with every k-th
- * point, and a chart of 50 000 steps draws the same envelope at a thousandth of the path. All indices when there are
- * at most `maxPoints`.
+ * The indices of `values` to draw when a line has more than `maxPoints` of them: the first and the last (so the
+ * line spans every step), and, with the values cut into `floor((maxPoints - 2) / 2)` runs of consecutive indices (as
+ * equal as integer division allows), each run's smallest and largest value (the first of equal ones), in index
+ * order. A spike survives, unlike with every k-th point, and a chart of 50 000 steps draws the same envelope at a
+ * fiftieth of the path. All indices when there are at most `maxPoints`.
  */
 export function drawnIndices(values: readonly number[], maxPoints: number): number[] {
   if (!Number.isInteger(maxPoints) || maxPoints < 2)
     throw new AhaError(`maxPoints must be an integer >= 2 (got ${maxPoints})`);
   const n = values.length;
   if (n <= maxPoints) return values.map((_, i) => i);
-  const runs = Math.floor(maxPoints / 2);
-  const out: number[] = [];
+  const runs = Math.floor((maxPoints - 2) / 2);
+  const keep = new Set([0, n - 1]);
   for (let r = 0; r < runs; r++) {
     const start = Math.floor((r * n) / runs);
     const end = Math.floor(((r + 1) * n) / runs);
@@ -94,10 +94,9 @@ export function drawnIndices(values: readonly number[], maxPoints: number): numb
       if (values[i] < values[lo]) lo = i;
       if (values[i] > values[hi]) hi = i;
     }
-    if (lo === hi) out.push(lo);
-    else out.push(Math.min(lo, hi), Math.max(lo, hi));
+    keep.add(lo).add(hi);
   }
-  return out;
+  return [...keep].sort((a, b) => a - b);
 }
 
 /** Most points drawn per line: a smallest and a largest value per pixel of a chart's plot (510 pixels wide). */
@@ -107,6 +106,29 @@ export const MAX_DRAWN_POINTS = 1000;
 export function seriesColors(series: readonly Series[]): string[] {
   let k = 0;
   return series.map((s) => s.color ?? (s.emphasis ? '#222222' : PALETTE[k++ % PALETTE.length]));
+}
+
+/**
+ * Characters of a subtitle line on a chart of the usual width. Vega estimates text widths, and a line it thinks wider
+ * than the chart shrinks the plot to make room (autosize fit-x): a 90-character line left a plot 352 of the 501
+ * pixels it had without one, a 70-character line all of them.
+ */
+export const SUBTITLE_LINE_CHARS = 64;
+
+/**
+ * `text` cut into lines of at most `maxChars` characters at spaces (a single longer word gets a line of its own).
+ */
+export function wrapWords(text: string, maxChars: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > maxChars) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
 }
 
 interface Row {
@@ -263,10 +285,11 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
       transform: [{ filter: 'datum.single' }],
       encoding: { x, y: y('value'), color },
     });
+  const lineChars = chart.wide ? 2 * SUBTITLE_LINE_CHARS : SUBTITLE_LINE_CHARS;
   const subtitle = [
-    chart.subtitle,
-    smoothed ? `solid: moving average of the last ${smoothing} values, faint: raw` : undefined,
-  ].filter(Boolean) as string[];
+    ...(chart.subtitle ? wrapWords(chart.subtitle, lineChars) : []),
+    ...(smoothed ? [`solid: moving average of the last ${smoothing} values, faint: raw`] : []),
+  ];
   return {
     // fit-x: every chart is exactly this wide whatever its axis labels and legend, so the page grid lines up.
     width: chart.wide ? 1180 : 580,
