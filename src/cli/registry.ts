@@ -48,7 +48,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   {
     name: 'report',
     description:
-      'write a self-contained HTML training report (charts over steps, before/after eval, sampled completions) for a run directory',
+      'write a self-contained HTML training report (charts over steps, before/after eval, sampled completions) for a run directory, or serve it live while the run writes',
     load: async () => (await import('./report.ts')).registerReport,
   },
   {

@@ -24,7 +24,7 @@ export interface LineChart {
   /** File-name-safe id: the standalone SVG is written as charts/<id>.svg. */
   id: string;
   title: string;
-  /** Shown under the title; keep it under ~90 characters so the chart keeps its width. */
+  /** Shown under the title, wrapped to lines that keep the chart's width ({@link SUBTITLE_LINE_CHARS}). */
   subtitle?: string;
   yTitle: string;
   series: Series[];
@@ -69,6 +69,66 @@ export function movingAverage(values: readonly number[], window: number): number
     out.push(sum / (i - lo + 1));
   }
   return out;
+}
+
+/**
+ * The indices of `values` to draw when a line has more than `maxPoints` of them: the first and the last (so the
+ * line spans every step), and, with the values cut into `floor((maxPoints - 2) / 2)` runs of consecutive indices (as
+ * equal as integer division allows), each run's smallest and largest value (the first of equal ones), in index
+ * order. A spike survives, unlike with every k-th point, and a chart of 50 000 steps draws the same envelope at a
+ * fiftieth of the path. All indices when there are at most `maxPoints`.
+ */
+export function drawnIndices(values: readonly number[], maxPoints: number): number[] {
+  if (!Number.isInteger(maxPoints) || maxPoints < 2)
+    throw new AhaError(`maxPoints must be an integer >= 2 (got ${maxPoints})`);
+  const n = values.length;
+  if (n <= maxPoints) return values.map((_, i) => i);
+  const runs = Math.floor((maxPoints - 2) / 2);
+  const keep = new Set([0, n - 1]);
+  for (let r = 0; r < runs; r++) {
+    const start = Math.floor((r * n) / runs);
+    const end = Math.floor(((r + 1) * n) / runs);
+    let lo = start;
+    let hi = start;
+    for (let i = start + 1; i < end; i++) {
+      if (values[i] < values[lo]) lo = i;
+      if (values[i] > values[hi]) hi = i;
+    }
+    keep.add(lo).add(hi);
+  }
+  return [...keep].sort((a, b) => a - b);
+}
+
+/** Most points drawn per line: a smallest and a largest value per pixel of a chart's plot (510 pixels wide). */
+export const MAX_DRAWN_POINTS = 1000;
+
+/** The colour of each series of a chart, in order: its own, near-black for emphasis, else the next of the palette. */
+export function seriesColors(series: readonly Series[]): string[] {
+  let k = 0;
+  return series.map((s) => s.color ?? (s.emphasis ? '#222222' : PALETTE[k++ % PALETTE.length]));
+}
+
+/**
+ * Characters of a subtitle line on a chart of the usual width. Vega estimates text widths, and a line it thinks wider
+ * than the chart shrinks the plot to make room (autosize fit-x): a 90-character line left a plot 352 of the 501
+ * pixels it had without one, a 70-character line all of them.
+ */
+export const SUBTITLE_LINE_CHARS = 64;
+
+/**
+ * `text` cut into lines of at most `maxChars` characters at spaces (a single longer word gets a line of its own).
+ */
+export function wrapWords(text: string, maxChars: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > maxChars) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
 }
 
 interface Row {
@@ -137,7 +197,12 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
         )
       : [];
     hasBand ||= banded;
-    pts.forEach((p, i) => {
+    // Thinned by the raw values after smoothing, so the average still sees every step.
+    for (const i of drawnIndices(
+      pts.map((p) => p.value),
+      MAX_DRAWN_POINTS,
+    )) {
+      const p = pts[i];
       const row: Row = {
         step: p.step,
         series: s.name,
@@ -151,7 +216,7 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
         row.hi = hi[i];
       }
       rows.push(row);
-    });
+    }
   }
   // A series that never moves would get the domain [v, v] and one lone tick ("0%"): give it room around v.
   const ys = rows.flatMap((r) => [r.value, r.smooth, r.lo, r.hi].filter((v): v is number => v !== undefined));
@@ -162,8 +227,7 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
     (ys.length > 0 && hi - lo <= 1e-9 * Math.max(1, Math.abs(hi))
       ? flatDomain(hi, { zero: chart.yZero, share: chart.yFormat?.includes('%') })
       : undefined);
-  let k = 0;
-  const range = series.map((s) => s.color ?? (s.emphasis ? '#222222' : PALETTE[k++ % PALETTE.length]));
+  const range = seriesColors(series);
   const smoothed = smoothing > 1;
   const y = (field: string) => ({
     field,
@@ -221,10 +285,11 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
       transform: [{ filter: 'datum.single' }],
       encoding: { x, y: y('value'), color },
     });
+  const lineChars = chart.wide ? 2 * SUBTITLE_LINE_CHARS : SUBTITLE_LINE_CHARS;
   const subtitle = [
-    chart.subtitle,
-    smoothed ? `solid: moving average of the last ${smoothing} values, faint: raw` : undefined,
-  ].filter(Boolean) as string[];
+    ...(chart.subtitle ? wrapWords(chart.subtitle, lineChars) : []),
+    ...(smoothed ? [`solid: moving average of the last ${smoothing} values, faint: raw`] : []),
+  ];
   return {
     // fit-x: every chart is exactly this wide whatever its axis labels and legend, so the page grid lines up.
     width: chart.wide ? 1180 : 580,
@@ -253,6 +318,66 @@ export function lineChartSpec(chart: LineChart, smoothing: number): TopLevelSpec
   } as TopLevelSpec;
 }
 
+/** A linear scale: `domain[0]` maps to `range[0]`, `domain[1]` to `range[1]`. */
+export interface LinearScale {
+  domain: [number, number];
+  range: [number, number];
+}
+
+/**
+ * Where a rendered chart's plot lies in its SVG's user units (the viewBox): the plot rectangle and the scales from
+ * step and value to pixels inside it, so a page script can map the mouse to a step and a value to a height.
+ */
+export interface ChartFrame {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+  x: LinearScale;
+  y: LinearScale;
+}
+
+/** A chart as SVG, with the frame of its plot. */
+export interface RenderedChart {
+  svg: string;
+  frame: ChartFrame;
+}
+
+function linearScale(view: vega.View, name: string): LinearScale {
+  const s = view.scale(name) as { type: string; domain(): number[]; range(): number[] };
+  if (s.type !== 'linear') throw new Error(`chart scale ${name} is ${s.type}, not linear`);
+  const [d0, d1] = s.domain();
+  const [r0, r1] = s.range();
+  return { domain: [d0, d1], range: [r0, r1] };
+}
+
+/**
+ * Renders a Vega-Lite spec to an SVG string headlessly (no browser, no canvas: text widths are estimated), with the
+ * frame of its plot. The spec must have one x and one y linear scale (every {@link lineChartSpec} has).
+ */
+export async function renderSvgFramed(spec: TopLevelSpec): Promise<RenderedChart> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    const svg = await view.toSVG();
+    // toSVG runs the view; the plot group sits at the view's origin, shifted by the padding the SVG adds around it.
+    const [ox, oy] = view.origin();
+    const pad = view.padding() as { left?: number; top?: number };
+    return {
+      svg,
+      frame: {
+        left: ox + (pad.left ?? 0),
+        top: oy + (pad.top ?? 0),
+        width: view.width(),
+        height: view.height(),
+        x: linearScale(view, 'x'),
+        y: linearScale(view, 'y'),
+      },
+    };
+  } finally {
+    view.finalize();
+  }
+}
+
 /** Renders a Vega-Lite spec to an SVG string headlessly (no browser, no canvas: text widths are estimated). */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
@@ -271,4 +396,9 @@ export function prefixSvgIds(svg: string, prefix: string): string {
 /** Renders a {@link LineChart} to SVG; see {@link lineChartSpec}. */
 export async function renderLineChart(chart: LineChart, smoothing: number): Promise<string> {
   return renderSvg(lineChartSpec(chart, smoothing));
+}
+
+/** Renders a {@link LineChart} to SVG with the frame of its plot; see {@link lineChartSpec}. */
+export async function renderLineChartFramed(chart: LineChart, smoothing: number): Promise<RenderedChart> {
+  return renderSvgFramed(lineChartSpec(chart, smoothing));
 }

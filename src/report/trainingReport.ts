@@ -3,7 +3,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { AhaError } from '../errors.ts';
 import { REFLECTIVE_WORDS } from '../rewards/reflection.ts';
 import { writeFileAtomic } from '../util/fs.ts';
-import { prefixSvgIds, renderLineChart, type LineChart, type Series, type SeriesPoint } from './charts.ts';
+import { CHART_HOVER_CSS, CHART_HOVER_SCRIPT, chartHoverData, scriptJson } from './chartHover.ts';
+import { prefixSvgIds, renderLineChartFramed, type LineChart, type Series, type SeriesPoint } from './charts.ts';
 import { normalizeMetricRecord } from './metricNames.ts';
 
 /** One parsed line of a run's JSONL file, with its 1-based line number. */
@@ -53,6 +54,15 @@ export interface TrainingReportResult {
   warnings: string[];
 }
 
+/** Options of {@link loadTrainingRun}. */
+export interface LoadTrainingRunOptions {
+  /**
+   * The run is still writing its files (a live report): a last line without its newline that is not yet valid
+   * JSON is one being written, and is left out without a warning; the next read has it whole.
+   */
+  growing?: boolean;
+}
+
 /**
  * Reads a JSONL file leniently: a line that is not a JSON object is skipped with a warning naming file:line.
  * Skipping (rather than failing) is deliberate: a report is often made while training still appends to the
@@ -62,6 +72,7 @@ function readJsonlLenient(
   path: string,
   warnings: string[],
   check?: (v: Record<string, unknown>) => string | undefined,
+  growing = false,
 ): RunLine[] {
   const out: RunLine[] = [];
   const lines = readFileSync(path, 'utf8').split('\n');
@@ -72,6 +83,8 @@ function readJsonlLenient(
     try {
       value = JSON.parse(raw);
     } catch (e) {
+      // The text after the last newline is the line being written.
+      if (growing && i === lines.length - 1) continue;
       warnings.push(`${path}:${i + 1}: skipped malformed JSON (${(e as Error).message})`);
       continue;
     }
@@ -94,7 +107,8 @@ function readJsonlLenient(
  * and metric records without a numeric `step` are skipped with a warning; a run with no usable metrics record
  * is an AhaError.
  */
-export function loadTrainingRun(runDir: string): TrainingRun {
+export function loadTrainingRun(runDir: string, opts: LoadTrainingRunOptions = {}): TrainingRun {
+  const growing = opts.growing === true;
   if (!existsSync(runDir) || !statSync(runDir).isDirectory()) throw new AhaError(`${runDir}: run directory not found`);
   const metricsPath = join(runDir, 'metrics.jsonl');
   if (!existsSync(metricsPath))
@@ -104,7 +118,7 @@ export function loadTrainingRun(runDir: string): TrainingRun {
   let repeated = 0;
   const hasStep = (v: Record<string, unknown>) =>
     finite(v.step) === undefined ? 'field "step" missing or not a number' : undefined;
-  for (const raw of readJsonlLenient(metricsPath, warnings, hasStep)) {
+  for (const raw of readJsonlLenient(metricsPath, warnings, hasStep, growing)) {
     // Older runs' nested or renamed keys under today's flat names (metricNames.ts).
     const rec = { line: raw.line, value: normalizeMetricRecord(raw.value) };
     const step = rec.value.step as number;
@@ -133,7 +147,7 @@ export function loadTrainingRun(runDir: string): TrainingRun {
   if (metrics.length === 0) throw new AhaError(`${metricsPath}: no metrics records with a numeric "step"`);
   const optional = (name: string) => {
     const p = join(runDir, name);
-    return existsSync(p) ? readJsonlLenient(p, warnings) : [];
+    return existsSync(p) ? readJsonlLenient(p, warnings, undefined, growing) : [];
   };
   return { runDir, metrics, evals: optional('eval.jsonl'), samples: optional('samples.jsonl'), warnings };
 }
@@ -624,42 +638,58 @@ mark { background: #ffe08a; }
 .rewards { color: #444; font-size: 0.9em; margin: 4px 0 0; }
 `;
 
+/** Options of {@link buildTrainingReport}. */
+export interface TrainingReportPageOptions {
+  /** Page title (default: "Training report: <run dir name>"). */
+  title?: string;
+  /** Moving-average window in logged values (default 5; 1 draws raw values only). */
+  smoothing?: number;
+  /** Sampled completions shown per stage (early, middle, late); default 2. */
+  samplesPerStage?: number;
+  /** Where the page will lie, for the relative path to metrics.jsonl it names (default: the run directory). */
+  htmlDir?: string;
+  /** The run is still writing (see {@link LoadTrainingRunOptions.growing}). */
+  growing?: boolean;
+  /** Extra HTML at the end of the body, outside the report's content (the live page's refresh script). */
+  tail?: string;
+}
+
+/** A training report page, before it is written anywhere. */
+export interface TrainingReportPage {
+  html: string;
+  /** Each chart's id and standalone SVG, in page order. */
+  charts: { id: string; svg: string }[];
+  warnings: string[];
+}
+
 /**
- * Writes a self-contained HTML training report for a run directory (metrics.jsonl, optional eval.jsonl and
- * samples.jsonl): summary, before/after evaluation, line charts over steps (inline SVG rendered headlessly with
- * Vega-Lite, also written as standalone charts/<id>.svg beside the report for READMEs) and sampled completions.
- * RL runs get accuracy/reward/length/reflective-word/KL/entropy/clip charts, SFT runs loss curves; each chart is
- * drawn only when its fields appear. Malformed lines are skipped with a warning (returned, and shown in the
- * report). No PNG: rasterizing needs node-canvas or a native SVG renderer, and neither is a dependency.
+ * The HTML of a training report for a run directory (see {@link writeTrainingReport}), without writing it. The
+ * report's content is the element `#report`, which a live page swaps for a newer one.
  */
-export async function writeTrainingReport(
+export async function buildTrainingReport(
   runDir: string,
-  opts: TrainingReportOptions = {},
-): Promise<TrainingReportResult> {
+  opts: TrainingReportPageOptions = {},
+): Promise<TrainingReportPage> {
   const smoothing = opts.smoothing ?? 5;
   if (!Number.isInteger(smoothing) || smoothing < 1)
     throw new AhaError(`smoothing must be an integer >= 1 (got ${smoothing})`);
-  const run = loadTrainingRun(runDir);
-  // An existing directory as --out gets report.html inside it, like the run directory does.
-  const outArg =
-    opts.out !== undefined && existsSync(opts.out) && statSync(opts.out).isDirectory()
-      ? join(opts.out, 'report.html')
-      : opts.out;
-  const htmlPath = resolve(outArg ?? join(runDir, 'report.html'));
-  const chartsDir = join(dirname(htmlPath), 'charts');
+  const run = loadTrainingRun(runDir, { growing: opts.growing });
+  const htmlDir = resolve(opts.htmlDir ?? runDir);
   const title = opts.title ?? `Training report: ${resolve(runDir).split(/[\\/]/).pop()}`;
 
   const placed = chartsFor(run.metrics);
-  const chartPaths: string[] = [];
+  const charts: TrainingReportPage['charts'] = [];
   const sections = new Map<string, string[]>();
   for (const { section, chart } of placed) {
-    const standalone = await renderLineChart(chart, smoothing);
-    const p = join(chartsDir, `${chart.id}.svg`);
-    writeFileAtomic(p, standalone);
-    chartPaths.push(p);
-    const inline = prefixSvgIds(standalone, `${chart.id}-`);
+    const { svg, frame } = await renderLineChartFramed(chart, smoothing);
+    charts.push({ id: chart.id, svg });
+    const inline = prefixSvgIds(svg, `${chart.id}-`);
+    // Every logged value, for the hover tooltip and for anyone reading the page's data.
+    const data = `<script type="application/json" id="chart-data-${chart.id}">${scriptJson(chartHoverData(chart, frame))}</script>`;
     const list = sections.get(section) ?? [];
-    list.push(`<div class="chart${section === 'The aha moment' ? ' aha' : ''}" id="chart-${chart.id}">${inline}</div>`);
+    list.push(
+      `<div class="chart${section === 'The aha moment' ? ' aha' : ''}" id="chart-${chart.id}">${inline}${data}</div>`,
+    );
     sections.set(section, list);
   }
 
@@ -672,7 +702,7 @@ export async function writeTrainingReport(
     `${isSft ? 'SFT' : 'RL'} run`,
     `${run.metrics.length} steps logged (step ${formatNumber(steps[0])} to ${formatNumber(steps[steps.length - 1])})`,
     seconds !== undefined ? `duration ${formatDuration(seconds)} (sum of logged step times)` : 'duration not logged',
-    `source ${escapeHtml(relative(dirname(htmlPath), resolve(runDir, 'metrics.jsonl')) || 'metrics.jsonl')}`,
+    `source ${escapeHtml(relative(htmlDir, resolve(runDir, 'metrics.jsonl')) || 'metrics.jsonl')}`,
   ];
   const warnings = run.warnings.length
     ? `<div class="warnings"><strong>${run.warnings.length} line(s) skipped:</strong><ul>${run.warnings
@@ -690,9 +720,10 @@ export async function writeTrainingReport(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>
-<style>${CSS}</style>
+<style>${CSS}${CHART_HOVER_CSS}</style>
 </head>
 <body>
+<main id="report">
 <h1>${escapeHtml(title)}</h1>
 <p class="meta">${meta.join(' · ')}</p>
 ${warnings}
@@ -701,9 +732,43 @@ ${summaryRows(run.metrics, smoothing)}
 ${evalTable(run.evals)}
 ${chartHtml}
 ${samplesSection(run.samples, opts.samplesPerStage ?? 2)}
+</main>
+<script>${CHART_HOVER_SCRIPT}</script>
+${opts.tail ?? ''}
 </body>
 </html>
 `;
-  writeFileAtomic(htmlPath, html);
-  return { html: htmlPath, charts: chartPaths, warnings: run.warnings };
+  return { html, charts, warnings: run.warnings };
+}
+
+/**
+ * Writes a self-contained HTML training report for a run directory (metrics.jsonl, optional eval.jsonl and
+ * samples.jsonl): summary, before/after evaluation, line charts over steps (inline SVG rendered headlessly with
+ * Vega-Lite, also written as standalone charts/<id>.svg beside the report for READMEs) and sampled completions.
+ * RL runs get accuracy/reward/length/reflective-word/KL/entropy/clip charts, SFT runs loss curves; each chart is
+ * drawn only when its fields appear. Each chart carries its logged values as JSON and a small inline script shows
+ * them under the mouse (no network: the page opens offline). Malformed lines are skipped with a warning (returned,
+ * and shown in the report). No PNG: rasterizing needs node-canvas or a native SVG renderer, and neither is a
+ * dependency.
+ */
+export async function writeTrainingReport(
+  runDir: string,
+  opts: TrainingReportOptions = {},
+): Promise<TrainingReportResult> {
+  // An existing directory as --out gets report.html inside it, like the run directory does.
+  const outArg =
+    opts.out !== undefined && existsSync(opts.out) && statSync(opts.out).isDirectory()
+      ? join(opts.out, 'report.html')
+      : opts.out;
+  const htmlPath = resolve(outArg ?? join(runDir, 'report.html'));
+  const page = await buildTrainingReport(runDir, { ...opts, htmlDir: dirname(htmlPath) });
+  const chartsDir = join(dirname(htmlPath), 'charts');
+  const chartPaths: string[] = [];
+  for (const { id, svg } of page.charts) {
+    const p = join(chartsDir, `${id}.svg`);
+    writeFileAtomic(p, svg);
+    chartPaths.push(p);
+  }
+  writeFileAtomic(htmlPath, page.html);
+  return { html: htmlPath, charts: chartPaths, warnings: page.warnings };
 }

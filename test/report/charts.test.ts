@@ -1,11 +1,15 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import {
+  MAX_DRAWN_POINTS,
+  drawnIndices,
   flatDomain,
   lineChartSpec,
   movingAverage,
   prefixSvgIds,
   renderLineChart,
+  renderLineChartFramed,
+  wrapWords,
   type LineChart,
 } from '../../src/report/charts.ts';
 import { AhaError } from '../../src/errors.ts';
@@ -206,5 +210,76 @@ describe('prefixSvgIds', () => {
       prefixSvgIds(svg, 'kl-'),
       '<svg><clipPath id="kl-clip1"><rect/></clipPath><g clip-path="url(#kl-clip1)" data-id="x"/></svg>',
     );
+  });
+});
+
+describe('drawnIndices', () => {
+  it('keeps the first, the last, and the smallest and largest value of each run, in index order', () => {
+    // maxPoints 6 -> 2 runs of 4: [5, 1, 9, 3] keeps 1 (index 1) and 9 (index 2); [7, 2, 8, 4] keeps 2 and 8.
+    assert.deepEqual(drawnIndices([5, 1, 9, 3, 7, 2, 8, 4], 6), [0, 1, 2, 5, 6, 7]);
+    // maxPoints 5 -> 1 run: the smallest is 0 (index 2), the largest the first 6 (index 3).
+    assert.deepEqual(drawnIndices([4, 4, 0, 6, 6, 6, 6], 5), [0, 2, 3, 6]);
+    // 9 values, maxPoints 8 -> 3 runs of 3: [1, 1, 1] keeps index 0 alone; [9, 0, 2]: 4 and 3; [2, 2, 7]: 6 and 8.
+    assert.deepEqual(drawnIndices([1, 1, 1, 9, 0, 2, 2, 2, 7], 8), [0, 3, 4, 6, 8]);
+    assert.deepEqual(drawnIndices([3, 1, 2], 2), [0, 2]);
+  });
+  it('keeps every index of a short line, and rejects fewer than 2 points', () => {
+    assert.deepEqual(drawnIndices([3, 1, 2], 3), [0, 1, 2]);
+    assert.deepEqual(drawnIndices([], 2), []);
+    assert.throws(() => drawnIndices([1, 2, 3], 1), /maxPoints must be an integer >= 2/);
+  });
+});
+
+describe('long runs', () => {
+  it('draw at most MAX_DRAWN_POINTS per line, keeping a one-step spike, smoothed over every step', () => {
+    const n = 5000;
+    const values = Array.from({ length: n }, (_, i) => (i === 3210 ? 100 : i % 2));
+    const long: LineChart = {
+      id: 'long',
+      title: 'Long',
+      yTitle: 'y',
+      series: [{ name: 'v', points: values.map((value, i) => ({ step: i + 1, value })) }],
+    };
+    const rows = (lineChartSpec(long, 4) as unknown as { data: { values: Rows } }).data.values;
+    assert.ok(rows.length <= MAX_DRAWN_POINTS && rows.length >= MAX_DRAWN_POINTS / 2, `${rows.length} rows`);
+    assert.deepEqual([rows[0].step, rows[rows.length - 1].step], [1, n], 'the line spans every step');
+    const spike = rows.find((r) => r.step === 3211);
+    // The trailing mean of 4 at the spike: values at steps 3208..3211 are 1, 0, 1, 100.
+    assert.deepEqual(spike && [spike.value, spike.smooth], [100, 102 / 4]);
+  });
+});
+
+describe('renderLineChartFramed', () => {
+  it("gives the plot's place in the SVG and the scales of step and value", async () => {
+    const { svg, frame } = await renderLineChartFramed(chart, 1);
+    // The SVG itself: the plot group's translation, and the plot's background rectangle (width x height).
+    const [, tx, ty] = /<g fill="none"[^>]*transform="translate\(([\d.]+),([\d.]+)\)"/.exec(svg)!.map(Number);
+    const [, w, h] = /class="background"[^>]*d="M0\.5,0\.5h([\d.]+)v([\d.]+)h/.exec(svg)!.map(Number);
+    assert.deepEqual([frame.left, frame.top, frame.width, frame.height], [tx, ty, w, h]);
+    // Steps 1..3 span the width (no nice rounding on x); y is fitted to the values and band, 0..5, upwards.
+    assert.deepEqual(frame.x, { domain: [1, 3], range: [0, w] });
+    assert.deepEqual(frame.y, { domain: [0, 5], range: [h, 0] });
+  });
+});
+
+describe('subtitles', () => {
+  it('wrapWords cuts at spaces into lines of at most maxChars', () => {
+    assert.deepEqual(wrapWords('aa bb cc dd', 5), ['aa bb', 'cc dd']);
+    assert.deepEqual(wrapWords('aa bb cc', 4), ['aa', 'bb', 'cc']);
+    assert.deepEqual(wrapWords('  one   longerword x ', 6), ['one', 'longerword', 'x']);
+    assert.deepEqual(wrapWords('', 10), []);
+  });
+  it('a long subtitle wraps and leaves the plot as wide as without it', async () => {
+    const subtitle =
+      "mean over the completions of a step; band: ± 1 standard deviation, within the step's reward range";
+    const spec = lineChartSpec({ ...chart, subtitle }, 1) as unknown as { title: { subtitle: string[] } };
+    assert.deepEqual(spec.title.subtitle, [
+      'mean over the completions of a step; band: ± 1 standard',
+      "deviation, within the step's reward range",
+    ]);
+    const plain = await renderLineChartFramed(chart, 1);
+    const long = await renderLineChartFramed({ ...chart, subtitle }, 1);
+    assert.equal(long.frame.width, plain.frame.width);
+    assert.ok(plain.frame.width > 480, `${plain.frame.width}`);
   });
 });

@@ -110,8 +110,30 @@ describe('writeTrainingReport: RL run', async () => {
     assert.deepEqual(r.warnings, []);
   });
 
-  it('is self-contained: no scripts, no external resources', () => {
-    assert.ok(!/<script|<link|src="http|href="http/i.test(html));
+  it('is self-contained: inline scripts only, no external resources, nothing fetched', () => {
+    assert.ok(!/<link|<script[^>]*\ssrc=|src="http|href="http|fetch\(/i.test(html));
+  });
+
+  it('embeds every logged value of each chart as JSON, under its chart', () => {
+    for (const id of RL_CHARTS) assert.ok(html.includes(`<script type="application/json" id="chart-data-${id}">`), id);
+    const json = /<script type="application\/json" id="chart-data-accuracy">([^<]*)<\/script>/.exec(html)![1];
+    const data = JSON.parse(json) as { series: { name: string; steps: number[]; values: number[] }[] };
+    assert.deepEqual(
+      data.series.map((s) => s.name),
+      ['accuracy', 'format rate'],
+    );
+    assert.deepEqual(
+      data.series[0].steps,
+      rlMetrics.map((m) => m.step),
+    );
+    assert.deepEqual(
+      data.series[0].values,
+      rlMetrics.map((m) => m.accuracy),
+    );
+    assert.deepEqual(
+      data.series[1].values,
+      rlMetrics.map((m) => m.format_rate),
+    );
   });
 
   it('writes each chart as a standalone SVG in charts/', () => {
@@ -159,6 +181,26 @@ describe('writeTrainingReport: RL run', async () => {
 });
 
 describe('writeTrainingReport: tolerance', () => {
+  it('a run still writing (growing): a torn last line is left out without a warning, a torn middle line is not', () => {
+    const dir = runDir('torn', {
+      'metrics.jsonl': [{ step: 1, accuracy: 0.1 }, '{"step": 2, "ac', { step: 3, accuracy: 0.3 }],
+    });
+    const m = join(dir, 'metrics.jsonl');
+    writeFileSync(m, readFileSync(m, 'utf8') + '{"step": 4, "accura');
+    const live = loadTrainingRun(dir, { growing: true });
+    assert.deepEqual(
+      live.metrics.map((r) => r.value.step),
+      [1, 3],
+    );
+    assert.equal(live.warnings.length, 1);
+    assert.match(live.warnings[0], /metrics\.jsonl:2: skipped malformed JSON/);
+    const done = loadTrainingRun(dir);
+    assert.deepEqual(
+      done.warnings.map((w) => /:(\d+): /.exec(w)![1]),
+      ['2', '4'],
+    );
+  });
+
   it('skips malformed lines and records without a step with warnings naming file:line, and draws what is there', async () => {
     const dir = runDir('partial', {
       'metrics.jsonl': [
@@ -437,5 +479,14 @@ try { await p.parseAsync(process.argv, { from: 'node' }); } catch (e) { process.
     const bad = run('--run', dir, '--smoothing', 'x');
     assert.equal(bad.status, 1);
     assert.equal(bad.stderr.trim(), 'aha: --smoothing must be a number (got "x")');
+    const port = run('--run', dir, '--port', '8000');
+    assert.equal(port.status, 1);
+    assert.equal(port.stderr.trim(), 'aha: --port and --host go with --serve');
+    const both = run('--run', dir, '--serve', '--out', join(dir, 'x.html'));
+    assert.equal(both.status, 1);
+    assert.equal(both.stderr.trim(), 'aha: --out writes a file and --serve serves the page: give one of them');
+    const badPort = run('--run', dir, '--serve', '--port', '70000');
+    assert.equal(badPort.status, 1);
+    assert.equal(badPort.stderr.trim(), 'aha: --port must be <= 65535 (got 70000)');
   });
 });
