@@ -519,6 +519,10 @@ export const FIELD_DOCS: Record<RecipeKind, Record<string, FieldDoc>> = {
       trl: TRAINING_ARGS('save_total_limit'),
     },
     save_dtype: { doc: SAVE_DTYPE_DOC, trl: SAVE_DTYPE_TRL },
+    chat_template_kwargs: {
+      doc: "Extra variables for the model's chat template when rendering messages data, e.g. {enable_thinking: false} for Qwen3 (on the command line, a JSON object).",
+      trl: 'apply_chat_template(**chat_template_kwargs)',
+    },
     overwrite_output_dir: {
       doc: 'Start over in a run directory that holds checkpoints.',
       trl: TRAINING_ARGS('overwrite_output_dir'),

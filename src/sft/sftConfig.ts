@@ -62,6 +62,7 @@ export const sftOptionsSchema = z
     use_rslora: z.boolean().default(false),
     torch_dtype: z.enum(['auto', 'float32', 'bfloat16', 'float16']).default('auto'),
     save_dtype: saveDtypeSchema,
+    chat_template_kwargs: z.record(z.string(), z.unknown()).nullable().default(null),
   })
   .strict();
 
@@ -77,7 +78,7 @@ export const SFT_DEFAULTS: Omit<SftOptions, 'model' | 'data' | 'out'> = (() => {
   return rest;
 })();
 
-type FieldKind = 'string' | 'number' | 'int' | 'bool' | 'enum' | 'resume';
+type FieldKind = 'string' | 'number' | 'int' | 'bool' | 'enum' | 'resume' | 'json-object';
 
 /** How an option is read from the command line (the flag is the key with dashes: --learning-rate). */
 export interface OptionKind {
@@ -141,6 +142,7 @@ export const SFT_OPTION_KINDS: Record<SftOptionKey, OptionKind> = {
     kind: 'resume',
   },
   use_peft: { kind: 'bool' },
+  chat_template_kwargs: { kind: 'json-object', nullable: true, value: 'json' },
   lora_r: { kind: 'int' },
   lora_alpha: { kind: 'number' },
   lora_target_modules: {
@@ -223,6 +225,19 @@ export function parseCliValue(key: SftOptionKey, raw: string | boolean): unknown
       if (/^(true)$/i.test(v)) return true;
       if (/^(false)$/i.test(v)) return false;
       return raw;
+    case 'json-object': {
+      let o: unknown;
+      try {
+        o = JSON.parse(v);
+      } catch {
+        o = undefined;
+      }
+      if (typeof o !== 'object' || o === null || Array.isArray(o))
+        throw new AhaError(
+          `${flag}: expected a JSON object, e.g. '{"enable_thinking": false}', got ${JSON.stringify(raw)}`,
+        );
+      return o;
+    }
     default:
       return raw;
   }

@@ -230,9 +230,12 @@ async function sftTrainInto(opts: SftOptions, hooks: SftHooks, onStart: () => vo
   const ctx: SftEncodeContext = {
     tokenizer: p.tokenizer!,
     chatTemplate: hasChatTemplate(p.dir) ? p.dir : undefined,
+    ...(opts.chat_template_kwargs ? { chatTemplateVars: opts.chat_template_kwargs } : {}),
     maxSeqLength,
     now: new Date(),
   };
+  if (!ctx.chatTemplate && opts.chat_template_kwargs)
+    throw new AhaError(`chat_template_kwargs: ${p.dir} has no chat template to pass them to`);
   if (!ctx.chatTemplate) log(`${p.dir} has no chat template: "messages" lines use the fallback "Role: content" format`);
 
   // Packed rows are cut from whole sequences, so the data is read untruncated for them; evaluation stays per example.

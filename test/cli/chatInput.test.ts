@@ -191,3 +191,27 @@ test("a GRPO recipe's chat_template_kwargs reach its chat prompts, and need prom
     (e: Error) => e.message === "recipe: chat_template_kwargs: only used with prompt 'chat'",
   );
 });
+
+test('aha sft --chat-template-kwargs reaches the template that renders messages data', () => {
+  // A template that refuses to render unless the variable arrives.
+  const probe = join(dir, 'probe');
+  assert.equal(aha(['init-model', '--config', 'tiny', '--out', probe, '--seed', '3']).status, 0);
+  writeFileSync(
+    join(probe, 'chat_template.jinja'),
+    "{% if probe is not defined %}{{ raise_exception('probe missing') }}{% endif %}" +
+      '{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}',
+  );
+  const data = writeLines('sft.jsonl', [{ messages: [USER, { role: 'assistant', content: '5' }] }]);
+  const args = ['sft', '--model', probe, '--data', data, '--max-steps', '1'];
+  const without = aha([...args, '--out', join(dir, 'sft-a')]);
+  assert.equal(without.status, 1);
+  assert.match(without.stderr, /probe missing/);
+  const withKw = aha([...args, '--out', join(dir, 'sft-b'), '--chat-template-kwargs', '{"probe": true}']);
+  assert.equal(withKw.status, 0, withKw.stderr);
+  const bad = aha([...args, '--out', join(dir, 'sft-c'), '--chat-template-kwargs', 'true']);
+  assert.equal(bad.status, 1);
+  assert.equal(
+    bad.stderr.trim(),
+    `aha: --chat-template-kwargs: expected a JSON object, e.g. '{"enable_thinking": false}', got "true"`,
+  );
+});
