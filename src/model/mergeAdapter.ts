@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { WritableDtype } from './safetensors.ts';
+import { sourceDtype } from './saveDtype.ts';
 import { AhaError } from '../errors.ts';
 import { loraLayout } from '../engine/lora.ts';
 import { Model } from '../engine/model.ts';
@@ -15,14 +17,14 @@ import {
 
 /**
  * Writes base + adapter as one plain Hugging Face checkpoint (PEFT's merge_and_unload): every adapted matrix becomes
- * W + scale * B A, summed in float64 and rounded once to float32, then to `dtype` on disk (default: BF16 when the
- * base is stored in 16 bits, else F32). The tokenizer files come from the adapter directory when it has them.
+ * W + scale * B A, summed in float64 and rounded once to float32, then to `dtype` on disk (default: the base's own
+ * type, as save_dtype auto reads it). The tokenizer files come from the adapter directory when it has them.
  */
 export function mergeAdapterDir(o: {
   base?: string;
   adapter: string;
   out: string;
-  dtype?: 'F32' | 'BF16';
+  dtype?: WritableDtype;
   overwrite?: boolean;
 }): {
   base: string;
@@ -39,8 +41,7 @@ export function mergeAdapterDir(o: {
   const model = new Model(md.config);
   md.loadParams(model.store('params'));
   mergeAdapterWeights(model, lora, layout, (t) => data.get(t.name)!);
-  const stored = md.storedDtype();
-  const dtype = o.dtype ?? (stored === 'BF16' || stored === 'F16' ? 'BF16' : 'F32');
+  const dtype = o.dtype ?? sourceDtype(md);
   const tokenizerFrom = existsSync(join(o.adapter, 'tokenizer.json')) ? o.adapter : base;
   savePretrained({ model, hf: md.hf }, o.out, { tokenizerFrom, dtype });
   return { base, merged: layout.length / 2 };

@@ -103,6 +103,22 @@ test('an adapter saves with PEFT names, reloads bit for bit, and aha merge write
   });
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /^aha: .*not an adapter directory \(no adapter_config.json\)\n$/);
+  // --dtype f16 writes F16 weights (and says so in config.json); an unknown type is one line.
+  const f16 = join(dir, 'merged-f16');
+  const h = spawnSync(process.execPath, [AHA, 'merge', '--adapter', adapterDir, '--out', f16, '--dtype', 'f16'], {
+    encoding: 'utf8',
+  });
+  assert.equal(h.status, 0, h.stderr);
+  assert.equal(loadModelDir(f16).storedDtype(), 'F16');
+  assert.equal(JSON.parse(readFileSync(join(f16, 'config.json'), 'utf8')).torch_dtype, 'float16');
+  const q = spawnSync(
+    process.execPath,
+    [AHA, 'merge', '--adapter', adapterDir, '--out', join(dir, 'y'), '--dtype', 'q8'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(q.stderr, 'aha: --dtype: expected f32, bf16 or f16 (got "q8")\n');
 });
 
 test('SFT with LoRA (TRL flags): loss falls, checkpoints are adapters, resume continues them', async () => {
