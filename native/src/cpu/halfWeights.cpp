@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cpu/blas.h"
+#include "cpu/dotTile.h"
 #include "cpu/tileDispatch.h"
 #include "cpu/vecmath.h"
 
@@ -27,10 +28,6 @@ using vm::zero;
 using Vec = vm::V;
 
 #if defined(__AVX512F__)
-// f16 weights widened, one vector of them.
-inline Vec widenF16(const uint16_t* p) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
 inline Vec widenBf16(const uint16_t* p) {
   const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
@@ -46,7 +43,6 @@ inline void splitBf16(const uint16_t* p, Vec& even, Vec& odd) {
 // Tiles sized to the 32 vector registers: 16 accumulators, 8 weight vectors, an x.
 constexpr int kMR = 4, kNR = 4;
 #else
-inline Vec widenF16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 inline Vec widenBf16(const uint16_t* p) {
   const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
@@ -59,6 +55,11 @@ inline void splitBf16(const uint16_t* p, Vec& even, Vec& odd) {
 // Tiles sized to the 16 vector registers: 9 accumulators, 6 weight vectors, an x (a 4 x 4 tile spills).
 constexpr int kMR = 3, kNR = 3;
 #endif
+// The scalar tail of the bf16 tile (its vector loop is its own: splitBf16 and x split to match).
+struct Bf16Weights {
+  using T = uint16_t;
+  static float scalar(uint16_t w) { return bf16ToFloat(w); }
+};
 // Weights per step along K of the bf16 kernel (one split).
 constexpr int kPair = 2 * kLanes;
 
@@ -100,38 +101,19 @@ struct Bf16Tile {
         for (int c = 0; c < NR; c++) acc[r][c] = fma(xo, odd[c], acc[r][c]);
       }
     }
-    finish<MR, NR>(acc, X, ldx, W, ldw, k, K, DType::BF16, C, ldc, bias);
-  }
-  template <int MR, int NR>
-  static void finish(Vec (&acc)[MR][NR], const float* X, int ldx, const uint16_t* W, int ldw, int k, int K, DType t,
-                     float* C, int ldc, const float* bias) {
-    for (int r = 0; r < MR; r++)
-      for (int c = 0; c < NR; c++) {
-        float s = hsum(acc[r][c]);
-        for (int kk = k; kk < K; kk++) s += X[(size_t)r * ldx + kk] * toFloat(W[(size_t)c * ldw + kk], t);
-        C[(size_t)r * ldc + c] = bias ? s + bias[c] : s;
-      }
+    finishTile<Bf16Weights, MR, NR>(acc, X, ldx, W, ldw, k, K, C, ldc, bias);
   }
 };
 
+// f16 has no cheaper widening than F16C's conversion: the shared tile with widened loads (Xs unused).
 struct F16Tile {
   using Fn = Bf16Tile::Fn;
   template <int MR, int NR>
   static void run(const float*, const float* X, int ldx, const uint16_t* W, int ldw, int K, float* C, int ldc,
                   const float* bias) {
     Vec acc[MR][NR];
-    for (int r = 0; r < MR; r++)
-      for (int c = 0; c < NR; c++) acc[r][c] = zero();
-    int k = 0;
-    for (; k + kLanes <= K; k += kLanes) {
-      Vec w[NR];
-      for (int c = 0; c < NR; c++) w[c] = widenF16(W + (size_t)c * ldw + k);
-      for (int r = 0; r < MR; r++) {
-        const Vec x = load(X + (size_t)r * ldx + k);
-        for (int c = 0; c < NR; c++) acc[r][c] = fma(x, w[c], acc[r][c]);
-      }
-    }
-    Bf16Tile::finish<MR, NR>(acc, X, ldx, W, ldw, k, K, DType::F16, C, ldc, bias);
+    const int k = accumulateTile<F16Weights, MR, NR>(X, ldx, W, ldw, K, acc);
+    finishTile<F16Weights, MR, NR>(acc, X, ldx, W, ldw, k, K, C, ldc, bias);
   }
 };
 
@@ -153,7 +135,7 @@ void widen(float* dst, const uint16_t* src, DType t, size_t n) {
   size_t i = 0;
 #if AHA_HALF_VECTOR
   if (t == DType::F16)
-    for (; i + kLanes <= n; i += kLanes) vm::store(dst + i, widenF16(src + i));
+    for (; i + kLanes <= n; i += kLanes) vm::store(dst + i, F16Weights::load(src + i));
   else
     for (; i + kLanes <= n; i += kLanes) vm::store(dst + i, widenBf16(src + i));
 #endif

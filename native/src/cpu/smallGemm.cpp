@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "cpu/blas.h"
+#include "cpu/dotTile.h"
 #include "cpu/tileDispatch.h"
 #include "cpu/vecmath.h"
 
@@ -24,29 +25,12 @@ using vm::zero;
 struct DotTile {
   using Fn = void (*)(const float*, int, const float*, int, int, float*, int, const float*);
 
-  // MR rows of X against NR rows of W (the edge tiles), both read along K (row-major X[M,K], W[N,K]): MR*NR dot
-  // products at once, so each loaded vector feeds several FMAs and no packing copy of W is ever made. The tail of K
-  // is done in scalars.
+  // The edge tiles (and any tile but the full one): accumulateTile's loop, the weights read as stored.
   template <int MR, int NR>
   static void run(const float* X, int ldx, const float* W, int ldw, int K, float* C, int ldc, const float* bias) {
     Vec acc[MR][NR];
-    for (int r = 0; r < MR; r++)
-      for (int c = 0; c < NR; c++) acc[r][c] = zero();
-    int k = 0;
-    for (; k + kLanes <= K; k += kLanes) {
-      Vec w[NR];
-      for (int c = 0; c < NR; c++) w[c] = load(W + (size_t)c * ldw + k);
-      for (int r = 0; r < MR; r++) {
-        Vec x = load(X + (size_t)r * ldx + k);
-        for (int c = 0; c < NR; c++) acc[r][c] = fma(x, w[c], acc[r][c]);
-      }
-    }
-    for (int r = 0; r < MR; r++)
-      for (int c = 0; c < NR; c++) {
-        float s = hsum(acc[r][c]);
-        for (int kk = k; kk < K; kk++) s += X[(size_t)r * ldx + kk] * W[(size_t)c * ldw + kk];
-        C[(size_t)r * ldc + c] = bias ? s + bias[c] : s;
-      }
+    const int k = accumulateTile<F32Weights, MR, NR>(X, ldx, W, ldw, K, acc);
+    finishTile<F32Weights, MR, NR>(acc, X, ldx, W, ldw, k, K, C, ldc, bias);
   }
 };
 

@@ -1,0 +1,65 @@
+// The register tile behind the engine's few-row products (decode steps): MR rows of x against NR weight rows, both
+// read along K, MR*NR dot products at once. Each loaded weight vector feeds MR FMAs and no packing copy of W is made;
+// the MR*NR independent accumulators keep enough loads and FMAs in flight that one thread streams the weights as fast
+// as memory delivers them. The weights' element type is a policy: float32 as stored, or 16-bit widened on load.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "cpu/vecmath.h"
+#include "dtype.h"
+
+#if AHA_VECTOR
+namespace aha::cpu {
+
+// Loads kLanes float32 weights, or widens kLanes f16 weights (F16C).
+struct F32Weights {
+  using T = float;
+  static vm::V load(const float* p) { return vm::load(p); }
+  static float scalar(float w) { return w; }
+};
+#if defined(__F16C__)
+struct F16Weights {
+  using T = uint16_t;
+  static vm::V load(const uint16_t* p) {
+#if defined(__AVX512F__)
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+#else
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+#endif
+  }
+  static float scalar(uint16_t w) { return f16ToFloat(w); }
+};
+#endif
+
+// Accumulates the tile over K's whole vectors; returns where K's scalar tail starts.
+template <class Weights, int MR, int NR>
+inline int accumulateTile(const float* X, int ldx, const typename Weights::T* W, int ldw, int K, vm::V (&acc)[MR][NR]) {
+  for (int r = 0; r < MR; r++)
+    for (int c = 0; c < NR; c++) acc[r][c] = vm::zero();
+  int k = 0;
+  for (; k + vm::kLanes <= K; k += vm::kLanes) {
+    vm::V w[NR];
+    for (int c = 0; c < NR; c++) w[c] = Weights::load(W + (size_t)c * ldw + k);
+    for (int r = 0; r < MR; r++) {
+      const vm::V x = vm::load(X + (size_t)r * ldx + k);
+      for (int c = 0; c < NR; c++) acc[r][c] = vm::fma(x, w[c], acc[r][c]);
+    }
+  }
+  return k;
+}
+
+// C[r, c] = sum of acc[r][c]'s lanes + K's tail from k on (in scalars) + bias[c].
+template <class Weights, int MR, int NR>
+inline void finishTile(vm::V (&acc)[MR][NR], const float* X, int ldx, const typename Weights::T* W, int ldw, int k,
+                       int K, float* C, int ldc, const float* bias) {
+  for (int r = 0; r < MR; r++)
+    for (int c = 0; c < NR; c++) {
+      float s = vm::hsum(acc[r][c]);
+      for (int kk = k; kk < K; kk++) s += X[(size_t)r * ldx + kk] * Weights::scalar(W[(size_t)c * ldw + kk]);
+      C[(size_t)r * ldc + c] = bias ? s + bias[c] : s;
+    }
+}
+
+}  // namespace aha::cpu
+#endif
