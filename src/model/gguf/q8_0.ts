@@ -20,10 +20,14 @@ export function quantizeQ8_0(x: Float32Array, out: Uint8Array = new Uint8Array((
   const scale = new Float32Array(1);
   const bits = new Uint16Array(1);
   const back = new Float32Array(1);
+  const q8 = new Int8Array(out.buffer, out.byteOffset, out.length);
   for (let b = 0; b < blocks; b++) {
     const base = b * Q8_0_BLOCK;
     let amax = 0;
-    for (let i = 0; i < Q8_0_BLOCK; i++) amax = Math.max(amax, Math.abs(x[base + i]));
+    for (let i = 0; i < Q8_0_BLOCK; i++) {
+      const a = Math.abs(x[base + i]);
+      if (a > amax) amax = a;
+    }
     scale[0] = amax / 127;
     float32ToFloat16Bits(scale, bits);
     // Rounded to nearest, d can be a little under amax/127 (|q| clamps at 127, off by at most 127·d·2^-11), or, below
@@ -33,14 +37,13 @@ export function quantizeQ8_0(x: Float32Array, out: Uint8Array = new Uint8Array((
     const o = b * Q8_0_BLOCK_BYTES;
     out[o] = bits[0] & 0xff;
     out[o + 1] = bits[0] >> 8;
-    for (let i = 0; i < Q8_0_BLOCK; i++) {
-      let q = 0;
-      if (d > 0) {
+    if (!(d > 0)) q8.fill(0, o + 2, o + Q8_0_BLOCK_BYTES);
+    else
+      for (let i = 0; i < Q8_0_BLOCK; i++) {
         const r = x[base + i] / d;
-        q = Math.max(-127, Math.min(127, Math.sign(r) * Math.round(Math.abs(r))));
+        const a = Math.min(127, Math.round(r < 0 ? -r : r));
+        q8[o + 2 + i] = r < 0 ? -a : a;
       }
-      out[o + 2 + i] = q & 0xff;
-    }
   }
   return out;
 }
