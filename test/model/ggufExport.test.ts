@@ -8,6 +8,7 @@ import { AhaError } from '../../src/errors.ts';
 import { computeRopeInvFreq } from '../../src/model/hfConfig.ts';
 import { exportGguf } from '../../src/model/gguf/exportGguf.ts';
 import { unpermuteRopeRows } from '../../src/model/gguf/llamaCppTensors.ts';
+import { ggufTokenizerMetadata, gpt2ByteToUnicode } from '../../src/model/gguf/ggufTokenizer.ts';
 import { loadModelDir } from '../../src/model/checkpoint.ts';
 import { mergeAdapterDir } from '../../src/model/mergeAdapter.ts';
 import { loadPretrained } from '../../src/model/pretrained.ts';
@@ -336,4 +337,54 @@ test('what cannot be exported is a one-line error, and nothing is written', asyn
   await fails({ model: charModel.dir, out: join(dir, 'exists.gguf') }, /already exists \(pass --overwrite/);
   assert.equal(readFileSync(join(dir, 'exists.gguf'), 'utf8'), 'x');
   await fails({ model: join(dir, 'nope'), out: join(dir, 'e4.gguf') }, /directory not found/);
+});
+
+test("byte-level pre-tokenizers map to llama.cpp's names by their regex; others are refused", () => {
+  const byteChars = gpt2ByteToUnicode();
+  const vocab = Object.fromEntries(byteChars.map((c, i) => [c, i]));
+  const level = (useRegex: boolean, prefix = false) => ({
+    type: 'ByteLevel',
+    add_prefix_space: prefix,
+    trim_offsets: false,
+    use_regex: useRegex,
+  });
+  const split = (regex: string) => ({ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false });
+  const llama3 =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+  const pre = (pretokenizers: unknown[]) => ({ type: 'Sequence', pretokenizers });
+  const cases: [unknown, string | RegExp][] = [
+    [pre([split(llama3), level(false)]), 'llama-bpe'],
+    [pre([{ type: 'Digits', individual_digits: true }, level(true)]), 'smollm'],
+    [level(true), 'gpt-2'],
+    [level(true, true), /adds a prefix space/],
+    [
+      pre([split('\\p{N}{1,3}'), level(false)]),
+      /pre-tokenizer \(Split\+ByteLevel\) is none that llama\.cpp implements/,
+    ],
+    [pre([{ type: 'Digits', individual_digits: false }, level(true)]), /\(Digits\+ByteLevel\)/],
+  ];
+  cases.forEach(([preTokenizer, want], i) => {
+    const d = join(dir, `pre-${i}`);
+    mkdirSync(d);
+    const tj = {
+      version: '1.0',
+      added_tokens: [],
+      normalizer: null,
+      pre_tokenizer: preTokenizer,
+      post_processor: null,
+      decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
+      model: { type: 'BPE', vocab, merges: [['Ġ', 't']], byte_fallback: false, ignore_merges: false },
+    };
+    writeFileSync(join(d, 'tokenizer.json'), JSON.stringify(tj));
+    if (typeof want === 'string') {
+      const { metadata } = ggufTokenizerMetadata(d, 260, {});
+      assert.equal(metadata['tokenizer.ggml.pre'].value, want);
+      assert.deepEqual(metadata['tokenizer.ggml.merges'].value, ['Ġ t']);
+      assert.equal((metadata['tokenizer.ggml.tokens'].value as string[])[0x20], 'Ġ');
+    } else
+      assert.throws(
+        () => ggufTokenizerMetadata(d, 260, {}),
+        (e: Error) => e instanceof AhaError && want.test(e.message),
+      );
+  });
 });

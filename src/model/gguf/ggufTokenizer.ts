@@ -75,6 +75,9 @@ function byteLevelPre(tj: Json, name: string): string {
   const digits = parts.filter((p) => p.type === 'Digits');
   const other = parts.filter((p) => !['Split', 'ByteLevel', 'Digits'].includes(p.type as string));
   const usesRegex = byteLevel.some((p) => p.use_regex !== false);
+  // llama.cpp's BPE never prepends a space to the text.
+  if (byteLevel.some((p) => p.add_prefix_space === true))
+    throw new AhaError(`${name}: its ByteLevel pre-tokenizer adds a prefix space, which llama.cpp's BPE does not`);
   if (other.length === 0 && byteLevel.length === 1) {
     if (splits.length === 1 && digits.length === 0 && !usesRegex) {
       const pattern = splits[0].pattern;
@@ -115,12 +118,13 @@ export interface GgufTokenizerInfo {
 
 /**
  * The `tokenizer.*` metadata of the tokenizer in `dir`, with `rows` tokens (the model's embedding rows: ids the
- * tokenizer does not use become `[PAD<id>]`, type UNUSED, as llama.cpp's converter writes them).
+ * tokenizer does not use become `[PAD<id>]`, type UNUSED, as llama.cpp's converter writes them). Special ids are
+ * the tokenizer's, else config.json's (`hf`).
  */
 export function ggufTokenizerMetadata(
   dir: string,
   rows: number,
-  hf: Pick<HfModelConfig, 'bosTokenId' | 'eosTokenId' | 'padTokenId'>,
+  hf: Partial<Pick<HfModelConfig, 'bosTokenId' | 'eosTokenId' | 'padTokenId'>> = {},
 ): { metadata: Record<string, GgufValue>; info: GgufTokenizerInfo } {
   const name = join(dir, 'tokenizer.json');
   const tok = loadTokenizer(dir);
