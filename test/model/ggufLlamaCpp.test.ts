@@ -1,6 +1,6 @@
 /**
  * Exported GGUF files run in llama.cpp (through npm's node-llama-cpp, its prebuilt CPU binaries): the prompt's token
- * ids and 16 greedy tokens must be aha's. node-llama-cpp is not a dependency (its install is about 700 MB, all
+ * ids, 16 greedy tokens and their text must be aha's. node-llama-cpp is not a dependency (its install is about 700 MB, all
  * platforms' binaries); with it absent (`npm install --no-save node-llama-cpp` adds it) the test is skipped.
  */
 import { test, after } from 'node:test';
@@ -21,6 +21,7 @@ import { GGUF_CHAR_ALPHABET, LLAMA_CONFIG, QWEN2_CHAR_CONFIG, QWEN3_CONFIG } fro
 interface LlamaCppModel {
   trainContextSize: number;
   tokenize(text: string, specialTokens?: boolean): number[];
+  detokenize(tokens: readonly number[], specialTokens?: boolean): string;
   createContext(o: { contextSize: number; threads?: number }): Promise<{
     getSequence(): { evaluate(tokens: number[], o: { temperature: number }): AsyncIterable<number> };
     dispose(): Promise<void>;
@@ -74,10 +75,11 @@ async function bothGreedy(modelDir: string, prompt: string, dtype: GgufExportDty
     if (got.length === NEW_TOKENS) break;
   }
   const promptIds = model.tokenize(prompt);
+  const texts = { aha: p.tokenizer!.decode(aha.tokens), llamaCpp: model.detokenize(got, true) };
   const trainContextSize = model.trainContextSize;
   await ctx.dispose();
   await model.dispose();
-  return { ids, promptIds, aha: Array.from(aha.tokens), llamaCpp: got, trainContextSize };
+  return { ids, promptIds, aha: Array.from(aha.tokens), llamaCpp: got, trainContextSize, texts };
 }
 
 const cases = [
@@ -90,7 +92,7 @@ const cases = [
         seed: 11,
         std: 0.3,
       }),
-    prompt: 'Héllo world, €5 {x}!\n',
+    prompt: 'Héllo <think>world</think>, €5 {x}!\n',
     context: 64,
   },
   {
@@ -122,6 +124,8 @@ for (const c of cases) {
       assert.deepEqual(r.promptIds, r.ids);
       assert.equal(new Set(r.aha).size > 1, true, 'the continuation is not one token repeated');
       assert.deepEqual(r.llamaCpp, r.aha);
+      // The continuation's text, special tokens included: llama.cpp's detokenizer and aha's decode agree.
+      assert.equal(r.texts.llamaCpp, r.texts.aha);
     },
   );
 }
