@@ -1,7 +1,8 @@
 /**
  * Exported GGUF files run in llama.cpp (through npm's node-llama-cpp, its prebuilt CPU binaries): the prompt's token
- * ids, 16 greedy tokens and their text must be aha's. node-llama-cpp is not a dependency (its install is about 700 MB, all
- * platforms' binaries); with it absent (`npm install --no-save node-llama-cpp` adds it) the test is skipped.
+ * ids, 16 greedy tokens and their text must be aha's. node-llama-cpp is not a dependency (its install is about
+ * 720 MB, every platform's binaries); with it absent (`npm install --no-save node-llama-cpp` adds it) the test is
+ * skipped.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
