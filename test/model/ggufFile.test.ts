@@ -9,6 +9,8 @@ import { quantizeQ8_0 } from '../../src/model/gguf/q8_0.ts';
 import { permuteRopeRows, unpermuteRopeRows, llamaCppTensorName } from '../../src/model/gguf/llamaCppTensors.ts';
 import { byteLevelForm, gpt2ByteToUnicode } from '../../src/model/gguf/ggufTokenizer.ts';
 import { f16ToNumber, parseGguf } from '../support/ggufModels.ts';
+import { parseHfConfig } from '../../src/model/hfConfig.ts';
+import { ggufModelPlan } from '../../src/model/gguf/ggufModelMetadata.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'aha-gguf-file-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -159,4 +161,48 @@ test('a tensor whose data does not match its type and shape fails, leaving no fi
   );
   assert.throws(() => writeGgufFile(path, {}, [{ name: 't', shape: [2, 20], type: 'Q8_0', data: () => [] }]), /Q8_0/);
   assert.ok(!readdirSync(dir).some((f) => f.includes('bad.gguf')));
+});
+
+test('model metadata: Mistral is llama.cpp llama with q/k permuted and its context capped at the sliding window', () => {
+  const { engine, hf } = parseHfConfig(
+    {
+      architectures: ['MistralForCausalLM'],
+      vocab_size: 100,
+      hidden_size: 64,
+      intermediate_size: 96,
+      num_hidden_layers: 1,
+      num_attention_heads: 4,
+      num_key_value_heads: 1,
+      max_position_embeddings: 32768,
+      sliding_window: 4096,
+      rope_theta: 1e6,
+    },
+    'mistral',
+  );
+  const plan = ggufModelPlan(engine, hf, 'mistral');
+  assert.equal(plan.arch, 'llama');
+  assert.equal(plan.permuteQK, true);
+  assert.equal(plan.ropeFreqs, null);
+  assert.equal(plan.metadata['llama.context_length'].value, 4096);
+  assert.equal(plan.metadata['llama.attention.head_count_kv'].value, 1);
+  assert.equal(plan.metadata['llama.rope.freq_base'].value, 1e6);
+  // Linear RoPE scaling is metadata (llama.cpp divides positions by the factor), on any architecture.
+  const q = parseHfConfig(
+    {
+      architectures: ['Qwen2ForCausalLM'],
+      vocab_size: 100,
+      hidden_size: 64,
+      intermediate_size: 96,
+      num_hidden_layers: 1,
+      num_attention_heads: 4,
+      num_key_value_heads: 4,
+      rope_scaling: { type: 'linear', factor: 4 },
+    },
+    'qwen2',
+  );
+  const qp = ggufModelPlan(q.engine, q.hf, 'qwen2');
+  assert.equal(qp.permuteQK, false);
+  assert.equal(qp.metadata['qwen2.rope.scaling.type'].value, 'linear');
+  assert.equal(qp.metadata['qwen2.rope.scaling.factor'].value, 4);
+  assert.equal(qp.metadata['qwen2.context_length'].value, 32768);
 });
