@@ -337,6 +337,13 @@ test('what cannot be exported is a one-line error, and nothing is written', asyn
   await fails({ model: charModel.dir, out: join(dir, 'exists.gguf') }, /already exists \(pass --overwrite/);
   assert.equal(readFileSync(join(dir, 'exists.gguf'), 'utf8'), 'x');
   await fails({ model: join(dir, 'nope'), out: join(dir, 'e4.gguf') }, /directory not found/);
+  // Weights past float16's largest value (65504) would become infinities: refused for f16, fine for bf16.
+  const big = randomCheckpoint(join(dir, 'big'), QWEN2_CHAR_CONFIG, { tokenizer: 'chars', std: 1e5 });
+  await fails(
+    { model: big.dir, out: join(dir, 'e5.gguf'), dtype: 'f16' },
+    /token_embd\.weight: .* is past float16's range \(65504\); export as bf16 or f32/,
+  );
+  assert.equal((await exportGguf({ model: big.dir, out: join(dir, 'big.gguf'), dtype: 'bf16' })).dtype, 'bf16');
 });
 
 test("byte-level pre-tokenizers map to llama.cpp's names by their regex; others are refused", () => {

@@ -67,6 +67,8 @@ interface WeightSource {
   layout: TensorInfo[];
   stored: string;
   merged: number;
+  /** Makes the weights readable (an adapter's merge); called once the export is known to be possible. */
+  prepare(): Promise<void>;
   read(t: TensorInfo): Float32Array;
 }
 
@@ -81,6 +83,7 @@ function modelSource(dir: string): WeightSource {
     layout: md.layout,
     stored: md.storedDtype(),
     merged: 0,
+    prepare: async () => {},
     read: (t) => {
       const got = readSafetensorsTensor(md.weightFiles, t.name);
       // loadModelDir checked every tensor of the layout is there; a tied lm_head is not in the layout.
@@ -91,17 +94,13 @@ function modelSource(dir: string): WeightSource {
 }
 
 /** An adapter merged into its base (W + scale·B·A, as `aha merge`) in the engine, then read from there. */
-async function adapterSource(adapter: string, given?: string): Promise<WeightSource> {
+function adapterSource(adapter: string, given?: string): WeightSource {
   const base = adapterBase(adapter, given);
   const md = loadModelDir(base);
   const { lora } = readAdapterConfig(adapter);
   const layout = loraLayout(md.config, lora);
   const data = readAdapterTensors(adapter, layout);
-  const { Model } = await import('../../engine/model.ts');
-  const model = new Model(md.config);
-  md.loadParams(model.store('params'));
-  mergeAdapterWeights(model, lora, layout, (t) => data.get(t.name)!);
-  const store = model.store('params');
+  let store: ((t: TensorInfo, start: number, length: number) => Float32Array) | undefined;
   return {
     dir: base,
     tokenizerDir: existsSync(join(adapter, 'tokenizer.json')) ? adapter : base,
@@ -110,7 +109,16 @@ async function adapterSource(adapter: string, given?: string): Promise<WeightSou
     layout: md.layout,
     stored: md.storedDtype(),
     merged: layout.length / 2,
+    prepare: async () => {
+      // The engine (the native addon) only for a merge: a plain model's export never loads it.
+      const { Model } = await import('../../engine/model.ts');
+      const model = new Model(md.config);
+      md.loadParams(model.store('params'));
+      mergeAdapterWeights(model, lora, layout, (t) => data.get(t.name)!);
+      store = model.store('params');
+    },
     read: (t) => {
+      if (!store) throw new Error('adapterSource: read before prepare');
       const chunks = tensorChunks(store, t);
       if (chunks.length !== 1) throw new AhaError(`${t.name}: a tensor over 4 GiB cannot be exported yet`);
       return chunks[0];
@@ -118,8 +126,11 @@ async function adapterSource(adapter: string, given?: string): Promise<WeightSou
   };
 }
 
-/** The encoded bytes of `x` (a [rows, rowLength] or 1-D tensor) as `type`, in pieces of about 4 MiB. */
-function* encode(x: Float32Array, type: GgmlTypeName, rowLength: number): Iterable<Uint8Array> {
+/**
+ * The encoded bytes of tensor `name`, `x` (a [rows, rowLength] or 1-D tensor), as `type`, in pieces of about 4 MiB.
+ * A finite value that float16 cannot hold is an AhaError (the file would carry an infinity).
+ */
+function* encode(name: string, x: Float32Array, type: GgmlTypeName, rowLength: number): Iterable<Uint8Array> {
   const rowsPerPiece = Math.max(1, Math.floor((1 << 20) / rowLength));
   const step = rowsPerPiece * rowLength;
   for (let start = 0; start < x.length; start += step) {
@@ -128,6 +139,10 @@ function* encode(x: Float32Array, type: GgmlTypeName, rowLength: number): Iterab
     else if (type === 'Q8_0') yield quantizeQ8_0(part);
     else {
       const bits = type === 'F16' ? float32ToFloat16Bits(part) : float32ToBfloat16Bits(part);
+      if (type === 'F16')
+        for (let i = 0; i < bits.length; i++)
+          if ((bits[i] & 0x7fff) === 0x7c00 && Number.isFinite(part[i]))
+            throw new AhaError(`${name}: ${part[i]} is past float16's range (65504); export as bf16 or f32`);
       yield new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength);
     }
   }
@@ -144,7 +159,7 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
     if (!o.overwrite) throw new AhaError(`${o.out}: already exists (pass --overwrite to replace it)`);
   }
   if (!existsSync(o.model) || !statSync(o.model).isDirectory()) throw new AhaError(`${o.model}: directory not found`);
-  const src = isAdapterDir(o.model) ? await adapterSource(o.model, o.base) : modelSource(o.model);
+  const src = isAdapterDir(o.model) ? adapterSource(o.model, o.base) : modelSource(o.model);
   const { engine, hf } = src;
   const plan = ggufModelPlan(engine, hf, join(src.dir, 'config.json'));
   const tokenizer = ggufTokenizerMetadata(src.tokenizerDir, engine.vocabSize, hf);
@@ -158,7 +173,7 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
       name: 'rope_freqs.weight',
       shape: [ropeFreqs.length],
       type: 'F32',
-      data: () => encode(ropeFreqs, 'F32', 1),
+      data: () => encode('rope_freqs.weight', ropeFreqs, 'F32', 1),
     });
   for (const t of src.layout) {
     const name = llamaCppTensorName(t.name);
@@ -177,7 +192,7 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
       data: () => {
         let x = src.read(t);
         if (plan.permuteQK && qk) x = permuteRopeRows(x, heads, engine.headDim, rowLength);
-        return encode(x, type, rowLength);
+        return encode(name, x, type, rowLength);
       },
     });
   }
@@ -190,6 +205,7 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
     ...plan.metadata,
     ...tokenizer.metadata,
   };
+  await src.prepare();
   mkdirSync(dirname(out), { recursive: true });
   writeGgufFile(out, metadata, tensors, (i) => o.onTensor?.(i + 1, tensors.length));
   return {
