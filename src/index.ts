@@ -55,4 +55,11 @@ export { loadPretrained, savePretrained, type Pretrained } from './model/pretrai
 export { loadTokenizer, type Tokenizer } from './model/tokenizer.ts';
 export { renderChat, type ChatMessage, type RenderChatOptions } from './model/chatTemplate.ts';
 export { initModel, MODEL_PRESETS, type InitModelOptions } from './model/initModel.ts';
+export {
+  exportGguf,
+  GGUF_EXPORT_DTYPES,
+  type ExportGgufOptions,
+  type ExportGgufResult,
+  type GgufExportDtype,
+} from './model/gguf/exportGguf.ts';
 export { Model } from './engine/model.ts';

@@ -93,6 +93,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     description: 'merge a LoRA adapter into its base model: a plain Hugging Face checkpoint (W + alpha/r B A)',
     load: async () => (await import('./merge.ts')).registerMerge,
   },
+  {
+    name: 'export',
+    description:
+      'write a model (or a LoRA adapter merged into its base) as one GGUF file for llama.cpp, Ollama, LM Studio',
+    load: async () => (await import('./export.ts')).registerExport,
+  },
 ];
 
 /**
