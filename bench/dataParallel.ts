@@ -43,6 +43,7 @@ async function rankMain(): Promise<void> {
     reduce: (v) => [...v],
     allgather: (v) => [v],
     barrier: () => {},
+    agree: (s) => ({ signal: s, dispose: () => {} }),
     checkWeights: () => {},
     abort: (m) => {
       throw new Error(m);

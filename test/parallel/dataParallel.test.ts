@@ -50,13 +50,3 @@ test('ranks asked for without the MPI addon: one line saying how to get it', () 
     '2 ranks asked for, but aha was built without MPI: install libopenmpi-dev and rebuild (npm run build:native)',
   );
 });
-
-test('aha r1 under several ranks says it does not run data-parallel yet', () => {
-  const r = spawnSync('node', ['bin/aha.js', 'r1', '--config', 'missing.yaml'], {
-    cwd: repo,
-    env: { ...process.env, OMPI_COMM_WORLD_SIZE: '2' },
-    encoding: 'utf8',
-  });
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /^aha: r1 does not run data-parallel yet/);
-});
