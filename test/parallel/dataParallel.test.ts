@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { configureRankThreads, worldSize } from '../../src/parallel/dataParallel.ts';
+import { bucketFloats, configureRankThreads, worldSize } from '../../src/parallel/dataParallel.ts';
 import { repo } from './mpiRun.ts';
 
 test('the world size comes from Open MPI environment, 1 without mpirun', () => {
@@ -49,4 +49,12 @@ test('ranks asked for without the MPI addon: one line saying how to get it', () 
     r.stderr.trim(),
     '2 ranks asked for, but aha was built without MPI: install libopenmpi-dev and rebuild (npm run build:native)',
   );
+});
+
+test('all-reduce buckets: AHA_ALLREDUCE_BUCKET_MB in MiB of float32, else the whole buffer in one call', () => {
+  assert.equal(bucketFloats({}), Number.MAX_SAFE_INTEGER);
+  assert.equal(bucketFloats({ AHA_ALLREDUCE_BUCKET_MB: '1' }), 262144);
+  assert.equal(bucketFloats({ AHA_ALLREDUCE_BUCKET_MB: '0.5' }), 131072);
+  assert.equal(bucketFloats({ AHA_ALLREDUCE_BUCKET_MB: '0' }), Number.MAX_SAFE_INTEGER);
+  assert.equal(bucketFloats({ AHA_ALLREDUCE_BUCKET_MB: 'x' }), Number.MAX_SAFE_INTEGER);
 });
