@@ -3,7 +3,7 @@
 // selected data byte for byte, the same evaluations, weights within 1e-6.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -152,3 +152,75 @@ test('`mpirun -np 2 aha distill` ends with the traces, data, evaluations and stu
   assert.ok(d <= 1e-6, `the students differ by ${d}`);
   assert.ok(maxDiff(weights(join(one, 'sft', 'final')), weights(student)) > 1e-4, 'the student trained');
 });
+
+test(
+  'SIGINT to `mpirun -np 2 aha r1` inside reasoning RL stops both ranks; --resume ends as an uninterrupted run',
+  { skip },
+  async () => {
+    const recipe = join(root, 'r1-stop.json');
+    writeFileSync(
+      recipe,
+      JSON.stringify({
+        base_model: base,
+        task: 'arithmetic',
+        task_options: EASY_TASK_OPTIONS,
+        task_train_size: 40,
+        max_new_tokens: 24,
+        eval: { problems: 4, samples: 1, evaluate_base: false },
+        stages: {
+          reasoning_rl: {
+            grpo: { num_generations: 2, max_completion_length: 24, beta: 0 },
+            training: { learning_rate: 1e-3, max_steps: 12, prompts_per_step: 2, save_steps: 4, sample_log_steps: 0 },
+          },
+        },
+      }),
+    );
+    const out = join(root, 'r1-stopped'),
+      ref = join(root, 'r1-unstopped');
+    // Open MPI's Ctrl-C: SIGCONT now, SIGTERM in 4 s, SIGKILL 4 s later (src/train/interrupt.ts).
+    const env = { ...process.env, ...mpiEnv, OMPI_MCA_odls_base_sigkill_timeout: '4' };
+    const stopped = await new Promise<{ code: number | null; stderr: string }>((done) => {
+      const child = spawn(
+        'mpirun',
+        [
+          '-np',
+          '2',
+          '--oversubscribe',
+          '--bind-to',
+          'none',
+          'node',
+          join(repo, 'bin', 'aha.js'),
+          'r1',
+          '--config',
+          recipe,
+          '--out',
+          out,
+        ],
+        { cwd: root, env },
+      );
+      let stderr = '';
+      child.stdout.resume();
+      child.stderr.on('data', (d: Buffer) => {
+        const had = /reasoning_rl: step 3:/.test(stderr);
+        stderr += d.toString();
+        if (!had && /reasoning_rl: step 3:/.test(stderr)) child.kill('SIGINT');
+      });
+      child.on('close', (code) => done({ code, stderr }));
+    });
+    assert.notEqual(stopped.code, 0);
+    assert.match(stopped.stderr, /resume with: aha r1 --config \S+ --out \S+ --resume/);
+    assert.doesNotMatch(stopped.stderr, /aborting the job|MPI_ABORT/);
+    const steps = readFileSync(join(out, 'reasoning_rl', 'grpo', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n').length;
+    assert.ok(steps >= 3 && steps < 12, `stopped after step ${steps}`);
+    assert.ok(!existsSync(join(out, 'reasoning_rl', 'stage_done.json')));
+    const resumed = aha(2, ['r1', '--config', recipe, '--out', out, '--resume']);
+    assert.equal(resumed.status, 0, resumed.output);
+    const whole = aha(2, ['r1', '--config', recipe, '--out', ref]);
+    assert.equal(whole.status, 0, whole.output);
+    const d = maxDiff(weights(join(out, 'reasoning_rl/grpo/final')), weights(join(ref, 'reasoning_rl/grpo/final')));
+    assert.ok(d <= 1e-6, `resumed weights differ by ${d}`);
+    assert.deepEqual(json(out, 'reasoning_rl/eval.json'), json(ref, 'reasoning_rl/eval.json'));
+  },
+);
