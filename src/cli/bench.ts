@@ -8,6 +8,44 @@ import { AhaError } from '../errors.ts';
 import { benchmarkEngine } from '../bench/engineBenchmark.ts';
 import { printLine, logLine } from './output.ts';
 import { parseInteger } from './parse.ts';
+import { spawnSync } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
+import { dataParallel, worldSize } from '../parallel/dataParallel.ts';
+import {
+  benchmarkDataParallelStep,
+  formatDataParallelTable,
+  type DataParallelStepResult,
+} from '../bench/dataParallelBenchmark.ts';
+
+/** Set by `aha bench --ranks` for the runs it starts: time the data-parallel step even at one rank. */
+const DATA_PARALLEL_ENV = 'AHA_BENCH_DATA_PARALLEL';
+
+/**
+ * `aha bench --ranks N`: this command at 1 and N ranks under mpirun (each rank cores / ranks threads), one table.
+ */
+function benchAtRanks(ranks: number, json: boolean): void {
+  const args = process.argv
+    .slice(2)
+    .filter((a, i, all) => a !== '--ranks' && all[i - 1] !== '--ranks' && !a.startsWith('--ranks='));
+  const cores = availableParallelism();
+  const load = `load average ${loadavg()[0].toFixed(2)} on ${cores} cores at the start`;
+  const results: DataParallelStepResult[] = [];
+  for (const n of ranks === 1 ? [1] : [1, ranks]) {
+    logLine(`bench: mpirun -np ${n}`);
+    const r = spawnSync(
+      'mpirun',
+      ['-np', String(n), '--oversubscribe', '--bind-to', 'none', process.execPath, process.argv[1], ...args, '--json'],
+      { encoding: 'utf8', env: { ...process.env, [DATA_PARALLEL_ENV]: '1' } },
+    );
+    if (r.error) throw new AhaError('bench --ranks: needs Open MPI (apt-get install openmpi-bin libopenmpi-dev)');
+    const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
+    if (r.status !== 0 || !line)
+      throw new AhaError(`bench --ranks: mpirun -np ${n} failed: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
+    results.push(JSON.parse(line) as DataParallelStepResult);
+  }
+  for (const l of formatDataParallelTable(results, load)) printLine(l);
+  if (json) printLine(JSON.stringify({ load: loadavg()[0], cores, results }));
+}
 
 export function registerBench(program: Command): void {
   program
@@ -33,10 +71,17 @@ export function registerBench(program: Command): void {
     .option('--kv-cache <dtype>', 'the sampling KV cache: f32, bf16 or f16 (16-bit: rounded keys and values)', 'f32')
     .option('--group <n>', 'completions per distinct prompt, as GRPO samples (1: all prompts distinct)', '1')
     .option('--steps <n>', 'timed training steps after a warm-up step (median reported); 0: time the first step', '3')
+    .option(
+      '--ranks <n>',
+      'time a data-parallel training step at 1 and n ranks under mpirun, and the gradient all-reduce (under mpirun itself: at its ranks)',
+    )
     .option('--json', 'end with one JSON line of the results')
     .action(async (o: Record<string, string | boolean>) => {
       const int = (k: string, name: string) => parseInteger(o[k] as string, name, { min: 1 });
       if (!o.model === !o.config) throw new AhaError('bench: give --model <dir> or --config <shape>, one of them');
+      if (o.ranks !== undefined && worldSize() === 1 && !process.env[DATA_PARALLEL_ENV])
+        return benchAtRanks(parseInteger(o.ranks as string, '--ranks', { min: 1 }), o.json === true);
+      const dataParallelStep = worldSize() > 1 || process.env[DATA_PARALLEL_ENV] !== undefined;
       const weights = o.weights as string;
       if (!['f32', 'bf16', 'f16'].includes(weights))
         throw new AhaError(`--weights: expected f32, bf16 or f16 (got ${JSON.stringify(weights)})`);
@@ -57,6 +102,18 @@ export function registerBench(program: Command): void {
         ? randomModel(o.config as string, { weights: weights as WeightsDtype, lora, memory })
         : loadPretrained(o.model as string, { weights: weights as WeightsDtype, lora, memory }).model;
       const p = { model };
+      if (dataParallelStep) {
+        if (batch < 1) throw new AhaError('bench --ranks: needs a training batch (--batch 1 or more)');
+        // Under mpirun: the training step only, each rank its share of --batch; rank 0 prints.
+        const r = await benchmarkDataParallelStep(
+          model,
+          { batch, seq: int('seq', '--seq'), steps: parseInteger(o.steps as string, '--steps', { min: 0 }) },
+          dataParallel(),
+        );
+        if (o.json) printLine(JSON.stringify(r));
+        else for (const l of formatDataParallelTable([r])) printLine(l);
+        return;
+      }
       const group = int('group', '--group');
       const r = await benchmarkEngine(
         p.model,

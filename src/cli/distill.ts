@@ -13,7 +13,7 @@ import { formatStageEval } from '../r1/stageEval.ts';
 import { readConfigFile } from '../sft/sftConfig.ts';
 import { logLine, printLine } from './output.ts';
 import { parseInteger, parseNumber } from './parse.ts';
-import { refuseRanks } from '../parallel/dataParallel.ts';
+import { agreedSignal } from '../parallel/dataParallel.ts';
 
 interface DistillCli {
   teacher?: string;
@@ -117,7 +117,6 @@ export function registerDistill(program: Command): void {
     .option('--fresh', 'discard earlier outputs in --out (traces, evaluations, SFT) instead of continuing')
     .option('--json', 'end with one JSON line of the report')
     .action(async (o: DistillCli) => {
-      refuseRanks('distill');
       const sft: Record<string, unknown> = o.sftConfig ? readConfigFile(o.sftConfig) : {};
       if (o.learningRate !== undefined) sft.learning_rate = parseNumber(o.learningRate, '--learning-rate', { min: 0 });
       if (o.epochs !== undefined) sft.num_train_epochs = parseNumber(o.epochs, '--epochs', { min: 0 });
@@ -174,7 +173,8 @@ export function registerDistill(program: Command): void {
         allowPartial: o.allowPartial === true,
         fresh: o.fresh === true,
         seed: parseInteger(o.seed, '--seed', { min: 0 }),
-        signal: interrupt.signal,
+        // Under mpirun every rank stops at the same point, whichever saw the signal first.
+        signal: agreedSignal(interrupt.signal).signal,
         progress: process.stderr.isTTY === true ? progressBars() : undefined,
         log: (l) => logLine(l),
       };

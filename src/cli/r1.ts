@@ -14,7 +14,7 @@ import { recipeHelpText } from '../config/recipeReference.ts';
 import { runR1Pipeline, type PipelineResult } from '../r1/pipeline.ts';
 import { formatStageEval } from '../r1/stageEval.ts';
 import { logLine, printLine, shellQuote } from './output.ts';
-import { refuseRanks } from '../parallel/dataParallel.ts';
+import { agreedSignal } from '../parallel/dataParallel.ts';
 
 /** The per-stage table: base, then each stage's pass@1, format rate, language consistency and mean length. */
 export function formatPipelineTable(r: PipelineResult): string[] {
@@ -41,11 +41,12 @@ export function registerR1(program: Command): void {
     .addHelpText('after', () => recipeHelpText('r1'))
     .action(
       async (o: { config: string; out?: string; stage?: string; resume?: boolean; json?: boolean; set?: string[] }) => {
-        refuseRanks('r1');
         const { recipe } = loadR1Recipe(o.config, o.set ?? []);
         await withInterrupt(
           { onFirst: (sig) => logLine(`\naha r1: ${sig}: stopping at the next checkpoint (${sig} again to quit now)`) },
-          async ({ signal }) => {
+          async ({ signal: local }) => {
+            // Under mpirun every rank stops at the same point, whichever saw the signal first.
+            const signal = agreedSignal(local).signal;
             const r = await runR1Pipeline(recipe, {
               outDir: o.out !== undefined ? resolve(o.out) : undefined,
               resume: o.resume,

@@ -13,6 +13,7 @@
 import { AhaError } from '../errors.ts';
 import type { Generation } from '../eval/generators.ts';
 import { writeFileAtomic } from '../util/fs.ts';
+import { writeOnce } from '../parallel/dataParallel.ts';
 import type { SampleFilter } from './filters.ts';
 import {
   finalAnswer,
@@ -167,25 +168,27 @@ export async function buildColdStartData(o: ColdStartOptions): Promise<ColdStart
   });
   const records = sel.selected.map((s) => sftRecordOf(s, { source: o.source, format: 'cold_start' }));
   const counts = sel.counts;
-  if (o.out) writeFileAtomic(o.out, records.map((r) => JSON.stringify(r) + '\n').join(''));
-  if (o.reportPath) {
-    writeFileAtomic(
-      o.reportPath,
-      JSON.stringify(
-        {
-          source: o.source,
-          created: new Date().toISOString(),
-          summary_template: o.summaryTemplate ?? DEFAULT_SUMMARY_TEMPLATE,
-          prompts: o.problems.length,
-          prompt_ids: o.problems.map((p) => p.id),
-          counts,
-          per_prompt_kept: sel.perPrompt,
-          filters: o.filters.map((f) => f.name),
-        },
-        null,
-        2,
-      ) + '\n',
-    );
-  }
+  // Under mpirun rank 0 writes; every rank reads the files after (src/parallel/dataParallel.ts).
+  writeOnce(() => {
+    if (o.out) writeFileAtomic(o.out, records.map((r) => JSON.stringify(r) + '\n').join(''));
+    if (o.reportPath)
+      writeFileAtomic(
+        o.reportPath,
+        JSON.stringify(
+          {
+            source: o.source,
+            created: new Date().toISOString(),
+            summary_template: o.summaryTemplate ?? DEFAULT_SUMMARY_TEMPLATE,
+            prompts: o.problems.length,
+            prompt_ids: o.problems.map((p) => p.id),
+            counts,
+            per_prompt_kept: sel.perPrompt,
+            filters: o.filters.map((f) => f.name),
+          },
+          null,
+          2,
+        ) + '\n',
+      );
+  });
   return { records, counts, perPrompt: sel.perPrompt };
 }

@@ -33,6 +33,8 @@ import { OpenAiGenerator, type Generator } from '../eval/generators.ts';
 import { mathUserMessage, promptOpensThink } from '../eval/promptTemplates.ts';
 import type { ChatMessage } from '../model/chatTemplate.ts';
 import { writeFileAtomic } from '../util/fs.ts';
+import { dataParallel, isWriter, writeOnce } from '../parallel/dataParallel.ts';
+import { shardedGenerator } from '../parallel/shardedGenerator.ts';
 import { buildFilters, type FiltersConfigInput } from './filters.ts';
 import {
   answerVerifier,
@@ -341,32 +343,39 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
     max_new_tokens: o.maxNewTokens ?? 1024,
     seed: o.seed ?? 0,
   };
-  if (o.fresh) {
-    for (const f of ['teacher', 'sft', 'eval_teacher.json', 'eval_student_before.json', 'eval_student_after.json'])
-      rmSync(join(o.out, f), { recursive: true, force: true });
-    rmSync(join(o.out, 'report.json'), { force: true });
-  } else checkTeacherSettings(teacherDir, settings);
-  mkdirSync(teacherDir, { recursive: true });
-  if (!existsSync(join(teacherDir, 'settings.json')))
-    writeFileAtomic(join(teacherDir, 'settings.json'), JSON.stringify(settings, null, 2) + '\n');
+  if (!o.fresh) checkTeacherSettings(teacherDir, settings);
+  // Under mpirun rank 0 alone changes the run directory (the others wait, then read it); the teacher's sampling
+  // and the evaluations are split across the ranks (shardedGenerator), the student's SFT is data-parallel.
+  writeOnce(() => {
+    if (o.fresh) {
+      for (const f of ['teacher', 'sft', 'eval_teacher.json', 'eval_student_before.json', 'eval_student_after.json'])
+        rmSync(join(o.out, f), { recursive: true, force: true });
+      rmSync(join(o.out, 'report.json'), { force: true });
+    }
+    mkdirSync(teacherDir, { recursive: true });
+    if (!existsSync(join(teacherDir, 'settings.json')))
+      writeFileAtomic(join(teacherDir, 'settings.json'), JSON.stringify(settings, null, 2) + '\n');
+  });
 
   // The teacher.
   let teacher: Generator;
   let teacherName: string;
   if (o.teacherGenerator) {
-    teacher = o.teacherGenerator;
+    teacher = shardedGenerator(o.teacherGenerator);
     teacherName = teacher.description;
   } else if (o.teacherBaseUrl !== undefined) {
-    teacher = new OpenAiGenerator({
-      baseUrl: o.teacherBaseUrl,
-      model: o.teacherModel!,
-      endpoint,
-      apiKey: o.teacherApiKey,
-      concurrency: o.teacherConcurrency,
-      maxRetries: o.teacherMaxRetries,
-      backoffMs: o.teacherBackoffMs,
-      timeoutMs: o.teacherTimeoutMs,
-    });
+    teacher = shardedGenerator(
+      new OpenAiGenerator({
+        baseUrl: o.teacherBaseUrl,
+        model: o.teacherModel!,
+        endpoint,
+        apiKey: o.teacherApiKey,
+        concurrency: o.teacherConcurrency,
+        maxRetries: o.teacherMaxRetries,
+        backoffMs: o.teacherBackoffMs,
+        timeoutMs: o.teacherTimeoutMs,
+      }),
+    );
     teacherName = teacher.description;
   } else {
     teacher = localGenerator(o.teacher!, studentSpec === 'chat').generator;
@@ -414,7 +423,11 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
     sft: null,
     files,
   };
-  const save = () => writeFileAtomic(files.report, JSON.stringify(report, null, 2) + '\n');
+  // Rank 0 alone, without waiting for the others: no rank reads these files back during the run, and a save on an
+  // error path must not wait in a collective.
+  const save = () => isWriter() && writeFileAtomic(files.report, JSON.stringify(report, null, 2) + '\n');
+  const saveEval = (path: string, e: StageEval) =>
+    isWriter() && writeFileAtomic(path, JSON.stringify(e, null, 2) + '\n');
   const ev = o.eval ?? {};
   const evaluate = (generator: Generator, problems: ReasoningProblem[]) =>
     evaluateReasoning({
@@ -503,13 +516,13 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
     if (!report.evals.student_before) {
       log(`distill: evaluating the student ${o.student} on ${evalSet.length} held-out problems`);
       report.evals.student_before = await evaluate(localGenerator(o.student, chat).generator, studentEval);
-      writeFileAtomic(files.eval_student_before, JSON.stringify(report.evals.student_before, null, 2) + '\n');
+      saveEval(files.eval_student_before, report.evals.student_before);
     }
     if ((o.evalTeacher ?? true) && !report.evals.teacher) {
       log(`distill: evaluating the teacher ${teacherName}`);
       try {
         report.evals.teacher = await evaluate(teacher, asProblems(evalSet, 'teacher'));
-        writeFileAtomic(files.eval_teacher, JSON.stringify(report.evals.teacher, null, 2) + '\n');
+        saveEval(files.eval_teacher, report.evals.teacher);
       } catch (e) {
         if (signal.aborted) throw e;
         report.teacher_eval_error = (e as Error).message;
@@ -531,6 +544,8 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
       progress: o.progress,
       defaults: DISTILL_SFT_DEFAULTS,
     });
+    // Rank 0 has written the student's checkpoint when every rank goes on to load it.
+    dataParallel()?.barrier();
     report.sft = sft.details ?? null;
     if (sft.interrupted) {
       save();
@@ -540,7 +555,7 @@ export async function runDistill(o: DistillOptions): Promise<DistillReport> {
     if (!report.evals.student_after) {
       log(`distill: evaluating the distilled student ${sft.checkpoint}`);
       report.evals.student_after = await evaluate(localGenerator(sft.checkpoint, chat).generator, studentEval);
-      writeFileAtomic(files.eval_student_after, JSON.stringify(report.evals.student_after, null, 2) + '\n');
+      saveEval(files.eval_student_after, report.evals.student_after);
     }
     return true;
   }

@@ -36,6 +36,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve, isAbsolute } from 'node:path';
 import { AhaError } from '../errors.ts';
 import { writeFileAtomic } from '../util/fs.ts';
+import { dataParallel, isWriter, writeOnce } from '../parallel/dataParallel.ts';
 import { checkPipelineInputs } from './pipelineChecks.ts';
 import { preparePipelineData, type PipelineData } from './pipelineData.ts';
 import {
@@ -256,15 +257,20 @@ export async function runR1Pipeline(
       log(
         `r1: note: the recipe differs from the one this run started with (pipeline.json, ${original.created ?? original.updated ?? 'first invocation'}) in ${changed.join(', ')}; finished stages are not redone`,
       );
-  } else writeManifest(outDir, stored, now);
-  const invocation = appendInvocation(outDir, {
-    at: now,
-    argv: o.argv ?? process.argv.slice(2),
-    resume: o.resume === true,
-    stage: o.stage ?? null,
-    recipe: stored,
-    existing: started,
-  }).invocation;
+  }
+  // Under mpirun rank 0 alone writes the run's files, each rank having read them before and reading them after
+  // (writeOnce); sampling is split across the ranks (localGenerator), training is data-parallel.
+  const invocation = writeOnce(() => {
+    if (!original) writeManifest(outDir, stored, now);
+    return appendInvocation(outDir, {
+      at: now,
+      argv: o.argv ?? process.argv.slice(2),
+      resume: o.resume === true,
+      stage: o.stage ?? null,
+      recipe: stored,
+      existing: started,
+    }).invocation;
+  });
   const settingsNow = new Map(stages.map((s) => [s, stageSettings(stored, s)]));
   for (const s of stages) {
     const m = markers.get(s);
@@ -298,17 +304,15 @@ export async function runR1Pipeline(
   const summaryPath = join(outDir, 'summary.json');
   let base: StageEval | null = null;
   const baseEvalPath = join(outDir, 'base_eval.json');
-  const writeSummary = () =>
-    writeFileAtomic(
-      summaryPath,
-      JSON.stringify({ base, stages: results, invocation, updated: new Date().toISOString() }, null, 2) + '\n',
-    );
+  const summaryText = () =>
+    JSON.stringify({ base, stages: results, invocation, updated: new Date().toISOString() }, null, 2) + '\n';
+  const writeSummary = () => writeOnce(() => writeFileAtomic(summaryPath, summaryText()));
   if (existsSync(baseEvalPath)) base = JSON.parse(readFileSync(baseEvalPath, 'utf8')) as StageEval;
   else if (recipe.eval.evaluate_base && (only === undefined || only === stages[0]) && !signal.aborted) {
     log(`r1: evaluating the base model ${baseModel} on ${data.eval.length} held-out problems x ${recipe.eval.samples}`);
     try {
       base = await evaluate(baseModel, { recipe, data, stage: 'base', signal });
-      writeFileAtomic(baseEvalPath, JSON.stringify(base, null, 2) + '\n');
+      writeOnce(() => writeFileAtomic(baseEvalPath, JSON.stringify(base, null, 2) + '\n'));
       log(`r1: ${formatStageEval('base', base)}`);
     } catch (e) {
       if (!signal.aborted) throw e;
@@ -359,7 +363,7 @@ export async function runR1Pipeline(
       );
     if (!start && !resume) {
       start = { stage: name, invocation, started_at: new Date().toISOString(), ...settings };
-      writeFileAtomic(startPath, JSON.stringify(start, null, 2) + '\n');
+      writeOnce(() => writeFileAtomic(startPath, JSON.stringify(start, null, 2) + '\n'));
     }
     const ctx: StageContext = {
       name,
@@ -382,6 +386,8 @@ export async function runR1Pipeline(
     let outcome: StageOutcome;
     try {
       outcome = await runner(ctx);
+      // Rank 0 has written the stage's checkpoint when every rank goes on to read it.
+      dataParallel()?.barrier();
     } catch (e) {
       // An abort surfaces as the signal's reason from whatever was sampling: the work so far is on disk.
       if (signal.aborted) {
@@ -397,7 +403,8 @@ export async function runR1Pipeline(
         seconds: (Date.now() - t0) / 1000,
         error: (e as Error).message,
       });
-      writeSummary();
+      // No collective here: the error may be this rank's alone (the job ends with it).
+      if (isWriter()) writeFileAtomic(summaryPath, summaryText());
       throw e;
     }
     if (outcome.interrupted || signal.aborted) {
@@ -415,7 +422,7 @@ export async function runR1Pipeline(
       }
       throw e;
     }
-    writeFileAtomic(join(dir, 'eval.json'), JSON.stringify(ev, null, 2) + '\n');
+    writeOnce(() => writeFileAtomic(join(dir, 'eval.json'), JSON.stringify(ev, null, 2) + '\n'));
     const seconds = (Date.now() - t0) / 1000;
     const m: StageMarker = {
       stage: name,
@@ -431,7 +438,7 @@ export async function runR1Pipeline(
         ? { started_settings_hash: start.settings_hash }
         : {}),
     };
-    writeFileAtomic(join(dir, MARKER), JSON.stringify(m, null, 2) + '\n');
+    writeOnce(() => writeFileAtomic(join(dir, MARKER), JSON.stringify(m, null, 2) + '\n'));
     log(`r1: ${formatStageEval(name, ev)}`);
     previous = outcome.checkpoint;
     results.push({

@@ -17,6 +17,7 @@ import { mathEqual } from '../verify/mathEquivalence.ts';
 import type { Generation, Generator } from '../eval/generators.ts';
 import type { ChatMessage } from '../model/chatTemplate.ts';
 import { writeFileAtomic } from '../util/fs.ts';
+import { isWriter, mapShared, writeOnce } from '../parallel/dataParallel.ts';
 import { applyFilters, type SampleFilter } from './filters.ts';
 
 /** A problem with a verifiable reference answer, ready to sample. */
@@ -127,7 +128,7 @@ export function readGatheredSamples(path: string, n: number): Map<string, Genera
     );
     kept.push(...first);
   }
-  if (bad > 0 || kept.length !== lines.filter((l) => l.trim() !== '').length) {
+  if (isWriter() && (bad > 0 || kept.length !== lines.filter((l) => l.trim() !== '').length)) {
     writeFileAtomic(path, kept.map((x) => JSON.stringify(x) + '\n').join(''));
   }
   return done;
@@ -202,7 +203,8 @@ export async function gatherSamples(o: {
                 finish_reason: g.finishReason,
               } satisfies SampleLine) + '\n',
           );
-          appendFileSync(o.samplesPath, lines.join(''));
+          // Under mpirun every rank gets every prompt's samples (src/parallel/shardedGenerator.ts); rank 0 saves them.
+          if (isWriter()) appendFileSync(o.samplesPath, lines.join(''));
           samples.set(p.id, outputs.slice());
           newly++;
         },
@@ -264,6 +266,10 @@ export async function selectSamples(o: {
   for (const f of o.filters) counts.dropped[f.name] = 0;
   const selected: SelectedSample[] = [];
   const perPrompt: Record<string, number> = {};
+  // Verified first, each rank its share under mpirun (a verifier may run code or ask a judge).
+  const pairs = o.problems.flatMap((p) => (o.samples.get(p.id) ?? []).map((g) => ({ p, g })));
+  const verdicts = await mapShared(pairs, ({ p, g }) => o.verify(g.text, p));
+  let v = 0;
   for (const problem of o.problems) {
     const gens = o.samples.get(problem.id);
     if (!gens) continue;
@@ -272,7 +278,7 @@ export async function selectSamples(o: {
     for (let j = 0; j < gens.length; j++) {
       const g = gens[j];
       counts.samples++;
-      if (!(await o.verify(g.text, problem))) {
+      if (!verdicts[v++]) {
         counts.incorrect++;
         continue;
       }
@@ -498,14 +504,16 @@ export async function runRejectionSampling(o: RejectionSamplingOptions): Promise
     files: { samples: files.samples, data: files.data },
   };
   if (g.error && !o.allowPartial) {
-    writeFileAtomic(files.report, JSON.stringify(report, null, 2) + '\n');
+    writeOnce(() => writeFileAtomic(files.report, JSON.stringify(report, null, 2) + '\n'));
     throw new AhaError(
       `${o.generator.description}: sampling failed after ${g.samples.size} of ${o.problems.length} prompts (${g.samples.size * o.sampling.n} samples kept in ${files.samples}; ` +
         `rerun to continue): ${g.error.message}`,
     );
   }
   for (const w of warnings) o.log?.(`warning: ${w}`);
-  writeFileAtomic(files.data, mixed.records.map((r) => JSON.stringify(r) + '\n').join(''));
-  writeFileAtomic(files.report, JSON.stringify(report, null, 2) + '\n');
+  writeOnce(() => {
+    writeFileAtomic(files.data, mixed.records.map((r) => JSON.stringify(r) + '\n').join(''));
+    writeFileAtomic(files.report, JSON.stringify(report, null, 2) + '\n');
+  });
   return report;
 }

@@ -7,6 +7,8 @@ import { LocalEngineGenerator, type Generator } from '../eval/generators.ts';
 import { Rng, fnv1a32 } from '../data/rng.ts';
 import { loadPretrained } from '../model/pretrained.ts';
 import { buildFilters, type SampleFilter } from './filters.ts';
+import { shardedGenerator } from '../parallel/shardedGenerator.ts';
+import { agreedSignal } from '../parallel/dataParallel.ts';
 import type { PipelineData } from './pipelineData.ts';
 import type { PipelineRecipe, StageName } from './pipelineRecipe.ts';
 
@@ -39,30 +41,31 @@ export interface StageOutcome {
 /** Runs one stage (src/r1/stages/); the pipeline evaluates and records what it returns. */
 export type StageRunner = (ctx: StageContext) => Promise<StageOutcome>;
 
-/** A signal that fires on the caller's abort or when `minutes` have passed (which `expired` then says). */
+/**
+ * A signal that fires on the caller's abort or when `minutes` have passed (which `expired` then says). Under
+ * mpirun the budget ends on every rank at the same point, when the first rank's clock runs out ({@link agreedSignal};
+ * the caller's signal is agreed on already).
+ */
 export function budgetSignal(
   outer: AbortSignal,
   minutes: number | undefined,
 ): { signal: AbortSignal; expired: () => boolean; dispose: () => void } {
   const c = new AbortController();
-  let expired = false;
   const onAbort = () => c.abort(outer.reason);
   if (outer.aborted) c.abort(outer.reason);
   else outer.addEventListener('abort', onAbort, { once: true });
   const timer =
-    minutes === undefined
-      ? undefined
-      : setTimeout(() => {
-          expired = true;
-          c.abort(new Error('time budget'));
-        }, minutes * 60_000);
+    minutes === undefined ? undefined : setTimeout(() => c.abort(new Error('time budget')), minutes * 60_000);
   timer?.unref?.();
+  const agreed = agreedSignal(c.signal);
   return {
-    signal: c.signal,
-    expired: () => expired && !outer.aborted,
+    signal: agreed.signal,
+    // Aborted, and not by the caller: by the clock (of some rank).
+    expired: () => agreed.signal.aborted && !outer.aborted,
     dispose: () => {
       if (timer) clearTimeout(timer);
       outer.removeEventListener('abort', onAbort);
+      agreed.dispose();
     },
   };
 }
@@ -91,19 +94,24 @@ export function stageFilters(ctx: StageContext, countTokens?: (t: string) => num
   });
 }
 
-/** A local-engine generator over a model directory, and a token counter with its tokenizer. */
+/**
+ * A local-engine generator over a model directory (under mpirun, each rank sampling its share of the prompts:
+ * src/parallel/shardedGenerator.ts), and a token counter with its tokenizer.
+ */
 export function localGenerator(
   dir: string,
   chat: boolean,
 ): { generator: Generator; countTokens: (t: string) => number } {
   const p = loadPretrained(dir, { requireTokenizer: true });
   return {
-    generator: new LocalEngineGenerator({
-      model: p.model,
-      tokenizer: p.tokenizer!,
-      addSpecialTokens: !chat,
-      name: dir,
-    }),
+    generator: shardedGenerator(
+      new LocalEngineGenerator({
+        model: p.model,
+        tokenizer: p.tokenizer!,
+        addSpecialTokens: !chat,
+        name: dir,
+      }),
+    ),
     countTokens: (t) => p.tokenizer!.encode(t, { addSpecialTokens: false }).length,
   };
 }

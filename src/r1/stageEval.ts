@@ -7,6 +7,7 @@ import { promptOpensThink } from '../eval/promptTemplates.ts';
 import { hasValidFormat } from '../rewards/format.ts';
 import { languageConsistency, resolveLanguageTarget } from '../rewards/languageConsistency.ts';
 import type { ReasoningProblem, Verifier } from './rejectionSampling.ts';
+import { mapShared } from '../parallel/dataParallel.ts';
 
 /**
  * R1's readable format: the completion opens `<think>` (or the prompt did), closes it exactly once, and a non-empty
@@ -76,11 +77,15 @@ export async function evaluateReasoning(o: EvaluateReasoningOptions): Promise<St
     langSum = 0,
     langN = 0;
   const examples: StageEval['examples'] = [];
+  // Verified first, each rank its share under mpirun.
+  const verdicts = await mapShared(
+    o.problems.flatMap((p, i) => out[i].map((g) => ({ p, g }))),
+    ({ p, g }) => o.verify(g.text, p),
+  );
   for (let i = 0; i < o.problems.length; i++) {
     const p = o.problems[i];
     for (const g of out[i]) {
-      total++;
-      const ok = await o.verify(g.text, p);
+      const ok = verdicts[total++];
       if (ok) correct++;
       if (readableFormat(g.text, p.prompt)) formatted++;
       const lc = languageConsistency(g.text, { target });

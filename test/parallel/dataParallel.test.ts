@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { configureRankThreads, worldSize } from '../../src/parallel/dataParallel.ts';
+import { bucketFloats, configureRankThreads, worldSize } from '../../src/parallel/dataParallel.ts';
 import { repo } from './mpiRun.ts';
 
 test('the world size comes from Open MPI environment, 1 without mpirun', () => {
@@ -51,12 +51,10 @@ test('ranks asked for without the MPI addon: one line saying how to get it', () 
   );
 });
 
-test('aha r1 under several ranks says it does not run data-parallel yet', () => {
-  const r = spawnSync('node', ['bin/aha.js', 'r1', '--config', 'missing.yaml'], {
-    cwd: repo,
-    env: { ...process.env, OMPI_COMM_WORLD_SIZE: '2' },
-    encoding: 'utf8',
-  });
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /^aha: r1 does not run data-parallel yet/);
+test('all-reduce buckets: AHA_ALLREDUCE_BUCKET_MB in MiB of float32, else the whole buffer in one call', () => {
+  assert.equal(bucketFloats({}), Number.MAX_SAFE_INTEGER);
+  assert.equal(bucketFloats({ AHA_ALLREDUCE_BUCKET_MB: '1' }), 262144);
+  assert.equal(bucketFloats({ AHA_ALLREDUCE_BUCKET_MB: '0.5' }), 131072);
+  assert.equal(bucketFloats({ AHA_ALLREDUCE_BUCKET_MB: '0' }), Number.MAX_SAFE_INTEGER);
+  assert.equal(bucketFloats({ AHA_ALLREDUCE_BUCKET_MB: 'x' }), Number.MAX_SAFE_INTEGER);
 });

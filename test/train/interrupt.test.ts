@@ -62,3 +62,27 @@ test('in process: abort on the first signal, exit hook on the second, nothing le
   i.dispose();
   assert.deepEqual([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')], before);
 });
+
+test("under mpirun: SIGCONT (Open MPI's Ctrl-C) is the first signal, its SIGTERM belongs to it, a later one quits", () => {
+  const saved = process.env.OMPI_COMM_WORLD_SIZE;
+  process.env.OMPI_COMM_WORLD_SIZE = '2';
+  const exits: number[] = [];
+  const said: string[] = [];
+  const i = onInterrupt({ onFirst: (s) => said.push(`first ${s}`), exit: (c) => exits.push(c) });
+  try {
+    assert.equal(process.listenerCount('SIGCONT') > 0, true);
+    process.emit('SIGCONT', 'SIGCONT');
+    assert.equal(i.signal.aborted, true);
+    process.emit('SIGCONT', 'SIGCONT');
+    process.emit('SIGTERM', 'SIGTERM');
+    assert.deepEqual(exits, [], 'mpirun sends SIGTERM after SIGCONT for the same Ctrl-C');
+    process.emit('SIGTERM', 'SIGTERM');
+    assert.deepEqual(exits, [130]);
+    assert.deepEqual(said, ['first SIGCONT']);
+  } finally {
+    i.dispose();
+    if (saved === undefined) delete process.env.OMPI_COMM_WORLD_SIZE;
+    else process.env.OMPI_COMM_WORLD_SIZE = saved;
+  }
+  assert.equal(process.listenerCount('SIGCONT'), 0);
+});

@@ -14,6 +14,10 @@ import {
   type RejectionSamplingReport,
 } from '../rejectionSampling.ts';
 import { runSftStep } from '../sftStep.ts';
+import { dataParallel } from '../../parallel/dataParallel.ts';
+
+/** Counts summed over the ranks of a data-parallel job (themselves in one process). */
+const reduceCounts = (xs: number[]) => dataParallel()?.reduce(xs) ?? xs;
 import { localGenerator, seededDraw, stageFilters, stageSampling, type StageRunner } from '../stage.ts';
 
 /** Stage 3: rejection sampling from the RL checkpoint, then SFT of the base model on it. */
@@ -54,7 +58,9 @@ export const runRejectionStage: StageRunner = async (ctx) => {
       signal: ctx.signal,
       log: (l) => ctx.log(`rejection_sft: ${l}`),
     });
-    const j = judged.counts;
+    // Each rank verified its share (src/parallel/dataParallel.ts mapShared): the judge's counts are the ranks' sum.
+    const [jd, ja, jf] = reduceCounts([judged.counts.judged, judged.counts.accepted, judged.counts.failed]);
+    const j = { judged: jd, accepted: ja, failed: jf };
     if (judged.judge)
       ctx.log(
         `rejection_sft: the judge decided ${j.judged} unreadable answers: ${j.accepted} correct, ${j.failed} failed`,
