@@ -223,11 +223,12 @@ std::vector<SampleResult> generate(Model& model, const std::vector<SampleRequest
   std::iota(rows.begin(), rows.end(), 0);
   for (int step = 0;; step++) {
     std::vector<int32_t> nextIds, nextPos, nextRows;
-    // Rows are independent (each has its own generator), so they are sampled in parallel.
+    // Rows are independent (each has its own generator), so they are sampled in parallel (one row: on this
+    // thread, without waking the others for it).
     std::vector<int32_t> toks(rows.size());
     std::vector<float> lps(rows.size());
     std::vector<uint8_t> bad(rows.size(), 0);
-#pragma omp parallel
+#pragma omp parallel if (rows.size() > 1)
     {
       // Kept across steps: a fresh vocabulary-sized buffer per step would be mapped (and faulted in) anew.
       std::vector<float>& wl = cpu::threadScratch(cpu::Scratch::SampleWeights);
