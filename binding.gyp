@@ -11,6 +11,7 @@
       "sources": [
         "native/src/addon.cpp",
         "native/src/backendRegistry.cpp",
+        "native/src/engineThread.cpp",
         "native/src/layout.cpp",
         "native/src/layerStrategy.cpp",
         "native/src/model.cpp",

@@ -1,4 +1,5 @@
-// N-API surface of the engine. Heavy calls run as AsyncWorkers on libuv's pool and resolve promises; buffers
+// N-API surface of the engine. Heavy calls run as AsyncWorkers that hand their work to the engine thread
+// (engineThread.h) and resolve promises; buffers
 // (parameters, gradients, optimizer moments) are exposed to JavaScript as zero-copy Float32Arrays that keep the
 // native memory alive for as long as JavaScript holds them.
 #include <napi.h>
@@ -7,6 +8,7 @@
 #include <cmath>
 #include <memory>
 
+#include "engineThread.h"
 #include "model.h"
 #include "sampler.h"
 #if defined(AHA_BACKEND_CPU)
@@ -172,7 +174,7 @@ class Task : public Napi::AsyncWorker {
     try {
       std::unique_lock<std::mutex> lock;
       if (model_) lock = std::unique_lock<std::mutex>(model_->mutex);
-      run_();
+      aha::runOnEngineThread(run_);
     } catch (const std::bad_alloc&) {
       SetError("out of memory: an engine allocation failed");
     } catch (const std::exception& e) {
@@ -330,8 +332,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value SnapshotReference(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(model_->mutex);
     try {
-      model_->snapshotReference(info.Length() > 0 && info[0].IsString() ? aha::dtypeFromName(info[0].As<Napi::String>())
-                                                                        : aha::DType::F32);
+      const aha::DType t =
+          info.Length() > 0 && info[0].IsString() ? aha::dtypeFromName(info[0].As<Napi::String>()) : aha::DType::F32;
+      // Rounding to 16 bits is a parallel loop: it runs where the engine's other parallel regions do.
+      aha::runOnEngineThread([&] { model_->snapshotReference(t); });
     } catch (const std::exception& e) {
       throw Napi::Error::New(info.Env(), e.what());
     }
@@ -530,7 +534,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
 };
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
-  omp_set_num_threads((int)intValue(info[0], "threads", 1, 1, 4096));
+  const int n = (int)intValue(info[0], "threads", 1, 1, 4096);
+  // The thread count is a per-thread setting: it is set on the thread that runs the engine's parallel regions.
+  aha::runOnEngineThread([n] { omp_set_num_threads(n); });
   return info.Env().Undefined();
 }
 
@@ -541,7 +547,9 @@ Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
   auto r = Napi::Object::New(info.Env());
   r.Set("coreName", std::string(aha::cpu::blasCoreName()));
   r.Set("blasThreads", aha::cpu::blasThreads());
-  r.Set("ompThreads", omp_get_max_threads());
+  int omp = 0;
+  aha::runOnEngineThread([&] { omp = omp_get_max_threads(); });
+  r.Set("ompThreads", omp);
   return r;
 }
 
