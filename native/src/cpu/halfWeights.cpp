@@ -63,6 +63,11 @@ struct Bf16Weights {
 // Weights per step along K of the bf16 kernel (one split).
 constexpr int kPair = 2 * kLanes;
 
+// Keeps v in a register. Left alone, GCC folds the load of x into each of the NR FMAs that use it (a memory operand
+// per FMA): four loads where one would do, and at batch 8 the loads, not the FMAs, set the pace (measured: 15-50%
+// faster products with this barrier, which emits no instruction).
+inline void inRegister(Vec& v) { asm("" : "+v"(v)); }
+
 // x rows reordered per step of kPair into [x even lanes][x odd lanes], matching splitBf16. K's tail (under kPair)
 // stays as it is: the tiles do it in scalars from the original rows.
 void splitRows(float* dst, const float* X, int M, int K) {
@@ -95,9 +100,11 @@ struct Bf16Tile {
       Vec even[NR], odd[NR];
       for (int c = 0; c < NR; c++) splitBf16(W + (size_t)c * ldw + k, even[c], odd[c]);
       for (int r = 0; r < MR; r++) {
-        const Vec xe = load(Xs + (size_t)r * ldx + k);
+        Vec xe = load(Xs + (size_t)r * ldx + k);
+        inRegister(xe);
         for (int c = 0; c < NR; c++) acc[r][c] = fma(xe, even[c], acc[r][c]);
-        const Vec xo = load(Xs + (size_t)r * ldx + k + kLanes);
+        Vec xo = load(Xs + (size_t)r * ldx + k + kLanes);
+        inRegister(xo);
         for (int c = 0; c < NR; c++) acc[r][c] = fma(xo, odd[c], acc[r][c]);
       }
     }
