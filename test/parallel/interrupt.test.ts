@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { latestGrpoCheckpoint } from '../../src/rl/grpoTrainer.ts';
 import { tinyCharModel } from '../support/tinyCharModel.ts';
-import { assertSameMetrics, maxDiff, metrics, mpiEnv, repo, skipReason as skip, weights } from './mpiRun.ts';
+import { ahaArgs, assertSameMetrics, launch, maxDiff, metrics, mpiEnv, skipReason as skip, weights } from './mpiRun.ts';
 
 const KILL_TIMEOUT = 4;
 const root = mkdtempSync(join(tmpdir(), 'aha-mpi-interrupt-'));
@@ -20,8 +20,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 function grpo(args: string[], onStderr?: (s: string, signal: () => void) => void) {
   return new Promise<{ code: number | null; stderr: string; signalled: number; ended: number }>((done) => {
     const child = spawn(
-      'mpirun',
-      ['-np', '2', '--oversubscribe', '--bind-to', 'none', 'node', join(repo, 'bin', 'aha.js'), 'grpo', ...args],
+      ...launch(2, ahaArgs(['grpo', ...args])),
       // Ctrl-C: SIGCONT now, SIGTERM in 4 s, SIGKILL 4 s later. The ranks stop on the SIGCONT (asserted below).
       { cwd: root, env: { ...process.env, ...mpiEnv, OMPI_MCA_odls_base_sigkill_timeout: String(KILL_TIMEOUT) } },
     );

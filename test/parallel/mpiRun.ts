@@ -29,14 +29,20 @@ export const mpiEnv = {
 };
 const env = { ...process.env, ...mpiEnv };
 
+/** The command and arguments that run `node NODEARGS` in `ranks` processes under mpirun (ranks 1: one plain process). */
+export function launch(ranks: number, nodeArgs: string[]): [string, string[]] {
+  return ranks === 1
+    ? ['node', nodeArgs]
+    : ['mpirun', ['-np', String(ranks), '--oversubscribe', '--bind-to', 'none', 'node', ...nodeArgs]];
+}
+
+/** The node arguments that run `aha ARGS` from this checkout. */
+export const ahaArgs = (args: string[]) => [join(repo, 'bin', 'aha.js'), ...args];
+
 /** Runs `script args` in `ranks` processes under mpirun (ranks 1: one plain process). */
 export function run(ranks: number, script: string, args: string[], extraEnv: object = {}) {
-  const node = ['--import', 'tsx', join(repo, 'test', 'parallel', script), ...args];
-  const [cmd, argv] =
-    ranks === 1
-      ? ['node', node]
-      : ['mpirun', ['-np', String(ranks), '--oversubscribe', '--bind-to', 'none', 'node', ...node]];
-  const r = spawnSync(cmd, argv as string[], { cwd: repo, env: { ...env, ...extraEnv }, encoding: 'utf8' });
+  const [cmd, argv] = launch(ranks, ['--import', 'tsx', join(repo, 'test', 'parallel', script), ...args]);
+  const r = spawnSync(cmd, argv, { cwd: repo, env: { ...env, ...extraEnv }, encoding: 'utf8' });
   return { status: r.status, output: r.stderr + r.stdout, ended: Date.now() };
 }
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { arithmeticTask } from '../../src/data/tasks/arithmetic.ts';
 import { Rng } from '../../src/data/rng.ts';
 import { buildTinyBase, EASY_TASK, EASY_TASK_OPTIONS, freshTinyModel } from '../r1/tinyBase.ts';
-import { maxDiff, mpiEnv, repo, skipReason as skip, weights } from './mpiRun.ts';
+import { ahaArgs, launch, maxDiff, mpiEnv, skipReason as skip, weights } from './mpiRun.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'aha-mpi-r1-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -21,12 +21,8 @@ before(async () => {
 
 /** `aha ARGS` in one process (ranks 1) or under mpirun. */
 function aha(ranks: number, args: string[]) {
-  const node = [join(repo, 'bin', 'aha.js'), ...args];
-  const [cmd, argv] =
-    ranks === 1
-      ? ['node', node]
-      : ['mpirun', ['-np', String(ranks), '--oversubscribe', '--bind-to', 'none', 'node', ...node]];
-  const r = spawnSync(cmd, argv as string[], { cwd: root, env: { ...process.env, ...mpiEnv }, encoding: 'utf8' });
+  const [cmd, argv] = launch(ranks, ahaArgs(args));
+  const r = spawnSync(cmd, argv, { cwd: root, env: { ...process.env, ...mpiEnv }, encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, output: r.stderr + r.stdout };
 }
 
@@ -180,24 +176,7 @@ test(
     // Open MPI's Ctrl-C: SIGCONT now, SIGTERM in 4 s, SIGKILL 4 s later (src/train/interrupt.ts).
     const env = { ...process.env, ...mpiEnv, OMPI_MCA_odls_base_sigkill_timeout: '4' };
     const stopped = await new Promise<{ code: number | null; stderr: string }>((done) => {
-      const child = spawn(
-        'mpirun',
-        [
-          '-np',
-          '2',
-          '--oversubscribe',
-          '--bind-to',
-          'none',
-          'node',
-          join(repo, 'bin', 'aha.js'),
-          'r1',
-          '--config',
-          recipe,
-          '--out',
-          out,
-        ],
-        { cwd: root, env },
-      );
+      const child = spawn(...launch(2, ahaArgs(['r1', '--config', recipe, '--out', out])), { cwd: root, env });
       let stderr = '';
       child.stdout.resume();
       child.stderr.on('data', (d: Buffer) => {

@@ -7,7 +7,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { makeSmallModel, writeArithmeticCorpus } from '../sft/helpers.ts';
-import { assertSameMetrics, maxDiff, metrics, mpiEnv, repo, run, skipReason as skip, weights } from './mpiRun.ts';
+import {
+  ahaArgs,
+  assertSameMetrics,
+  launch,
+  maxDiff,
+  metrics,
+  mpiEnv,
+  run,
+  skipReason as skip,
+  weights,
+} from './mpiRun.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'aha-mpi-sft-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -45,29 +55,24 @@ test('SFT checkpointed at 2 ranks resumes at 1 and at 3', { skip }, () => {
 test('`mpirun -np 2 aha sft` prints one result line, from rank 0', { skip }, () => {
   const out = join(root, 'cli');
   const c = spawnSync(
-    'mpirun',
-    [
-      '-np',
-      '2',
-      '--oversubscribe',
-      '--bind-to',
-      'none',
-      'node',
-      join(repo, 'bin', 'aha.js'),
-      'sft',
-      '--model',
-      model,
-      '--data',
-      data,
-      '--out',
-      out,
-      '--max-steps',
-      '2',
-      '--per-device-train-batch-size',
-      '2',
-      '--gradient-accumulation-steps',
-      '2',
-    ],
+    ...launch(
+      2,
+      ahaArgs([
+        'sft',
+        '--model',
+        model,
+        '--data',
+        data,
+        '--out',
+        out,
+        '--max-steps',
+        '2',
+        '--per-device-train-batch-size',
+        '2',
+        '--gradient-accumulation-steps',
+        '2',
+      ]),
+    ),
     { encoding: 'utf8', env: { ...process.env, ...mpiEnv } },
   );
   assert.equal(c.status, 0, c.stderr);
