@@ -4,7 +4,9 @@
 #include <deque>
 #include <exception>
 #include <future>
+#include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 namespace aha {
@@ -20,12 +22,14 @@ class EngineThread {
  public:
   EngineThread() : thread_([this] { loop(); }) { thread_.detach(); }
   void run(const std::function<void()>& f) {
-    if (std::this_thread::get_id() == id_) throw std::logic_error("runOnEngineThread called from the engine thread");
-    Job job{&f, {}};
-    std::future<void> done = job.done.get_future();
+    // Shared with the engine thread, which may still be inside set_value when this thread wakes and returns.
+    auto job = std::make_shared<Job>(Job{&f, {}});
+    std::future<void> done = job->done.get_future();
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back(&job);
+      // A job that queued another would wait for itself.
+      if (std::this_thread::get_id() == id_) throw std::logic_error("runOnEngineThread called from the engine thread");
+      queue_.push_back(job);
     }
     ready_.notify_one();
     done.get();  // rethrows f's exception
@@ -38,7 +42,7 @@ class EngineThread {
       id_ = std::this_thread::get_id();
     }
     for (;;) {
-      Job* job;
+      std::shared_ptr<Job> job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         ready_.wait(lock, [this] { return !queue_.empty(); });
@@ -55,7 +59,7 @@ class EngineThread {
   }
   std::mutex mutex_;
   std::condition_variable ready_;
-  std::deque<Job*> queue_;
+  std::deque<std::shared_ptr<Job>> queue_;
   std::thread::id id_;
   std::thread thread_;
 };
