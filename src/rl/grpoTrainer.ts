@@ -185,7 +185,7 @@ export async function grpoTrain(recipeIn: Recipe | RecipeInput, opts: GrpoTrainO
       weights: weightsFromTorchDtype(recipe.torch_dtype),
       memory: {
         training: true,
-        reference: grpo.beta > 0 && (refDtypeOption === 'auto' ? 'auto' : refDtypeOption),
+        reference: grpo.beta > 0 && refDtypeOption,
         batchTokens: t.micro_batch_tokens,
         gradientCheckpointing: t.gradient_checkpointing,
       },
