@@ -1,5 +1,6 @@
 #include "memory.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -73,13 +74,28 @@ void requireMemory(size_t bytes, const std::string& what) {
                              formatBytes((double)avail) + " available");
 }
 
+void* allocLarge(size_t bytes) {
+  constexpr size_t kHuge = size_t(1) << 21;
+  void* p = nullptr;
+  if (bytes >= kHuge) {
+    const size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
+    p = std::aligned_alloc(kHuge, rounded);
+    // Advice, not a requirement: where huge pages are off (or madvise fails) the buffer is ordinary memory.
+    if (p) madvise(p, rounded, MADV_HUGEPAGE);
+  } else {
+    p = std::malloc(bytes > 0 ? bytes : 1);
+  }
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
 template <class T>
-static std::shared_ptr<std::vector<T>> allocZeroed(size_t n, const std::string& what) {
+static std::shared_ptr<LargeVector<T>> allocZeroed(size_t n, const std::string& what) {
   if (n > std::numeric_limits<size_t>::max() / sizeof(T))
     throw std::runtime_error("out of memory: " + what + " asks for " + std::to_string(n) + " elements");
   requireMemory(n * sizeof(T), what);
   try {
-    return std::make_shared<std::vector<T>>(n, T(0));
+    return std::make_shared<LargeVector<T>>(n, T(0));
   } catch (const std::bad_alloc&) {
     throw std::runtime_error("out of memory: " + what + " needs " + formatBytes((double)sizeof(T) * (double)n) +
                              ", allocation failed");
@@ -88,10 +104,10 @@ static std::shared_ptr<std::vector<T>> allocZeroed(size_t n, const std::string& 
   }
 }
 
-std::shared_ptr<std::vector<float>> allocFloats(size_t n, const std::string& what) {
+std::shared_ptr<LargeVector<float>> allocFloats(size_t n, const std::string& what) {
   return allocZeroed<float>(n, what);
 }
-std::shared_ptr<std::vector<uint16_t>> allocHalves(size_t n, const std::string& what) {
+std::shared_ptr<LargeVector<uint16_t>> allocHalves(size_t n, const std::string& what) {
   return allocZeroed<uint16_t>(n, what);
 }
 

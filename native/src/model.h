@@ -41,8 +41,8 @@ struct StepResult {
   int64_t step = 0;
 };
 
-using Buffer = std::shared_ptr<std::vector<float>>;
-using Buffer16 = std::shared_ptr<std::vector<uint16_t>>;
+using Buffer = std::shared_ptr<LargeVector<float>>;
+using Buffer16 = std::shared_ptr<LargeVector<uint16_t>>;
 
 // How a model holds its weights and what it trains.
 struct ModelOptions {
