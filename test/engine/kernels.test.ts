@@ -55,21 +55,22 @@ test('smallGemmNT equals a float64 X W^T + b for every tile shape and K tail', (
   // M covers 1..4 row tiles and their remainders, N the 1..3 column remainders, K the vector tails (8 and 16 lanes).
   for (const M of [1, 2, 3, 4, 5, 7, 9, 16]) {
     for (const N of [1, 2, 3, 4, 5, 11]) {
-      for (const K of [1, 7, 8, 9, 16, 17, 33, 64]) checkGemm(kernels.smallGemmNT, M, N, K, r);
+      for (const K of [1, 7, 8, 9, 16, 17, 33, 64, 80, 130]) checkGemm(kernels.smallGemmNT, M, N, K, r);
     }
   }
 });
 
 test('linear16 (bf16 and f16 weights) equals a float64 X W^T + b for every tile shape and K tail', () => {
   const r = mulberry32(13);
-  // M: the direct kernel's 1..4 row tiles up to 16 rows, then the widened-block path; N: the 1..4 column remainders
-  // and several dynamic chunks; K: the f16 kernel's 8- and 16-lane tails and the bf16 kernel's 16- and 32-weight
-  // steps (pairs split into even and odd lanes) with their tails.
+  // M: one row (the row-at-a-time kernel), the direct kernel's 1..4 row tiles up to 16 rows, then the widened-block
+  // path; N: the 1..4 column remainders and several dynamic chunks; K: the f16 kernel's 8- and 16-lane tails and the
+  // bf16 kernel's 16- and 32-weight steps (pairs split into even and odd lanes) with their tails, and the row kernel's
+  // 4-vector steps (64 and 130: two steps and a tail).
   for (const dtype of ['bf16', 'f16'] as const) {
     const gemm: Gemm = (X, W, b, M, K, N) => kernels.linear16(X, W, b, M, K, N, dtype);
     for (const M of [1, 2, 3, 4, 5, 7, 16, 17]) {
       for (const N of [1, 2, 3, 4, 5, 11, 300]) {
-        for (const K of [1, 7, 8, 9, 16, 17, 31, 32, 33, 48, 64, 65, 97]) checkGemm(gemm, M, N, K, r, true);
+        for (const K of [1, 7, 8, 9, 16, 17, 31, 32, 33, 48, 64, 65, 97, 130]) checkGemm(gemm, M, N, K, r, true);
       }
     }
   }

@@ -32,6 +32,15 @@ struct F16Weights {
 };
 #endif
 
+// Asks for the weights the next tile along N will read at this k (rows NR..2NR-1 of W, which follow this tile's rows
+// in memory). A tile reads NR rows at once, and NR interleaved streams of a row's length each are more than the
+// hardware prefetchers keep ahead of; decode is bound by that stream (measured at 8 rows of 0.5B's shapes: 83 -> 120
+// tokens/s with bf16 weights). Past the matrix's end this reads nothing: prefetches do not fault.
+template <int NR, class T>
+inline void prefetchNextTile(const T* W, int ldw, int k) {
+  for (int c = 0; c < NR; c++) _mm_prefetch(reinterpret_cast<const char*>(W + (size_t)(NR + c) * ldw + k), _MM_HINT_T0);
+}
+
 // Accumulates the tile over K's whole vectors; returns where K's scalar tail starts.
 template <class Weights, int MR, int NR>
 inline int accumulateTile(const float* X, int ldx, const typename Weights::T* W, int ldw, int K, vm::V (&acc)[MR][NR]) {
@@ -41,6 +50,7 @@ inline int accumulateTile(const float* X, int ldx, const typename Weights::T* W,
   for (; k + vm::kLanes <= K; k += vm::kLanes) {
     vm::V w[NR];
     for (int c = 0; c < NR; c++) w[c] = Weights::load(W + (size_t)c * ldw + k);
+    prefetchNextTile<NR>(W, ldw, k);
     for (int r = 0; r < MR; r++) {
       const vm::V x = vm::load(X + (size_t)r * ldx + k);
       for (int c = 0; c < NR; c++) acc[r][c] = vm::fma(x, w[c], acc[r][c]);
@@ -59,6 +69,27 @@ inline void finishTile(vm::V (&acc)[MR][NR], const float* X, int ldx, const type
       for (int kk = k; kk < K; kk++) s += X[(size_t)r * ldx + kk] * Weights::scalar(W[(size_t)c * ldw + kk]);
       C[(size_t)r * ldc + c] = bias ? s + bias[c] : s;
     }
+}
+
+// One row of x against one row of W along K, for products with a single row of x (a decode step at batch 1). With
+// no second row of x to share a weight vector with, a tile's only gain is independent accumulators, and those cost it
+// NR interleaved weight streams; here four accumulators split K instead, so each thread reads one stream front to
+// back, which the hardware prefetchers follow best (measured in a harness on 52 MB of bf16 rows of 512: 19-29 GB/s
+// against 13-18 GB/s for the 1 x 4 tile, on 2 threads of a Zen 4 EPYC).
+template <class Weights>
+inline float rowDot(const float* x, const typename Weights::T* w, int K) {
+  vm::V a0 = vm::zero(), a1 = vm::zero(), a2 = vm::zero(), a3 = vm::zero();
+  int k = 0;
+  for (; k + 4 * vm::kLanes <= K; k += 4 * vm::kLanes) {
+    a0 = vm::fma(vm::load(x + k), Weights::load(w + k), a0);
+    a1 = vm::fma(vm::load(x + k + vm::kLanes), Weights::load(w + k + vm::kLanes), a1);
+    a2 = vm::fma(vm::load(x + k + 2 * vm::kLanes), Weights::load(w + k + 2 * vm::kLanes), a2);
+    a3 = vm::fma(vm::load(x + k + 3 * vm::kLanes), Weights::load(w + k + 3 * vm::kLanes), a3);
+  }
+  for (; k + vm::kLanes <= K; k += vm::kLanes) a0 = vm::fma(vm::load(x + k), Weights::load(w + k), a0);
+  float s = vm::hsum(vm::add(vm::add(a0, a1), vm::add(a2, a3)));
+  for (; k < K; k++) s += x[k] * Weights::scalar(w[k]);
+  return s;
 }
 
 }  // namespace aha::cpu

@@ -99,6 +99,7 @@ struct Bf16Tile {
     for (; k + kPair <= K; k += kPair) {
       Vec even[NR], odd[NR];
       for (int c = 0; c < NR; c++) splitBf16(W + (size_t)c * ldw + k, even[c], odd[c]);
+      prefetchNextTile<NR>(W, ldw, k);
       for (int r = 0; r < MR; r++) {
         Vec xe = load(Xs + (size_t)r * ldx + k);
         inRegister(xe);
@@ -124,6 +125,29 @@ struct F16Tile {
   }
 };
 
+// rowDot (dotTile.h) for bf16: four accumulators over K, the weights split into even and odd lanes as the tile does.
+float bf16RowDot(const float* xs, const float* x, const uint16_t* w, int K) {
+  Vec a0 = zero(), a1 = zero(), a2 = zero(), a3 = zero();
+  int k = 0;
+  for (; k + 2 * kPair <= K; k += 2 * kPair) {
+    Vec e0, o0, e1, o1;
+    splitBf16(w + k, e0, o0);
+    splitBf16(w + k + kPair, e1, o1);
+    a0 = fma(load(xs + k), e0, a0);
+    a1 = fma(load(xs + k + kLanes), o0, a1);
+    a2 = fma(load(xs + k + kPair), e1, a2);
+    a3 = fma(load(xs + k + kPair + kLanes), o1, a3);
+  }
+  for (; k + kPair <= K; k += kPair) {
+    Vec e0, o0;
+    splitBf16(w + k, e0, o0);
+    a0 = fma(load(xs + k), e0, a0);
+    a1 = fma(load(xs + k + kLanes), o0, a1);
+  }
+  float s = hsum(vm::add(vm::add(a0, a1), vm::add(a2, a3)));
+  for (; k < K; k++) s += x[k] * bf16ToFloat(w[k]);
+  return s;
+}
 // Rows up to which the direct kernel beats widening blocks for OpenBLAS (decode steps and short prompts).
 constexpr int kDirectRows = 16;
 #endif
@@ -159,6 +183,16 @@ void linearForward16(float* out, const float* inp, const uint16_t* W, DType t, c
       split.resize((size_t)N * IC);
       splitRows(split.data(), inp, N, IC);
       xs = split.data();
+    }
+    if (N == 1) {
+      const int rowChunk = std::max(1, (1 << 15) / IC);
+#pragma omp parallel for schedule(dynamic, rowChunk)
+      for (int o = 0; o < OC; o++) {
+        const uint16_t* w = W + (size_t)o * IC;
+        const float s = xs ? bf16RowDot(xs, inp, w, IC) : rowDot<F16Weights>(inp, w, IC);
+        out[o] = b ? s + b[o] : s;
+      }
+      return;
     }
     const int nBlocks = (OC + kNR - 1) / kNR;
     // Chunks of about 64 KiB of weights handed out as threads come free: on a shared CPU a worker the kernel has

@@ -45,6 +45,7 @@ void DotTile::run<4, 3>(const float* X, int ldx, const float* W, int ldw, int K,
   int k = 0;
   for (; k + kLanes <= K; k += kLanes) {
     const Vec b0 = load(w0 + k), b1 = load(w1 + k), b2 = load(w2 + k);
+    prefetchNextTile<3>(W, ldw, k);
     Vec x = load(x0 + k);
     a00 = fma(x, b0, a00), a01 = fma(x, b1, a01), a02 = fma(x, b2, a02);
     x = load(x1 + k);
@@ -78,6 +79,15 @@ bool smallGemmAvailable() { return kVectorKernel; }
 void smallGemmNT(float* C, const float* X, const float* W, const float* bias, int M, int K, int N) {
 #if AHA_VECTOR
   if (M <= 0 || N <= 0) return;
+  if (M == 1) {
+    const int rowChunk = std::max(1, (1 << 14) / K);
+#pragma omp parallel for schedule(dynamic, rowChunk)
+    for (int n = 0; n < N; n++) {
+      const float s = rowDot<F32Weights>(X, W + (size_t)n * K, K);
+      C[n] = bias ? s + bias[n] : s;
+    }
+    return;
+  }
   const int nBlocks = (N + kNR - 1) / kNR;
   // Threads own disjoint column blocks; a block of W rows stays in L1 while every row of X passes over it. Each
   // output is one dot product in a fixed order, so results do not depend on the thread count. Chunks of about
