@@ -5,7 +5,9 @@
  * prepend_scheme "first"), with 23 merges laid out as transformers' SentencePiece converter writes them (every
  * split of a token, grouped by token, in its order). The metadata is checked against hand-computed values; with
  * node-llama-cpp installed (see ggufLlamaCpp.test.ts; skipped without it), llama.cpp's tokenization of texts must
- * be aha's ids, and a random Llama model must generate in llama.cpp as in aha.
+ * be aha's ids, a random Llama model must generate in llama.cpp as in aha, and with a vocabulary trained here
+ * (180 tokens) llama.cpp must tokenize 300 random texts as aha does. (Scoring every token alike, as llama.cpp's own
+ * converter does from a tokenizer.json alone, fails both the hand-built and the trained checks.)
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +20,7 @@ import { ggufTokenizerMetadata, TOKEN_TYPE } from '../../src/model/gguf/ggufToke
 import { loadTokenizer } from '../../src/model/tokenizer.ts';
 import { loadPretrained } from '../../src/model/pretrained.ts';
 import { parseGguf, randomCheckpoint } from '../support/ggufModels.ts';
+import { mulberry32 } from '../../src/data/rng.ts';
 
 /** The part of node-llama-cpp's API the test uses (it is not a dependency, so its types may be absent). */
 interface LlamaCppModel {
@@ -414,3 +417,95 @@ for (const [form, tokDir] of [
     }
   });
 }
+
+const CORPUS = `It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of
+foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the season of Light, it was the
+season of Darkness, it was the spring of hope, it was the winter of despair, we had everything before us, we had
+nothing before us, we were all going direct to Heaven, we were all going direct the other way. Banana bandana
+cabana; assess, possess, mississippi, aaaa abab baba abba.`;
+
+/**
+ * A SentencePiece-style tokenizer trained here: BPE on the corpus's '▁'-prefixed words (the most frequent adjacent
+ * pair first, ties by the pair's text), then merges as transformers' SentencePiece converter writes them: for each
+ * token in training order, every split into two tokens, ordered by the left then right token's id.
+ */
+function trainedSpmTokenizer(merges: number) {
+  const words = CORPUS.split(/\s+/).map((w) => Array.from(S + w));
+  const chars = [...new Set(words.flat())].sort();
+  const pieces: string[] = [];
+  for (let m = 0; m < merges; m++) {
+    const count = new Map<string, number>();
+    for (const w of words)
+      for (let i = 0; i + 1 < w.length; i++) {
+        const k = JSON.stringify([w[i], w[i + 1]]);
+        count.set(k, (count.get(k) ?? 0) + 1);
+      }
+    let best: string | undefined;
+    for (const [k, c] of count)
+      if (best === undefined || c > count.get(best)! || (c === count.get(best)! && k < best)) best = k;
+    if (best === undefined) break;
+    const [a, b] = JSON.parse(best) as [string, string];
+    pieces.push(a + b);
+    for (const w of words)
+      for (let i = 0; i + 1 < w.length; i++) if (w[i] === a && w[i + 1] === b) w.splice(i, 2, a + b);
+  }
+  const vocab: Record<string, number> = { '<unk>': 0, '<s>': 1, '</s>': 2 };
+  for (let b = 0; b < 256; b++) vocab[`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`] = 3 + b;
+  for (const p of [...pieces, ...chars]) vocab[p] ??= Object.keys(vocab).length;
+  const pairs: [string, string][] = [];
+  for (const p of pieces) {
+    const local: [string, string][] = [];
+    const cs = Array.from(p);
+    for (let k = 1; k < cs.length; k++) {
+      const a = cs.slice(0, k).join('');
+      const b = cs.slice(k).join('');
+      if (a in vocab && b in vocab) local.push([a, b]);
+    }
+    local.sort((x, y) => vocab[x[0]] - vocab[y[0]] || vocab[x[1]] - vocab[y[1]]);
+    pairs.push(...local);
+  }
+  const tj = spmTokenizerJson('legacy', pairs) as ReturnType<typeof spmTokenizerJson> & { model: { vocab: unknown } };
+  tj.model.vocab = vocab;
+  tj.added_tokens = tj.added_tokens.slice(0, 3);
+  return { tj, rows: Object.keys(vocab).length, pieces: pieces.length, merges: pairs.length };
+}
+
+test(
+  'llama.cpp tokenizes 300 random texts as aha does with a trained SentencePiece-style vocabulary',
+  { skip },
+  async (t) => {
+    const trained = trainedSpmTokenizer(200);
+    t.diagnostic(`${trained.pieces} tokens made by ${trained.merges} merges`);
+    const tokDir = spmTokenizerDir('trained-tok', trained.tj);
+    const m = randomCheckpoint(
+      join(dir, 'llama2-trained'),
+      { ...LLAMA2_SPM_CONFIG, vocab_size: trained.rows },
+      { tokenizer: tokDir },
+    );
+    const out = join(dir, 'llama2-trained.gguf');
+    const r = await exportGguf({ model: m.dir, out });
+    assert.equal(r.tokenizer.unmatched, 0);
+    const tok = loadTokenizer(m.dir);
+    const model = await llama!.loadModel({ modelPath: out });
+    try {
+      const rand = mulberry32(7);
+      const words = CORPUS.split(/\s+/);
+      const extra = [' ', ' ', '  ', '\n', 'é', '🙂', 'x', 'q'];
+      const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
+      for (let i = 0; i < 300; i++) {
+        let text = '';
+        const n = 1 + Math.floor(rand() * 8);
+        for (let j = 0; j < n; j++) {
+          const w = pick(words);
+          // Whole words, pieces of words and glued words, so merges meet in many orders.
+          const cut = rand() < 0.3 ? w.slice(Math.floor(rand() * w.length)) : w;
+          text += cut + (rand() < 0.7 ? ' ' : rand() < 0.5 ? pick(extra) : '');
+        }
+        const want = tok.encode(text, { addSpecialTokens: false });
+        assert.deepEqual(model.tokenize(text), want, JSON.stringify(text));
+      }
+    } finally {
+      await model.dispose();
+    }
+  },
+);
