@@ -1,18 +1,22 @@
 /**
- * A model directory's tokenizer as GGUF `tokenizer.ggml.*` metadata for llama.cpp's BPE tokenizer (`gpt2`): the
- * token strings in llama.cpp's byte-level form, their types, the merges, the pre-tokenizer name, special token ids,
- * whether a BOS is added, and the chat template.
+ * A model directory's tokenizer as GGUF `tokenizer.ggml.*` metadata for llama.cpp: the token strings, their types,
+ * the merges or scores, the pre-tokenizer name, special token ids, whether a BOS is added, and the chat template.
  *
- * Two kinds of tokenizer.json are exported:
- * - byte-level BPE (GPT-2 style, a ByteLevel pre-tokenizer or decoder: Qwen2/2.5/3, SmolLM2, Llama 3): tokens and
- *   merges as they are, the pre-tokenizer named after its regex (`qwen2`, `llama-bpe`, `smollm`, `gpt-2`);
+ * Three kinds of tokenizer.json are exported:
+ * - byte-level BPE (GPT-2 style, a ByteLevel pre-tokenizer or decoder: Qwen2/2.5/3, SmolLM2, Llama 3), for
+ *   llama.cpp's BPE tokenizer (`gpt2`): tokens and merges as they are, the pre-tokenizer named after its regex
+ *   (`qwen2`, `llama-bpe`, `smollm`, `gpt-2`);
+ * - SentencePiece-style BPE (byte_fallback, '▁' for spaces: Llama 2, TinyLlama, Mistral 7B), for llama.cpp's SPM
+ *   tokenizer (`llama`): tokens as they are ('▁' included), the 256 `<0xXX>` tokens typed BYTE, a score per token
+ *   from the merges' ranks (sentencePieceVocab.ts), no merges, and `add_space_prefix` from the Prepend normalizer or
+ *   Metaspace pre-tokenizer;
  * - aha's character tokenizer (a BPE over raw characters with no merges and no pre-tokenizer): each character
  *   token is written in byte-level form (" " as "Ġ", "\n" as "Ċ"), and a character of several UTF-8 bytes gets the
  *   merges that join its bytes back into it, so llama.cpp splits text into the same characters. llama.cpp splits
  *   the text with its `default` regex first, which never cuts inside a character, so the ids are the same; a
  *   character outside the alphabet is dropped by llama.cpp where aha gives `<|unk|>`.
- * Anything else (SentencePiece-style byte-fallback BPE, WordPiece, Unigram, pre-tokenizers llama.cpp does not
- * have) is refused with a one-line error. Normalizers (Qwen's NFC) are not carried: llama.cpp has none for BPE.
+ * Anything else (WordPiece, Unigram, pre-tokenizers or normalizers llama.cpp does not have) is refused with a
+ * one-line error. Normalizers of byte-level BPE (Qwen's NFC) are not carried: llama.cpp has none for BPE.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +25,7 @@ import { getChatTemplate, hasChatTemplate } from '../chatTemplate.ts';
 import type { HfModelConfig } from '../hfConfig.ts';
 import { loadTokenizer } from '../tokenizer.ts';
 import { gguf, type GgufValue } from './ggufFile.ts';
+import { BYTE_PIECE, mergePairs, spmScores, spmSpacePrefix } from './sentencePieceVocab.ts';
 
 /** llama.cpp's token types (llama_token_type). */
 export const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
@@ -108,12 +113,18 @@ function mergeStrings(merges: unknown, name: string): string[] {
 
 /** What {@link ggufTokenizerMetadata} found, for the export's summary. */
 export interface GgufTokenizerInfo {
-  kind: 'byte-level BPE' | 'character';
+  kind: 'byte-level BPE' | 'SentencePiece BPE' | 'character';
+  /** llama.cpp's pre-tokenizer name; `none` for SentencePiece (llama.cpp's SPM tokenizer has none). */
   pre: string;
   tokens: number;
+  /** The merges written (BPE) or the scores were derived from (SentencePiece). */
   merges: number;
   addBos: boolean;
   chatTemplate: boolean;
+  /** SentencePiece only: whether llama.cpp prepends '▁' to the text (`add_space_prefix`). */
+  addSpacePrefix?: boolean;
+  /** SentencePiece only: tokens llama.cpp may join differently from the merges (see SpmScores.unmatched). */
+  unmatched?: number;
 }
 
 /**
@@ -134,16 +145,28 @@ export function ggufTokenizerMetadata(
     throw new AhaError(
       `${name}: only BPE tokenizers are exportable to GGUF (this one is ${isObj(model) ? String(model.type) : 'unknown'})`,
     );
-  if (model.byte_fallback === true)
-    throw new AhaError(
-      `${name}: SentencePiece-style tokenizers (byte_fallback BPE) are not exportable to GGUF yet; convert with llama.cpp's convert_hf_to_gguf.py`,
-    );
-  const byteLevel = [...leaves(tj.pre_tokenizer), ...leaves(tj.decoder)].some((p) => p.type === 'ByteLevel');
+  const spm = model.byte_fallback === true;
+  const byteLevel = !spm && [...leaves(tj.pre_tokenizer), ...leaves(tj.decoder)].some((p) => p.type === 'ByteLevel');
   const vocab = model.vocab;
   if (!isObj(vocab)) throw new AhaError(`${name}: model.vocab must be an object`);
   let merges = mergeStrings(model.merges ?? [], name);
   let pre: string;
-  if (byteLevel) pre = byteLevelPre(tj, name);
+  let addSpacePrefix: boolean | undefined;
+  if (spm) {
+    for (const key of ['continuing_subword_prefix', 'end_of_word_suffix'] as const)
+      if (typeof model[key] === 'string' && model[key] !== '')
+        throw new AhaError(`${name}: model.${key} is set, which llama.cpp's SentencePiece tokenizer does not have`);
+    if (model.ignore_merges === true)
+      throw new AhaError(`${name}: model.ignore_merges is true, which llama.cpp's SentencePiece tokenizer does not do`);
+    addSpacePrefix = spmSpacePrefix(tj, name);
+    // llama.cpp turns a character that is no token into its bytes' tokens, and fails where one is missing.
+    for (let b = 0; b < 256; b++) {
+      const piece = `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`;
+      if (typeof vocab[piece] !== 'number')
+        throw new AhaError(`${name}: a byte_fallback tokenizer without the byte token ${piece} is not exportable`);
+    }
+    pre = 'none';
+  } else if (byteLevel) pre = byteLevelPre(tj, name);
   else {
     if (merges.length > 0 || tj.pre_tokenizer != null || tj.normalizer != null)
       throw new AhaError(
@@ -172,6 +195,10 @@ export function ggufTokenizerMetadata(
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
       throw new AhaError(`${name}: model.vocab[${JSON.stringify(text)}] must be a token id`);
     if (added.has(id)) continue;
+    if (spm) {
+      place(id, text, BYTE_PIECE.test(text) ? TOKEN_TYPE.BYTE : TOKEN_TYPE.NORMAL);
+      continue;
+    }
     if (byteLevel) {
       place(id, text, TOKEN_TYPE.NORMAL);
       continue;
@@ -184,22 +211,35 @@ export function ggufTokenizerMetadata(
     if (Array.from(text).length === 1)
       for (let k = 1; k < cps.length; k++) charMerges.add(`${cps.slice(0, k).join('')} ${cps[k]}`);
   }
-  if (!byteLevel) merges = [...charMerges];
+  if (!byteLevel && !spm) merges = [...charMerges];
   // Added tokens are matched in the raw text by llama.cpp (not in byte-level form), as transformers does.
   for (const [id, a] of added) place(id, a.content, a.special ? TOKEN_TYPE.CONTROL : TOKEN_TYPE.USER_DEFINED);
+  if (spm && tok.unkTokenId !== undefined && tok.unkTokenId < rows) types[tok.unkTokenId] = TOKEN_TYPE.UNKNOWN;
   for (let id = 0; id < rows; id++)
     if (tokens[id] === undefined) {
       tokens[id] = `[PAD${id}]`;
       types[id] = TOKEN_TYPE.UNUSED;
     }
 
-  const m: Record<string, GgufValue> = {
-    'tokenizer.ggml.model': gguf.str('gpt2'),
-    'tokenizer.ggml.pre': gguf.str(pre),
-    'tokenizer.ggml.tokens': gguf.strings(tokens as string[]),
-    'tokenizer.ggml.token_type': gguf.i32s(types),
-    'tokenizer.ggml.merges': gguf.strings(merges),
-  };
+  const m: Record<string, GgufValue> = {};
+  let unmatched: number | undefined;
+  if (spm) {
+    const ids = new Map<string, number>();
+    for (let id = 0; id < rows; id++) if (types[id] !== TOKEN_TYPE.UNUSED) ids.set(tokens[id]!, id);
+    const s = spmScores(ids, mergePairs(model.merges ?? [], name), rows);
+    unmatched = s.unmatched;
+    m['tokenizer.ggml.model'] = gguf.str('llama');
+    m['tokenizer.ggml.tokens'] = gguf.strings(tokens as string[]);
+    m['tokenizer.ggml.scores'] = gguf.f32s(s.scores);
+    m['tokenizer.ggml.token_type'] = gguf.i32s(types);
+    m['tokenizer.ggml.add_space_prefix'] = gguf.bool(addSpacePrefix!);
+  } else {
+    m['tokenizer.ggml.model'] = gguf.str('gpt2');
+    m['tokenizer.ggml.pre'] = gguf.str(pre);
+    m['tokenizer.ggml.tokens'] = gguf.strings(tokens as string[]);
+    m['tokenizer.ggml.token_type'] = gguf.i32s(types);
+    m['tokenizer.ggml.merges'] = gguf.strings(merges);
+  }
   const firstEos = ([] as number[]).concat(hf.eosTokenId ?? [])[0];
   const bos = tok.bosTokenId ?? hf.bosTokenId ?? undefined;
   const eos = tok.eosTokenIds[0] ?? firstEos;
@@ -224,12 +264,13 @@ export function ggufTokenizerMetadata(
   return {
     metadata: m,
     info: {
-      kind: byteLevel ? 'byte-level BPE' : 'character',
+      kind: spm ? 'SentencePiece BPE' : byteLevel ? 'byte-level BPE' : 'character',
       pre,
       tokens: rows,
       merges: merges.length,
       addBos,
       chatTemplate,
+      ...(spm ? { addSpacePrefix, unmatched } : {}),
     },
   };
 }
