@@ -17,36 +17,9 @@ import { llamaCppTensorName, unpermuteRopeRows } from '../../src/model/gguf/llam
 import { saveModelDir } from '../../src/model/checkpoint.ts';
 import { tensorLayout } from '../../src/engine/types.ts';
 import { GGUF_CHAR_ALPHABET, LLAMA_CONFIG, QWEN2_CHAR_CONFIG, QWEN3_CONFIG } from '../support/ggufConfigs.ts';
+import { llamaCppGreedy, loadLlamaCpp } from '../support/llamaCpp.ts';
 
-/** The part of node-llama-cpp's API the test uses (it is not a dependency, so its types may be absent). */
-interface LlamaCppModel {
-  trainContextSize: number;
-  tokenize(text: string, specialTokens?: boolean): number[];
-  detokenize(tokens: readonly number[], specialTokens?: boolean): string;
-  createContext(o: { contextSize: number; threads?: number }): Promise<{
-    getSequence(): { evaluate(tokens: number[], o: { temperature: number }): AsyncIterable<number> };
-    dispose(): Promise<void>;
-  }>;
-  dispose(): Promise<void>;
-}
-interface NodeLlamaCpp {
-  getLlama(o: Record<string, unknown>): Promise<{
-    loadModel(o: { modelPath: string }): Promise<LlamaCppModel>;
-    dispose(): Promise<void>;
-  }>;
-  LlamaLogLevel: Record<string, unknown>;
-}
-
-let skip: string | false = false;
-let llama: Awaited<ReturnType<NodeLlamaCpp['getLlama']>> | undefined;
-try {
-  const moduleName = 'node-llama-cpp';
-  const nlc = (await import(moduleName)) as NodeLlamaCpp;
-  // Prebuilt binaries only: never a build from source or a download.
-  llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error });
-} catch (e) {
-  skip = `node-llama-cpp is not installed or cannot load here (${(e as Error).message.split('\n')[0]})`;
-}
+const { llama, skip } = await loadLlamaCpp();
 
 const dir = mkdtempSync(join(tmpdir(), 'aha-gguf-llamacpp-'));
 after(async () => {
@@ -69,16 +42,10 @@ async function bothGreedy(modelDir: string, prompt: string, dtype: GgufExportDty
     seeds: [0],
   });
   const model = await llama!.loadModel({ modelPath: out });
-  const ctx = await model.createContext({ contextSize: 128, threads: 1 });
-  const got: number[] = [];
-  for await (const t of ctx.getSequence().evaluate(ids, { temperature: 0 })) {
-    got.push(t);
-    if (got.length === NEW_TOKENS) break;
-  }
+  const got = await llamaCppGreedy(model, ids, NEW_TOKENS, 128);
   const promptIds = model.tokenize(prompt);
   const texts = { aha: p.tokenizer!.decode(aha.tokens), llamaCpp: model.detokenize(got, true) };
   const trainContextSize = model.trainContextSize;
-  await ctx.dispose();
   await model.dispose();
   return { ids, promptIds, aha: Array.from(aha.tokens), llamaCpp: got, trainContextSize, texts };
 }

@@ -21,34 +21,9 @@ import { loadTokenizer } from '../../src/model/tokenizer.ts';
 import { loadPretrained } from '../../src/model/pretrained.ts';
 import { parseGguf, randomCheckpoint } from '../support/ggufModels.ts';
 import { mulberry32 } from '../../src/data/rng.ts';
+import { llamaCppGreedy, loadLlamaCpp } from '../support/llamaCpp.ts';
 
-/** The part of node-llama-cpp's API the test uses (it is not a dependency, so its types may be absent). */
-interface LlamaCppModel {
-  tokenize(text: string, specialTokens?: boolean): number[];
-  detokenize(tokens: readonly number[], specialTokens?: boolean): string;
-  createContext(o: { contextSize: number; threads?: number }): Promise<{
-    getSequence(): { evaluate(tokens: number[], o: { temperature: number }): AsyncIterable<number> };
-    dispose(): Promise<void>;
-  }>;
-  dispose(): Promise<void>;
-}
-interface NodeLlamaCpp {
-  getLlama(o: Record<string, unknown>): Promise<{
-    loadModel(o: { modelPath: string }): Promise<LlamaCppModel>;
-    dispose(): Promise<void>;
-  }>;
-  LlamaLogLevel: Record<string, unknown>;
-}
-
-let skip: string | false = false;
-let llama: Awaited<ReturnType<NodeLlamaCpp['getLlama']>> | undefined;
-try {
-  const moduleName = 'node-llama-cpp';
-  const nlc = (await import(moduleName)) as NodeLlamaCpp;
-  llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error });
-} catch (e) {
-  skip = `node-llama-cpp is not installed or cannot load here (${(e as Error).message.split('\n')[0]})`;
-}
+const { llama, skip } = await loadLlamaCpp();
 
 const dir = mkdtempSync(join(tmpdir(), 'aha-gguf-spm-'));
 after(async () => {
@@ -401,13 +376,7 @@ for (const [form, tokDir] of [
         stopTokenIds: [],
         seeds: [0],
       });
-      const ctx = await model.createContext({ contextSize: 64, threads: 1 });
-      const got: number[] = [];
-      for await (const id of ctx.getSequence().evaluate(prompt, { temperature: 0 })) {
-        got.push(id);
-        if (got.length === 16) break;
-      }
-      await ctx.dispose();
+      const got = await llamaCppGreedy(model, prompt, 16, 64);
       t.diagnostic(`aha       ${Array.from(aha.tokens).join(' ')}`);
       t.diagnostic(`llama.cpp ${got.join(' ')}`);
       assert.ok(new Set(got).size > 1, 'the continuation is not one token repeated');
