@@ -26,6 +26,7 @@ import type { HfModelConfig } from '../hfConfig.ts';
 import { loadTokenizer } from '../tokenizer.ts';
 import { gguf, type GgufValue } from './ggufFile.ts';
 import { BYTE_PIECE, mergePairs, spmScores, spmSpacePrefix } from './sentencePieceVocab.ts';
+import { isObj, leaves, type Json } from './tokenizerJson.ts';
 
 /** llama.cpp's token types (llama_token_type). */
 export const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
@@ -61,16 +62,6 @@ const PRE_BY_REGEX: Record<string, string> = {
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+":
     'llama-bpe',
 };
-
-type Json = Record<string, unknown>;
-const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** The leaves of a (possibly nested Sequence) pre-tokenizer or decoder. */
-function leaves(node: unknown): Json[] {
-  if (!isObj(node)) return [];
-  const kids = node.pretokenizers ?? node.decoders;
-  return Array.isArray(kids) ? kids.flatMap(leaves) : [node];
-}
 
 /** llama.cpp's pre-tokenizer name for a byte-level tokenizer.json, or an AhaError naming what it has. */
 function byteLevelPre(tj: Json, name: string): string {

@@ -17,21 +17,13 @@
  * them, ordered by the token's SentencePiece score). {@link spmScores} counts the tokens where either fails.
  */
 import { AhaError } from '../../errors.ts';
-
-type Json = Record<string, unknown>;
-const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+import { isObj, leaves, type Json } from './tokenizerJson.ts';
 
 /** SentencePiece's stand-in for a space. */
 export const SPM_SPACE = '\u2581';
 
 /** A byte-fallback token `<0xXX>`, as llama.cpp's byte_to_token writes it (upper-case hex). */
 export const BYTE_PIECE = /^<0x[0-9A-F]{2}>$/;
-
-/** The leaves of a normalizer, or of a Sequence of them. */
-function normalizerLeaves(node: unknown): Json[] {
-  if (!isObj(node)) return [];
-  return Array.isArray(node.normalizers) ? node.normalizers.flatMap(normalizerLeaves) : [node];
-}
 
 const isSpaceReplace = (n: Json) =>
   n.type === 'Replace' && isObj(n.pattern) && n.pattern.String === ' ' && n.content === SPM_SPACE;
@@ -46,7 +38,7 @@ const isSpaceReplace = (n: Json) =>
  *   prepend_scheme "always" or "first" (or the older add_prefix_space: true) prepending, "never" not.
  */
 export function spmSpacePrefix(tj: Json, name: string): boolean {
-  const norms = normalizerLeaves(tj.normalizer);
+  const norms = leaves(tj.normalizer);
   const pre = tj.pre_tokenizer;
   const describe = (ns: Json[]) => ns.map((n) => String(n.type)).join('+') || 'none';
   if (pre == null) {
